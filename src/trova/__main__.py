@@ -1,0 +1,3 @@
+from trova.cli.main import main
+
+main()

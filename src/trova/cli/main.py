@@ -1,0 +1,22 @@
+"""The ``trova`` command: one Typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from trova.cli import accounts, contacts, finder, server
+
+app = typer.Typer(
+    name="trova",
+    help="Trova: a self-hosted phone-number finder with an Enrow-compatible API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (server, accounts, contacts, finder):
+    module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,55 @@
+"""Values of the finder: a normalised search and the answer for it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+LineType = Literal["mobile", "fixed_line_or_mobile", "fixed_line", "voip", "personal_number"]
+Qualification = Literal["found", "not_found"]
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """A search reduced to the keys the finder compares (FINDER.md §1).
+
+    Built by ``finder.normalize.search_from_params``; at least the LinkedIn key, or both name keys
+    plus a company domain or company key, are set.
+    """
+
+    linkedin_key: str | None = None
+    first_key: str | None = None
+    last_key: str | None = None
+    company_domain: str | None = None
+    company_key: str | None = None
+
+    @property
+    def has_names(self) -> bool:
+        return bool(self.first_key and self.last_key and (self.company_domain or self.company_key))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the finder concluded for one search.
+
+    ``person_key`` names the resolved person (``"p:<id>"`` in the contact store) whether or not a
+    number survived, so that copies of one person in a batch can be charged once (FINDER.md §5).
+    ``reason`` is a short machine-readable word saying which rule decided (for ``explain``).
+    """
+
+    person_key: str | None
+    number: str | None = None
+    country: str | None = None
+    line_type: LineType | None = None
+    sources: tuple[str, ...] = field(default_factory=tuple)
+    last_seen: dt.date | None = None
+    reason: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.number is not None
+
+    @property
+    def qualification(self) -> Qualification:
+        return "found" if self.found else "not_found"

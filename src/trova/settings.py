@@ -1,0 +1,111 @@
+"""Every setting of Trova, typed and read once.
+
+Values come, highest priority first, from the environment (``TROVA_`` prefix), then from the TOML
+file named by ``TROVA_CONFIG`` (default ``./trova.toml`` when it exists), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_WEBHOOK_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+class SourceConfig(BaseModel):
+    """One entry of ``[[sources]]`` in ``trova.toml``; kind-specific keys are kept in ``options``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    kind: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("TROVA_CONFIG")
+    if named:
+        return Path(named)
+    default = Path("trova.toml")
+    return default if default.exists() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TROVA_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./trova.db"
+    redis_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    price_per_phone: int = Field(default=40, ge=0)
+    rate_limit_post_per_s: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    max_searches_per_batch: int = 3000
+    idempotency_ttl_s: int = 24 * 3600
+
+    worker_concurrency: int = Field(default=2, ge=1)
+    job_chunk_size: int = Field(default=1000, ge=1)
+    job_lease_s: float = Field(default=60.0, gt=0)
+    job_max_attempts: int = Field(default=5, ge=1)
+    worker_poll_interval_s: float = Field(default=0.5, gt=0)
+
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_retry_schedule_s: Annotated[tuple[float, ...], NoDecode] = DEFAULT_WEBHOOK_RETRY_SCHEDULE_S
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_concurrency: int = Field(default=50, ge=1)
+
+    result_retention_days: int = Field(default=90, ge=1)
+    audit_retention_days: int = Field(default=365, ge=1)
+
+    sources: tuple[SourceConfig, ...] = (SourceConfig(name="local", kind="local"),)
+
+    log_level: str = "info"
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment and the config file."""
+    return Settings()

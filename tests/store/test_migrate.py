@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from trova.store import Database
+from trova.store.migrate import current_revision, upgrade
+from trova.store.tables import metadata
+
+
+def test_migrations_run_from_empty_and_again(db_url: str) -> None:
+    db = Database(db_url)
+    upgrade(db)
+    first = current_revision(db)
+    upgrade(db)
+    assert first is not None
+    assert current_revision(db) == first
+    db.dispose()
+
+
+def test_migrations_match_the_tables(db: Database) -> None:
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_write_transactions_serialise_and_commit(db: Database) -> None:
+    with db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE scratch (n INTEGER)")
+        conn.exec_driver_sql("INSERT INTO scratch VALUES (1)")
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT n FROM scratch").scalar_one() == 1

@@ -1,0 +1,51 @@
+"""Real databases for tests: a fresh SQLite file, or a fresh PostgreSQL database per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("TROVA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def postgres_reachable() -> bool:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def require_postgres() -> None:
+    """Skip (locally, with the reason shown) or fail (in CI) when PostgreSQL is not reachable."""
+    if postgres_reachable():
+        return
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is required in CI but not reachable at {PG_ADMIN_URL}")
+    pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """Create an empty database for one test and drop it afterwards; yields its URL."""
+    require_postgres()
+    name = f"trova_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
