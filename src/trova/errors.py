@@ -128,3 +128,16 @@ class UnknownAccount(TrovaError):
 
     status_code = 404
     message = "No such account"
+
+
+class AccountExists(TrovaError):
+    """Raised by ``trova accounts create`` when the name is taken."""
+
+    status_code = 409
+    message = "An account with this name already exists"
+
+
+class ImportFileRefused(BadRequest):
+    """Raised by the contact import for a file that is not CSV or JSON Lines text; nothing is written."""
+
+    message = "Not a CSV or JSON Lines file"

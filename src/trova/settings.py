@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     price_per_phone: int = Field(default=40, ge=0)
     rate_limit_post_per_s: int = Field(default=10, ge=1)
+    rate_limit_window_s: int = Field(default=1, ge=1)
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
     max_searches_per_batch: int = 3000
     idempotency_ttl_s: int = 24 * 3600
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
     webhook_concurrency: int = Field(default=50, ge=1)
+    webhook_poll_interval_s: float = Field(default=0.25, gt=0)
 
     result_retention_days: int = Field(default=90, ge=1)
     audit_retention_days: int = Field(default=365, ge=1)
@@ -77,6 +79,11 @@ class Settings(BaseSettings):
     sources: tuple[SourceConfig, ...] = (SourceConfig(name="local", kind="local"),)
 
     log_level: str = "info"
+
+    import_chunk_rows: int = Field(default=5000, ge=1)
+    """Rows per write transaction of ``trova import`` (a kill -9 loses at most one uncommitted chunk)."""
+    import_workers: int = Field(default=1, ge=0)
+    """Worker processes normalising rows of large imports beside the writer (0: all in one process)."""
 
     @field_validator("webhook_retry_schedule_s", mode="before")
     @classmethod

@@ -1,9 +1,75 @@
-"""(placeholder — filled in by the owning domain)."""
+"""``trova import``: load contact files (CSV/TSV/JSON Lines, optionally gzipped) into the contact store."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from trova.contacts.models import ImportReport, RowProblem
+from trova.contacts.service import import_paths
+from trova.errors import TrovaError
+from trova.settings import get_settings
+from trova.store import Database
+from trova.store.migrate import upgrade
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("import")(import_command)
+
+
+def import_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV, TSV, semicolon or JSON Lines files, optionally .gz")
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Source name for rows without a source column (default: file name)"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read, check and count; write nothing")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Do not list skipped rows, only the summary")
+    ] = False,
+) -> None:
+    """Import contact records; skipped rows are listed on stderr as ``file:line: reason``."""
+    db = Database(get_settings().database_url)
+    try:
+        if not dry_run:
+            upgrade(db)
+        report = import_paths(
+            db, files, source=source, dry_run=dry_run, on_problem=None if quiet else _print_problem
+        )
+    except TrovaError as exc:
+        _fail(exc.message)
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {str(exc).splitlines()[0]}")
+    finally:
+        db.dispose()
+    typer.echo(summary(report))
+
+
+def _print_problem(problem: RowProblem) -> None:
+    print(problem, file=sys.stderr)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code=1)
+
+
+def summary(report: ImportReport) -> str:
+    """The closing summary: rows read, records stored, people created or updated, skips by reason."""
+    verb = "would be " if report.dry_run else ""
+    lines = [
+        f"{'Dry run: nothing written. ' if report.dry_run else ''}"
+        f"{report.rows_read:,} rows read from {len(report.files)} file(s) in {report.elapsed_s:.1f}s",
+        f"records {verb}stored: {report.records_stored:,} (already known or repeated: {report.duplicates:,})",
+        f"people {verb}created: {report.people_created:,}, {verb}updated: {report.people_updated:,}",
+        f"rows skipped: {report.rows_skipped:,}",
+    ]
+    lines += [f"  {reason}: {count:,}" for reason, count in sorted(report.skipped.items())]
+    return "\n".join(lines)

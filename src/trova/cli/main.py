@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from trova.cli import accounts, contacts, finder, server
+from trova.cli import accounts, bulk, contacts, finder, server, webhooks
 
 app = typer.Typer(
     name="trova",
@@ -14,7 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (server, accounts, contacts, finder):
+for module in (server, accounts, contacts, finder, bulk, webhooks):
     module.register(app)
 
 

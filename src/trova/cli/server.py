@@ -1,9 +1,168 @@
-"""(placeholder — filled in by the owning domain)."""
+"""``trova serve``, ``trova worker`` and ``trova migrate``."""
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
 import typer
+import uvicorn
+
+from trova.accounts import service as accounts
+from trova.accounts.models import Split
+from trova.api.app import create_app
+from trova.errors import TrovaError
+from trova.runtime import Runtime, database_for
+from trova.settings import Settings, get_settings
+from trova.store import Database
+from trova.store.migrate import upgrade
+
+DEMO_ACCOUNT = "demo"
+DEMO_CREDITS = 100_000
+SAMPLE_CONTACTS = Path(__file__).resolve().parent.parent / "data" / "sample_contacts.csv"
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _open_database(settings: Settings) -> Database:
+    db = database_for(settings)
+    upgrade(db)
+    return db
+
+
+def demo_key(db: Database) -> str:
+    """Create the ``demo`` account with 100,000 credits, or give the existing one a fresh key.
+
+    Keys are stored only hashed, so an existing demo account cannot show its old key again.
+    """
+    with db.write() as conn:
+        existing = accounts.find_account(conn, DEMO_ACCOUNT)
+        if existing is None:
+            return accounts.create_account(conn, DEMO_ACCOUNT, credits=DEMO_CREDITS).api_key
+        if existing.credits < DEMO_CREDITS // 10:
+            accounts.topup(
+                conn, existing.id, Split(sub=DEMO_CREDITS - existing.credits, paygo=0), note="demo refill"
+            )
+        return accounts.rotate_key(conn, existing.id)
+
+
+def import_sample(db: Database) -> str | None:
+    """Import the bundled sample contacts when the contact store is empty; a one-line summary."""
+    try:
+        from trova.contacts import service as contacts
+    except ImportError:  # pragma: no cover - the import issue ships it
+        return None
+    if not SAMPLE_CONTACTS.exists() or not hasattr(contacts, "import_paths"):
+        return None
+    with db.read() as conn:
+        from trova.store.tables import people
+
+        if conn.execute(people.select().limit(1)).first() is not None:
+            return None
+    report = contacts.import_paths(db, [SAMPLE_CONTACTS])
+    return str(getattr(report, "summary", lambda: "sample contacts imported")())
+
+
+def _print_demo(key: str, host: str, port: int, imported: str | None) -> None:
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+    base = f"http://{shown_host}:{port}"
+    if imported:
+        typer.echo(f"Sample contacts: {imported}")
+    typer.echo(f"Demo account '{DEMO_ACCOUNT}' — API key (shown once; restart with --demo for a new one):")
+    typer.echo(f"  {key}")
+    typer.echo("Try it:")
+    typer.echo(
+        f"  curl -s -X POST {base}/phone/single -H 'x-api-key: {key}' -H 'content-type: application/json' "
+        '-d \'{"linkedin_url": "https://www.linkedin.com/in/ada-lovelace"}\''
+    )
+    typer.echo(f"  curl -s '{base}/phone/single?id=<id from above>' -H 'x-api-key: {key}'")
+    typer.echo(f"Docs: {base}/docs")
+
+
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default TROVA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default TROVA_PORT).")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve the API only; run `trova worker` elsewhere.")
+    ] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Create/refresh the demo account and sample data first.")
+    ] = False,
+) -> None:
+    """Serve the API, with background workers unless --no-worker."""
+    settings = get_settings()
+    _configure_logging(settings)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    try:
+        db = _open_database(settings)
+        if demo:
+            imported = import_sample(db)
+            _print_demo(demo_key(db), bind_host, bind_port, imported)
+    except TrovaError as error:
+        _fail(error.message)
+    runtime = Runtime(settings, db, workers=not no_worker).start()
+    config = uvicorn.Config(
+        create_app(settings, db),
+        host=bind_host,
+        port=bind_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="off",
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        runtime.stop()
+        db.dispose()
+
+
+def worker_command() -> None:
+    """Run the background workers alone (no HTTP API) until SIGTERM or Ctrl-C."""
+    settings = get_settings()
+    _configure_logging(settings)
+    db = _open_database(settings)
+    runtime = Runtime(settings, db, workers=True)
+    stopped = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runtime.start()
+    stopped.wait()
+    runtime.stop()
+    db.dispose()
+
+
+def migrate_command() -> None:
+    """Create or upgrade the database schema (also done on every start)."""
+    settings = get_settings()
+    db = Database(settings.database_url)
+    try:
+        upgrade(db)
+    finally:
+        db.dispose()
+    typer.echo("database is at the newest schema")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``serve``, ``worker`` and ``migrate`` to ``app``."""
+    app.command("serve")(serve_command)
+    app.command("worker")(worker_command)
+    app.command("migrate")(migrate_command)

@@ -8,6 +8,9 @@ from typing import Literal
 
 LineType = Literal["mobile", "fixed_line_or_mobile", "fixed_line", "voip", "personal_number"]
 Qualification = Literal["found", "not_found"]
+Rule = Literal["linkedin", "name_company", "no_person", "ambiguous", "linkedin_conflict", "no_valid_number"]
+"""Which rule decided a search (``Answer.reason``): the first two found a person, the rest did not
+answer (``no_valid_number``: a person was found but none of their numbers may be returned)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +18,8 @@ class Search:
     """A search reduced to the keys the finder compares (FINDER.md §1).
 
     Built by ``finder.normalize.search_from_params``; at least the LinkedIn key, or both name keys
-    plus a company domain or company key, are set.
+    plus a company domain or company key, are set. ``full_name_key`` is set when the names came
+    from one full-name string: the finder then also tries the other first/last splits of it.
     """
 
     linkedin_key: str | None = None
@@ -23,6 +27,7 @@ class Search:
     last_key: str | None = None
     company_domain: str | None = None
     company_key: str | None = None
+    full_name_key: str | None = None
 
     @property
     def has_names(self) -> bool:
@@ -53,3 +58,20 @@ class Answer:
     @property
     def qualification(self) -> Qualification:
         return "found" if self.found else "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One report, by one source, that a person has a number: a store row or an upstream answer.
+
+    ``e164``/``line_type``/``region`` are libphonenumber's reading of ``raw`` (``e164`` None when it
+    did not parse); ranking (``finder.rank``) works on these alone, whatever the source.
+    """
+
+    e164: str | None
+    valid: bool
+    line_type: str | None
+    region: str | None
+    source: str
+    observed_at: dt.datetime
+    raw: str = ""

@@ -1,11 +1,95 @@
-"""The finder's entry point: ``Finder.resolve_many`` (STUB until the finder issue lands)."""
+"""The finder's entry point: ``Finder.resolve_many``, a pipeline of three steps.
+
+(a) :func:`identify_many` finds the person each search names (FINDER.md §2); (b) :func:`gather`
+collects the observations the store holds for them; (c) ``rank.choose`` picks the number
+(FINDER.md §3). Upstream sources plug in between (b) and (c): their observations are ranked by
+the same code. Every step is batch-oriented, so a call costs a handful of queries.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from trova.finder.models import Answer, Search
+from sqlalchemy.engine import Connection
+
+from trova.finder import repository
+from trova.finder.models import Answer, Observation, Rule, Search
+from trova.finder.normalize import name_splits
+from trova.finder.rank import RankedNumber, choose
 from trova.store import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """Who a search names, and by which rule (FINDER.md §2).
+
+    ``candidates``: the people matching the names at the search's company (or the LinkedIn
+    profile's owner); ``namesakes``: people with the same names at other companies (for explain).
+    """
+
+    person_id: int | None
+    rule: Rule
+    candidates: tuple[int, ...] = ()
+    namesakes: tuple[int, ...] = ()
+    company_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    linkedin: Mapping[str, int]
+    domains: Mapping[str, set[int]]
+    company_keys: Mapping[str, set[int]]
+    names: Mapping[tuple[str, str], list[repository.NameMatch]]
+
+
+def person_key(person_id: int) -> str:
+    """The stable name of a store person in answers and batch de-duplication."""
+    return f"p:{person_id}"
+
+
+def name_pairs(search: Search) -> list[tuple[str, str]]:
+    """The (first_key, last_key) pairs a search's names may be stored as.
+
+    Separate first and last names are one pair; a full name may be cut anywhere (``Maria Júlia da
+    Silva``), so each cut is a pair and the match must still be unique across all of them.
+    """
+    if search.full_name_key:
+        return name_splits(search.full_name_key)
+    if search.first_key and search.last_key:
+        return [(search.first_key, search.last_key)]
+    return []
+
+
+def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search, Identification]:
+    """FINDER.md §2 for a batch of distinct searches, in five bulk queries."""
+    lookups = _lookup(conn, searches)
+    return {search: _identify(search, lookups) for search in searches}
+
+
+def gather(conn: Connection, person_ids: Iterable[int]) -> tuple[dict[int, list[Observation]], set[str]]:
+    """The returnable observations of each person, and which of their numbers are shared lines."""
+    observations = repository.observations_of(conn, person_ids)
+    numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
+    return observations, repository.shared_numbers(conn, numbers)
+
+
+def answer(identification: Identification, chosen: RankedNumber | None) -> Answer:
+    """The answer for one identified search and the number chosen for that person, if any."""
+    if identification.person_id is None:
+        return Answer(person_key=None, reason=identification.rule)
+    key = person_key(identification.person_id)
+    if chosen is None or chosen.e164 is None:
+        return Answer(person_key=key, reason="no_valid_number")
+    return Answer(
+        person_key=key,
+        number=chosen.e164,
+        country=chosen.region,
+        line_type=chosen.returnable_line_type,
+        sources=chosen.sources,
+        last_seen=chosen.last_seen.date(),
+        reason=identification.rule,
+    )
 
 
 class Finder:
@@ -15,5 +99,74 @@ class Finder:
         self.db = db
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
-        """One answer per search, in order. Batch-oriented: a handful of queries per call."""
-        return [Answer(person_key=None, reason="stub") for _ in searches]
+        """One answer per search, in order. Identical searches are resolved once (FINDER.md §5).
+
+        One read transaction: the whole batch sees one consistent snapshot of the store.
+        """
+        distinct = list(dict.fromkeys(searches))
+        with self.db.read() as conn:
+            identified = identify_many(conn, distinct)
+            people = {i.person_id for i in identified.values() if i.person_id is not None}
+            observations, shared = gather(conn, people)
+        answers = {
+            search: answer(found, _choose_for(found, observations, shared))
+            for search, found in identified.items()
+        }
+        return [answers[search] for search in searches]
+
+
+def _choose_for(
+    identification: Identification, observations: Mapping[int, list[Observation]], shared: Collection[str]
+) -> RankedNumber | None:
+    if identification.person_id is None:
+        return None
+    return choose(observations.get(identification.person_id, ()), shared)
+
+
+def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
+    linkedin = repository.people_by_linkedin(conn, {s.linkedin_key for s in searches if s.linkedin_key})
+    by_names = [s for s in searches if s.has_names and linkedin.get(s.linkedin_key or "") is None]
+    domains = repository.companies_by_domain(conn, {s.company_domain for s in by_names if s.company_domain})
+    company_keys = repository.companies_by_name(conn, {s.company_key for s in by_names if s.company_key})
+    names: dict[tuple[str, str], list[repository.NameMatch]] = {}
+    for match in repository.people_by_names(conn, {pair for s in by_names for pair in name_pairs(s)}):
+        names.setdefault((match.first_key, match.last_key), []).append(match)
+    return _Lookups(linkedin, domains, company_keys, names)
+
+
+def _search_companies(search: Search, lookups: _Lookups) -> frozenset[int]:
+    """The companies a search names: those of its domain when the store knows that domain, else
+    those of its company key. The domain is the more precise of the two, so a known domain is not
+    widened by a company name that other companies share."""
+    if search.company_domain and search.company_domain in lookups.domains:
+        return frozenset(lookups.domains[search.company_domain])
+    if search.company_key:
+        return frozenset(lookups.company_keys.get(search.company_key, ()))
+    return frozenset()
+
+
+def _identify(search: Search, lookups: _Lookups) -> Identification:
+    if search.linkedin_key and search.linkedin_key in lookups.linkedin:
+        owner = lookups.linkedin[search.linkedin_key]
+        return Identification(owner, "linkedin", candidates=(owner,))
+    if not search.has_names:
+        return Identification(None, "no_person")
+    companies = _search_companies(search, lookups)
+    matches = [m for pair in name_pairs(search) for m in lookups.names.get(pair, ())]
+    profiles = {m.person_id: m.linkedin_key for m in matches if m.company_id in companies}
+    candidates = tuple(sorted(profiles))
+    namesakes = tuple(sorted({m.person_id for m in matches} - set(profiles)))
+    rule: Rule = "name_company"
+    if not candidates:
+        rule = "no_person"
+    elif len(candidates) > 1:
+        rule = "ambiguous"
+    elif search.linkedin_key and profiles[candidates[0]] is not None:
+        rule = "linkedin_conflict"
+    return Identification(
+        candidates[0] if rule == "name_company" else None,
+        rule,
+        candidates=candidates,
+        namesakes=namesakes,
+        company_ids=companies,
+    )

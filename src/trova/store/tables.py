@@ -87,6 +87,8 @@ batches = sa.Table(
     sa.Column("reserved_paygo", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False, index=True),
     sa.Column("completed_at", sa.DateTime, nullable=True),
+    # estimated_duration and /metrics sum the work left over ongoing batches only.
+    sa.Index("ix_batches_status", "status"),
 )
 
 searches = sa.Table(
@@ -258,4 +260,6 @@ phone_observations = sa.Table(
     sa.Column("observed_at", sa.DateTime, nullable=False),
     sa.Column("imported_at", sa.DateTime, nullable=False),
     sa.Column("dedupe_key", sa.String(64), nullable=False, unique=True),
+    # The finder's shared-line test (numbers held for more than one person) reads only this index.
+    sa.Index("ix_phone_observations_e164_person", "e164", "person_id"),
 )

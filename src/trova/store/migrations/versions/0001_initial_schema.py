@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 18:13:15.586370
+Create Date: 2026-11-28 18:22:14.930690
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def upgrade() -> None:
     with op.batch_alter_table('batches', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_batches_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_batches_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_batches_status', ['status'], unique=False)
 
     op.create_table('company_domains',
     sa.Column('domain', sa.String(length=255), nullable=False),
@@ -161,6 +162,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('phone_observations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_phone_observations_e164'), ['e164'], unique=False)
+        batch_op.create_index('ix_phone_observations_e164_person', ['e164', 'person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_phone_observations_person_id'), ['person_id'], unique=False)
 
     op.create_table('webhook_messages',
@@ -294,6 +296,7 @@ def downgrade() -> None:
     op.drop_table('webhook_messages')
     with op.batch_alter_table('phone_observations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_phone_observations_person_id'))
+        batch_op.drop_index('ix_phone_observations_e164_person')
         batch_op.drop_index(batch_op.f('ix_phone_observations_e164'))
 
     op.drop_table('phone_observations')
@@ -323,6 +326,7 @@ def downgrade() -> None:
 
     op.drop_table('company_domains')
     with op.batch_alter_table('batches', schema=None) as batch_op:
+        batch_op.drop_index('ix_batches_status')
         batch_op.drop_index(batch_op.f('ix_batches_created_at'))
         batch_op.drop_index(batch_op.f('ix_batches_account_id'))
 

@@ -1,0 +1,78 @@
+"""Values of the accounts domain: accounts, credit splits and ledger entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+LedgerKind = Literal["topup", "reserve", "refund"]
+CreditSource = Literal["sub", "paygo"]
+
+KEY_PREFIX = "trova_"
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as the API and the operator commands see it (never the key itself)."""
+
+    id: int
+    name: str
+    key_prefix: str
+    sub_credits: int
+    paygo_credits: int
+    phone_enabled: bool
+    webhook_url: str | None
+    created_at: dt.datetime
+
+    @property
+    def credits(self) -> int:
+        """The spendable total: subscription plus pay-as-you-go."""
+        return self.sub_credits + self.paygo_credits
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """How many credits come from (or go back to) each pool."""
+
+    sub: int
+    paygo: int
+
+    @property
+    def total(self) -> int:
+        return self.sub + self.paygo
+
+    @property
+    def source(self) -> CreditSource:
+        """``sub`` when everything came from subscription credits, ``paygo`` otherwise (API.md)."""
+        return "sub" if self.paygo == 0 else "paygo"
+
+    def as_credits(self) -> dict[str, object]:
+        """The ``credits`` object of a 201 answer."""
+        return {
+            "amount": self.total,
+            "source": self.source,
+            "split": {"fromSub": self.sub, "fromPaygo": self.paygo},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    kind: LedgerKind
+    batch_id: str | None
+    search_id: str | None
+    sub_delta: int
+    paygo_delta: int
+    note: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """What ``create`` hands back once: the account and its key in clear (stored only hashed)."""
+
+    account: Account
+    api_key: str
+    webhook_secret: str

@@ -1,0 +1,312 @@
+"""All SQL of the accounts domain: accounts, keys, balances and the credit ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trova.accounts.models import Account, LedgerEntry, LedgerKind, Split
+from trova.store.tables import accounts, ledger_entries
+from trova.store.upsert import insert_ignore
+
+_ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.name,
+    accounts.c.key_prefix,
+    accounts.c.sub_credits,
+    accounts.c.paygo_credits,
+    accounts.c.phone_enabled,
+    accounts.c.webhook_url,
+    accounts.c.created_at,
+)
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        id=row.id,
+        name=row.name,
+        key_prefix=row.key_prefix,
+        sub_credits=int(row.sub_credits),
+        paygo_credits=int(row.paygo_credits),
+        phone_enabled=bool(row.phone_enabled),
+        webhook_url=row.webhook_url,
+        created_at=row.created_at,
+    )
+
+
+def insert_account(
+    conn: Connection,
+    *,
+    name: str,
+    key_hash: str,
+    key_prefix: str,
+    webhook_url: str | None,
+    webhook_secret: str,
+    now: dt.datetime,
+) -> int:
+    """A new account with empty balances; credits arrive through :func:`add_credits` + a ledger row."""
+    result = conn.execute(
+        accounts.insert()
+        .values(
+            name=name,
+            key_hash=key_hash,
+            key_prefix=key_prefix,
+            sub_credits=0,
+            paygo_credits=0,
+            phone_enabled=True,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            created_at=now,
+        )
+        .returning(accounts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def account_by_name(conn: Connection, name: str) -> Account | None:
+    row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.name == name)).first()
+    return _account(row) if row else None
+
+
+def account_by_id(conn: Connection, account_id: int) -> Account | None:
+    row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id)).first()
+    return _account(row) if row else None
+
+
+def account_and_hash_by_key_hash(conn: Connection, key_hash: str) -> tuple[Account, str] | None:
+    """The account whose key hashes to ``key_hash``, with the stored hash for a constant-time compare."""
+    row = conn.execute(
+        sa.select(*_ACCOUNT_COLUMNS, accounts.c.key_hash).where(accounts.c.key_hash == key_hash)
+    ).first()
+    return (_account(row), str(row.key_hash)) if row else None
+
+
+def list_accounts(conn: Connection) -> list[Account]:
+    rows = conn.execute(sa.select(*_ACCOUNT_COLUMNS).order_by(accounts.c.id)).all()
+    return [_account(row) for row in rows]
+
+
+def lock_account(conn: Connection, account_id: int) -> Account | None:
+    """Read the account row and lock it until the transaction ends.
+
+    ``FOR UPDATE`` serialises concurrent reservations on PostgreSQL; on SQLite the clause is dropped
+    and the ``BEGIN IMMEDIATE`` write transaction already serialises every writer.
+    """
+    row = conn.execute(
+        sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id).with_for_update()
+    ).first()
+    return _account(row) if row else None
+
+
+def take_credits(conn: Connection, account_id: int, split: Split) -> bool:
+    """Subtract ``split`` from the balances only if both pools cover it; False when they do not."""
+    result = conn.execute(
+        accounts.update()
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.sub_credits >= split.sub,
+            accounts.c.paygo_credits >= split.paygo,
+        )
+        .values(
+            sub_credits=accounts.c.sub_credits - split.sub,
+            paygo_credits=accounts.c.paygo_credits - split.paygo,
+        )
+    )
+    return result.rowcount == 1
+
+
+def add_credits(conn: Connection, account_id: int, split: Split) -> None:
+    """Add ``split`` to the balances (top-ups and refunds), relative to the committed values."""
+    if split.sub == 0 and split.paygo == 0:
+        return
+    conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id)
+        .values(
+            sub_credits=accounts.c.sub_credits + split.sub,
+            paygo_credits=accounts.c.paygo_credits + split.paygo,
+        )
+    )
+
+
+def set_key(conn: Connection, account_id: int, *, key_hash: str, key_prefix: str) -> None:
+    conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(key_hash=key_hash, key_prefix=key_prefix)
+    )
+
+
+def set_phone_enabled(conn: Connection, account_id: int, enabled: bool) -> None:
+    conn.execute(accounts.update().where(accounts.c.id == account_id).values(phone_enabled=enabled))
+
+
+def default_webhook_url(conn: Connection, account_id: int) -> str | None:
+    return cast(
+        "str | None",
+        conn.execute(
+            sa.select(accounts.c.webhook_url).where(accounts.c.id == account_id)
+        ).scalar_one_or_none(),
+    )
+
+
+# --- ledger --------------------------------------------------------------------------------------
+
+
+def insert_ledger_entry(
+    conn: Connection,
+    *,
+    account_id: int,
+    kind: LedgerKind,
+    delta: Split,
+    now: dt.datetime,
+    batch_id: str | None = None,
+    search_id: str | None = None,
+    note: str | None = None,
+) -> None:
+    conn.execute(
+        ledger_entries.insert().values(
+            account_id=account_id,
+            kind=kind,
+            batch_id=batch_id,
+            search_id=search_id,
+            sub_delta=delta.sub,
+            paygo_delta=delta.paygo,
+            note=note,
+            created_at=now,
+        )
+    )
+
+
+def insert_refunds(
+    conn: Connection,
+    *,
+    account_id: int,
+    batch_id: str,
+    refunds: Sequence[tuple[str, Split]],
+    note: str,
+    now: dt.datetime,
+) -> Split:
+    """One ``refund`` row per ``(search_id, split)``, skipping searches already refunded.
+
+    Returns the total of the rows really inserted: the caller gives exactly that back to the pools,
+    so a refund replayed after a crash moves nothing twice.
+    """
+    inserted_sub = inserted_paygo = 0
+    by_search = {search_id: split for search_id, split in refunds if split.total > 0}
+    items = list(by_search.items())
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        rows = [
+            {
+                "account_id": account_id,
+                "kind": "refund",
+                "batch_id": batch_id,
+                "search_id": search_id,
+                "sub_delta": split.sub,
+                "paygo_delta": split.paygo,
+                "note": note,
+                "created_at": now,
+            }
+            for search_id, split in chunk
+        ]
+        result = conn.execute(
+            insert_ignore(conn, ledger_entries).values(rows).returning(ledger_entries.c.search_id)
+        )
+        for (search_id,) in result:
+            inserted_sub += by_search[search_id].sub
+            inserted_paygo += by_search[search_id].paygo
+    return Split(sub=inserted_sub, paygo=inserted_paygo)
+
+
+def ledger_for_account(conn: Connection, account_id: int, *, limit: int | None = None) -> list[LedgerEntry]:
+    query = (
+        sa.select(ledger_entries)
+        .where(ledger_entries.c.account_id == account_id)
+        .order_by(ledger_entries.c.id.desc() if limit else ledger_entries.c.id)
+    )
+    if limit:
+        query = query.limit(limit)
+    rows = conn.execute(query).all()
+    entries = [
+        LedgerEntry(
+            id=row.id,
+            kind=row.kind,
+            batch_id=row.batch_id,
+            search_id=row.search_id,
+            sub_delta=int(row.sub_delta),
+            paygo_delta=int(row.paygo_delta),
+            note=row.note,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+    return sorted(entries, key=lambda entry: entry.id)
+
+
+def ledger_balance(conn: Connection, account_id: int) -> Split:
+    """The balances the ledger implies: the sum of every delta of the account."""
+    row = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(ledger_entries.c.sub_delta), 0),
+            sa.func.coalesce(sa.func.sum(ledger_entries.c.paygo_delta), 0),
+        ).where(ledger_entries.c.account_id == account_id)
+    ).one()
+    return Split(sub=int(row[0]), paygo=int(row[1]))
+
+
+def batch_ledger_totals(conn: Connection, batch_id: str) -> dict[LedgerKind, Split]:
+    """Per kind, the total moved for one batch (reserve deltas are negative, refunds positive)."""
+    rows = conn.execute(
+        sa.select(
+            ledger_entries.c.kind,
+            sa.func.coalesce(sa.func.sum(ledger_entries.c.sub_delta), 0),
+            sa.func.coalesce(sa.func.sum(ledger_entries.c.paygo_delta), 0),
+        )
+        .where(ledger_entries.c.batch_id == batch_id)
+        .group_by(ledger_entries.c.kind)
+    ).all()
+    return {row[0]: Split(sub=int(row[1]), paygo=int(row[2])) for row in rows}
+
+
+# --- webhook columns (used by the webhooks domain) -----------------------------------------------
+
+
+def webhook_secret_columns(
+    conn: Connection, account_id: int
+) -> tuple[str, str | None, dt.datetime | None] | None:
+    """The account's current webhook secret, the previous one and when it was rotated; None if unknown."""
+    row = conn.execute(
+        sa.select(
+            accounts.c.webhook_secret,
+            accounts.c.webhook_secret_previous,
+            accounts.c.webhook_secret_rotated_at,
+        ).where(accounts.c.id == account_id)
+    ).first()
+    return (str(row[0]), row[1], row[2]) if row else None
+
+
+def set_webhook_url(conn: Connection, account_id: int, url: str | None) -> None:
+    conn.execute(accounts.update().where(accounts.c.id == account_id).values(webhook_url=url))
+
+
+def rotate_webhook_secret(conn: Connection, account_id: int, *, secret: str, now: dt.datetime) -> None:
+    """Make ``secret`` current; the current one becomes the previous one (signed with for a while)."""
+    conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id)
+        .values(
+            webhook_secret_previous=accounts.c.webhook_secret,
+            webhook_secret=secret,
+            webhook_secret_rotated_at=now,
+        )
+    )
+
+
+def account_names(conn: Connection, account_ids: Sequence[int]) -> dict[int, str]:
+    if not account_ids:
+        return {}
+    rows = conn.execute(sa.select(accounts.c.id, accounts.c.name).where(accounts.c.id.in_(list(account_ids))))
+    return {int(row.id): str(row.name) for row in rows}

@@ -1,0 +1,195 @@
+"""Accounts, API keys and credits: creation, authentication, top-ups, reservations and refunds.
+
+Keys are ``trova_`` + 256 random bits, shown once and stored only as their SHA-256 hex digest. A
+lookup goes by digest (indexed) and is confirmed with :func:`hmac.compare_digest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trova.accounts import repository as repo
+from trova.accounts.models import KEY_PREFIX, Account, LedgerEntry, LedgerKind, NewAccount, Split
+from trova.errors import (
+    AccountExists,
+    InsufficientCredits,
+    InvalidApiKey,
+    MissingApiKey,
+    PhoneFeatureDisabled,
+    UnknownAccount,
+)
+from trova.store import utcnow
+from trova.webhooks.signing import new_secret as new_webhook_secret
+
+
+def new_api_key() -> str:
+    """``trova_`` followed by 32 random bytes, URL-safe base64 (256 bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_prefix(api_key: str) -> str:
+    """The first characters of a key, shown by ``accounts list`` to tell keys apart."""
+    return api_key[:12]
+
+
+def create_account(
+    conn: Connection, name: str, *, credits: int = 0, paygo: int = 0, webhook_url: str | None = None
+) -> NewAccount:
+    """A new account with its first key and webhook secret; the initial credits are a ``topup``."""
+    if repo.account_by_name(conn, name) is not None:
+        raise AccountExists()
+    api_key = new_api_key()
+    secret = new_webhook_secret()
+    try:
+        account_id = repo.insert_account(
+            conn,
+            name=name,
+            key_hash=hash_api_key(api_key),
+            key_prefix=key_prefix(api_key),
+            webhook_url=webhook_url,
+            webhook_secret=secret,
+            now=utcnow(),
+        )
+    except sa.exc.IntegrityError as exc:
+        raise AccountExists() from exc
+    if credits or paygo:
+        topup(conn, account_id, Split(sub=credits, paygo=paygo), note="initial credits")
+    account = repo.account_by_id(conn, account_id)
+    assert account is not None
+    return NewAccount(account=account, api_key=api_key, webhook_secret=secret)
+
+
+def find_account(conn: Connection, name: str) -> Account | None:
+    return repo.account_by_name(conn, name)
+
+
+def list_accounts(conn: Connection) -> list[Account]:
+    return repo.list_accounts(conn)
+
+
+def get_account(conn: Connection, account_id: int) -> Account | None:
+    return repo.account_by_id(conn, account_id)
+
+
+def require_account(conn: Connection, name: str) -> Account:
+    account = repo.account_by_name(conn, name)
+    if account is None:
+        raise UnknownAccount(f"No such account: {name}")
+    return account
+
+
+def topup(conn: Connection, account_id: int, amount: Split, *, note: str | None = None) -> None:
+    """Add credits to both pools and record one ``topup`` ledger row."""
+    if amount.total == 0:
+        return
+    repo.add_credits(conn, account_id, amount)
+    repo.insert_ledger_entry(conn, account_id=account_id, kind="topup", delta=amount, now=utcnow(), note=note)
+
+
+def rotate_key(conn: Connection, account_id: int) -> str:
+    """Replace the account's key; the old one stops working when the transaction commits."""
+    api_key = new_api_key()
+    repo.set_key(conn, account_id, key_hash=hash_api_key(api_key), key_prefix=key_prefix(api_key))
+    return api_key
+
+
+def set_phone_enabled(conn: Connection, account_id: int, enabled: bool) -> None:
+    repo.set_phone_enabled(conn, account_id, enabled)
+
+
+def authenticate(conn: Connection, api_key: str | None, *, phone: bool) -> Account:
+    """The account owning ``api_key``; raises the spec's 401 texts.
+
+    ``phone`` is True on the phone endpoints, which a phone-disabled account may not use.
+    """
+    if not api_key:
+        raise MissingApiKey()
+    digest = hash_api_key(api_key)
+    found = repo.account_and_hash_by_key_hash(conn, digest)
+    if found is None or not hmac.compare_digest(found[1], digest):
+        raise InvalidApiKey()
+    account = found[0]
+    if phone and not account.phone_enabled:
+        raise PhoneFeatureDisabled()
+    return account
+
+
+def split_reservation(account: Account, amount: int) -> Split:
+    """Subscription credits first, then pay-as-you-go; raises 402 when the total does not cover it."""
+    if amount > account.credits:
+        raise InsufficientCredits()
+    from_sub = min(amount, account.sub_credits)
+    return Split(sub=from_sub, paygo=amount - from_sub)
+
+
+def reserve(conn: Connection, account_id: int, amount: int, *, batch_id: str) -> Split:
+    """Take ``amount`` credits for a batch inside the submit transaction and record one ``reserve`` row.
+
+    The account row is locked first, so the split is computed from balances no one else can change
+    before commit; the conditional update is the last line of defence that keeps balances ≥ 0.
+    """
+    account = repo.lock_account(conn, account_id)
+    if account is None:
+        raise InvalidApiKey()
+    split = split_reservation(account, amount)
+    if not repo.take_credits(conn, account_id, split):
+        raise InsufficientCredits()
+    repo.insert_ledger_entry(
+        conn,
+        account_id=account_id,
+        kind="reserve",
+        delta=Split(sub=-split.sub, paygo=-split.paygo),
+        batch_id=batch_id,
+        now=utcnow(),
+    )
+    return split
+
+
+def refund(
+    conn: Connection, account_id: int, *, batch_id: str, refunds: Sequence[tuple[str, Split]], note: str
+) -> Split:
+    """Refund searches of a batch to the pools their reservation came from; idempotent per search."""
+    given_back = repo.insert_refunds(
+        conn, account_id=account_id, batch_id=batch_id, refunds=refunds, note=note, now=utcnow()
+    )
+    repo.add_credits(conn, account_id, given_back)
+    return given_back
+
+
+def per_search_splits(total: Split, price: int, count: int) -> list[Split]:
+    """Assign a batch's reservation to its searches in index order, subscription part first.
+
+    Search ``i`` takes its price from what is left of the subscription part, the rest from
+    pay-as-you-go, so each refund returns exactly to the pool its credits came from.
+    """
+    splits = []
+    sub_left = total.sub
+    for _ in range(count):
+        from_sub = min(price, sub_left)
+        sub_left -= from_sub
+        splits.append(Split(sub=from_sub, paygo=price - from_sub))
+    return splits
+
+
+def ledger(conn: Connection, account_id: int, *, limit: int | None = None) -> list[LedgerEntry]:
+    return repo.ledger_for_account(conn, account_id, limit=limit)
+
+
+def batch_ledger_totals(conn: Connection, batch_id: str) -> dict[LedgerKind, Split]:
+    """Per ledger kind, the credits moved for one batch (``reserve`` negative, ``refund`` positive)."""
+    return repo.batch_ledger_totals(conn, batch_id)
+
+
+def ledger_balance(conn: Connection, account_id: int) -> Split:
+    """The balances implied by the ledger alone (they always equal the account's balances)."""
+    return repo.ledger_balance(conn, account_id)

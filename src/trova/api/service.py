@@ -1,0 +1,139 @@
+"""The API's own logic: reading bodies, the POST rate limit and ``Idempotency-Key`` replays."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy.engine import Connection
+
+from trova.api import repository as repo
+from trova.errors import BadRequest, IdempotencyConflict, InvalidJson, MissingPayload, RateLimited
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+# --- bodies --------------------------------------------------------------------------------------
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    """JSON bodies only: ``application/json`` (any parameters), a ``+json`` type, or no header at all."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "") or media.endswith("+json")
+
+
+def parse_json_body(raw: bytes, content_type: str | None) -> Any:
+    """The parsed body; ``Missing payload`` when empty, ``Invalid JSON input`` for anything unreadable."""
+    if not raw.strip():
+        raise MissingPayload()
+    if not is_json_content_type(content_type):
+        raise InvalidJson()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson() from exc
+    if body is None:
+        raise MissingPayload()
+    return body
+
+
+# --- rate limit ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    reset_at: float
+    """Unix time when a request will be accepted again (window start + window)."""
+
+    def headers(self, now: float) -> dict[str, str]:
+        retry_after = max(1, math.ceil(self.reset_at - now))
+        return {"Retry-After": str(retry_after), "X-RateLimit-Reset": str(math.ceil(self.reset_at))}
+
+
+class RateLimiter:
+    """POSTs per API key: ``per_window`` requests in any moving window of ``window_s`` seconds.
+
+    The storage is a ``limits`` storage URI: ``memory://`` (one process, the default) or, for
+    several processes behind one address, a shared one such as ``redis://…``.
+    """
+
+    def __init__(self, per_window: int, window_s: int = 1, storage_uri: str = "memory://") -> None:
+        self._item = RateLimitItemPerSecond(per_window, window_s)
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def hit(self, key: str) -> RateDecision:
+        allowed = self._limiter.hit(self._item, key)
+        reset_at, _remaining = self._limiter.get_window_stats(self._item, key)
+        return RateDecision(allowed=allowed, reset_at=float(reset_at))
+
+    def check(self, key: str, clock: Callable[[], float] = time.time) -> None:
+        """Count one request for ``key``; raises 429 with ``Retry-After`` and ``X-RateLimit-Reset``."""
+        decision = self.hit(key)
+        if not decision.allowed:
+            raise RateLimited(headers=decision.headers(clock()))
+
+
+# --- idempotency ---------------------------------------------------------------------------------
+
+
+def request_fingerprint(path: str, raw_body: bytes) -> str:
+    """What "the same request" means for a replay: the same endpoint and byte-identical body."""
+    return hashlib.sha256(path.encode() + b"\n" + raw_body).hexdigest()
+
+
+def check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+    return key
+
+
+def replay(
+    conn: Connection, account_id: int, key: str, fingerprint: str, *, now: dt.datetime, ttl_s: int
+) -> tuple[int, Any] | None:
+    """The first response for this key if it is still fresh; 409 if the key came with another body.
+
+    An expired record is deleted so the key can be used again.
+    """
+    stored = repo.get_response(conn, account_id, key)
+    if stored is None:
+        return None
+    if stored.created_at < now - dt.timedelta(seconds=ttl_s):
+        repo.delete_response(conn, account_id, key)
+        return None
+    if stored.request_hash != fingerprint:
+        raise IdempotencyConflict()
+    return stored.status_code, stored.body
+
+
+def remember(
+    conn: Connection,
+    account_id: int,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    body: Any,
+    *,
+    now: dt.datetime,
+) -> None:
+    """Record the response in the transaction that created what it describes."""
+    repo.save_response(
+        conn, account_id, key, request_hash=fingerprint, status_code=status_code, body=body, now=now
+    )
+
+
+def forget_expired(conn: Connection, *, now: dt.datetime, ttl_s: int) -> int:
+    return repo.delete_older_than(conn, now - dt.timedelta(seconds=ttl_s))

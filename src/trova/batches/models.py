@@ -1,0 +1,119 @@
+"""Values of the batches domain: submitted searches, batches and their results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from trova.accounts.models import Split
+
+BatchKind = Literal["single", "bulk"]
+BatchStatus = Literal["ongoing", "completed", "failed"]
+SearchStatus = Literal["pending", "done"]
+Qualification = Literal["found", "not_found"]
+
+SINGLE_EVENT = "single_phone_search_finished"
+BULK_EVENT = "bulk_phone_search_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class NewSearch:
+    """One search as submitted: the fields as sent (minus ``custom``/``settings``) and its custom value."""
+
+    params: dict[str, Any]
+    custom: Any = None
+    has_custom: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated request, ready to be stored: one search for ``single``, 1..3,000 for ``bulk``."""
+
+    kind: BatchKind
+    searches: tuple[NewSearch, ...]
+    webhook_url: str | None = None
+    custom: Any = None
+    has_custom: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What the 201 answer reports about a stored batch."""
+
+    id: str
+    kind: BatchKind
+    credits: Split
+    requested: int
+    estimated_duration_min: int
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: str
+    account_id: int
+    kind: BatchKind
+    status: BatchStatus
+    custom: Any
+    has_custom: bool
+    webhook_url: str | None
+    requested: int
+    finished: int
+    price: int
+    reserved: Split
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRow:
+    """A stored search and, once done, its result."""
+
+    id: str
+    index: int
+    params: Any
+    custom: Any
+    has_custom: bool
+    status: SearchStatus
+    qualification: Qualification | None
+    number: str | None
+    country: str | None
+    line_type: str | None
+    source_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSearch:
+    """What a job step needs of a search it still has to resolve."""
+
+    id: str
+    index: int
+    params: Any
+    reserved: Split
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    """The result a job step writes for one search."""
+
+    search_id: str
+    qualification: Qualification
+    number: str | None = None
+    country: str | None = None
+    line_type: str | None = None
+    source_names: tuple[str, ...] = ()
+    last_seen: str | None = None
+    person_key: str | None = None
+    charged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    """Counts and the final charge of a batch, computed from its searches and the ledger."""
+
+    requested: int
+    finished: int
+    found: int
+    valid: int
+    credits_cost: int
+    credits_to_refund: int

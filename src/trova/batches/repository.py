@@ -1,0 +1,244 @@
+"""All SQL of the batches domain: batches, their searches and results, and per-batch charged people."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trova.accounts.models import Split
+from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, SearchOutcome, SearchRow
+from trova.store.tables import batch_people, batches, searches
+from trova.store.upsert import insert_ignore
+
+_INSERT_CHUNK = 500
+
+
+def insert_batch(
+    conn: Connection,
+    *,
+    batch_id: str,
+    account_id: int,
+    kind: BatchKind,
+    custom: Any,
+    has_custom: bool,
+    webhook_url: str | None,
+    requested: int,
+    price: int,
+    reserved: Split,
+    now: dt.datetime,
+) -> None:
+    conn.execute(
+        batches.insert().values(
+            id=batch_id,
+            account_id=account_id,
+            kind=kind,
+            status="ongoing",
+            custom=custom if has_custom else None,
+            has_custom=has_custom,
+            webhook_url=webhook_url,
+            requested=requested,
+            finished=0,
+            price=price,
+            reserved_sub=reserved.sub,
+            reserved_paygo=reserved.paygo,
+            created_at=now,
+        )
+    )
+
+
+def insert_searches(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert searches (dicts with every column of ``searches`` but the result ones), batched."""
+    if rows:
+        conn.execute(searches.insert(), list(rows))
+
+
+def _batch(row: sa.Row[Any]) -> Batch:
+    return Batch(
+        id=row.id,
+        account_id=row.account_id,
+        kind=row.kind,
+        status=row.status,
+        custom=row.custom,
+        has_custom=bool(row.has_custom),
+        webhook_url=row.webhook_url,
+        requested=row.requested,
+        finished=row.finished,
+        price=row.price,
+        reserved=Split(sub=int(row.reserved_sub), paygo=int(row.reserved_paygo)),
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+    )
+
+
+def get_batch(conn: Connection, batch_id: str, *, account_id: int | None = None) -> Batch | None:
+    """The batch with this id, only if it belongs to ``account_id`` when one is given."""
+    query = sa.select(batches).where(batches.c.id == batch_id)
+    if account_id is not None:
+        query = query.where(batches.c.account_id == account_id)
+    row = conn.execute(query).first()
+    return _batch(row) if row else None
+
+
+_RESULT_COLUMNS = (
+    searches.c.id,
+    searches.c.idx,
+    searches.c.params,
+    searches.c.custom,
+    searches.c.has_custom,
+    searches.c.status,
+    searches.c.qualification,
+    searches.c.number,
+    searches.c.country,
+    searches.c.line_type,
+    searches.c.source_names,
+)
+
+
+def _search_row(row: Any) -> SearchRow:
+    return SearchRow(
+        id=row.id,
+        index=row.idx,
+        params=row.params,
+        custom=row.custom,
+        has_custom=bool(row.has_custom),
+        status=row.status,
+        qualification=row.qualification,
+        number=row.number,
+        country=row.country,
+        line_type=row.line_type,
+        source_names=tuple(row.source_names or ()),
+    )
+
+
+def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
+    """Every search of a batch in index order."""
+    rows = conn.execute(
+        sa.select(*_RESULT_COLUMNS).where(searches.c.batch_id == batch_id).order_by(searches.c.idx)
+    ).all()
+    return [_search_row(row) for row in rows]
+
+
+def pending_searches(conn: Connection, batch_id: str, first_idx: int, last_idx: int) -> list[PendingSearch]:
+    """The searches of one index range still waiting for a result, in index order."""
+    rows = conn.execute(
+        sa.select(
+            searches.c.id,
+            searches.c.idx,
+            searches.c.params,
+            searches.c.reserved_sub,
+            searches.c.reserved_paygo,
+        )
+        .where(
+            searches.c.batch_id == batch_id,
+            searches.c.idx >= first_idx,
+            searches.c.idx <= last_idx,
+            searches.c.status == "pending",
+        )
+        .order_by(searches.c.idx)
+    ).all()
+    return [
+        PendingSearch(
+            id=row.id,
+            index=row.idx,
+            params=row.params,
+            reserved=Split(sub=int(row.reserved_sub), paygo=int(row.reserved_paygo)),
+        )
+        for row in rows
+    ]
+
+
+def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: dt.datetime) -> None:
+    """Store each result, only on searches still pending: a search gets exactly one result."""
+    if not outcomes:
+        return
+    statement = (
+        searches.update()
+        .where(searches.c.id == sa.bindparam("b_id"), searches.c.status == "pending")
+        .values(
+            status="done",
+            qualification=sa.bindparam("b_qualification"),
+            number=sa.bindparam("b_number"),
+            country=sa.bindparam("b_country"),
+            line_type=sa.bindparam("b_line_type"),
+            source_count=sa.bindparam("b_source_count"),
+            source_names=sa.bindparam("b_source_names", type_=sa.JSON),
+            last_seen=sa.bindparam("b_last_seen"),
+            person_key=sa.bindparam("b_person_key"),
+            charged=sa.bindparam("b_charged"),
+            finished_at=now,
+        )
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "b_id": outcome.search_id,
+                "b_qualification": outcome.qualification,
+                "b_number": outcome.number,
+                "b_country": outcome.country,
+                "b_line_type": outcome.line_type,
+                "b_source_count": len(outcome.source_names) if outcome.number else None,
+                "b_source_names": list(outcome.source_names) if outcome.number else None,
+                "b_last_seen": outcome.last_seen,
+                "b_person_key": outcome.person_key,
+                "b_charged": outcome.charged,
+            }
+            for outcome in outcomes
+        ],
+    )
+
+
+def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, str]]) -> set[str]:
+    """Record ``(person_key, search_id)`` as charged in this batch; returns the keys newly recorded.
+
+    A key already recorded (charged by another job of the same batch) is left alone and not returned.
+    """
+    inserted: set[str] = set()
+    for start in range(0, len(people), _INSERT_CHUNK):
+        rows = [
+            {"batch_id": batch_id, "person_key": key, "search_id": search_id}
+            for key, search_id in people[start : start + _INSERT_CHUNK]
+        ]
+        result = conn.execute(
+            insert_ignore(conn, batch_people).values(rows).returning(batch_people.c.person_key)
+        )
+        inserted.update(key for (key,) in result)
+    return inserted
+
+
+def add_finished(conn: Connection, batch_id: str, count: int) -> tuple[int, int]:
+    """Count ``count`` more finished searches; returns ``(finished, requested)`` after the update."""
+    row = conn.execute(
+        batches.update()
+        .where(batches.c.id == batch_id)
+        .values(finished=batches.c.finished + count)
+        .returning(batches.c.finished, batches.c.requested)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def set_final_status(conn: Connection, batch_id: str, status: BatchStatus, *, now: dt.datetime) -> None:
+    conn.execute(
+        batches.update()
+        .where(batches.c.id == batch_id, batches.c.status == "ongoing")
+        .values(status=status, completed_at=now)
+    )
+
+
+def searches_left(conn: Connection) -> int:
+    """Searches accepted but not finished yet, over every ongoing batch."""
+    value = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(batches.c.requested - batches.c.finished), 0)).where(
+            batches.c.status == "ongoing"
+        )
+    ).scalar_one()
+    return int(value)
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(sa.select(batches.c.status, sa.func.count()).group_by(batches.c.status)).all()
+    return {str(row[0]): int(row[1]) for row in rows}

@@ -1,0 +1,374 @@
+"""Submitting batches and single searches, recording their results, and reading them back.
+
+A single search is a batch of kind ``single`` holding one search whose id is the batch id, so both
+endpoints share one storage, one worker path and one credit rule.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from trova.accounts import service as accounts
+from trova.accounts.models import Account, Split
+from trova.batches import repository as repo
+from trova.batches.models import (
+    BULK_EVENT,
+    SINGLE_EVENT,
+    Batch,
+    BatchStats,
+    BatchStatus,
+    NewSearch,
+    PendingSearch,
+    SearchOutcome,
+    SearchRow,
+    Submission,
+    Submitted,
+)
+from trova.errors import (
+    BulkNotFound,
+    InvalidJson,
+    InvalidSearch,
+    InvalidWebhookUrl,
+    MissingMandatoryProperty,
+    NoSearches,
+    SearchNotFound,
+    TooManySearches,
+)
+from trova.finder.models import Answer, Search
+from trova.finder.normalize import search_from_params
+from trova.jobs import repository as jobs_repo
+from trova.settings import Settings
+from trova.store import utcnow
+from trova.webhooks.guard import validate_submitted_url
+from trova.webhooks.service import notify
+
+DEFAULT_SEARCHES_PER_MIN = 6000.0
+"""Throughput assumed for ``estimated_duration`` until workers have finished some jobs."""
+
+_ECHO_EXCLUDED = frozenset({"custom", "settings"})
+
+# --- reading requests ----------------------------------------------------------------------------
+
+
+def _webhook_of(body: Mapping[str, Any], settings: Settings) -> str | None:
+    """``settings.webhook`` when given: an absolute https URL (http only when allowed), else 400."""
+    request_settings = body.get("settings")
+    if request_settings is None:
+        return None
+    if not isinstance(request_settings, Mapping):
+        raise InvalidWebhookUrl()
+    url = request_settings.get("webhook")
+    if url is None or url == "":
+        return None
+    return validate_submitted_url(url, settings)
+
+
+def _new_search(fields: Mapping[str, Any]) -> NewSearch:
+    params = {key: value for key, value in fields.items() if key not in _ECHO_EXCLUDED}
+    return NewSearch(params=params, custom=fields.get("custom"), has_custom="custom" in fields)
+
+
+def normalise(params: object) -> Search:
+    """The finder's normalised search for stored or submitted params; raises the spec's 400s."""
+    if not isinstance(params, Mapping):
+        raise MissingMandatoryProperty()
+    return search_from_params(params)
+
+
+def read_single(body: object, settings: Settings) -> Submission:
+    """Validate the body of POST /phone/single (already parsed JSON)."""
+    if not isinstance(body, Mapping):
+        raise InvalidJson()
+    normalise(body)
+    return Submission(kind="single", searches=(_new_search(body),), webhook_url=_webhook_of(body, settings))
+
+
+def read_bulk(body: object, settings: Settings) -> Submission:
+    """Validate the body of POST /phone/bulk; the first bad search names its 1-based position."""
+    if not isinstance(body, Mapping):
+        raise InvalidJson()
+    items = body.get("searches")
+    if not isinstance(items, list) or not items:
+        raise NoSearches()
+    if len(items) > settings.max_searches_per_batch:
+        raise TooManySearches(
+            f"Too many searches. Limit is currently at {settings.max_searches_per_batch} per batch."
+        )
+    total = len(items)
+    for position, item in enumerate(items, start=1):
+        try:
+            normalise(item)
+        except InvalidSearch as error:
+            raise error.in_batch(position, total) from None
+    webhook = _webhook_of(body, settings)
+    return Submission(
+        kind="bulk",
+        searches=tuple(_new_search(item) for item in items),
+        webhook_url=webhook,
+        custom=body.get("custom"),
+        has_custom="custom" in body,
+    )
+
+
+# --- submitting ----------------------------------------------------------------------------------
+
+
+def job_ranges(count: int, chunk_size: int) -> list[tuple[int, int]]:
+    """Inclusive index ranges of at most ``chunk_size`` searches covering ``0..count-1``."""
+    return [(start, min(start + chunk_size, count) - 1) for start in range(0, count, chunk_size)]
+
+
+def submit(conn: Connection, account: Account, submission: Submission, settings: Settings) -> Submitted:
+    """Store a validated request inside the caller's write transaction: credits, batch, searches, jobs.
+
+    Reserves ``price * searches`` first (402 leaves nothing behind since the transaction rolls back),
+    then inserts everything the workers need; the 201 is sent only after the caller commits.
+    """
+    batch_id = str(uuid.uuid4())
+    price = settings.price_per_phone
+    count = len(submission.searches)
+    reserved = accounts.reserve(conn, account.id, price * count, batch_id=batch_id)
+    now = utcnow()
+    repo.insert_batch(
+        conn,
+        batch_id=batch_id,
+        account_id=account.id,
+        kind=submission.kind,
+        custom=submission.custom,
+        has_custom=submission.has_custom,
+        webhook_url=submission.webhook_url,
+        requested=count,
+        price=price,
+        reserved=reserved,
+        now=now,
+    )
+    splits = accounts.per_search_splits(reserved, price, count)
+    repo.insert_searches(
+        conn,
+        [
+            {
+                "id": batch_id if submission.kind == "single" else str(uuid.uuid4()),
+                "batch_id": batch_id,
+                "idx": index,
+                "params": search.params,
+                "custom": search.custom if search.has_custom else None,
+                "has_custom": search.has_custom,
+                "status": "pending",
+                "charged": False,
+                "reserved_sub": split.sub,
+                "reserved_paygo": split.paygo,
+            }
+            for index, (search, split) in enumerate(zip(submission.searches, splits, strict=True))
+        ],
+    )
+    jobs_repo.insert_jobs(conn, batch_id, job_ranges(count, settings.job_chunk_size), now=now)
+    return Submitted(
+        id=batch_id,
+        kind=submission.kind,
+        credits=reserved,
+        requested=count,
+        estimated_duration_min=estimated_duration_min(conn, settings),
+    )
+
+
+def searches_per_minute(conn: Connection, settings: Settings) -> float:
+    """Measured throughput: searches per second of recent successful attempts times worker threads."""
+    timings = jobs_repo.recent_timings(conn)
+    if not timings:
+        return DEFAULT_SEARCHES_PER_MIN
+    per_second = sum(t.size for t in timings) / sum(t.seconds for t in timings)
+    return max(per_second * 60 * settings.worker_concurrency, 1.0)
+
+
+def estimated_duration_min(conn: Connection, settings: Settings) -> int:
+    """Whole minutes, at least 1, for every search queued up to and including the newest batch."""
+    ahead = repo.searches_left(conn)
+    return max(1, math.ceil(ahead / searches_per_minute(conn, settings)))
+
+
+# --- recording results ---------------------------------------------------------------------------
+
+
+def outcomes_for(pending: Sequence[PendingSearch], answers: Sequence[Answer | None]) -> list[SearchOutcome]:
+    """Raw outcomes (nothing charged yet) from the finder's answers; ``None`` means not found."""
+    outcomes = []
+    for search, answer in zip(pending, answers, strict=True):
+        if answer is None or not answer.found:
+            outcomes.append(
+                SearchOutcome(
+                    search_id=search.id,
+                    qualification="not_found",
+                    person_key=answer.person_key if answer else None,
+                )
+            )
+            continue
+        outcomes.append(
+            SearchOutcome(
+                search_id=search.id,
+                qualification="found",
+                number=answer.number,
+                country=answer.country,
+                line_type=answer.line_type,
+                source_names=tuple(answer.sources),
+                last_seen=answer.last_seen.isoformat() if answer.last_seen else None,
+                person_key=answer.person_key or f"s:{search.id}",
+            )
+        )
+    return outcomes
+
+
+def _charge_once_per_person(
+    conn: Connection, batch_id: str, outcomes: list[SearchOutcome]
+) -> list[SearchOutcome]:
+    """Mark as charged the first found search of each person not yet charged in this batch (FINDER.md §5)."""
+    first_by_person: dict[str, str] = {}
+    for outcome in outcomes:
+        if outcome.qualification == "found" and outcome.person_key:
+            first_by_person.setdefault(outcome.person_key, outcome.search_id)
+    newly = repo.claim_people(conn, batch_id, list(first_by_person.items()))
+    charged_ids = {first_by_person[key] for key in newly}
+    return [_with_charge(outcome, outcome.search_id in charged_ids) for outcome in outcomes]
+
+
+def _with_charge(outcome: SearchOutcome, charged: bool) -> SearchOutcome:
+    return outcome if outcome.charged == charged else replace(outcome, charged=charged)
+
+
+def record_outcomes(
+    conn: Connection, batch: Batch, pending: Sequence[PendingSearch], outcomes: list[SearchOutcome]
+) -> None:
+    """Write results, charge each person once, refund the rest, count them, and finish the batch.
+
+    Runs inside the job step's write transaction, after the lease was confirmed; every search in
+    ``pending`` was re-read as pending in this transaction, so each gets exactly one result.
+    """
+    if not outcomes:
+        return
+    now = utcnow()
+    charged = _charge_once_per_person(conn, batch.id, outcomes)
+    repo.write_outcomes(conn, charged, now=now)
+    reserved_by_id = {search.id: search.reserved for search in pending}
+    refunds = [(o.search_id, reserved_by_id[o.search_id]) for o in charged if not o.charged]
+    accounts.refund(conn, batch.account_id, batch_id=batch.id, refunds=refunds, note=batch.kind)
+    finished, requested = repo.add_finished(conn, batch.id, len(charged))
+    if finished >= requested:
+        complete(conn, batch)
+
+
+def complete(conn: Connection, batch: Batch) -> None:
+    """Close a batch whose searches all have a result and queue its webhook (outbox, same transaction).
+
+    ``failed`` only when no job of it could be processed at all (every search refunded).
+    """
+    failed_jobs, all_jobs = jobs_repo.count_failed_and_all(conn, batch.id)
+    status: BatchStatus = "failed" if all_jobs and failed_jobs == all_jobs else "completed"
+    repo.set_final_status(conn, batch.id, status, now=utcnow())
+    cost = batch_cost(conn, batch.id)
+    if batch.kind == "single":
+        rows = repo.searches_of_batch(conn, batch.id)
+        payload: dict[str, Any] = {
+            "event": SINGLE_EVENT,
+            "id": batch.id,
+            "credits": {"cost": cost[0]},
+            "result": single_body(rows[0]),
+        }
+    else:
+        payload = {"event": BULK_EVENT, "id": batch.id, "credits": {"cost": cost[0]}}
+        if batch.has_custom:
+            payload["custom"] = batch.custom
+    notify(
+        conn,
+        account_id=batch.account_id,
+        batch_id=batch.id,
+        request_url=batch.webhook_url,
+        event=payload["event"],
+        payload=payload,
+    )
+
+
+# --- reading results -----------------------------------------------------------------------------
+
+
+def batch_cost(conn: Connection, batch_id: str) -> tuple[int, int]:
+    """``(credits_cost, credits_to_refund)`` of a batch, from its ledger rows."""
+    totals = accounts.batch_ledger_totals(conn, batch_id)
+    reserved = -totals.get("reserve", Split(0, 0)).total
+    refunded = totals.get("refund", Split(0, 0)).total
+    return reserved - refunded, refunded
+
+
+def result_fields(row: SearchRow) -> dict[str, Any]:
+    """``params``, ``custom`` (only if sent), ``qualification`` and, when found, the number fields."""
+    body: dict[str, Any] = {"params": row.params}
+    if row.has_custom:
+        body["custom"] = row.custom
+    if row.status != "done":
+        body["qualification"] = "ongoing"
+        return body
+    body["qualification"] = row.qualification
+    if row.qualification == "found":
+        body["number"] = row.number
+        body["country"] = row.country
+        if row.line_type:
+            body["line_type"] = row.line_type
+    return body
+
+
+def single_body(row: SearchRow) -> dict[str, Any]:
+    """The body of GET /phone/single for a stored search."""
+    return {"id": row.id, **result_fields(row)}
+
+
+def get_single(conn: Connection, account: Account, search_id: str) -> tuple[bool, dict[str, Any]]:
+    """``(done, body)`` for GET /phone/single; another account's id is simply not found."""
+    batch = repo.get_batch(conn, search_id, account_id=account.id)
+    if batch is None or batch.kind != "single":
+        raise SearchNotFound()
+    rows = repo.searches_of_batch(conn, batch.id)
+    if not rows:
+        raise SearchNotFound()
+    return rows[0].status == "done", single_body(rows[0])
+
+
+def stats_of(batch: Batch, rows: Sequence[SearchRow], cost: tuple[int, int]) -> BatchStats:
+    found = sum(1 for row in rows if row.qualification == "found")
+    return BatchStats(
+        requested=batch.requested,
+        finished=batch.finished,
+        found=found,
+        valid=found,
+        credits_cost=cost[0],
+        credits_to_refund=cost[1],
+    )
+
+
+def get_bulk(conn: Connection, account: Account, batch_id: str) -> dict[str, Any]:
+    """The body of GET /phone/bulk: stats while running; stats and results in index order when done."""
+    batch = repo.get_batch(conn, batch_id, account_id=account.id)
+    if batch is None or batch.kind != "bulk":
+        raise BulkNotFound()
+    general: dict[str, Any] = {"id": batch.id, "status": batch.status}
+    if batch.has_custom:
+        general["custom"] = batch.custom
+    if batch.status == "ongoing":
+        return {"general": general, "stats": {"requested": batch.requested, "finished": batch.finished}}
+    rows = repo.searches_of_batch(conn, batch.id)
+    stats = stats_of(batch, rows, batch_cost(conn, batch.id))
+    return {
+        "general": general,
+        "stats": {
+            "requested": stats.requested,
+            "finished": stats.finished,
+            "found": stats.found,
+            "valid": stats.valid,
+            "credits_cost": stats.credits_cost,
+            "credits_to_refund": stats.credits_to_refund,
+        },
+        "results": [{"index": row.index, **result_fields(row)} for row in rows],
+    }

@@ -1,0 +1,272 @@
+"""``trova bulk`` (a lead file in, the same file with phone numbers out) and ``trova find`` (one search).
+
+Both talk to a Trova server (or Enrow) through :mod:`trova.client`; human-readable progress goes to
+stderr, results and reports to stdout. A fatal error is one line on stderr and a non-zero exit:
+1 error, 2 bad usage, 3 insufficient credits (the rows done so far are written), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table as RichTable
+
+from trova.client import Client, ClientError, InsufficientCreditsError, PhoneResult
+from trova.client.bulk import (
+    MAX_BATCH_SIZE,
+    BulkError,
+    Journal,
+    Outcome,
+    Plan,
+    Runner,
+    RunOptions,
+    Summary,
+    build_plan,
+    state_path,
+    write_output,
+)
+from trova.client.bulk import Progress as RunProgress
+from trova.client.tabular import (
+    SEARCH_FIELDS,
+    Table,
+    TableError,
+    apply_overrides,
+    auto_mapping,
+    identifies_someone,
+    output_format,
+)
+
+EXIT_ERROR, EXIT_USAGE, EXIT_NO_CREDITS, EXIT_INTERRUPTED = 1, 2, 3, 130
+DEFAULT_PRICE = 40
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def fail(command: str, message: str, code: int = EXIT_ERROR) -> NoReturn:
+    typer.echo(f"trova {command}: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def one_line_errors(command: str) -> Iterator[None]:
+    """Every expected failure becomes one readable line on stderr and a non-zero exit code."""
+    try:
+        yield
+    except (ClientError, TableError) as exc:
+        fail(command, str(exc) if not hasattr(exc, "message") else f"{exc.message} ({exc})")
+    except OSError as exc:
+        fail(command, f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except KeyboardInterrupt:
+        fail(command, "interrupted", EXIT_INTERRUPTED)
+
+
+# --- trova bulk -----------------------------------------------------------------------------------
+
+
+def show_mapping(columns: list[str], mapping: Mapping[str, str], console: Console) -> None:
+    table = RichTable(title="Column mapping", title_justify="left")
+    table.add_column("column")
+    table.add_column("search field")
+    for column in columns:
+        table.add_row(escape(column), mapping.get(column, "[dim](kept, not searched)[/dim]"))
+    console.print(table)
+
+
+def show_plan(plan: Plan, journal: Journal | None, price: int, console: Console) -> None:
+    usable = plan.rows - plan.unusable_rows
+    console.print(f"rows: {plan.rows:,}  usable: {usable:,}  unusable: {plan.unusable_rows:,}")
+    console.print(f"unique searches: {len(plan.searches):,} in {plan.chunk_count:,} batch(es) "
+                  f"of at most {plan.batch_size:,}")
+    for reason, count in plan.unusable.most_common():
+        console.print(f"  {count:,} row(s): {escape(reason)}")
+    for example in plan.examples:
+        console.print(f"  line {example.line}: {escape(example.reason)}")
+    if plan.unusable_rows > len(plan.examples):
+        console.print(f"  … {plan.unusable_rows - len(plan.examples):,} more unusable row(s)")
+    remaining = len(plan.searches)
+    if journal is not None and journal.chunks_done:
+        remaining -= sum(len(plan.chunk_range(c)) for c, s in enumerate(journal.chunks) if s.done)
+        console.print(f"already done (state file): {journal.chunks_done} of {plan.chunk_count} batch(es)")
+    console.print(f"maximum cost: {remaining:,} searches x {price} credits = {remaining * price:,} credits "
+                  "(searches that find nothing are refunded)")
+
+
+def plan_file(
+    input_path: Path, output: Path, maps: list[str], batch_size: int, encoding: str
+) -> tuple[Table, Plan]:
+    if output.resolve() == input_path.resolve():
+        raise BulkError("the output must not be the input file")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise BulkError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+    table = Table.open(input_path, encoding)
+    columns = table.scan_columns()
+    mapping = apply_overrides(auto_mapping(columns), columns, maps)
+    show_mapping(columns, mapping, err)
+    if not identifies_someone(set(mapping.values())):
+        raise BulkError(
+            "no column identifies a person (a LinkedIn URL, or names plus a company name or domain); "
+            f"map some with --map COLUMN=FIELD (fields: {', '.join(SEARCH_FIELDS)})"
+        )
+    return table, build_plan(table, mapping, batch_size)
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]phones[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TextColumn("found {task.fields[found]:,}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def run_batches(client: Client, plan: Plan, journal: Journal, options: RunOptions) -> Outcome:
+    with progress_bar(err) as bar:
+        task = bar.add_task("phones", total=plan.rows, found=0)
+
+        def show(progress: RunProgress) -> None:
+            bar.update(task, completed=progress.rows_done, found=progress.rows_found)
+
+        return Runner(client, plan, journal, options, on_progress=show).run()
+
+
+def summary_line(summary: Summary, output: Path) -> str:
+    s = summary.statuses
+    parts = [f"{s['found']:,} found", f"{s['not_found']:,} not found",
+             f"{s['invalid_input']:,} invalid input"]
+    if s["pending"]:
+        parts.append(f"{s['pending']:,} pending")
+    return f"{summary.rows:,} rows: {', '.join(parts)} → {output}"
+
+
+MAP_OPTION = typer.Option("--map", metavar="COLUMN=FIELD", help="Map a column to a field ('-': ignore it).")
+DRY_RUN_OPTION = typer.Option("--dry-run", help="Show the mapping, counts and maximum cost; send nothing.")
+PRICE_OPTION = typer.Option(min=0, help="Credits per phone found, for the --dry-run cost.")
+
+
+def bulk(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, TSV or JSON Lines (.gz too).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (format from its suffix).")],
+    maps: Annotated[list[str] | None, MAP_OPTION] = None,
+    dry_run: Annotated[bool, DRY_RUN_OPTION] = False,
+    webhook: Annotated[str | None, typer.Option(help="URL notified as each batch finishes.")] = None,
+    base_url: Annotated[str | None, typer.Option(envvar="TROVA_BASE_URL", help="Server URL.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="TROVA_API_KEY", help="API key.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Searches per batch (at most 3000).")] = MAX_BATCH_SIZE,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="Batches running at once.")] = 4,
+    poll_interval: Annotated[float, typer.Option(min=0.0, help="Seconds between progress checks.")] = 2.0,
+    price_per_phone: Annotated[int, PRICE_OPTION] = DEFAULT_PRICE,
+    encoding: Annotated[str, typer.Option(help="Input text encoding.")] = "utf-8-sig",
+    restart: Annotated[bool, typer.Option(help="Forget the state of an earlier run (pays again).")] = False,
+) -> None:
+    """Find the phone numbers of every row of a lead file; resumable: re-run the same command to continue."""
+    with one_line_errors("bulk"):
+        table, plan = plan_file(input_path, output, maps or [], batch_size, encoding)
+        state = state_path(output)
+        if dry_run:
+            journal = None if restart else Journal(state, plan, create=False)
+            show_plan(plan, journal, price_per_phone, out)
+            return
+        if restart:
+            state.unlink(missing_ok=True)
+        client = Client(api_key, base_url)
+        if client.config.api_key is None:
+            raise BulkError("no API key: pass --api-key or set TROVA_API_KEY")
+        journal = Journal(state, plan)
+        options = RunOptions(webhook=webhook, max_in_flight=max_in_flight, poll_interval_s=poll_interval)
+        fmt = output_format(output, table.fmt)
+        try:
+            with client:
+                outcome = run_batches(client, plan, journal, options)
+        except BaseException:
+            write_output(table, plan, journal, output, fmt)
+            raise
+        summary = write_output(table, plan, journal, output, fmt)
+        report(outcome, summary, output, state)
+
+
+def report(outcome: Outcome, summary: Summary, output: Path, state: Path) -> None:
+    done = summary.rows - summary.statuses["pending"]
+    if isinstance(outcome.stop, InsufficientCreditsError):
+        fail("bulk", f"insufficient credits: {done:,} of {summary.rows:,} rows done, written to {output}; "
+                     "add credits and re-run the same command to continue", EXIT_NO_CREDITS)
+    if outcome.stop is not None:
+        fail("bulk", f"{outcome.stop}: {done:,} of {summary.rows:,} rows done, written to {output}; "
+                     "re-run the same command to continue")
+    if outcome.failed_batches:
+        fail("bulk", f"{outcome.failed_batches} batch(es) failed on the server (refunded); {done:,} of "
+                     f"{summary.rows:,} rows done, written to {output}; re-run the same command to retry")
+    out.print(escape(summary_line(summary, output)))
+    err.print(f"[dim]state kept in {escape(str(state))}: re-running is free; --restart starts afresh[/dim]")
+
+
+# --- trova find -----------------------------------------------------------------------------------
+
+
+def find_search(
+    linkedin: str | None, first: str | None, last: str | None, domain: str | None, company: str | None
+) -> dict[str, str]:
+    if linkedin:
+        return {"linkedin_url": linkedin}
+    if first and last and (domain or company):
+        search = {"first_name": first, "last_name": last}
+        if domain:
+            search["company_domain"] = domain
+        if company:
+            search["company_name"] = company
+        return search
+    fail("find", "give --linkedin URL, or --first and --last with --domain or --company", EXIT_USAGE)
+
+
+def show_result(result: PhoneResult, console: Console) -> None:
+    table = RichTable(show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows: list[tuple[str, Any]] = [
+        ("qualification", result.qualification), ("number", result.number), ("country", result.country),
+        ("line type", result.line_type), ("search id", result.id),
+    ]
+    for name, value in rows:
+        if value:
+            table.add_row(name, escape(str(value)))
+    console.print(table)
+
+
+def find(
+    linkedin: Annotated[str | None, typer.Option(help="LinkedIn profile URL.")] = None,
+    first: Annotated[str | None, typer.Option(help="First name.")] = None,
+    last: Annotated[str | None, typer.Option(help="Last name.")] = None,
+    domain: Annotated[str | None, typer.Option(help="Company domain or website.")] = None,
+    company: Annotated[str | None, typer.Option(help="Company name.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    timeout: Annotated[float, typer.Option(min=1.0, help="Seconds to wait for the result.")] = 300.0,
+    base_url: Annotated[str | None, typer.Option(envvar="TROVA_BASE_URL", help="Server URL.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="TROVA_API_KEY", help="API key.")] = None,
+) -> None:
+    """Find one person's phone number and wait for the answer."""
+    search = find_search(linkedin, first, last, domain, company)
+    with one_line_errors("find"), Client(api_key, base_url) as client:
+        if client.config.api_key is None:
+            raise BulkError("no API key: pass --api-key or set TROVA_API_KEY")
+        result = client.find_and_wait(search, timeout_s=timeout)
+    if as_json:
+        typer.echo(orjson.dumps(dict(result.raw), option=orjson.OPT_INDENT_2).decode())
+    else:
+        show_result(result, out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``trova bulk`` and ``trova find`` to ``app``."""
+    app.command("bulk")(bulk)
+    app.command("find")(find)

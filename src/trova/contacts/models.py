@@ -1,0 +1,127 @@
+"""Values of the contact-store import: raw rows, normalised records, problems and the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+FileFormat = Literal["csv", "jsonl"]
+SkipReason = Literal[
+    "no number",
+    "no person",
+    "bad date",
+    "wrong column count",
+    "invalid JSON",
+    "not UTF-8",
+]
+
+#: Canonical column -> accepted header aliases (IMPORT.md), compared after :func:`header_key`.
+COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "linkedin_url": ("linkedin_url", "linkedin", "linkedin profile", "profile_url", "li_url"),
+    "first_name": ("first_name", "firstname", "first name", "given_name"),
+    "last_name": ("last_name", "lastname", "last name", "surname", "family_name"),
+    "full_name": ("full_name", "fullname", "name", "full name"),
+    "company_name": ("company_name", "company", "organization", "employer", "account name"),
+    "company_domain": ("company_domain", "domain", "website", "company_website", "company url"),
+    "phone": ("phone", "phone_number", "mobile", "mobile_phone", "telephone", "tel", "number"),
+    "country": ("country", "country_code", "region"),
+    "source": ("source", "provider", "vendor"),
+    "observed_at": ("observed_at", "updated_at", "date", "last_seen"),
+}
+
+
+def header_key(text: str) -> str:
+    """A header cell reduced for alias matching: case-folded, ``_``/``-``/spaces as one space."""
+    folded = text.strip().strip('"').casefold().replace("_", " ").replace("-", " ")
+    return " ".join(folded.split())
+
+
+CANONICAL_BY_HEADER: Mapping[str, str] = {
+    header_key(alias): column for column, aliases in COLUMN_ALIASES.items() for alias in aliases
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One data row of a file: its first physical line and its cells by canonical column."""
+
+    line: int
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A skipped row: where it is and why (``file.csv:17: no number``)."""
+
+    file: str
+    line: int
+    reason: SkipReason
+    detail: str = ""
+
+    def __str__(self) -> str:
+        suffix = f" ({self.detail})" if self.detail else ""
+        return f"{self.file}:{self.line}: {self.reason}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneValue:
+    """One number of a record, as read by ``finder.normalize.read_phone`` (``e164`` None: unparseable)."""
+
+    raw: str
+    e164: str | None
+    valid: bool
+    line_type: str | None
+    region: str | None
+    dedupe_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """A usable row, normalised: who (keys), at which company, which numbers, from whom and when.
+
+    ``first_key``/``last_key`` are empty when the row names the person by LinkedIn only;
+    ``company_key``/``domain`` are None when the row carries no company.
+    """
+
+    line: int
+    linkedin_key: str | None
+    first_key: str
+    last_key: str
+    company_key: str | None
+    domain: str | None
+    phones: tuple[PhoneValue, ...]
+    country_hint: str | None
+    source: str
+    observed_at: dt.datetime
+
+    @property
+    def has_names(self) -> bool:
+        return bool(self.first_key and self.last_key and (self.company_key or self.domain))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did (or, with ``dry_run``, would do).
+
+    ``records_stored`` counts phone observations added; ``duplicates`` those already in the store
+    or repeated in the input. ``problems`` holds the first skipped rows (``problems_not_kept`` counts
+    the rest, which were still reported as they happened).
+    """
+
+    files: tuple[str, ...]
+    rows_read: int
+    records_stored: int
+    duplicates: int
+    people_created: int
+    people_updated: int
+    skipped: Mapping[SkipReason, int]
+    problems: tuple[RowProblem, ...]
+    problems_not_kept: int = 0
+    dry_run: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def rows_skipped(self) -> int:
+        return sum(self.skipped.values())

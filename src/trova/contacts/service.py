@@ -1,0 +1,622 @@
+"""The import pipeline: files -> rows -> normalised records -> one write transaction per chunk.
+
+``import_paths`` sniffs every file first (a file that is not CSV or JSON Lines is refused before
+anything is written), then streams each file in chunks of ``import_chunk_rows`` rows. Large files
+are normalised in worker processes (the second core) while the main process writes the previous
+chunk. Each chunk is linked into the store in one write transaction, so a kill -9 leaves whole
+chunks only, and a re-run skips what is already stored: every observation carries a ``dedupe_key``
+of source + person + number + date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import multiprocessing
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from trova.contacts import repository as repo
+from trova.contacts.models import ContactRecord, ImportReport, PhoneValue, RawRow, RowProblem, SkipReason
+from trova.contacts.readers import SniffedFile, read_rows, sniff
+from trova.finder.normalize import (
+    company_key,
+    linkedin_key,
+    name_key,
+    read_phone,
+    registrable_domain,
+    split_full_name,
+    split_phone_cell,
+)
+from trova.settings import get_settings
+from trova.store import Database, utcnow
+
+KEPT_PROBLEMS = 1000
+"""Problems kept in the report; every one is still passed to ``on_problem`` as it happens."""
+PARALLEL_MIN_BYTES = 4_000_000
+"""Below this total size, starting worker processes (about a second) costs more than it saves."""
+PENDING_CHUNKS_PER_WORKER = 2
+"""Chunks handed to each worker ahead of the writer: keeps both cores busy, memory bounded."""
+CHUNK_ATTEMPTS = 3
+"""A chunk whose insert races a concurrent writer (PostgreSQL unique keys) is redone from a fresh read."""
+KEY_LENGTH = 255
+NAME_KEY_LENGTH = 200
+SOURCE_LENGTH = 200
+RAW_LENGTH = 500
+
+ProblemHandler = Callable[[RowProblem], None]
+Normalised = list[ContactRecord | RowProblem]
+
+
+def import_paths(
+    db: Database,
+    paths: Sequence[Path],
+    *,
+    source: str | None = None,
+    dry_run: bool = False,
+    on_problem: ProblemHandler | None = None,
+    chunk_rows: int | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """Import contact files into the store (or, with ``dry_run``, only report what would happen).
+
+    ``source`` names the source of rows that have no ``source`` cell (default: the file's name).
+    Raises ``ImportFileRefused`` before writing anything when any file is not CSV or JSON Lines.
+    """
+    settings = get_settings()
+    started = time.monotonic()
+    files = [sniff(Path(path)) for path in paths]
+    tally = _Tally(on_problem)
+    now = utcnow()
+    size = chunk_rows or settings.import_chunk_rows
+    worker_count = settings.import_workers if workers is None else workers
+    if _total_bytes(files) < PARALLEL_MIN_BYTES:
+        worker_count = 0
+    dry_state = _LinkState() if dry_run else None
+    with _executor(worker_count) as executor:
+        for file in files:
+            default_source = (source or file.name)[:SOURCE_LENGTH]
+            for chunk in _normalised_chunks(file, default_source, now, size, executor):
+                records = tally.take(chunk)
+                if dry_state is not None:
+                    tally.add(_link(dry_state, db, records, _read_connection))
+                else:
+                    tally.add(_store_chunk(db, records, now))
+    return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)
+
+
+# --- normalising (runs in worker processes for large files) ---------------------------------------
+
+
+def normalise_chunk(
+    file_name: str, default_source: str, rows: Sequence[RawRow | RowProblem], now: dt.datetime
+) -> Normalised:
+    """Each row as a normalised record, or the problem that makes it unusable."""
+    return [
+        row if isinstance(row, RowProblem) else normalise_row(file_name, default_source, row, now)
+        for row in rows
+    ]
+
+
+def normalise_row(
+    file_name: str, default_source: str, row: RawRow, now: dt.datetime
+) -> ContactRecord | RowProblem:
+    """One row normalised per FINDER.md §1; a problem when it lacks a number or a person or has a bad date."""
+    fields = row.fields
+    numbers = split_phone_cell(fields.get("phone", ""))
+    if not numbers:
+        return RowProblem(file_name, row.line, "no number")
+    person = _person_keys(fields)
+    if isinstance(person, str):
+        return RowProblem(file_name, row.line, "no person", person)
+    observed = _observed_at(fields.get("observed_at", ""), now)
+    if observed is None:
+        return RowProblem(file_name, row.line, "bad date", repr(fields.get("observed_at", ""))[:60])
+    li_key, first, last, domain, company = person
+    source = (fields.get("source") or default_source)[:SOURCE_LENGTH]
+    hint = _country_hint(fields.get("country", ""))
+    identity = f"li:{li_key}" if li_key else f"nm:{first}|{last}|{domain or 'co:' + str(company)}"
+    day = observed.date().isoformat() if fields.get("observed_at") else ""
+    phones = tuple(_phone_value(raw, hint, source, identity, day) for raw in dict.fromkeys(numbers))
+    return ContactRecord(
+        line=row.line,
+        linkedin_key=li_key,
+        first_key=first,
+        last_key=last,
+        company_key=company,
+        domain=domain,
+        phones=phones,
+        country_hint=hint,
+        source=source,
+        observed_at=observed,
+    )
+
+
+PersonKeys = tuple[str | None, str, str, str | None, str | None]
+
+
+def _person_keys(fields: dict[str, str] | Any) -> PersonKeys | str:
+    """(linkedin key, first key, last key, domain, company key), or why the row names nobody."""
+    li_text = fields.get("linkedin_url", "")
+    li_key = linkedin_key(li_text) if li_text else None
+    if li_key is not None and len(li_key) > KEY_LENGTH:
+        li_key = None
+    first, last = _name_keys(fields)
+    domain_text, company_text = fields.get("company_domain", ""), fields.get("company_name", "")
+    domain = registrable_domain(domain_text) if domain_text else None
+    company = company_key(company_text) if company_text else None
+    domain = domain if domain and len(domain) <= KEY_LENGTH else None
+    company = company[:KEY_LENGTH] if company else None
+    if li_key is None and not (first and last and (domain or company)):
+        return _why_nobody(li_text, first, last)
+    return li_key, first, last, domain, company
+
+
+def _name_keys(fields: dict[str, str] | Any) -> tuple[str, str]:
+    first, last = name_key(fields.get("first_name", "")), name_key(fields.get("last_name", ""))
+    if not (first and last) and fields.get("full_name"):
+        parts = split_full_name(fields["full_name"])
+        if parts is not None:
+            first, last = name_key(parts[0]), name_key(parts[1])
+    return first[:NAME_KEY_LENGTH], last[:NAME_KEY_LENGTH]
+
+
+def _why_nobody(li_text: str, first: str, last: str) -> str:
+    if li_text:
+        return "linkedin_url is not a profile URL"
+    if first and last:
+        return "names without a company name or domain"
+    return "no LinkedIn URL and no first and last name"
+
+
+def _observed_at(text: str, now: dt.datetime) -> dt.datetime | None:
+    """The observation time as naive UTC; import time when empty; None when unparseable."""
+    text = text.strip()
+    if not text:
+        return now
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _country_hint(text: str) -> str | None:
+    code = text.strip().upper()
+    return code if len(code) == 2 and code.isalpha() and code.isascii() else None
+
+
+def _phone_value(raw: str, hint: str | None, source: str, identity: str, day: str) -> PhoneValue:
+    reading = read_phone(raw, hint)
+    number = reading.e164 if reading else f"raw:{raw}"
+    digest = hashlib.blake2b(f"{source}\x1f{identity}\x1f{number}\x1f{day}".encode(), digest_size=16)
+    if reading is None:
+        return PhoneValue(raw[:RAW_LENGTH], None, False, None, None, digest.hexdigest())
+    return PhoneValue(
+        raw[:RAW_LENGTH], reading.e164, reading.valid, reading.line_type, reading.region, digest.hexdigest()
+    )
+
+
+# --- streaming and workers ------------------------------------------------------------------------
+
+
+def _total_bytes(files: Iterable[SniffedFile]) -> int:
+    return sum(file.path.stat().st_size * (6 if file.compressed else 1) for file in files)
+
+
+@contextmanager
+def _executor(workers: int) -> Iterator[Executor | None]:
+    """Worker processes for normalisation; ``spawn`` so no database connection is ever inherited."""
+    if workers <= 0:
+        yield None
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
+def _chunks(rows: Iterator[RawRow | RowProblem], size: int) -> Iterator[list[RawRow | RowProblem]]:
+    chunk: list[RawRow | RowProblem] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _normalised_chunks(
+    file: SniffedFile, default_source: str, now: dt.datetime, size: int, executor: Executor | None
+) -> Iterator[Normalised]:
+    raw_chunks = _chunks(read_rows(file), size)
+    if executor is None:
+        for rows in raw_chunks:
+            yield normalise_chunk(file.name, default_source, rows, now)
+        return
+    limit = PENDING_CHUNKS_PER_WORKER * max(1, getattr(executor, "_max_workers", 1))
+    pending: deque[Future[Normalised]] = deque()
+    for rows in raw_chunks:
+        pending.append(executor.submit(normalise_chunk, file.name, default_source, rows, now))
+        if len(pending) >= limit:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+# --- linking records into the store ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Outcome:
+    stored: int = 0
+    duplicates: int = 0
+    created: int = 0
+    updated: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Observation:
+    person: int
+    phone: PhoneValue
+    record: ContactRecord
+
+
+@dataclass(slots=True)
+class _LinkState:
+    """People and companies as the chunk sees them: loaded from the store, extended by new ones.
+
+    New people and companies get negative refs until the writer inserts them and learns their ids.
+    For a dry run one state lives across all chunks, so later chunks see what earlier ones would add.
+    """
+
+    domain_company: dict[str, int] = field(default_factory=dict)
+    name_companies: dict[str, set[int]] = field(default_factory=dict)
+    company_has_domain: dict[int, bool] = field(default_factory=dict)
+    li_person: dict[str, int] = field(default_factory=dict)
+    person_li: dict[int, str | None] = field(default_factory=dict)
+    by_name: dict[tuple[str, str, int], set[int]] = field(default_factory=dict)
+    seen_keys: set[str] = field(default_factory=set)
+    loaded_domains: set[str] = field(default_factory=set)
+    loaded_names: set[str] = field(default_factory=set)
+    loaded_li: set[str] = field(default_factory=set)
+    last_token: int = 0
+    new_companies: list[int] = field(default_factory=list)
+    new_people: list[int] = field(default_factory=list)
+    attach_li: dict[int, str] = field(default_factory=dict)
+    name_links: list[tuple[str, int]] = field(default_factory=list)
+    domain_links: list[tuple[str, int]] = field(default_factory=list)
+    person_names: list[tuple[int, str, str]] = field(default_factory=list)
+    person_companies: list[tuple[int, int]] = field(default_factory=list)
+    observations: list[_Observation] = field(default_factory=list)
+
+    def token(self) -> int:
+        self.last_token -= 1
+        return self.last_token
+
+
+def _store_chunk(db: Database, records: list[ContactRecord], now: dt.datetime) -> _Outcome:
+    """Link one chunk into the store in one write transaction (redone if a concurrent writer races it)."""
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            with db.write() as conn:
+                state = _LinkState()
+                outcome = _link(state, db, records, lambda _db: _same(conn))
+                _flush(conn, state, now)
+                return outcome
+        except IntegrityError:
+            if attempt == CHUNK_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _same(conn: Connection) -> Iterator[Connection]:
+    yield conn
+
+
+def _read_connection(db: Database) -> Any:
+    return db.read()
+
+
+def _link(
+    state: _LinkState, db: Database, records: list[ContactRecord], connect: Callable[[Database], Any]
+) -> _Outcome:
+    """Resolve the company and person of every new observation in ``records`` against ``state``."""
+    outcome = _Outcome()
+    with connect(db) as conn:
+        fresh = _drop_known_observations(conn, state, records, outcome)
+        _load_companies(conn, state, fresh)
+        _load_people(conn, state, fresh)
+    for record, phones in fresh:
+        link_ref, match_refs = _resolve_company(state, record)
+        person = _resolve_person(state, record, link_ref, match_refs, outcome)
+        if person > 0:
+            outcome.updated.add(person)
+        state.observations.extend(_Observation(person, phone, record) for phone in phones)
+        outcome.stored += len(phones)
+    return outcome
+
+
+def _drop_known_observations(
+    conn: Connection, state: _LinkState, records: list[ContactRecord], outcome: _Outcome
+) -> list[tuple[ContactRecord, list[PhoneValue]]]:
+    keys = [phone.dedupe_key for record in records for phone in record.phones]
+    known = repo.existing_dedupe_keys(conn, [key for key in keys if key not in state.seen_keys])
+    known |= state.seen_keys
+    fresh: list[tuple[ContactRecord, list[PhoneValue]]] = []
+    for record in records:
+        phones = [phone for phone in record.phones if phone.dedupe_key not in known]
+        known.update(phone.dedupe_key for phone in phones)
+        outcome.duplicates += len(record.phones) - len(phones)
+        if phones:
+            fresh.append((record, phones))
+    state.seen_keys.update(phone.dedupe_key for _, phones in fresh for phone in phones)
+    return fresh
+
+
+def _load_companies(
+    conn: Connection, state: _LinkState, fresh: list[tuple[ContactRecord, list[PhoneValue]]]
+) -> None:
+    domains = {record.domain for record, _ in fresh if record.domain} - state.loaded_domains
+    names = {record.company_key for record, _ in fresh if record.company_key} - state.loaded_names
+    for domain, company in repo.companies_by_domain(conn, domains).items():
+        state.domain_company.setdefault(domain, company)
+        state.company_has_domain[company] = True
+    for known in repo.companies_by_name(conn, names):
+        state.name_companies.setdefault(known.name_key, set()).add(known.company_id)
+        state.company_has_domain[known.company_id] = (
+            state.company_has_domain.get(known.company_id, False) or known.has_domain
+        )
+    state.loaded_domains |= domains
+    state.loaded_names |= names
+
+
+def _load_people(
+    conn: Connection, state: _LinkState, fresh: list[tuple[ContactRecord, list[PhoneValue]]]
+) -> None:
+    li_keys = {record.linkedin_key for record, _ in fresh if record.linkedin_key} - state.loaded_li
+    for key, person in repo.people_by_linkedin(conn, li_keys).items():
+        state.li_person.setdefault(key, person)
+        state.person_li.setdefault(person, key)
+    state.loaded_li |= li_keys
+    named = [record for record, _ in fresh if record.has_names]
+    companies = {ref for record in named for ref in _known_companies(state, record) if ref > 0}
+    if not companies:
+        return
+    for known in repo.people_by_names(conn, {record.last_key for record in named}, companies):
+        name = (known.first_key, known.last_key, known.company_id)
+        state.by_name.setdefault(name, set()).add(known.person_id)
+        state.person_li.setdefault(known.person_id, known.linkedin_key)
+        if known.linkedin_key:
+            state.li_person.setdefault(known.linkedin_key, known.person_id)
+
+
+def _known_companies(state: _LinkState, record: ContactRecord) -> set[int]:
+    refs = set(state.name_companies.get(record.company_key, ())) if record.company_key else set()
+    if record.domain and record.domain in state.domain_company:
+        refs.add(state.domain_company[record.domain])
+    return refs
+
+
+def _resolve_company(state: _LinkState, record: ContactRecord) -> tuple[int | None, frozenset[int]]:
+    """(the company to link the person to, the companies whose people the record may match).
+
+    Found by domain first, else by company key (adding the missing name or domain link). A name
+    known for several companies matches people at any of them, but links a new person only to a
+    company known by that name alone (never to one whose domain the record does not claim).
+    """
+    if record.domain:
+        company = _company_for_domain(state, record.domain, record.company_key)
+        if record.company_key:
+            _link_name(state, record.company_key, company)
+            return company, frozenset({company} | _name_only(state, record.company_key))
+        return company, frozenset({company})
+    if not record.company_key:
+        return None, frozenset()
+    keyed = state.name_companies.setdefault(record.company_key, set())
+    if len(keyed) == 1:
+        only = next(iter(keyed))
+        return only, frozenset(keyed)
+    name_only = _name_only(state, record.company_key)
+    company = max(name_only) if name_only else _new_company(state)
+    _link_name(state, record.company_key, company)
+    return company, frozenset(state.name_companies[record.company_key])
+
+
+def _name_only(state: _LinkState, key: str) -> set[int]:
+    """Companies known by ``key`` and by no domain."""
+    return {ref for ref in state.name_companies.get(key, ()) if not state.company_has_domain.get(ref)}
+
+
+def _company_for_domain(state: _LinkState, domain: str, key: str | None) -> int:
+    company = state.domain_company.get(domain)
+    if company is not None:
+        return company
+    keyed = state.name_companies.get(key, set()) if key else set()
+    company = next(iter(keyed)) if len(keyed) == 1 else _new_company(state)
+    state.domain_company[domain] = company
+    state.company_has_domain[company] = True
+    state.domain_links.append((domain, company))
+    return company
+
+
+def _new_company(state: _LinkState) -> int:
+    company = state.token()
+    state.new_companies.append(company)
+    state.company_has_domain[company] = False
+    return company
+
+
+def _link_name(state: _LinkState, key: str, company: int) -> None:
+    keyed = state.name_companies.setdefault(key, set())
+    if company not in keyed:
+        keyed.add(company)
+        state.name_links.append((key, company))
+
+
+def _resolve_person(
+    state: _LinkState, record: ContactRecord, company: int | None, match: frozenset[int], outcome: _Outcome
+) -> int:
+    """The person of a record: by LinkedIn key; else by names + company when exactly one matches.
+
+    An unknown profile key attaches to a unique name match only if that person has no profile yet;
+    a match with a different profile is another person. Ambiguous names create a new person (the
+    finder answers not_found for them), so no record is ever merged into the wrong namesake.
+    """
+    key = record.linkedin_key
+    if key is not None and key in state.li_person:
+        person = state.li_person[key]
+    else:
+        candidates = _candidates(state, record, match)
+        only = next(iter(candidates)) if len(candidates) == 1 else None
+        if only is not None and (key is None or state.person_li.get(only) is None):
+            person = only
+            if key is not None:
+                _attach_profile(state, person, key)
+        else:
+            person = _new_person(state, key, outcome)
+    _add_links(state, person, record, company)
+    return person
+
+
+def _candidates(state: _LinkState, record: ContactRecord, match: frozenset[int]) -> set[int]:
+    if not (record.first_key and record.last_key):
+        return set()
+    found: set[int] = set()
+    for company in match:
+        found |= state.by_name.get((record.first_key, record.last_key, company), set())
+    return found
+
+
+def _attach_profile(state: _LinkState, person: int, key: str) -> None:
+    state.person_li[person] = key
+    state.li_person[key] = person
+    if person > 0:
+        state.attach_li[person] = key
+
+
+def _new_person(state: _LinkState, key: str | None, outcome: _Outcome) -> int:
+    person = state.token()
+    state.new_people.append(person)
+    state.person_li[person] = key
+    if key is not None:
+        state.li_person[key] = person
+    outcome.created += 1
+    return person
+
+
+def _add_links(state: _LinkState, person: int, record: ContactRecord, company: int | None) -> None:
+    if record.first_key and record.last_key:
+        state.person_names.append((person, record.first_key, record.last_key))
+        if company is not None:
+            state.by_name.setdefault((record.first_key, record.last_key, company), set()).add(person)
+    if company is not None:
+        state.person_companies.append((person, company))
+
+
+def _flush(conn: Connection, state: _LinkState, now: dt.datetime) -> None:
+    """Write what the chunk added: new companies and people first (for their ids), then links and numbers."""
+    company_ids = repo.insert_companies(conn, len(state.new_companies), now)
+    ids: dict[int, int] = dict(zip(state.new_companies, company_ids, strict=True))
+    people_ids = repo.insert_people(conn, [state.person_li[token] for token in state.new_people], now)
+    ids.update(zip(state.new_people, people_ids, strict=True))
+
+    def real(ref: int) -> int:
+        return ref if ref > 0 else ids[ref]
+
+    repo.set_linkedin_keys(conn, state.attach_li, now)
+    repo.add_company_domains(conn, [(domain, real(ref)) for domain, ref in state.domain_links])
+    repo.add_company_names(conn, [(key, real(ref)) for key, ref in state.name_links])
+    repo.add_person_names(conn, [(real(ref), first, last) for ref, first, last in state.person_names])
+    repo.add_person_companies(
+        conn, [(real(person), real(company)) for person, company in state.person_companies]
+    )
+    repo.add_observations(conn, [_observation_row(real(obs.person), obs, now) for obs in state.observations])
+    repo.touch_people(conn, {obs.person for obs in state.observations if obs.person > 0}, now)
+
+
+def _observation_row(person_id: int, observation: _Observation, now: dt.datetime) -> dict[str, Any]:
+    phone, record = observation.phone, observation.record
+    return {
+        "person_id": person_id,
+        "e164": phone.e164,
+        "valid": phone.valid,
+        "line_type": phone.line_type,
+        "region": phone.region,
+        "raw": phone.raw,
+        "country_hint": record.country_hint,
+        "source": record.source,
+        "observed_at": record.observed_at,
+        "imported_at": now,
+        "dedupe_key": phone.dedupe_key,
+    }
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+class _Tally:
+    """Counts as the import goes; problems go to ``on_problem`` at once and the first ones are kept."""
+
+    def __init__(self, on_problem: ProblemHandler | None) -> None:
+        self.on_problem = on_problem
+        self.rows_read = 0
+        self.skipped: Counter[SkipReason] = Counter()
+        self.problems: list[RowProblem] = []
+        self.problems_not_kept = 0
+        self.stored = 0
+        self.duplicates = 0
+        self.created = 0
+        self.updated: set[int] = set()
+
+    def take(self, chunk: Normalised) -> list[ContactRecord]:
+        """The chunk's records; its problems are counted and reported."""
+        self.rows_read += len(chunk)
+        records: list[ContactRecord] = []
+        for item in chunk:
+            if isinstance(item, RowProblem):
+                self._problem(item)
+            else:
+                records.append(item)
+        return records
+
+    def _problem(self, problem: RowProblem) -> None:
+        self.skipped[problem.reason] += 1
+        if self.on_problem is not None:
+            self.on_problem(problem)
+        if len(self.problems) < KEPT_PROBLEMS:
+            self.problems.append(problem)
+        else:
+            self.problems_not_kept += 1
+
+    def add(self, outcome: _Outcome) -> None:
+        self.stored += outcome.stored
+        self.duplicates += outcome.duplicates
+        self.created += outcome.created
+        self.updated |= outcome.updated
+
+    def report(self, files: tuple[str, ...], dry_run: bool, elapsed_s: float) -> ImportReport:
+        return ImportReport(
+            files=files,
+            rows_read=self.rows_read,
+            records_stored=self.stored,
+            duplicates=self.duplicates,
+            people_created=self.created,
+            people_updated=len(self.updated),
+            skipped=dict(self.skipped),
+            problems=tuple(self.problems),
+            problems_not_kept=self.problems_not_kept,
+            dry_run=dry_run,
+            elapsed_s=elapsed_s,
+        )

@@ -1,0 +1,220 @@
+"""Why a search gets its answer: the keys, the candidate people, their numbers and the deciding rule.
+
+Built with the same functions as ``Finder.resolve_many`` (identify, gather, choose) in one read
+transaction, so the explanation always agrees with the answer the API would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from trova.finder import repository
+from trova.finder.models import Answer, Rule, Search
+from trova.finder.rank import RankedNumber, choose, summarise
+from trova.finder.service import Identification, answer, gather, identify_many, name_pairs, person_key
+from trova.store import Database
+
+RULE_TEXT: dict[Rule, str] = {
+    "linkedin": "the LinkedIn profile is on record: its owner is the person (FINDER.md §2.1)",
+    "name_company": "exactly one person has these names at this company (FINDER.md §2.2)",
+    "no_person": "nobody on record matches the profile, or these names at this company (FINDER.md §2.2)",
+    "ambiguous": "several people match these names at this company: never pick one (FINDER.md §2.2)",
+    "linkedin_conflict": (
+        "the profile is unknown and the only name match has a different profile: two different people "
+        "(FINDER.md §2.3)"
+    ),
+    "no_valid_number": "the person was found but holds no valid mobile, fixed, VoIP or personal number "
+    "(FINDER.md §3.2)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    """One person the search touched, with every number on record, best first."""
+
+    person_key: str
+    linkedin_key: str | None
+    names: tuple[str, ...]
+    company_names: tuple[str, ...]
+    company_domains: tuple[str, ...]
+    numbers: tuple[RankedNumber, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The search's keys, who it matched (``candidates``), same-named people elsewhere
+    (``namesakes``), the answer and the rule that decided it."""
+
+    search: Search
+    name_pairs: tuple[tuple[str, str], ...]
+    answer: Answer
+    rule: Rule
+    candidates: tuple[PersonView, ...]
+    namesakes: tuple[PersonView, ...]
+
+    @property
+    def rule_text(self) -> str:
+        return RULE_TEXT[self.rule]
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form (``trova explain --json``)."""
+        return {
+            "search": {
+                "linkedin_key": self.search.linkedin_key,
+                "first_key": self.search.first_key,
+                "last_key": self.search.last_key,
+                "full_name_key": self.search.full_name_key,
+                "company_domain": self.search.company_domain,
+                "company_key": self.search.company_key,
+                "name_pairs": [list(pair) for pair in self.name_pairs],
+            },
+            "qualification": self.answer.qualification,
+            "number": self.answer.number,
+            "country": self.answer.country,
+            "line_type": self.answer.line_type,
+            "sources": list(self.answer.sources),
+            "last_seen": self.answer.last_seen.isoformat() if self.answer.last_seen else None,
+            "person_key": self.answer.person_key,
+            "rule": self.rule,
+            "rule_text": self.rule_text,
+            "candidates": [_person_dict(person, self.answer) for person in self.candidates],
+            "namesakes": [_person_dict(person, self.answer) for person in self.namesakes],
+        }
+
+
+def explain(db: Database, search: Search) -> Explanation:
+    """Resolve ``search`` exactly as the finder does and keep every intermediate finding."""
+    with db.read() as conn:
+        identification = identify_many(conn, [search])[search]
+        observations, shared = gather(conn, [identification.person_id] if identification.person_id else [])
+        chosen = choose(observations.get(identification.person_id or 0, ()), shared)
+        result = answer(identification, chosen)
+        candidates = _people(conn, identification.candidates)
+        namesakes = _people(conn, identification.namesakes)
+    return Explanation(
+        search=search,
+        name_pairs=tuple(name_pairs(search)),
+        answer=result,
+        rule=_rule(identification, result),
+        candidates=candidates,
+        namesakes=namesakes,
+    )
+
+
+def render_text(explanation: Explanation) -> str:
+    """A human-readable explanation, one fact per line."""
+    search = explanation.search
+    lines = ["Search keys:"]
+    lines += [
+        f"  {label}: {value}"
+        for label, value in (
+            ("linkedin_key", search.linkedin_key),
+            ("first_key", search.first_key),
+            ("last_key", search.last_key),
+            ("full_name_key", search.full_name_key),
+            ("company_domain", search.company_domain),
+            ("company_key", search.company_key),
+        )
+        if value
+    ]
+    if len(explanation.name_pairs) > 1:
+        tried = "; ".join(f"{first} / {last}" for first, last in explanation.name_pairs)
+        lines.append(f"  first / last splits tried: {tried}")
+    lines.append(f"Candidates ({len(explanation.candidates)}):")
+    lines += [line for person in explanation.candidates for line in _person_lines(person, explanation.answer)]
+    if explanation.namesakes:
+        lines.append(f"Same names at other companies ({len(explanation.namesakes)}), not candidates:")
+        lines += [
+            line for person in explanation.namesakes for line in _person_lines(person, explanation.answer)
+        ]
+    result = explanation.answer
+    if result.found:
+        sources = ", ".join(result.sources)
+        detail = f"{result.number} ({result.country}, {result.line_type}, sources: {sources}"
+        lines.append(f"Answer: found {detail}, last seen {result.last_seen})")
+    else:
+        lines.append("Answer: not_found")
+    lines.append(f"Rule: {explanation.rule}: {explanation.rule_text}")
+    return "\n".join(lines)
+
+
+def _rule(identification: Identification, result: Answer) -> Rule:
+    if identification.person_id is not None and not result.found:
+        return "no_valid_number"
+    return identification.rule
+
+
+def _people(conn: Connection, person_ids: tuple[int, ...]) -> tuple[PersonView, ...]:
+    if not person_ids:
+        return ()
+    records = repository.describe_people(conn, person_ids)
+    observations = repository.observations_of(conn, person_ids, returnable_only=False)
+    numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
+    shared = repository.shared_numbers(conn, numbers)
+    return tuple(
+        PersonView(
+            person_key=person_key(person_id),
+            linkedin_key=records[person_id].linkedin_key,
+            names=tuple(f"{first} / {last}" for first, last in records[person_id].names),
+            company_names=records[person_id].company_names,
+            company_domains=records[person_id].company_domains,
+            numbers=tuple(summarise(observations.get(person_id, ()), shared)),
+        )
+        for person_id in person_ids
+        if person_id in records
+    )
+
+
+def _number_dict(number: RankedNumber, chosen: bool) -> dict[str, object]:
+    return {
+        "e164": number.e164,
+        "raw": number.raw,
+        "line_type": number.line_type,
+        "region": number.region,
+        "valid": number.valid,
+        "shared": number.shared,
+        "sources": list(number.sources),
+        "first_seen": number.first_seen.isoformat(),
+        "last_seen": number.last_seen.isoformat(),
+        "observations": number.observations,
+        "excluded": number.exclusion,
+        "chosen": chosen,
+    }
+
+
+def _person_dict(person: PersonView, result: Answer) -> dict[str, object]:
+    return {
+        "person_key": person.person_key,
+        "linkedin_key": person.linkedin_key,
+        "names": list(person.names),
+        "company_names": list(person.company_names),
+        "company_domains": list(person.company_domains),
+        "numbers": [_number_dict(number, _is_chosen(person, number, result)) for number in person.numbers],
+    }
+
+
+def _is_chosen(person: PersonView, number: RankedNumber, result: Answer) -> bool:
+    return result.found and person.person_key == result.person_key and number.e164 == result.number
+
+
+def _person_lines(person: PersonView, result: Answer) -> list[str]:
+    companies = ", ".join([*person.company_names, *person.company_domains]) or "no company"
+    names, profile = "; ".join(person.names) or "-", person.linkedin_key or "-"
+    lines = [f"  {person.person_key}  linkedin: {profile}  names: {names}  companies: {companies}"]
+    if not person.numbers:
+        lines.append("    (no numbers on record)")
+    for number in person.numbers:
+        verdict = (
+            "CHOSEN"
+            if _is_chosen(person, number, result)
+            else (f"excluded: {number.exclusion}" if number.exclusion else "eligible")
+        )
+        lines.append(
+            f"    {number.e164 or repr(number.raw):<16} {number.line_type or '-':<20} "
+            f"{'valid' if number.valid else 'invalid':<7} {'shared' if number.shared else 'own':<6} "
+            f"sources: {', '.join(number.sources)}  "
+            f"seen {number.first_seen.date()}..{number.last_seen.date()}  {verdict}"
+        )
+    return lines

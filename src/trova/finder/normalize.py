@@ -1,0 +1,385 @@
+"""Normalisers: every input the finder compares, reduced to one key (FINDER.md §1).
+
+All functions are pure and never raise on any string input (``search_from_params`` raises only its
+two documented client errors). The import uses them on every row, so the costly ones (domains,
+company keys, phone numbers) are cached.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import unquote, urlsplit
+
+import phonenumbers
+import tldextract
+from anyascii import anyascii
+from nameparser import HumanName
+
+from trova.errors import InvalidLinkedinUrl, MissingMandatoryProperty
+from trova.finder.models import Search
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneReading:
+    """One phone number as libphonenumber reads it."""
+
+    e164: str
+    valid: bool
+    line_type: str
+    region: str | None
+
+
+# --- LinkedIn -------------------------------------------------------------------------------------
+
+_LINKEDIN_HOST = "linkedin.com"
+_PROFILE_SEGMENT = "in"
+_MOBILE_PREFIXES = frozenset({"mwlite"})
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def _url_parts(text: str) -> tuple[str, str] | None:
+    """(lower-cased host, path) of a URL written with or without a scheme; None if unreadable."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if not _SCHEME.match(stripped):
+        stripped = "//" + stripped.lstrip("/")
+    try:
+        parts = urlsplit(stripped)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host.rstrip("."), parts.path
+
+
+def _is_linkedin_host(host: str) -> bool:
+    return host == _LINKEDIN_HOST or host.endswith("." + _LINKEDIN_HOST)
+
+
+def linkedin_key(url: str) -> str | None:
+    """The profile key of a LinkedIn profile URL: the lower-cased, percent-decoded vanity name.
+
+    Accepts any scheme or none, any case, any ``linkedin.com`` subdomain, and ignores query strings,
+    fragments, trailing slashes and trailing path parts. None for anything that is not a profile
+    URL (other hosts, company/search/feed pages, ``/in/`` with no name).
+    """
+    parts = _url_parts(url)
+    if parts is None or not _is_linkedin_host(parts[0]):
+        return None
+    segments = [segment for segment in parts[1].split("/") if segment]
+    if segments and segments[0].lower() in _MOBILE_PREFIXES:
+        segments = segments[1:]
+    if len(segments) < 2 or segments[0].lower() != _PROFILE_SEGMENT:
+        return None
+    vanity = unquote(segments[1], errors="replace").strip().lower()
+    if not vanity or "/" in vanity:
+        return None
+    return unicodedata.normalize("NFC", vanity)
+
+
+# --- names ----------------------------------------------------------------------------------------
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def _ascii_fold(text: str) -> str:
+    """Case-folded ASCII transliteration (``Élodie`` -> ``elodie``, ``Straße`` -> ``strasse``)."""
+    return anyascii(unicodedata.normalize("NFKC", text).casefold()).lower()
+
+
+@lru_cache(maxsize=262_144)
+def name_key(text: str) -> str:
+    """A person's name folded for comparison: ASCII, lower-case, separators collapsed to one space.
+
+    Hyphens, apostrophes, dots and any other non-alphanumeric run are one separator, so
+    ``Jean-Pierre`` = ``jean pierre`` = ``JEAN PIERRE`` and ``Élodie`` = ``Elodie``. "" if empty.
+    """
+    return _NON_ALNUM.sub(" ", _ascii_fold(text)).strip()
+
+
+def split_full_name(full: str) -> tuple[str, str] | None:
+    """The raw (first, last) of a full name, via nameparser; None unless both parts are present.
+
+    Middle names join the first name (``Maria Júlia Silva`` -> ``Maria Júlia`` / ``Silva``); titles
+    and suffixes (``Dr.``, ``Jr.``) are dropped; ``Last, First`` is understood. When nameparser
+    leaves a part empty (a first name it takes for a title, e.g. ``Judge``), the last word is the
+    last name and the words before it the first name.
+    """
+    text = " ".join(full.split())
+    if not text:
+        return None
+    try:
+        parsed = HumanName(text)
+        first = " ".join(part for part in (parsed.first, parsed.middle) if part)
+        last = str(parsed.last)
+    except Exception:
+        first, last = "", ""
+    if name_key(first) and name_key(last):
+        return first, last
+    words = text.replace(",", " ").split()
+    if len(words) < 2:
+        return None
+    first, last = " ".join(words[:-1]), words[-1]
+    return (first, last) if name_key(first) and name_key(last) else None
+
+
+def full_name_key(full: str) -> str | None:
+    """The name key of a whole full name in first-last order (titles and suffixes dropped)."""
+    parts = split_full_name(full)
+    if parts is None:
+        return None
+    return f"{name_key(parts[0])} {name_key(parts[1])}"
+
+
+def name_splits(full_key: str) -> list[tuple[str, str]]:
+    """Every (first_key, last_key) a full-name key can be split into, first-name-shortest first.
+
+    ``maria julia da silva`` -> (``maria``, ``julia da silva``), (``maria julia``, ``da silva``), ...
+    The finder matches a full name against each split and keeps the match only if it is unique.
+    """
+    words = full_key.split()
+    return [(" ".join(words[:cut]), " ".join(words[cut:])) for cut in range(1, len(words))]
+
+
+# --- companies ------------------------------------------------------------------------------------
+
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+"""The bundled Public Suffix List snapshot only: no fetch, no cache directory, no network ever."""
+
+
+@lru_cache(maxsize=262_144)
+def registrable_domain(text: str) -> str | None:
+    """The registrable domain of any URL, host or e-mail address, per the Public Suffix List.
+
+    ``https://careers.Acme.co.uk/jobs?x=1`` -> ``acme.co.uk``; ``www.acme.com`` -> ``acme.com``.
+    Internationalised names are kept in their Punycode (``xn--``) form so both spellings agree.
+    None for IP addresses, bare suffixes and hosts under no public suffix.
+    """
+    candidate = text.strip()
+    if "@" in candidate and "/" not in candidate.split("@", 1)[0]:
+        candidate = candidate.rsplit("@", 1)[1]
+    parts = _url_parts(candidate)
+    if parts is None:
+        return None
+    host = _to_punycode(parts[0])
+    if host is None:
+        return None
+    try:
+        domain = _EXTRACT(host).top_domain_under_public_suffix
+    except Exception:
+        return None
+    return domain.lower() or None
+
+
+def _to_punycode(host: str) -> str | None:
+    if host.isascii():
+        return host.lower()
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+
+
+_ABBREVIATION = re.compile(r"(?<![a-z0-9])(?:[a-z0-9][./])+[a-z0-9]?(?![a-z0-9])")
+"""Single letters joined by dots or slashes ("s.p.a.", "o.o.", "a/s"), read as one word."""
+
+_LEGAL_FORMS = """
+# English-speaking
+inc, incorporated, llc, llp, lllp, lp, pllc, ltd, limited, plc, corp, corporation, co, company,
+and co, cos, pty, pty ltd, pvt, pvt ltd, private limited, pte, pte ltd, ltd co, co ltd, cic, lc
+# German-speaking
+gmbh, ag, kg, kgaa, ohg, gbr, ug, ug haftungsbeschrankt, ev, se, mbh
+# French, Belgian, Swiss, Luxembourg
+sa, sas, sasu, sarl, eurl, sca, scs, snc, sci, scop, selarl, bvba, sprl, srl, asbl, sa nv, s a,
+s a s, s l, s p a, s r l
+# Italian, Spanish, Portuguese, Latin American
+spa, sapa, srls, scarl, sl, slu, sa de cv, s de rl, s de rl de cv, sab de cv, ltda, lda, eireli,
+sgps, cv
+# Dutch, Nordic, Baltic
+bv, nv, vof, ab, ab publ, publ, as, asa, aps, a s, oy, oyj, hf, ehf, sia, uab, ou
+# Central and Eastern Europe
+sp z oo, spolka z oo, sp j, sp k, sro, spol sro, s ro, spol s ro, doo, dd, kft, zrt, nyrt, ooo,
+oao, zao, pao, ao, tov, ad, eood, ood
+# Asia-Pacific, Middle East, Africa
+kk, yk, gk, sdn bhd, bhd, tbk, pt, jsc, ojsc, cjsc, fzc, fze, fz llc, wll, saog, pjsc, nl
+"""
+
+LEGAL_SUFFIXES: frozenset[tuple[str, ...]] = frozenset(
+    tuple(form.split())
+    for line in _LEGAL_FORMS.splitlines()
+    if not line.startswith("#")
+    for form in line.split(",")
+    if form.strip()
+)
+"""Legal-form suffixes, as token sequences after folding (dots inside abbreviations removed, other
+punctuation turned into spaces): "S.p.A." -> "spa", "Sp. z o.o." -> "sp z oo", "A/S" -> "as".
+Removed repeatedly from the end ("GmbH & Co. KG" -> "", so the name before it remains), never
+down to nothing. Covers FINDER.md's list plus the common forms of the locales we import."""
+_LEADING_LEGAL_FORMS = frozenset({"pt", "ooo", "oao", "zao", "pao", "tov", "cv"})
+_MAX_SUFFIX_TOKENS = max(len(form) for form in LEGAL_SUFFIXES)
+
+
+def _company_tokens(name: str) -> list[str]:
+    folded = _ascii_fold(name).replace("&", " and ").replace("+", " and ")
+    folded = _ABBREVIATION.sub(lambda match: re.sub(r"[./]", "", match.group()), folded)
+    folded = re.sub(r"['\u2019`]", "", folded)
+    return _NON_ALNUM.sub(" ", folded).split()
+
+
+def _strip_legal_forms(tokens: list[str]) -> list[str]:
+    while len(tokens) > 1:
+        for size in range(min(_MAX_SUFFIX_TOKENS, len(tokens) - 1), 0, -1):
+            if tuple(tokens[-size:]) in LEGAL_SUFFIXES:
+                tokens = tokens[:-size]
+                break
+        else:
+            if tokens[-1] == "and":
+                tokens = tokens[:-1]
+                continue
+            break
+    if len(tokens) > 1 and tokens[0] in _LEADING_LEGAL_FORMS:
+        tokens = tokens[1:]
+    return tokens
+
+
+@lru_cache(maxsize=262_144)
+def company_key(name: str) -> str | None:
+    """A company name folded for comparison: ``Acme Corp.`` = ``ACME`` = ``Acme, Inc.``.
+
+    Case-folded, transliterated to ASCII, ``&`` read as ``and``, punctuation dropped and legal-form
+    suffixes (:data:`LEGAL_SUFFIXES`) removed. None when nothing is left.
+    """
+    tokens = _strip_legal_forms(_company_tokens(name))
+    return " ".join(tokens) or None
+
+
+# --- phones ---------------------------------------------------------------------------------------
+
+_PHONE_SEPARATORS = re.compile(r"[;|]")
+_REGION_ALIASES = {"UK": "GB"}
+
+
+def split_phone_cell(cell: str) -> list[str]:
+    """The numbers of one phone cell: ``"a; b | c"`` -> ``["a", "b", "c"]`` (empty parts dropped)."""
+    return [part.strip() for part in _PHONE_SEPARATORS.split(cell) if part.strip()]
+
+
+def _region(country_hint: str | None) -> str | None:
+    if not country_hint:
+        return None
+    code = country_hint.strip().upper()
+    code = _REGION_ALIASES.get(code, code)
+    return code if code in phonenumbers.SUPPORTED_REGIONS else None
+
+
+@lru_cache(maxsize=262_144)
+def read_phone(raw: str, country_hint: str | None) -> PhoneReading | None:
+    """Read one written number with libphonenumber; None when it does not parse.
+
+    National forms are read with ``country_hint`` (ISO alpha-2); ``00`` international prefixes are
+    read as ``+`` whatever the hint. Extensions are dropped from the E.164 form.
+    """
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, _region(country_hint))
+    except (phonenumbers.NumberParseException, ValueError, TypeError):
+        return None
+    if not number.country_code or not number.national_number:
+        return None
+    return PhoneReading(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        valid=phonenumbers.is_valid_number(number),
+        line_type=_line_type_name(phonenumbers.number_type(number)),
+        region=phonenumbers.region_code_for_number(number),
+    )
+
+
+_LINE_TYPE_NAMES = {
+    value: name.lower()
+    for name, value in vars(phonenumbers.PhoneNumberType).items()
+    if name.isupper() and isinstance(value, int)
+}
+
+
+def _line_type_name(number_type: int) -> str:
+    return _LINE_TYPE_NAMES.get(number_type, "unknown")
+
+
+# --- searches -------------------------------------------------------------------------------------
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "first": ("firstname", "first_name"),
+    "last": ("lastname", "last_name"),
+    "full": ("fullname", "full_name"),
+    "linkedin": ("linkedin_url",),
+    "domain": ("company_domain",),
+    "company": ("company_name",),
+}
+
+
+def _text_field(params: Mapping[str, object], field: str) -> str | None:
+    """The first non-blank spelling of ``field``; numbers are read as text, other JSON types ignored."""
+    for alias in _ALIASES[field]:
+        value = params.get(alias)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float):
+            value = str(value)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    first_key: str | None
+    last_key: str | None
+    full_key: str | None
+
+
+def _names(params: Mapping[str, object]) -> _Names:
+    first, last = _text_field(params, "first"), _text_field(params, "last")
+    if first is not None and last is not None and name_key(first) and name_key(last):
+        return _Names(name_key(first), name_key(last), None)
+    full = _text_field(params, "full")
+    parts = split_full_name(full) if full is not None else None
+    if parts is None:
+        return _Names(None, None, None)
+    first_key, last_key = name_key(parts[0]), name_key(parts[1])
+    return _Names(first_key, last_key, f"{first_key} {last_key}")
+
+
+def search_from_params(params: Mapping[str, object]) -> Search:
+    """Normalise one API search (API.md field aliases) into a :class:`Search`.
+
+    Raises ``MissingMandatoryProperty`` when neither a LinkedIn URL nor names plus a company are
+    given, and ``InvalidLinkedinUrl`` when the only identification is a URL that is not a LinkedIn
+    profile. A bad LinkedIn URL beside complete names is ignored (the names identify the person).
+    """
+    if not isinstance(params, Mapping):
+        raise MissingMandatoryProperty()
+    linkedin_text = _text_field(params, "linkedin")
+    profile = linkedin_key(linkedin_text) if linkedin_text is not None else None
+    names = _names(params)
+    domain_text, company_text = _text_field(params, "domain"), _text_field(params, "company")
+    search = Search(
+        linkedin_key=profile,
+        first_key=names.first_key,
+        last_key=names.last_key,
+        company_domain=registrable_domain(domain_text) if domain_text is not None else None,
+        company_key=company_key(company_text) if company_text is not None else None,
+        full_name_key=names.full_key,
+    )
+    if profile is not None or search.has_names:
+        return search
+    if linkedin_text is not None:
+        raise InvalidLinkedinUrl()
+    raise MissingMandatoryProperty()

@@ -1,0 +1,110 @@
+"""Choosing the number (FINDER.md §3): a pure function over one person's observations.
+
+Every source's observations go through the same code: group them by number, drop what may never
+be returned, then order what is left by line group, shared line, corroboration, recency and E.164.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from trova.finder.models import LineType, Observation
+
+PERSONAL_LINES: tuple[LineType, ...] = ("mobile", "fixed_line_or_mobile")
+OTHER_LINES: tuple[LineType, ...] = ("fixed_line", "voip", "personal_number")
+RETURNABLE_LINES: tuple[LineType, ...] = PERSONAL_LINES + OTHER_LINES
+"""Line types that may be returned; every other type (toll-free, premium, pager, ...) never is."""
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedNumber:
+    """Everything the observations say about one number of one person.
+
+    ``shared``: the store holds this number for more than one person (a switchboard). ``sources``:
+    the distinct source names that reported it. ``exclusion`` says why it may not be returned
+    (``unparseable``, ``invalid``, or its line type), None when it may.
+    """
+
+    e164: str | None
+    raw: str
+    valid: bool
+    line_type: str | None
+    region: str | None
+    shared: bool
+    sources: tuple[str, ...]
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    observations: int
+
+    @property
+    def exclusion(self) -> str | None:
+        if self.e164 is None:
+            return "unparseable"
+        if not self.valid:
+            return "invalid"
+        if self.line_type not in RETURNABLE_LINES:
+            return self.line_type or "unknown"
+        return None
+
+    @property
+    def eligible(self) -> bool:
+        return self.exclusion is None
+
+    @property
+    def group(self) -> int:
+        """0 for personal lines (mobile), 1 for other returnable lines, 2 for the excluded."""
+        if not self.eligible:
+            return 2
+        return 0 if self.line_type in PERSONAL_LINES else 1
+
+    @property
+    def returnable_line_type(self) -> LineType | None:
+        return cast(LineType, self.line_type) if self.eligible else None
+
+
+def rank_key(number: RankedNumber) -> tuple[int, bool, int, int, str]:
+    """FINDER.md §3 steps 2-6 as one sort key: smaller is better."""
+    recency = (number.last_seen - _EPOCH) // _MICROSECOND
+    return (number.group, number.shared, -len(number.sources), -recency, number.e164 or number.raw)
+
+
+def summarise(observations: Iterable[Observation], shared: Collection[str]) -> list[RankedNumber]:
+    """One :class:`RankedNumber` per distinct number, best first (excluded ones last).
+
+    Observations of one number are merged: its sources are counted once each, its dates span
+    them all, and its type and validity are those of the newest observation.
+    """
+    groups: dict[str, list[Observation]] = {}
+    for observation in observations:
+        key = observation.e164 if observation.e164 is not None else f"raw:{observation.raw}"
+        groups.setdefault(key, []).append(observation)
+    numbers = [_merge(group, shared) for group in groups.values()]
+    return sorted(numbers, key=rank_key)
+
+
+def choose(observations: Iterable[Observation], shared: Collection[str]) -> RankedNumber | None:
+    """The number to answer with, or None when no observation survives FINDER.md §3 step 2."""
+    ranked = summarise(observations, shared)
+    return ranked[0] if ranked and ranked[0].eligible else None
+
+
+def _merge(group: list[Observation], shared: Collection[str]) -> RankedNumber:
+    newest = max(group, key=lambda observation: (observation.valid, observation.observed_at))
+    return RankedNumber(
+        e164=newest.e164,
+        raw=newest.raw,
+        valid=newest.valid,
+        line_type=newest.line_type,
+        region=newest.region,
+        shared=newest.e164 is not None and newest.e164 in shared,
+        sources=tuple(sorted({observation.source for observation in group})),
+        first_seen=min(observation.observed_at for observation in group),
+        last_seen=max(observation.observed_at for observation in group),
+        observations=len(group),
+    )

@@ -1,0 +1,176 @@
+"""All SQL of the jobs domain: creating chunks, claiming them under a lease, fencing, finishing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trova.jobs.models import AttemptOutcome, AttemptTiming, Job, JobStatus
+from trova.store.tables import job_attempts, jobs
+
+
+def insert_jobs(
+    conn: Connection, batch_id: str, ranges: Sequence[tuple[int, int]], *, now: dt.datetime
+) -> None:
+    """One queued ``resolve`` job per inclusive index range."""
+    conn.execute(
+        jobs.insert(),
+        [
+            {
+                "batch_id": batch_id,
+                "kind": "resolve",
+                "first_idx": first,
+                "last_idx": last,
+                "size": last - first + 1,
+                "status": "queued",
+                "attempts": 0,
+                "created_at": now,
+            }
+            for first, last in ranges
+        ],
+    )
+
+
+def claim(
+    conn: Connection, *, owner: str, limit: int, now: dt.datetime, lease_until: dt.datetime
+) -> list[Job]:
+    """Take up to ``limit`` jobs that are queued or whose lease expired, oldest first, in one statement.
+
+    On PostgreSQL the inner ``SELECT … FOR UPDATE SKIP LOCKED`` lets many workers claim at once
+    without waiting on each other; SQLite drops the clause and its single writer serialises claims.
+    A job whose holder died is claimed again once its lease is over; ``attempts`` counts the claims.
+    """
+    claimable = (
+        sa.select(jobs.c.id)
+        .where(
+            sa.or_(
+                jobs.c.status == "queued",
+                sa.and_(jobs.c.status == "running", jobs.c.lease_until < now),
+            )
+        )
+        .order_by(jobs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        jobs.update()
+        .where(jobs.c.id.in_(claimable))
+        .values(status="running", lease_owner=owner, lease_until=lease_until, attempts=jobs.c.attempts + 1)
+        .returning(
+            jobs.c.id, jobs.c.batch_id, jobs.c.first_idx, jobs.c.last_idx, jobs.c.size, jobs.c.attempts
+        )
+    ).all()
+    claimed = []
+    for row in sorted(rows, key=lambda r: r.id):
+        attempt_id = conn.execute(
+            job_attempts.insert()
+            .values(job_id=row.id, worker_id=owner, started_at=now)
+            .returning(job_attempts.c.id)
+        ).scalar_one()
+        claimed.append(
+            Job(
+                id=row.id,
+                batch_id=row.batch_id,
+                first_idx=row.first_idx,
+                last_idx=row.last_idx,
+                size=row.size,
+                attempts=row.attempts,
+                lease_owner=owner,
+                lease_until=lease_until,
+                attempt_id=int(attempt_id),
+            )
+        )
+    return claimed
+
+
+def still_held(conn: Connection, job: Job) -> bool:
+    """Fencing: True if ``job`` is still running under this very claim (row locked until commit).
+
+    The lock makes a concurrent re-claim wait for this transaction; if someone re-claimed first,
+    the owner or the attempt count differs and the caller discards its work.
+    """
+    row = conn.execute(
+        sa.select(jobs.c.status, jobs.c.lease_owner, jobs.c.attempts)
+        .where(jobs.c.id == job.id)
+        .with_for_update()
+    ).first()
+    return (
+        row is not None
+        and row.status == "running"
+        and row.lease_owner == job.lease_owner
+        and row.attempts == job.attempts
+    )
+
+
+def extend_lease(conn: Connection, job: Job, *, lease_until: dt.datetime) -> bool:
+    """Push the lease of a job still held by this claim; False if it was lost."""
+    result = conn.execute(
+        jobs.update()
+        .where(
+            jobs.c.id == job.id,
+            jobs.c.status == "running",
+            jobs.c.lease_owner == job.lease_owner,
+            jobs.c.attempts == job.attempts,
+        )
+        .values(lease_until=lease_until)
+    )
+    return result.rowcount == 1
+
+
+def finish(
+    conn: Connection, job: Job, status: JobStatus, *, now: dt.datetime, error: str | None = None
+) -> None:
+    """Close the job (``done``/``failed``) or put it back in the queue (``queued``) after an error."""
+    values: dict[str, object] = {"status": status, "lease_owner": None, "lease_until": None}
+    if status in ("done", "failed"):
+        values["finished_at"] = now
+    if error is not None:
+        values["last_error"] = error[:2000]
+    conn.execute(jobs.update().where(jobs.c.id == job.id).values(**values))
+
+
+def close_attempt(
+    conn: Connection, job: Job, outcome: AttemptOutcome, *, now: dt.datetime, error: str | None = None
+) -> None:
+    conn.execute(
+        job_attempts.update()
+        .where(job_attempts.c.id == job.attempt_id)
+        .values(finished_at=now, outcome=outcome, error=error[:2000] if error else None)
+    )
+
+
+def count_failed_and_all(conn: Connection, batch_id: str) -> tuple[int, int]:
+    """``(failed jobs, all jobs)`` of a batch."""
+    row = conn.execute(
+        sa.select(
+            sa.func.count().filter(jobs.c.status == "failed"),
+            sa.func.count(),
+        ).where(jobs.c.batch_id == batch_id)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def recent_timings(conn: Connection, *, limit: int = 50) -> list[AttemptTiming]:
+    """Duration and size of the latest successful attempts, newest first."""
+    rows = conn.execute(
+        sa.select(jobs.c.size, job_attempts.c.started_at, job_attempts.c.finished_at)
+        .join(jobs, jobs.c.id == job_attempts.c.job_id)
+        .where(job_attempts.c.outcome == "done")
+        .order_by(job_attempts.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        AttemptTiming(
+            size=int(row.size), seconds=max((row.finished_at - row.started_at).total_seconds(), 0.001)
+        )
+        for row in rows
+    ]
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all()
+    return {str(row[0]): int(row[1]) for row in rows}

@@ -1,0 +1,82 @@
+"""The background loops of a process, started beside (or instead of) the HTTP API.
+
+``trova serve`` runs the API plus ``TROVA_WORKER_CONCURRENCY`` worker threads plus every loop of
+:data:`BACKGROUND_LOOPS`; ``serve --no-worker`` runs the API alone; ``trova worker`` runs the loops
+without the API. Every loop takes a stop event and returns soon after it is set (SIGTERM sets it),
+so a graceful stop finishes the chunk in hand; a hard kill is covered by the job leases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from trova.jobs.service import worker_loop
+from trova.settings import Settings
+from trova.store import Database
+from trova.webhooks.sender import run_sender
+
+log = logging.getLogger("trova.runtime")
+
+BackgroundLoop = Callable[[Settings, Database, threading.Event], None]
+
+BACKGROUND_LOOPS: list[BackgroundLoop] = []
+"""Extra loops every worker-running process starts (webhook sender, retention, …): append to it."""
+
+
+def register_loop(loop: BackgroundLoop) -> BackgroundLoop:
+    """Add ``loop`` to :data:`BACKGROUND_LOOPS` (usable as a decorator); idempotent."""
+    if loop not in BACKGROUND_LOOPS:
+        BACKGROUND_LOOPS.append(loop)
+    return loop
+
+
+register_loop(run_sender)
+
+
+def database_for(settings: Settings) -> Database:
+    """The process's database, its pool sized for the API threads plus the worker threads."""
+    return Database(settings.database_url, pool_size=max(10, 2 * settings.worker_concurrency + 4))
+
+
+class Runtime:
+    """Starts and stops the background threads of one process."""
+
+    def __init__(self, settings: Settings, db: Database, *, workers: bool = True) -> None:
+        self.settings = settings
+        self.db = db
+        self.workers = workers
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception:
+                log.exception("background loop %s stopped with an error", name)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def start(self) -> Runtime:
+        if not self.workers:
+            return self
+        for slot in range(self.settings.worker_concurrency):
+            self._spawn(
+                f"worker-{slot}",
+                lambda slot=slot: worker_loop(self.settings, self.db, self.stop_event, slot=slot),  # type: ignore[misc]
+            )
+        for loop in list(BACKGROUND_LOOPS):
+            name = getattr(loop, "__name__", "loop")
+            self._spawn(name, lambda loop=loop: loop(self.settings, self.db, self.stop_event))  # type: ignore[misc]
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask every loop to stop and wait for them (a bounded time: they are daemon threads)."""
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout_s)
+        self.threads.clear()

@@ -1,0 +1,18 @@
+"""``INSERT … ON CONFLICT DO NOTHING`` for both dialects, the one place that picks the construct."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+
+def insert_ignore(conn: Connection, table: sa.Table) -> sa.Insert:
+    """An insert into ``table`` that skips rows conflicting with any unique constraint.
+
+    Add ``.returning(...)`` to learn which rows were really inserted (both SQLite ≥ 3.35 and
+    PostgreSQL return only those).
+    """
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

@@ -1,0 +1,289 @@
+"""The sender loop: claims due messages, POSTs them signed, records every attempt.
+
+It runs in its own thread with its own asyncio loop and one ``httpx.AsyncClient``, so slow receivers
+cost sockets, not threads, and never hold up the API's event loop. At most
+``TROVA_WEBHOOK_CONCURRENCY`` deliveries are in flight: the loop only claims as many messages as it
+has free slots, so nothing sits leased while waiting its turn. Database work runs on a small thread
+pool of its own, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import email.utils
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpcore
+import httpx
+import orjson
+
+from trova import __version__
+from trova.settings import Settings
+from trova.store import Database, utcnow
+from trova.webhooks import service
+from trova.webhooks.guard import AddressRefused, GuardedNetworkBackend, delivery_refusal
+from trova.webhooks.models import EXCERPT_BYTES, Message, Outcome, SigningSecrets, Verdict
+from trova.webhooks.signing import signed_headers
+
+log = logging.getLogger("trova.webhooks")
+
+T = TypeVar("T")
+
+LEASE_MARGIN_S = 30.0
+"""A claimed message stays leased for the timeout plus this margin: long enough for one attempt and
+its record, short enough that a killed sender's messages are picked up again within a minute."""
+
+SHUTDOWN_GRACE_S = 5.0
+DB_THREADS = 4
+USER_AGENT = f"Trova-Webhooks/{__version__}"
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool whose sockets only go to vetted addresses.
+
+    httpx does not let a network backend be passed in, so the pool it builds is replaced by the
+    same pool built with :class:`~trova.webhooks.guard.GuardedNetworkBackend`. Proxies from the
+    environment are ignored on purpose: a proxy would connect on our behalf, unchecked.
+    """
+
+    def __init__(
+        self, *, allow_private: bool, max_connections: int, ssl_context: ssl.SSLContext | None = None
+    ):
+        super().__init__(trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=5.0,
+            network_backend=GuardedNetworkBackend(allow_private=allow_private),
+        )
+
+
+def new_client(settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """The client every delivery goes through: guarded, no redirects, no environment proxies."""
+    transport = GuardedTransport(
+        allow_private=settings.webhook_allow_private,
+        max_connections=settings.webhook_concurrency,
+        ssl_context=ssl_context,
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(settings.webhook_timeout_s),
+        headers={"user-agent": USER_AGENT},
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _verdict(status_code: int) -> Verdict:
+    if 200 <= status_code < 300:
+        return "delivered"
+    if status_code == 410:
+        return "stop"
+    return "retry"
+
+
+def _http_error(status_code: int, location: str | None) -> str | None:
+    if 200 <= status_code < 300:
+        return None
+    if 300 <= status_code < 400:
+        return f"HTTP {status_code}: redirect to {location or '(no location)'} not followed"
+    if status_code == 410:
+        return "HTTP 410 Gone: the receiver asked to stop"
+    return f"HTTP {status_code}"
+
+
+def _excerpt(data: bytes) -> str | None:
+    return data[:EXCERPT_BYTES].decode("utf-8", "replace") if data else None
+
+
+async def _read_excerpt(response: httpx.Response) -> bytes:
+    data = b""
+    async for chunk in response.aiter_raw():
+        data += chunk
+        if len(data) >= EXCERPT_BYTES:
+            break
+    return data[:EXCERPT_BYTES]
+
+
+async def send_once(
+    client: httpx.AsyncClient, message: Message, signing: SigningSecrets, settings: Settings
+) -> Outcome:
+    """POST ``message`` once and say what happened; never raises for anything the network does.
+
+    Success is a 2xx whose status line arrives within ``TROVA_WEBHOOK_TIMEOUT_S`` (the whole
+    exchange, resolution and connection included, is bounded by it). Up to ``EXCERPT_BYTES`` of the
+    answer are kept for the attempt row; a slow body after a 2xx does not undo the success.
+    """
+    attempted_at = utcnow()
+    started = time.monotonic()
+
+    def outcome(verdict: Verdict, **fields: object) -> Outcome:
+        latency = int((time.monotonic() - started) * 1000)
+        return Outcome(verdict=verdict, attempted_at=attempted_at, latency_ms=latency, **fields)  # type: ignore[arg-type]
+
+    refusal = delivery_refusal(message.url, settings)
+    if refusal is not None:
+        return outcome("stop", error=refusal)
+    body = orjson.dumps(message.payload)
+    headers = {"content-type": "application/json", **signed_headers(message.id, body, signing, attempted_at)}
+    status_code: int | None = None
+    location = retry_after = None
+    excerpt = b""
+    try:
+        async with asyncio.timeout(settings.webhook_timeout_s):
+            async with client.stream("POST", message.url, content=body, headers=headers) as response:
+                status_code = response.status_code
+                location = response.headers.get("location")
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                excerpt = await _read_excerpt(response)
+    except AddressRefused as exc:
+        return outcome("stop", error=exc.reason)
+    except (TimeoutError, httpx.TimeoutException):
+        if status_code is None:
+            return outcome("retry", error=f"timed out after {settings.webhook_timeout_s:g} s")
+    except (httpx.HTTPError, OSError) as exc:
+        if status_code is None:
+            return outcome("retry", error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    assert status_code is not None
+    return outcome(
+        _verdict(status_code),
+        status_code=status_code,
+        error=_http_error(status_code, location),
+        response_excerpt=_excerpt(excerpt),
+        retry_after_s=retry_after,
+    )
+
+
+class Sender:
+    """One process's sender: the claim loop and its in-flight deliveries.
+
+    ``owner`` identifies this sender's leases; a message whose lease expired (its sender was killed)
+    is claimed again by any sender, with the same message id, hence the same ``webhook-id``.
+    """
+
+    def __init__(
+        self, settings: Settings, db: Database, *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ssl_context = ssl_context
+        self.lease_s = settings.webhook_timeout_s + LEASE_MARGIN_S
+        self._db_pool = concurrent.futures.ThreadPoolExecutor(DB_THREADS, thread_name_prefix="webhooks-db")
+        self._inflight: dict[asyncio.Task[None], str] = {}
+        self._wake: asyncio.Event | None = None
+
+    async def _in_db(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_pool, fn)
+
+    def _claim(self, limit: int) -> list[tuple[Message, SigningSecrets | None]]:
+        with self.db.write() as conn:
+            messages = service.claim(conn, owner=self.owner, limit=limit, lease_s=self.lease_s)
+            now = utcnow()
+            return [(m, service.signing_secrets(conn, m.account_id, now)) for m in messages]
+
+    def _record(self, message: Message, outcome: Outcome) -> None:
+        with self.db.write() as conn:
+            service.record_outcome(conn, message, outcome, owner=self.owner, settings=self.settings)
+
+    def _release(self, message_ids: list[str]) -> None:
+        with self.db.write() as conn:
+            service.release(conn, owner=self.owner, message_ids=message_ids)
+
+    async def _deliver(
+        self, client: httpx.AsyncClient, message: Message, signing: SigningSecrets | None
+    ) -> None:
+        if signing is None:
+            outcome = Outcome(
+                verdict="stop", attempted_at=utcnow(), latency_ms=0, error="account no longer exists"
+            )
+        else:
+            outcome = await send_once(client, message, signing, self.settings)
+        try:
+            await self._in_db(lambda: self._record(message, outcome))
+        except Exception:
+            log.exception(
+                "could not record the attempt of %s; it will be retried after its lease", message.id
+            )
+        if outcome.verdict != "delivered":
+            log.info("webhook %s to %s: %s", message.id, message.url, outcome.error)
+
+    def _start(self, client: httpx.AsyncClient, message: Message, signing: SigningSecrets | None) -> None:
+        task = asyncio.create_task(self._deliver(client, message, signing))
+        self._inflight[task] = message.id
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _claim_round(self, client: httpx.AsyncClient) -> None:
+        free = self.settings.webhook_concurrency - len(self._inflight)
+        if free <= 0:
+            return
+        try:
+            claimed = await self._in_db(lambda: self._claim(free))
+        except Exception:
+            log.exception("claiming webhook messages failed; will try again")
+            return
+        for message, signing in claimed:
+            self._start(client, message, signing)
+
+    async def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set, then finish or hand back what is in flight."""
+        self._wake = asyncio.Event()
+        async with new_client(self.settings, ssl_context=self.ssl_context) as client:
+            try:
+                while not stop.is_set():
+                    self._wake.clear()
+                    await self._claim_round(client)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_interval_s)
+            finally:
+                await self._shutdown()
+        self._db_pool.shutdown(wait=True)
+
+    async def _shutdown(self) -> None:
+        """Let in-flight deliveries finish briefly; cancel the rest and release their leases."""
+        if not self._inflight:
+            return
+        _done, pending = await asyncio.wait(list(self._inflight), timeout=SHUTDOWN_GRACE_S)
+        unfinished = [self._inflight[task] for task in pending if task in self._inflight]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if unfinished:
+            await self._in_db(lambda: self._release(unfinished))
+
+
+def run_sender(settings: Settings, db: Database, stop: threading.Event) -> None:
+    """Background-loop entry point (``trova serve`` / ``trova worker``): deliver until ``stop`` is set."""
+    asyncio.run(Sender(settings, db).run(stop))

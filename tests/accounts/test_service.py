@@ -1,0 +1,119 @@
+"""Accounts, keys and credits on both databases."""
+
+from __future__ import annotations
+
+import pytest
+
+from trova.accounts import service as accounts
+from trova.accounts.models import Split
+from trova.errors import AccountExists, InsufficientCredits, InvalidApiKey, MissingApiKey, PhoneFeatureDisabled
+from trova.store import Database
+from trova.store.tables import accounts as accounts_table
+
+
+def test_create_stores_only_a_hash_and_authenticates(db: Database) -> None:
+    with db.write() as conn:
+        created = accounts.create_account(conn, "acme", credits=100, paygo=20, webhook_url="https://x.example/h")
+    assert created.api_key.startswith("trova_") and len(created.api_key) >= 6 + 43
+    assert created.webhook_secret.startswith("whsec_")
+    with db.read() as conn:
+        stored = conn.execute(accounts_table.select()).one()
+        assert created.api_key not in {str(value) for value in stored}
+        assert stored.key_hash == accounts.hash_api_key(created.api_key)
+        account = accounts.authenticate(conn, created.api_key, phone=True)
+    assert (account.name, account.sub_credits, account.paygo_credits, account.credits) == ("acme", 100, 20, 120)
+
+
+def test_keys_are_unique_and_random(db: Database) -> None:
+    with db.write() as conn:
+        keys = {accounts.create_account(conn, f"a{i}").api_key for i in range(5)}
+    assert len(keys) == 5
+
+
+def test_authentication_errors(db: Database) -> None:
+    with db.write() as conn:
+        created = accounts.create_account(conn, "acme")
+    with db.read() as conn:
+        with pytest.raises(MissingApiKey, match="No apikey found in the x-api-key headers"):
+            accounts.authenticate(conn, None, phone=True)
+        with pytest.raises(InvalidApiKey, match="This apikey is not valid"):
+            accounts.authenticate(conn, created.api_key + "x", phone=True)
+    with db.write() as conn:
+        accounts.set_phone_enabled(conn, created.account.id, False)
+    with db.read() as conn:
+        with pytest.raises(PhoneFeatureDisabled, match="not allowed to use the phone search feature"):
+            accounts.authenticate(conn, created.api_key, phone=True)
+        assert accounts.authenticate(conn, created.api_key, phone=False).name == "acme"
+
+
+def test_rotate_key_invalidates_the_old_one(db: Database) -> None:
+    with db.write() as conn:
+        created = accounts.create_account(conn, "acme")
+        new_key = accounts.rotate_key(conn, created.account.id)
+    with db.read() as conn:
+        with pytest.raises(InvalidApiKey):
+            accounts.authenticate(conn, created.api_key, phone=True)
+        assert accounts.authenticate(conn, new_key, phone=True).id == created.account.id
+
+
+def test_duplicate_name_is_refused(db: Database) -> None:
+    with db.write() as conn:
+        accounts.create_account(conn, "acme")
+    with pytest.raises(AccountExists), db.write() as conn:
+        accounts.create_account(conn, "acme")
+
+
+def test_reserve_spends_subscription_first_and_refunds_to_origin(db: Database) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=50, paygo=100).account
+        split = accounts.reserve(conn, account.id, 120, batch_id="b1")
+    assert split == Split(sub=50, paygo=70)
+    assert split.source == "paygo"
+    assert split.as_credits() == {"amount": 120, "source": "paygo", "split": {"fromSub": 50, "fromPaygo": 70}}
+    per_search = accounts.per_search_splits(split, 40, 3)
+    assert per_search == [Split(40, 0), Split(10, 30), Split(0, 40)]
+    with db.write() as conn:
+        given = accounts.refund(conn, account.id, batch_id="b1", refunds=[("s1", per_search[1])], note="t")
+        again = accounts.refund(conn, account.id, batch_id="b1", refunds=[("s1", per_search[1])], note="t")
+    assert given == Split(10, 30)
+    assert again == Split(0, 0)
+    with db.read() as conn:
+        after = accounts.get_account(conn, account.id)
+        assert after is not None
+        assert (after.sub_credits, after.paygo_credits) == (10, 60)
+        assert accounts.ledger_balance(conn, account.id) == Split(10, 60)
+        totals = accounts.batch_ledger_totals(conn, "b1")
+    assert totals == {"reserve": Split(-50, -70), "refund": Split(10, 30)}
+
+
+def test_reserve_refuses_beyond_the_balance_and_moves_nothing(db: Database) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=30, paygo=10).account
+    with pytest.raises(InsufficientCredits, match="Insufficient credits"), db.write() as conn:
+        accounts.reserve(conn, account.id, 41, batch_id="b1")
+    with db.write() as conn:
+        assert accounts.reserve(conn, account.id, 40, batch_id="b2") == Split(30, 10)
+    with db.read() as conn:
+        after = accounts.get_account(conn, account.id)
+        assert after is not None and after.credits == 0
+        assert accounts.ledger_balance(conn, account.id) == Split(0, 0)
+        assert [entry.kind for entry in accounts.ledger(conn, account.id)] == ["topup", "reserve"]
+
+
+def test_balances_cannot_go_negative_even_bypassing_the_service(db: Database) -> None:
+    import sqlalchemy as sa
+
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=10).account
+    with pytest.raises(sa.exc.IntegrityError), db.write() as conn:
+        conn.execute(accounts_table.update().values(sub_credits=-1).where(accounts_table.c.id == account.id))
+
+
+def test_topup_adds_a_ledger_row(db: Database) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme").account
+        accounts.topup(conn, account.id, Split(sub=5, paygo=7), note="manual")
+    with db.read() as conn:
+        entries = accounts.ledger(conn, account.id)
+        assert [(e.kind, e.sub_delta, e.paygo_delta, e.note) for e in entries] == [("topup", 5, 7, "manual")]
+        assert accounts.ledger(conn, account.id, limit=1)[0].id == entries[-1].id

@@ -1,0 +1,160 @@
+"""Validating requests, submitting batches and reading results (validation is pure; storage on both DBs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from trova.accounts import service as accounts
+from trova.accounts.models import Account, Split
+from trova.batches import repository as batches_repo
+from trova.batches import service as batches
+from trova.errors import (
+    BadRequest,
+    BulkNotFound,
+    InsufficientCredits,
+    InvalidJson,
+    InvalidLinkedinUrl,
+    InvalidWebhookUrl,
+    MissingMandatoryProperty,
+    NoSearches,
+    SearchNotFound,
+    TooManySearches,
+)
+from trova.settings import Settings
+from trova.store import Database
+from trova.store.tables import batches as batches_table
+from trova.store.tables import jobs as jobs_table
+from trova.store.tables import searches as searches_table
+
+SETTINGS = Settings(job_chunk_size=2)
+GOOD = {"linkedin_url": "https://www.linkedin.com/in/ada-lovelace"}
+
+
+def new_account(db: Database, credits: int = 1000, paygo: int = 0, name: str = "acme") -> Account:
+    with db.write() as conn:
+        return accounts.create_account(conn, name, credits=credits, paygo=paygo).account
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        ([1, 2], InvalidJson, "Invalid JSON input"),
+        ({}, MissingMandatoryProperty, "Missing mandatory property"),
+        ({"first_name": "Ada"}, MissingMandatoryProperty, "Missing mandatory property"),
+        ({"linkedin_url": "https://example.com/in/x"}, InvalidLinkedinUrl, "Invalid linkedin_url"),
+        ({**GOOD, "settings": {"webhook": "http://example.com/h"}}, InvalidWebhookUrl, "Invalid webhook url"),
+        ({**GOOD, "settings": {"webhook": 3}}, InvalidWebhookUrl, "Invalid webhook url"),
+        ({**GOOD, "settings": "https://example.com"}, InvalidWebhookUrl, "Invalid webhook url"),
+    ],
+)
+def test_single_refusals(body: Any, error: type[BadRequest], message: str) -> None:
+    with pytest.raises(error) as caught:
+        batches.read_single(body, SETTINGS)
+    assert caught.value.message == message
+
+
+def test_single_keeps_params_as_sent_and_custom_apart() -> None:
+    body = {"firstname": "Ada", "lastname": "Lovelace", "company_name": "Analytical", "custom": {"k": 1},
+            "settings": {"webhook": "https://hooks.example.com/x"}, "extra": [1]}
+    submission = batches.read_single(body, SETTINGS)
+    (search,) = submission.searches
+    assert search.params == {"firstname": "Ada", "lastname": "Lovelace", "company_name": "Analytical", "extra": [1]}
+    assert (search.custom, search.has_custom) == ({"k": 1}, True)
+    assert submission.webhook_url == "https://hooks.example.com/x"
+    assert batches.read_single(GOOD, SETTINGS).searches[0].has_custom is False
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("searches", "Invalid JSON input"),
+        ({}, "At least 1 phone search must be present in the payload"),
+        ({"searches": []}, "At least 1 phone search must be present in the payload"),
+        ({"searches": "x"}, "At least 1 phone search must be present in the payload"),
+        ({"searches": {"a": GOOD}}, "At least 1 phone search must be present in the payload"),
+        ({"searches": [GOOD] * 3001}, "Too many searches. Limit is currently at 3000 per batch."),
+        ({"searches": [GOOD, GOOD, 7, GOOD]}, "Missing mandatory property on search n°3 of 4"),
+        ({"searches": [GOOD, {"first_name": "A"}]}, "Missing mandatory property on search n°2 of 2"),
+        ({"searches": [{"linkedin_url": "https://x.com/a"}] + [GOOD] * 49}, "Invalid linkedin_url on search n°1 of 50"),
+        ({"searches": [GOOD], "settings": {"webhook": "ftp://x"}}, "Invalid webhook url"),
+    ],
+)
+def test_bulk_refusals(body: Any, message: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        batches.read_bulk(body, SETTINGS)
+    assert caught.value.message == message
+    assert caught.value.status_code == 400
+
+
+def test_too_many_is_its_own_error() -> None:
+    with pytest.raises(TooManySearches):
+        batches.read_bulk({"searches": [GOOD] * 3001}, SETTINGS)
+    with pytest.raises(NoSearches):
+        batches.read_bulk({"searches": None}, SETTINGS)
+
+
+def test_job_ranges_cover_every_index_once() -> None:
+    assert batches.job_ranges(5, 2) == [(0, 1), (2, 3), (4, 4)]
+    assert batches.job_ranges(3000, 1000) == [(0, 999), (1000, 1999), (2000, 2999)]
+    assert batches.job_ranges(1, 1000) == [(0, 0)]
+
+
+def test_submit_stores_everything_in_one_go(db: Database) -> None:
+    account = new_account(db, credits=100, paygo=100)
+    submission = batches.read_bulk(
+        {"searches": [GOOD, {**GOOD, "custom": "c1"}, GOOD, GOOD, GOOD], "custom": {"run": 1}}, SETTINGS
+    )
+    with db.write() as conn:
+        submitted = batches.submit(conn, account, submission, SETTINGS)
+    assert submitted.credits == Split(sub=100, paygo=100)
+    assert submitted.estimated_duration_min == 1
+    with db.read() as conn:
+        batch = batches_repo.get_batch(conn, submitted.id)
+        rows = conn.execute(searches_table.select().order_by(searches_table.c.idx)).all()
+        job_rows = conn.execute(jobs_table.select().order_by(jobs_table.c.id)).all()
+    assert batch is not None and (batch.kind, batch.status, batch.requested, batch.custom) == (
+        "bulk", "ongoing", 5, {"run": 1},
+    )
+    assert [row.idx for row in rows] == [0, 1, 2, 3, 4]
+    assert [(row.reserved_sub, row.reserved_paygo) for row in rows] == [(40, 0), (40, 0), (20, 20), (0, 40), (0, 40)]
+    assert [(row.custom, row.has_custom) for row in rows][:2] == [(None, False), ("c1", True)]
+    assert [(job.first_idx, job.last_idx, job.status) for job in job_rows] == [
+        (0, 1, "queued"), (2, 3, "queued"), (4, 4, "queued"),
+    ]
+
+
+def test_submit_without_credits_leaves_nothing(db: Database) -> None:
+    account = new_account(db, credits=79)
+    submission = batches.read_bulk({"searches": [GOOD, GOOD]}, SETTINGS)
+    with pytest.raises(InsufficientCredits), db.write() as conn:
+        batches.submit(conn, account, submission, SETTINGS)
+    with db.read() as conn:
+        assert conn.execute(batches_table.select()).first() is None
+        assert conn.execute(jobs_table.select()).first() is None
+        assert accounts.ledger_balance(conn, account.id) == Split(79, 0)
+
+
+def test_single_id_is_the_search_id_and_other_accounts_see_nothing(db: Database) -> None:
+    owner = new_account(db)
+    other = new_account(db, name="other")
+    with db.write() as conn:
+        submitted = batches.submit(conn, owner, batches.read_single({**GOOD, "custom": 5}, SETTINGS), SETTINGS)
+    with db.read() as conn:
+        done, body = batches.get_single(conn, owner, submitted.id)
+        assert (done, body) == (False, {"id": submitted.id, "params": GOOD, "custom": 5, "qualification": "ongoing"})
+        with pytest.raises(SearchNotFound):
+            batches.get_single(conn, other, submitted.id)
+        with pytest.raises(BulkNotFound):
+            batches.get_bulk(conn, owner, submitted.id)
+
+
+def test_estimated_duration_counts_the_work_ahead(db: Database) -> None:
+    account = new_account(db, credits=10_000_000)
+    settings = Settings(job_chunk_size=1000)
+    with db.write() as conn:
+        for _ in range(5):
+            batches.submit(conn, account, batches.read_bulk({"searches": [GOOD] * 3000}, settings), settings)
+        assert batches_repo.searches_left(conn) == 15_000
+        assert batches.estimated_duration_min(conn, settings) == 3  # 15,000 at the default 6,000/min

@@ -1,0 +1,152 @@
+"""``trova explain``: the explanation agrees with the finder, in text and JSON, on both databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.finder.builder import StoreBuilder
+from tests.support.servers import run_trova
+from trova.finder.explain import explain
+from trova.finder.normalize import search_from_params
+from trova.finder.service import Finder
+from trova.store import Database
+from trova.store.migrate import upgrade
+
+MOBILE, MOBILE_2, FIXED, TOLL_FREE = "+33612345678", "+33698765432", "+33142685300", "+33800123456"
+
+
+@pytest.fixture
+def acme_store(db: Database) -> StoreBuilder:
+    store = StoreBuilder(db)
+    acme = store.company("Acme Corp", domains=("acme.com",))
+    globex = store.company("Globex")
+    jane = store.person("Jane", "Doe", at=(acme,), phones=(MOBILE, TOLL_FREE, "garbage"), source="a")
+    store.phone(jane, FIXED, source="b")
+    store.person("John", "Roe", at=(acme,), phones=(FIXED,))
+    store.person("Jane", "Doe", at=(globex,), linkedin="linkedin.com/in/jane-globex", phones=(MOBILE_2,))
+    store.person("Sam", "Twin", at=(acme,), phones=(MOBILE_2,))
+    store.person("Sam", "Twin", at=(acme,))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("params", "rule"),
+    [
+        ({"firstname": "Jane", "lastname": "Doe", "company_domain": "www.acme.com"}, "name_company"),
+        (
+            {
+                "linkedin_url": "linkedin.com/in/jane-globex",
+                "firstname": "John",
+                "lastname": "Roe",
+                "company_name": "Acme",
+            },
+            "linkedin",
+        ),
+        ({"firstname": "Jane", "lastname": "Doe", "company_name": "Initech"}, "no_person"),
+        ({"firstname": "Sam", "lastname": "Twin", "company_name": "Acme"}, "ambiguous"),
+        (
+            {
+                "linkedin_url": "linkedin.com/in/other",
+                "firstname": "Jane",
+                "lastname": "Doe",
+                "company_name": "Globex",
+            },
+            "linkedin_conflict",
+        ),
+    ],
+)
+def test_explanation_agrees_with_the_finder(
+    db: Database, acme_store: StoreBuilder, params: dict[str, str], rule: str
+) -> None:
+    search = search_from_params(params)
+    explanation = explain(db, search)
+    assert explanation.answer == Finder(db).resolve_many([search])[0]
+    assert explanation.rule == rule
+
+
+def test_explanation_lists_every_number_with_its_verdict(db: Database, acme_store: StoreBuilder) -> None:
+    explanation = explain(
+        db, search_from_params({"firstname": "Jane", "lastname": "Doe", "company_name": "Acme"})
+    )
+    [candidate] = explanation.candidates
+    numbers = {n.e164 or n.raw: (n.exclusion, n.shared, n.sources) for n in candidate.numbers}
+    assert numbers == {
+        MOBILE: (None, False, ("a",)),
+        FIXED: (None, True, ("b",)),
+        TOLL_FREE: ("toll_free", False, ("a",)),
+        "garbage": ("unparseable", False, ("a",)),
+    }
+    assert candidate.company_names == ("acme",) and candidate.company_domains == ("acme.com",)
+    assert [p.linkedin_key for p in explanation.namesakes] == ["jane-globex"]
+    data = explanation.to_dict()
+    assert data["number"] == MOBILE and data["rule"] == "name_company"
+    assert [n["chosen"] for n in data["candidates"][0]["numbers"]] == [True, False, False, False]  # type: ignore[index]
+
+
+def test_explain_command_text_and_json(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    db = Database(url)
+    upgrade(db)
+    store = StoreBuilder(db)
+    acme = store.company("Acme", domains=("acme.co.uk",))
+    store.person("Élodie", "Martin", at=(acme,), phones=(MOBILE, TOLL_FREE))
+    db.dispose()
+    env = {"TROVA_DATABASE_URL": url}
+
+    text = run_trova(
+        "explain",
+        "--first",
+        "elodie",
+        "--last",
+        "MARTIN",
+        "--domain",
+        "https://jobs.acme.co.uk/x",
+        env=env,
+        cwd=tmp_path,
+    ).stdout
+    assert "company_domain: acme.co.uk" in text
+    assert f"{MOBILE}" in text and "CHOSEN" in text and "excluded: toll_free" in text
+    assert "Rule: name_company" in text
+
+    result = run_trova(
+        "explain", "--full", "Élodie Martin", "--company", "ACME Ltd", "--json", env=env, cwd=tmp_path
+    )
+    data = json.loads(result.stdout)
+    assert (data["qualification"], data["number"], data["country"], data["line_type"]) == (
+        "found",
+        MOBILE,
+        "FR",
+        "mobile",
+    )
+    assert data["search"]["company_key"] == "acme"
+
+    missing = run_trova("explain", "--first", "Elodie", env=env, cwd=tmp_path, check=False)
+    assert missing.returncode != 0 and missing.stdout == ""
+    assert (
+        missing.stderr.startswith("error: Missing mandatory property")
+        and len(missing.stderr.splitlines()) == 1
+    )
+
+    bad_url = run_trova(
+        "explain", "--linkedin", "https://linkedin.com/company/acme", env=env, cwd=tmp_path, check=False
+    )
+    assert bad_url.returncode != 0 and bad_url.stderr.startswith("error: Invalid linkedin_url")
+
+    absent = tmp_path / "absent.db"
+    no_store = run_trova(
+        "explain",
+        "--linkedin",
+        "linkedin.com/in/x",
+        env={"TROVA_DATABASE_URL": f"sqlite:///{absent}"},
+        cwd=tmp_path,
+        check=False,
+    )
+    assert (
+        no_store.returncode != 0
+        and "no contact store" in no_store.stderr
+        and "Traceback" not in no_store.stderr
+    )
+    assert not absent.exists()

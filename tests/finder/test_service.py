@@ -1,0 +1,263 @@
+"""FINDER.md §2-§3 and §5 end to end through ``Finder.resolve_many``, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from tests.finder.builder import DEFAULT_DATE, StoreBuilder
+from trova.finder import repository
+from trova.finder.models import Answer, Search
+from trova.finder.normalize import search_from_params
+from trova.finder.service import Finder
+from trova.store import Database
+from trova.store.tables import phone_observations
+
+MOBILE, MOBILE_2, FIXED, TOLL_FREE = "+33612345678", "+33698765432", "+33142685300", "+33800123456"
+
+
+@pytest.fixture
+def store(db: Database) -> StoreBuilder:
+    return StoreBuilder(db)
+
+
+def find(db: Database, **params: object) -> Answer:
+    return Finder(db).resolve_many([search_from_params(params)])[0]
+
+
+def test_linkedin_profile_wins_whatever_the_names(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", domains=("acme.com",))
+    owner = store.person("Jane", "Doe", at=(acme,), linkedin="linkedin.com/in/jane-doe", phones=(MOBILE,))
+    store.person("John", "Roe", at=(acme,), phones=(MOBILE_2,))
+    answer = find(
+        db,
+        linkedin_url="https://fr.linkedin.com/in/Jane-Doe/",
+        firstname="John",
+        lastname="Roe",
+        company_domain="acme.com",
+    )
+    assert (answer.number, answer.person_key, answer.reason) == (MOBILE, f"p:{owner}", "linkedin")
+    assert (answer.country, answer.line_type, answer.sources, answer.last_seen) == (
+        "FR",
+        "mobile",
+        ("crm",),
+        DEFAULT_DATE.date(),
+    )
+
+
+def test_known_profile_without_usable_number_does_not_fall_back(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    store.person("Jane", "Doe", at=(acme,), linkedin="linkedin.com/in/jane-doe", phones=(TOLL_FREE,))
+    store.person("Jane", "Doe", at=(acme,), phones=(MOBILE,))
+    answer = find(
+        db, linkedin_url="linkedin.com/in/jane-doe", firstname="Jane", lastname="Doe", company_name="Acme"
+    )
+    assert (answer.number, answer.reason) == (None, "no_valid_number")
+    assert answer.person_key is not None and not answer.found
+
+
+def test_names_and_company_name_or_domain(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme Corp.", domains=("https://www.acme.co.uk",))
+    jp = store.person("Jean-Pierre", "Dupont", at=(acme,), phones=("06 12 34 56 78",), country="FR")
+    for params in (
+        {"firstname": "jean pierre", "lastname": "DUPONT", "company_name": "ACME Ltd"},
+        {"first_name": "Jean Pierre", "last_name": "dupont", "company_domain": "careers.acme.co.uk/jobs"},
+        {"fullname": "Jean-Pierre Dupont", "company_name": "Acme, Inc."},
+    ):
+        answer = find(db, **params)
+        assert (answer.number, answer.person_key, answer.reason) == (MOBILE, f"p:{jp}", "name_company"), (
+            params
+        )
+
+
+def test_company_is_known_by_every_name_and_domain(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", "Acme Group", domains=("acme.com", "acme.fr"))
+    store.person("Élodie", "Martin", at=(acme,), phones=(MOBILE,))
+    assert find(db, firstname="Elodie", lastname="Martin", company_domain="acme.fr").number == MOBILE
+    assert find(db, firstname="ELODIE", lastname="MARTIN", company_name="Acme Group SAS").number == MOBILE
+
+
+def test_accents_multi_word_first_names_and_full_name_splits(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", domains=("acme.com.br",))
+    store.person("Maria Júlia", "da Silva", at=(acme,), phones=(MOBILE,))
+    assert (
+        find(db, firstname="Maria Julia", lastname="Da Silva", company_domain="acme.com.br").number == MOBILE
+    )
+    assert find(db, fullname="MARIA JÚLIA DA SILVA", company_domain="www.acme.com.br").number == MOBILE
+    assert find(db, firstname="Maria", lastname="Júlia da Silva", company_domain="acme.com.br").number is None
+
+
+def test_full_name_matching_two_people_by_different_cuts_is_ambiguous(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme = store.company("Acme")
+    store.person("Anna Maria", "Rossi", at=(acme,), phones=(MOBILE,))
+    store.person("Anna", "Maria Rossi", at=(acme,), phones=(MOBILE_2,))
+    answer = find(db, fullname="Anna Maria Rossi", company_name="Acme")
+    assert (answer.number, answer.reason) == (None, "ambiguous")
+
+
+def test_no_edit_distance_matching(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    store.person("Dagobert", "Duck", at=(acme,), phones=(MOBILE,))
+    answer = find(db, firstname="Dagoberta", lastname="Duck", company_name="Acme")
+    assert (answer.number, answer.person_key, answer.reason) == (None, None, "no_person")
+
+
+def test_namesakes_at_one_company_are_ambiguous(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    store.person("John", "Smith", at=(acme,), phones=(MOBILE,))
+    store.person("John", "Smith", at=(acme,), phones=(MOBILE_2,))
+    answer = find(db, firstname="John", lastname="Smith", company_name="Acme")
+    assert (answer.number, answer.person_key, answer.reason) == (None, None, "ambiguous")
+
+
+def test_namesakes_at_other_companies_do_not_count(db: Database, store: StoreBuilder) -> None:
+    acme, globex = store.company("Acme"), store.company("Globex")
+    store.person("John", "Smith", at=(acme,), phones=(MOBILE,))
+    store.person("John", "Smith", at=(globex,), phones=(MOBILE_2,))
+    assert find(db, firstname="John", lastname="Smith", company_name="Acme").number == MOBILE
+    assert find(db, firstname="John", lastname="Smith", company_name="Globex").number == MOBILE_2
+
+
+def test_real_name_at_the_wrong_or_unknown_company(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", domains=("acme.com",))
+    store.company("Globex", domains=("globex.com",))
+    store.person("John", "Smith", at=(acme,), phones=(MOBILE,))
+    for params in (
+        {"company_name": "Globex"},
+        {"company_domain": "globex.com"},
+        {"company_name": "Initech"},
+        {"company_domain": "unknown.io"},
+    ):
+        answer = find(db, firstname="John", lastname="Smith", **params)
+        assert (answer.number, answer.reason) == (None, "no_person"), params
+
+
+def test_known_domain_is_not_widened_by_a_shared_company_name(db: Database, store: StoreBuilder) -> None:
+    acme_us = store.company("Acme", domains=("acme.com",))
+    acme_de = store.company("Acme", domains=("acme.de",))
+    store.person("John", "Smith", at=(acme_de,), phones=(MOBILE,))
+    store.person("Jane", "Smith", at=(acme_us,), phones=(MOBILE_2,))
+    assert (
+        find(db, firstname="John", lastname="Smith", company_domain="acme.com", company_name="Acme").number
+        is None
+    )
+    assert (
+        find(db, firstname="John", lastname="Smith", company_domain="acme.io", company_name="Acme").number
+        == MOBILE
+    )
+    assert find(db, firstname="Jane", lastname="Smith", company_name="Acme").number == MOBILE_2
+
+
+def test_unknown_profile_falls_back_to_names_of_a_person_without_profile(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme = store.company("Acme")
+    store.person("Jane", "Doe", at=(acme,), phones=(MOBILE,))
+    answer = find(
+        db, linkedin_url="linkedin.com/in/jane-doe-42", firstname="Jane", lastname="Doe", company_name="Acme"
+    )
+    assert (answer.number, answer.reason) == (MOBILE, "name_company")
+
+
+def test_unknown_profile_never_reaches_a_person_with_another_profile(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme = store.company("Acme")
+    store.person("Jane", "Doe", at=(acme,), linkedin="linkedin.com/in/jane-doe-1", phones=(MOBILE,))
+    answer = find(
+        db, linkedin_url="linkedin.com/in/jane-doe-2", firstname="Jane", lastname="Doe", company_name="Acme"
+    )
+    assert (answer.number, answer.person_key, answer.reason) == (None, None, "linkedin_conflict")
+    assert find(db, firstname="Jane", lastname="Doe", company_name="Acme").number == MOBILE
+
+
+def test_unknown_profile_alone_is_not_found(db: Database, store: StoreBuilder) -> None:
+    store.person("Jane", "Doe", linkedin="linkedin.com/in/jane-doe", phones=(MOBILE,))
+    answer = find(db, linkedin_url="linkedin.com/in/someone-else")
+    assert (answer.number, answer.reason) == (None, "no_person")
+
+
+def test_only_invalid_or_toll_free_numbers_is_not_found(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    person = store.person("Jane", "Doe", at=(acme,), phones=(TOLL_FREE, "+33 6 12", "n/a", "+33891123456"))
+    answer = find(db, firstname="Jane", lastname="Doe", company_name="Acme")
+    assert (answer.number, answer.person_key, answer.reason) == (None, f"p:{person}", "no_valid_number")
+
+
+def test_switchboard_shared_by_colleagues_ranks_below_a_personal_line(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme = store.company("Acme")
+    newer = DEFAULT_DATE + dt.timedelta(days=30)
+    jane = store.person("Jane", "Doe", at=(acme,), phones=(FIXED,), observed_at=newer)
+    store.phone(jane, FIXED, source="other", observed_at=newer)
+    store.phone(jane, "+33 1 42 68 53 01")
+    store.person("John", "Roe", at=(acme,), phones=(FIXED,))
+    lone = store.person("Ann", "Lee", at=(acme,), phones=(FIXED,))
+    assert find(db, firstname="Jane", lastname="Doe", company_name="Acme").number == "+33142685301"
+    assert find(db, firstname="Ann", lastname="Lee", company_name="Acme").number == FIXED
+    with db.read() as conn:
+        assert repository.shared_numbers(conn, {FIXED, "+33142685301", MOBILE}) == {FIXED}
+    assert lone
+
+
+def test_corroborated_then_newest_number(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    person = store.person("Jane", "Doe", at=(acme,), phones=(MOBILE,), source="a")
+    store.phone(person, MOBILE, source="b", observed_at=DEFAULT_DATE - dt.timedelta(days=400))
+    store.phone(person, MOBILE_2, source="c", observed_at=DEFAULT_DATE + dt.timedelta(days=100))
+    answer = find(db, firstname="Jane", lastname="Doe", company_name="Acme")
+    assert (answer.number, answer.sources, answer.last_seen) == (MOBILE, ("a", "b"), DEFAULT_DATE.date())
+    store.phone(person, MOBILE_2, source="d")
+    assert find(db, firstname="Jane", lastname="Doe", company_name="Acme").number == MOBILE_2
+
+
+def test_batch_answers_in_order_and_resolves_copies_once(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", domains=("acme.com",))
+    jane = store.person("Jane", "Doe", at=(acme,), linkedin="linkedin.com/in/jane", phones=(MOBILE,))
+    searches = [
+        search_from_params({"linkedin_url": "linkedin.com/in/jane"}),
+        search_from_params({"firstname": "Nobody", "lastname": "Here", "company_name": "Acme"}),
+        search_from_params({"firstname": "Jane", "lastname": "Doe", "company_domain": "www.acme.com"}),
+        search_from_params({"linkedin_url": "https://www.linkedin.com/in/JANE/"}),
+    ]
+    answers = Finder(db).resolve_many(searches)
+    assert [a.number for a in answers] == [MOBILE, None, MOBILE, MOBILE]
+    assert [a.person_key for a in answers] == [f"p:{jane}", None, f"p:{jane}", f"p:{jane}"]
+    assert answers[0] is answers[3]
+    assert Finder(db).resolve_many([]) == []
+
+
+def test_large_batch_spans_several_query_slices(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    people = [store.person(f"First{i}", f"Last{i}", at=(acme,)) for i in range(3)]
+    rows = [
+        {
+            "person_id": pid,
+            "e164": f"+3361234567{i}",
+            "valid": True,
+            "line_type": "mobile",
+            "region": "FR",
+            "raw": "x",
+            "source": "s",
+            "observed_at": DEFAULT_DATE,
+            "imported_at": DEFAULT_DATE,
+            "dedupe_key": f"k{i}",
+        }
+        for i, pid in enumerate(people)
+    ]
+    with db.write() as conn:
+        conn.execute(sa.insert(phone_observations), rows)
+    searches = [
+        Search(first_key=f"first{i % 1300}", last_key=f"last{i % 1300}", company_key="acme")
+        for i in range(2600)
+    ]
+    searches += [Search(linkedin_key=f"nobody-{i}") for i in range(1200)]
+    answers = Finder(db).resolve_many(searches)
+    assert [a.number for a in answers[:3]] == ["+33612345670", "+33612345671", "+33612345672"]
+    assert sum(a.found for a in answers) == 6
+    assert {a.reason for a in answers[2600:]} == {"no_person"}
