@@ -108,6 +108,7 @@ class Person:
     role: str = "normal"
     numbers: list[Number] = field(default_factory=list)
     company_forms: str = "mixed"  # which company fields the records carry: mixed | domain | name
+    li_always: bool = False  # every row carries the profile URL (else 60% of rows)
     li_in_store: bool = False  # facts the records written so far give the store
     names_in_store: bool = False
     forms: set[str] = field(default_factory=set)
@@ -220,7 +221,7 @@ class Generator:
         if self.names_at.get((company.cid, fold(first), fold(last))):
             return None
         slug = self._slug(first, last, slugs) if self.rng.random() < 0.75 else None
-        person = Person(len(self.people), company, first, last, slug)
+        person = Person(len(self.people), company, first, last, slug, li_always=self.rng.random() < 0.3)
         self._register(person)
         self._assign_role(person, slugs)
         return person
@@ -347,19 +348,24 @@ class Generator:
         rng = self.rng
         row: dict[str, str] = {}
         namesake = person.role == "namesake"
-        with_li = person.slug is not None and (namesake or rng.random() < 0.6)
+        always_li = namesake or person.li_always
+        with_li = person.slug is not None and (always_li or rng.random() < 0.6)
         if with_li and person.slug is not None:
             row["linkedin"] = linkedin_form(rng, person.slug)
             person.li_in_store = True
-        if not with_li or namesake or rng.random() < 0.8:
+        # A row without the profile joins its person by names + company, so rows of people whose
+        # profile is only on some rows always carry both (else not even a perfect store could link them).
+        if not with_li or not always_li or namesake or rng.random() < 0.8:
             row["first"], row["last"] = noisy_name(rng, person.first), noisy_name(rng, person.last)
             person.names_in_store = True
         forms = person.company_forms
         if forms == "mixed":
             forms = rng.choices(["both", "domain", "name"], [70, 15, 15])[0]
+            if not person.company.linked:
+                forms = "both"
         if namesake:
             forms = "both"
-        elif with_li and rng.random() < 0.1:
+        elif with_li and always_li and rng.random() < 0.1:
             forms = "none"
         if forms in {"both", "name"}:
             row["company"] = company_form(rng, person.company)

@@ -12,16 +12,34 @@ import logging
 import threading
 from collections.abc import Callable
 
-from trova.jobs.service import worker_loop
+from trova.jobs.service import notify_work, worker_loop
 from trova.settings import Settings
-from trova.store import Database
+from trova.store import Database, utcnow
 from trova.webhooks.sender import run_sender
 
 log = logging.getLogger("trova.runtime")
 
 BackgroundLoop = Callable[[Settings, Database, threading.Event], None]
 
-BACKGROUND_LOOPS: list[BackgroundLoop] = []
+HOUSEKEEPING_INTERVAL_S = 600.0
+
+
+def idempotency_housekeeping_loop(settings: Settings, db: Database, stop: threading.Event) -> None:
+    """Forget ``Idempotency-Key`` responses older than ``TROVA_IDEMPOTENCY_TTL_S`` every ten minutes.
+
+    Expired keys are already ignored when reused; this only keeps the table from growing forever.
+    """
+    from trova.api.service import forget_expired
+
+    while not stop.wait(HOUSEKEEPING_INTERVAL_S):
+        try:
+            with db.write() as conn:
+                forget_expired(conn, now=utcnow(), ttl_s=settings.idempotency_ttl_s)
+        except Exception:
+            log.exception("idempotency housekeeping failed")
+
+
+BACKGROUND_LOOPS: list[BackgroundLoop] = [idempotency_housekeeping_loop]
 """Extra loops every worker-running process starts (webhook sender, retention, …): append to it."""
 
 
@@ -77,6 +95,7 @@ class Runtime:
     def stop(self, timeout_s: float = 30.0) -> None:
         """Ask every loop to stop and wait for them (a bounded time: they are daemon threads)."""
         self.stop_event.set()
+        notify_work()
         for thread in self.threads:
             thread.join(timeout_s)
         self.threads.clear()

@@ -6,14 +6,22 @@ import pytest
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
-from trova.errors import AccountExists, InsufficientCredits, InvalidApiKey, MissingApiKey, PhoneFeatureDisabled
+from trova.errors import (
+    AccountExists,
+    InsufficientCredits,
+    InvalidApiKey,
+    MissingApiKey,
+    PhoneFeatureDisabled,
+)
 from trova.store import Database
 from trova.store.tables import accounts as accounts_table
 
 
 def test_create_stores_only_a_hash_and_authenticates(db: Database) -> None:
     with db.write() as conn:
-        created = accounts.create_account(conn, "acme", credits=100, paygo=20, webhook_url="https://x.example/h")
+        created = accounts.create_account(
+            conn, "acme", credits=100, paygo=20, webhook_url="https://x.example/h"
+        )
     assert created.api_key.startswith("trova_") and len(created.api_key) >= 6 + 43
     assert created.webhook_secret.startswith("whsec_")
     with db.read() as conn:
@@ -21,7 +29,12 @@ def test_create_stores_only_a_hash_and_authenticates(db: Database) -> None:
         assert created.api_key not in {str(value) for value in stored}
         assert stored.key_hash == accounts.hash_api_key(created.api_key)
         account = accounts.authenticate(conn, created.api_key, phone=True)
-    assert (account.name, account.sub_credits, account.paygo_credits, account.credits) == ("acme", 100, 20, 120)
+    assert (account.name, account.sub_credits, account.paygo_credits, account.credits) == (
+        "acme",
+        100,
+        20,
+        120,
+    )
 
 
 def test_keys_are_unique_and_random(db: Database) -> None:

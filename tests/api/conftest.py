@@ -60,7 +60,9 @@ class Api:
             db.dispose()
 
 
-def start_api(tmp: Path, extra_env: dict[str, str] | None = None, args: Sequence[str] = ("serve", "--no-worker")) -> Api:
+def start_api(
+    tmp: Path, extra_env: dict[str, str] | None = None, args: Sequence[str] = ("serve", "--no-worker")
+) -> Api:
     url = f"sqlite:///{tmp / 'trova.db'}"
     env = {"TROVA_DATABASE_URL": url, "TROVA_LOG_LEVEL": "warning", **(extra_env or {})}
     server = TrovaServer(env, args=args, cwd=tmp)

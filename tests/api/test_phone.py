@@ -20,8 +20,15 @@ def key(api: Api) -> str:
     return api.account("phone-main", "--credits", "1000000", "--paygo", "1000")
 
 
-def post(api: Api, key: str | None, path: str, body: Any = None, *, content: bytes | None = None,
-         headers: dict[str, str] | None = None) -> httpx.Response:
+def post(
+    api: Api,
+    key: str | None,
+    path: str,
+    body: Any = None,
+    *,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     with api.client(key) as client:
         if content is not None:
             return client.post(path, content=content, headers=headers or {"content-type": "application/json"})
@@ -41,10 +48,16 @@ def assert_error(response: httpx.Response, status: int, message: str) -> None:
 # --- authentication ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/phone/single"), ("POST", "/phone/bulk"), ("GET", "/phone/single?id=x"), ("GET", "/phone/bulk?id=x"),
-    ("GET", "/account/info"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/phone/single"),
+        ("POST", "/phone/bulk"),
+        ("GET", "/phone/single?id=x"),
+        ("GET", "/phone/bulk?id=x"),
+        ("GET", "/account/info"),
+    ],
+)
 def test_missing_and_invalid_keys(api: Api, method: str, path: str) -> None:
     with api.client() as client:
         assert_error(client.request(method, path, json=ADA), 401, "No apikey found in the x-api-key headers")
@@ -57,11 +70,21 @@ def test_missing_and_invalid_keys(api: Api, method: str, path: str) -> None:
 def test_disabled_account_gets_401_on_phone_endpoints(api: Api) -> None:
     key = api.account("disabled", "--credits", "400")
     api.cli("accounts", "disable-phone", "disabled")
-    assert_error(post(api, key, "/phone/single", ADA), 401, "This account is not allowed to use the phone search feature")
-    assert_error(post(api, key, "/phone/bulk", {"searches": [ADA]}), 401,
-                 "This account is not allowed to use the phone search feature")
-    assert_error(get(api, key, f"/phone/bulk?id={uuid.uuid4()}"), 401,
-                 "This account is not allowed to use the phone search feature")
+    assert_error(
+        post(api, key, "/phone/single", ADA),
+        401,
+        "This account is not allowed to use the phone search feature",
+    )
+    assert_error(
+        post(api, key, "/phone/bulk", {"searches": [ADA]}),
+        401,
+        "This account is not allowed to use the phone search feature",
+    )
+    assert_error(
+        get(api, key, f"/phone/bulk?id={uuid.uuid4()}"),
+        401,
+        "This account is not allowed to use the phone search feature",
+    )
     assert get(api, key, "/account/info").json()["credits"] == 400
     api.cli("accounts", "enable-phone", "disabled")
     assert post(api, key, "/phone/single", ADA).status_code == 201
@@ -82,7 +105,9 @@ def test_account_info(api: Api) -> None:
     response = get(api, key, "/account/info")
     assert response.status_code == 200
     assert response.json() == {
-        "credits": 320, "webhooks": ["https://hooks.example.com/x"], "credits_detail": {"sub": 300, "paygo": 20},
+        "credits": 320,
+        "webhooks": ["https://hooks.example.com/x"],
+        "credits_detail": {"sub": 300, "paygo": 20},
     }
 
 
@@ -96,29 +121,41 @@ def test_single_lifecycle_found(api: Api, key: str) -> None:
     search_id = body.pop("id")
     uuid.UUID(search_id)
     assert body == {
-        "message": "Single search operating", "credits_used": 40,
+        "message": "Single search operating",
+        "credits_used": 40,
         "credits": {"amount": 40, "source": "sub", "split": {"fromSub": 40, "fromPaygo": 0}},
     }
     ongoing = get(api, key, f"/phone/single?id={search_id}")
     assert ongoing.status_code == 202
     assert ongoing.json() == {
-        "id": search_id, "qualification": "ongoing", "params": {**ADA, "unknown_field": 1}, "custom": {"crm": 7},
+        "id": search_id,
+        "qualification": "ongoing",
+        "params": {**ADA, "unknown_field": 1},
+        "custom": {"crm": 7},
     }
     api.work(FOUND)
     done = get(api, key, f"/phone/single?id={search_id}")
     assert done.status_code == 200
     assert done.json() == {
-        "id": search_id, "params": {**ADA, "unknown_field": 1}, "custom": {"crm": 7}, "qualification": "found",
-        "number": "+15705551234", "country": "US", "line_type": "mobile",
+        "id": search_id,
+        "params": {**ADA, "unknown_field": 1},
+        "custom": {"crm": 7},
+        "qualification": "found",
+        "number": "+15705551234",
+        "country": "US",
+        "line_type": "mobile",
     }
 
 
-@pytest.mark.parametrize("params", [
-    {"firstname": "Ada", "lastname": "Lovelace", "company_domain": "https://www.analytical.co.uk/x"},
-    {"first_name": "Ada", "last_name": "Lovelace", "company_name": "Analytical Engines Ltd"},
-    {"fullname": "Ada Lovelace", "company_name": "Analytical"},
-    {"full_name": "Ada Lovelace", "company_domain": "analytical.co.uk"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"firstname": "Ada", "lastname": "Lovelace", "company_domain": "https://www.analytical.co.uk/x"},
+        {"first_name": "Ada", "last_name": "Lovelace", "company_name": "Analytical Engines Ltd"},
+        {"fullname": "Ada Lovelace", "company_name": "Analytical"},
+        {"full_name": "Ada Lovelace", "company_domain": "analytical.co.uk"},
+    ],
+)
 def test_single_aliases_not_found_has_no_number(api: Api, key: str, params: dict[str, str]) -> None:
     response = post(api, key, "/phone/single", params)
     assert response.status_code == 201, response.text
@@ -129,29 +166,55 @@ def test_single_aliases_not_found_has_no_number(api: Api, key: str, params: dict
     assert done.json() == {"id": search_id, "params": params, "qualification": "not_found"}
 
 
-@pytest.mark.parametrize(("content", "headers", "message"), [
-    (b"", {"content-type": "application/json"}, "Missing payload"),
-    (b"   ", {"content-type": "application/json"}, "Missing payload"),
-    (b"null", {"content-type": "application/json"}, "Missing payload"),
-    (b"{", {"content-type": "application/json"}, "Invalid JSON input"),
-    (b"\xff\xfe{}", {"content-type": "application/json"}, "Invalid JSON input"),
-    (b'{"linkedin_url": "\xe9"}', {"content-type": "application/json"}, "Invalid JSON input"),
-    (b'{"linkedin_url": "https://www.linkedin.com/in/x"}', {"content-type": "text/plain"}, "Invalid JSON input"),
-    (b'{"linkedin_url": "https://www.linkedin.com/in/x"}', {"content-type": "application/x-www-form-urlencoded"},
-     "Invalid JSON input"),
-    (b"[]", {"content-type": "application/json"}, "Invalid JSON input"),
-    (b'"text"', {"content-type": "application/json"}, "Invalid JSON input"),
-    (b"{}", {"content-type": "application/json"}, "Missing mandatory property"),
-    (b'{"first_name": "Ada", "last_name": "L"}', {"content-type": "application/json"}, "Missing mandatory property"),
-    (b'{"first_name": ["Ada"], "last_name": {"x": 1}, "company_name": 3}', {"content-type": "application/json"},
-     "Missing mandatory property"),
-    (b'{"linkedin_url": "https://www.linkedin.com/company/acme"}', {"content-type": "application/json"},
-     "Invalid linkedin_url"),
-    (b'{"linkedin_url": "https://www.linkedin.com/in/x", "settings": {"webhook": "http://example.com"}}',
-     {"content-type": "application/json"}, "Invalid webhook url"),
-    (b'{"linkedin_url": "https://www.linkedin.com/in/x", "settings": {"webhook": "/relative"}}',
-     {"content-type": "application/json"}, "Invalid webhook url"),
-])
+@pytest.mark.parametrize(
+    ("content", "headers", "message"),
+    [
+        (b"", {"content-type": "application/json"}, "Missing payload"),
+        (b"   ", {"content-type": "application/json"}, "Missing payload"),
+        (b"null", {"content-type": "application/json"}, "Missing payload"),
+        (b"{", {"content-type": "application/json"}, "Invalid JSON input"),
+        (b"\xff\xfe{}", {"content-type": "application/json"}, "Invalid JSON input"),
+        (b'{"linkedin_url": "\xe9"}', {"content-type": "application/json"}, "Invalid JSON input"),
+        (
+            b'{"linkedin_url": "https://www.linkedin.com/in/x"}',
+            {"content-type": "text/plain"},
+            "Invalid JSON input",
+        ),
+        (
+            b'{"linkedin_url": "https://www.linkedin.com/in/x"}',
+            {"content-type": "application/x-www-form-urlencoded"},
+            "Invalid JSON input",
+        ),
+        (b"[]", {"content-type": "application/json"}, "Invalid JSON input"),
+        (b'"text"', {"content-type": "application/json"}, "Invalid JSON input"),
+        (b"{}", {"content-type": "application/json"}, "Missing mandatory property"),
+        (
+            b'{"first_name": "Ada", "last_name": "L"}',
+            {"content-type": "application/json"},
+            "Missing mandatory property",
+        ),
+        (
+            b'{"first_name": ["Ada"], "last_name": {"x": 1}, "company_name": 3}',
+            {"content-type": "application/json"},
+            "Missing mandatory property",
+        ),
+        (
+            b'{"linkedin_url": "https://www.linkedin.com/company/acme"}',
+            {"content-type": "application/json"},
+            "Invalid linkedin_url",
+        ),
+        (
+            b'{"linkedin_url": "https://www.linkedin.com/in/x", "settings": {"webhook": "http://example.com"}}',
+            {"content-type": "application/json"},
+            "Invalid webhook url",
+        ),
+        (
+            b'{"linkedin_url": "https://www.linkedin.com/in/x", "settings": {"webhook": "/relative"}}',
+            {"content-type": "application/json"},
+            "Invalid webhook url",
+        ),
+    ],
+)
 def test_single_bad_input(api: Api, key: str, content: bytes, headers: dict[str, str], message: str) -> None:
     before = get(api, key, "/account/info").json()["credits"]
     assert_error(post(api, key, "/phone/single", content=content, headers=headers), 400, message)
@@ -159,8 +222,13 @@ def test_single_bad_input(api: Api, key: str, content: bytes, headers: dict[str,
 
 
 def test_json_content_type_with_charset_is_accepted(api: Api, key: str) -> None:
-    response = post(api, key, "/phone/single", content=b'{"linkedin_url": "linkedin.com/in/x"}',
-                    headers={"content-type": "application/json; charset=utf-8"})
+    response = post(
+        api,
+        key,
+        "/phone/single",
+        content=b'{"linkedin_url": "linkedin.com/in/x"}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
     assert response.status_code == 201
 
 
@@ -206,7 +274,9 @@ def test_bulk_lifecycle(api: Api, key: str) -> None:
     body = response.json()
     batch_id = body.pop("id")
     assert body == {
-        "message": "Bulk search operating", "credits_used": 120, "estimated_duration": 1,
+        "message": "Bulk search operating",
+        "credits_used": 120,
+        "estimated_duration": 1,
         "credits": {"amount": 120, "source": "sub", "split": {"fromSub": 120, "fromPaygo": 0}},
     }
     ongoing = get(api, key, f"/phone/bulk?id={batch_id}")
@@ -219,43 +289,69 @@ def test_bulk_lifecycle(api: Api, key: str) -> None:
     done = get(api, key, f"/phone/bulk?id={batch_id}").json()
     assert done["general"] == {"id": batch_id, "status": "completed", "custom": {"campaign": "q4"}}
     assert done["stats"] == {
-        "requested": 3, "finished": 3, "found": 1, "valid": 1, "credits_cost": 40, "credits_to_refund": 80,
+        "requested": 3,
+        "finished": 3,
+        "found": 1,
+        "valid": 1,
+        "credits_cost": 40,
+        "credits_to_refund": 80,
     }
     assert done["results"] == [
-        {"index": 0, "params": ADA, "custom": "row-1", "qualification": "found", "number": "+15705551234",
-         "country": "US", "line_type": "mobile"},
-        {"index": 1, "params": {"firstname": "Nobody", "lastname": "Here", "company_name": "Void"}, "custom": 2,
-         "qualification": "not_found"},
+        {
+            "index": 0,
+            "params": ADA,
+            "custom": "row-1",
+            "qualification": "found",
+            "number": "+15705551234",
+            "country": "US",
+            "line_type": "mobile",
+        },
+        {
+            "index": 1,
+            "params": {"firstname": "Nobody", "lastname": "Here", "company_name": "Void"},
+            "custom": 2,
+            "qualification": "not_found",
+        },
         {"index": 2, "params": searches[2], "qualification": "not_found"},
     ]
 
 
 def test_bulk_without_custom_has_no_custom(api: Api, key: str) -> None:
     batch_id = post(api, key, "/phone/bulk", {"searches": [ADA]}).json()["id"]
-    assert get(api, key, f"/phone/bulk?id={batch_id}").json()["general"] == {"id": batch_id, "status": "ongoing"}
+    assert get(api, key, f"/phone/bulk?id={batch_id}").json()["general"] == {
+        "id": batch_id,
+        "status": "ongoing",
+    }
 
 
 def _search_list(count: int) -> list[dict[str, str]]:
     return [ADA] * count
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({}, "At least 1 phone search must be present in the payload"),
-    ({"searches": []}, "At least 1 phone search must be present in the payload"),
-    ({"searches": None}, "At least 1 phone search must be present in the payload"),
-    ({"searches": "x"}, "At least 1 phone search must be present in the payload"),
-    ({"searches": {"0": ADA}}, "At least 1 phone search must be present in the payload"),
-    ({"searches": _search_list(3001)}, "Too many searches. Limit is currently at 3000 per batch."),
-    ({"searches": [*_search_list(7), {"first_name": "A"}, *_search_list(42)]},
-     "Missing mandatory property on search n°8 of 50"),
-    ({"searches": [ADA, ADA, {"linkedin_url": "https://linkedin.com/feed/"}, *_search_list(47)]},
-     "Invalid linkedin_url on search n°3 of 50"),
-    ({"searches": [ADA, "not an object"]}, "Missing mandatory property on search n°2 of 2"),
-    ({"searches": [ADA, [ADA]]}, "Missing mandatory property on search n°2 of 2"),
-    ({"searches": [ADA, None]}, "Missing mandatory property on search n°2 of 2"),
-    ({"searches": [ADA], "settings": {"webhook": "javascript:alert(1)"}}, "Invalid webhook url"),
-    ([ADA], "Invalid JSON input"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "At least 1 phone search must be present in the payload"),
+        ({"searches": []}, "At least 1 phone search must be present in the payload"),
+        ({"searches": None}, "At least 1 phone search must be present in the payload"),
+        ({"searches": "x"}, "At least 1 phone search must be present in the payload"),
+        ({"searches": {"0": ADA}}, "At least 1 phone search must be present in the payload"),
+        ({"searches": _search_list(3001)}, "Too many searches. Limit is currently at 3000 per batch."),
+        (
+            {"searches": [*_search_list(7), {"first_name": "A"}, *_search_list(42)]},
+            "Missing mandatory property on search n°8 of 50",
+        ),
+        (
+            {"searches": [ADA, ADA, {"linkedin_url": "https://linkedin.com/feed/"}, *_search_list(47)]},
+            "Invalid linkedin_url on search n°3 of 50",
+        ),
+        ({"searches": [ADA, "not an object"]}, "Missing mandatory property on search n°2 of 2"),
+        ({"searches": [ADA, [ADA]]}, "Missing mandatory property on search n°2 of 2"),
+        ({"searches": [ADA, None]}, "Missing mandatory property on search n°2 of 2"),
+        ({"searches": [ADA], "settings": {"webhook": "javascript:alert(1)"}}, "Invalid webhook url"),
+        ([ADA], "Invalid JSON input"),
+    ],
+)
 def test_bulk_bad_input_creates_nothing(api: Api, key: str, body: Any, message: str) -> None:
     before = get(api, key, "/account/info").json()["credits"]
     assert_error(post(api, key, "/phone/bulk", body), 400, message)
@@ -298,7 +394,9 @@ def test_body_over_the_limit_is_413(tmp_path_factory: pytest.TempPathFactory) ->
             yield b'{"linkedin_url": "https://www.linkedin.com/in/x"}'
 
         with small.client(key) as client:
-            streamed = client.post("/phone/single", content=chunks(), headers={"content-type": "application/json"})
+            streamed = client.post(
+                "/phone/single", content=chunks(), headers={"content-type": "application/json"}
+            )
         assert_error(streamed, 413, "Payload too large")
         assert get(small, key, "/account/info").json()["credits"] == 1000
         assert post(small, key, "/phone/single", ADA).status_code == 201

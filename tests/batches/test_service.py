@@ -56,11 +56,22 @@ def test_single_refusals(body: Any, error: type[BadRequest], message: str) -> No
 
 
 def test_single_keeps_params_as_sent_and_custom_apart() -> None:
-    body = {"firstname": "Ada", "lastname": "Lovelace", "company_name": "Analytical", "custom": {"k": 1},
-            "settings": {"webhook": "https://hooks.example.com/x"}, "extra": [1]}
+    body = {
+        "firstname": "Ada",
+        "lastname": "Lovelace",
+        "company_name": "Analytical",
+        "custom": {"k": 1},
+        "settings": {"webhook": "https://hooks.example.com/x"},
+        "extra": [1],
+    }
     submission = batches.read_single(body, SETTINGS)
     (search,) = submission.searches
-    assert search.params == {"firstname": "Ada", "lastname": "Lovelace", "company_name": "Analytical", "extra": [1]}
+    assert search.params == {
+        "firstname": "Ada",
+        "lastname": "Lovelace",
+        "company_name": "Analytical",
+        "extra": [1],
+    }
     assert (search.custom, search.has_custom) == ({"k": 1}, True)
     assert submission.webhook_url == "https://hooks.example.com/x"
     assert batches.read_single(GOOD, SETTINGS).searches[0].has_custom is False
@@ -77,7 +88,10 @@ def test_single_keeps_params_as_sent_and_custom_apart() -> None:
         ({"searches": [GOOD] * 3001}, "Too many searches. Limit is currently at 3000 per batch."),
         ({"searches": [GOOD, GOOD, 7, GOOD]}, "Missing mandatory property on search n°3 of 4"),
         ({"searches": [GOOD, {"first_name": "A"}]}, "Missing mandatory property on search n°2 of 2"),
-        ({"searches": [{"linkedin_url": "https://x.com/a"}] + [GOOD] * 49}, "Invalid linkedin_url on search n°1 of 50"),
+        (
+            {"searches": [{"linkedin_url": "https://x.com/a"}] + [GOOD] * 49},
+            "Invalid linkedin_url on search n°1 of 50",
+        ),
         ({"searches": [GOOD], "settings": {"webhook": "ftp://x"}}, "Invalid webhook url"),
     ],
 )
@@ -115,13 +129,24 @@ def test_submit_stores_everything_in_one_go(db: Database) -> None:
         rows = conn.execute(searches_table.select().order_by(searches_table.c.idx)).all()
         job_rows = conn.execute(jobs_table.select().order_by(jobs_table.c.id)).all()
     assert batch is not None and (batch.kind, batch.status, batch.requested, batch.custom) == (
-        "bulk", "ongoing", 5, {"run": 1},
+        "bulk",
+        "ongoing",
+        5,
+        {"run": 1},
     )
     assert [row.idx for row in rows] == [0, 1, 2, 3, 4]
-    assert [(row.reserved_sub, row.reserved_paygo) for row in rows] == [(40, 0), (40, 0), (20, 20), (0, 40), (0, 40)]
+    assert [(row.reserved_sub, row.reserved_paygo) for row in rows] == [
+        (40, 0),
+        (40, 0),
+        (20, 20),
+        (0, 40),
+        (0, 40),
+    ]
     assert [(row.custom, row.has_custom) for row in rows][:2] == [(None, False), ("c1", True)]
     assert [(job.first_idx, job.last_idx, job.status) for job in job_rows] == [
-        (0, 1, "queued"), (2, 3, "queued"), (4, 4, "queued"),
+        (0, 1, "queued"),
+        (2, 3, "queued"),
+        (4, 4, "queued"),
     ]
 
 
@@ -140,10 +165,15 @@ def test_single_id_is_the_search_id_and_other_accounts_see_nothing(db: Database)
     owner = new_account(db)
     other = new_account(db, name="other")
     with db.write() as conn:
-        submitted = batches.submit(conn, owner, batches.read_single({**GOOD, "custom": 5}, SETTINGS), SETTINGS)
+        submitted = batches.submit(
+            conn, owner, batches.read_single({**GOOD, "custom": 5}, SETTINGS), SETTINGS
+        )
     with db.read() as conn:
         done, body = batches.get_single(conn, owner, submitted.id)
-        assert (done, body) == (False, {"id": submitted.id, "params": GOOD, "custom": 5, "qualification": "ongoing"})
+        assert (done, body) == (
+            False,
+            {"id": submitted.id, "params": GOOD, "custom": 5, "qualification": "ongoing"},
+        )
         with pytest.raises(SearchNotFound):
             batches.get_single(conn, other, submitted.id)
         with pytest.raises(BulkNotFound):

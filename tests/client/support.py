@@ -12,7 +12,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tests.support.servers import TrovaServer, run_trova
-from trova.store import tables
+from trova.accounts import service as accounts
+from trova.accounts.models import Split
+from trova.store import Database, tables
 
 PRICE = 40
 
@@ -60,24 +62,53 @@ class Deployment:
         return self.env["TROVA_DATABASE_URL"]
 
     def create_account(self, name: str, credits: int) -> str:
-        """A new account; returns its API key (the last stdout line of ``trova accounts create``)."""
-        result = run_trova("accounts", "create", name, "--credits", str(credits), env=self.env, cwd=self.root)
-        return result.stdout.strip().splitlines()[-1]
+        """A new account in the server's database (in-process: a ``trova`` start-up costs seconds)."""
+        db = Database(self.database_url)
+        try:
+            with db.write() as conn:
+                return accounts.create_account(conn, name, credits=credits).api_key
+        finally:
+            db.dispose()
 
     def topup(self, name: str, credits: int) -> None:
-        run_trova("accounts", "topup", name, "--credits", str(credits), env=self.env, cwd=self.root)
+        db = Database(self.database_url)
+        try:
+            with db.write() as conn:
+                accounts.topup(conn, accounts.require_account(conn, name).id, Split(sub=credits, paygo=0))
+        finally:
+            db.dispose()
 
     def import_contacts(self, ids: range) -> None:
         path = self.root / f"contacts-{ids.start}-{ids.stop}.csv"
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["linkedin_url", "first_name", "last_name", "company_name", "company_domain",
-                             "phone", "country", "source"])
+            writer.writerow(
+                [
+                    "linkedin_url",
+                    "first_name",
+                    "last_name",
+                    "company_name",
+                    "company_domain",
+                    "phone",
+                    "country",
+                    "source",
+                ]
+            )
             for i in ids:
                 c = contact(i)
                 national = "0" + c.phone[3:]
-                writer.writerow([c.linkedin_url, c.first_name, c.last_name, c.company_name, c.company_domain,
-                                 " ".join(national[k:k + 2] for k in range(0, 10, 2)), c.country, "crm"])
+                writer.writerow(
+                    [
+                        c.linkedin_url,
+                        c.first_name,
+                        c.last_name,
+                        c.company_name,
+                        c.company_domain,
+                        " ".join(national[k : k + 2] for k in range(0, 10, 2)),
+                        c.country,
+                        "crm",
+                    ]
+                )
                 self.contacts[i] = c
         run_trova("import", str(path), env=self.env, cwd=self.root)
 
@@ -89,10 +120,13 @@ class Deployment:
                 account_id = conn.execute(
                     sa.select(tables.accounts.c.id).where(tables.accounts.c.name == account)
                 ).scalar_one()
-                return int(conn.execute(
-                    sa.select(sa.func.count()).select_from(tables.batches).where(
-                        tables.batches.c.account_id == account_id, tables.batches.c.kind == "bulk")
-                ).scalar_one())
+                return int(
+                    conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(tables.batches)
+                        .where(tables.batches.c.account_id == account_id, tables.batches.c.kind == "bulk")
+                    ).scalar_one()
+                )
         finally:
             engine.dispose()
 

@@ -54,8 +54,13 @@ def test_single_search_by_linkedin_is_found_with_the_stored_number(client: Clien
 
 def test_single_search_by_names_and_domain(client: Client) -> None:
     person = contact(4)
-    result = client.find_and_wait({"firstname": person.first_name.upper(), "lastname": person.last_name,
-                                   "company_domain": f"https://www.{person.company_domain}/about"})
+    result = client.find_and_wait(
+        {
+            "firstname": person.first_name.upper(),
+            "lastname": person.last_name,
+            "company_domain": f"https://www.{person.company_domain}/about",
+        }
+    )
     assert result.found and result.number == person.phone
 
 
@@ -115,7 +120,10 @@ def test_errors_carry_the_status_and_the_exact_message(trova: Deployment, client
     assert missing_bulk.value.message == "Bulk search not found"
     with pytest.raises(ApiError) as invalid:
         client.submit_bulk([{"linkedin_url": contact(1).linkedin_url}, {"first_name": "Ann"}])
-    assert (invalid.value.status, invalid.value.message) == (400, "Missing mandatory property on search n°2 of 2")
+    assert (invalid.value.status, invalid.value.message) == (
+        400,
+        "Missing mandatory property on search n°2 of 2",
+    )
 
 
 def test_insufficient_credits(trova: Deployment) -> None:

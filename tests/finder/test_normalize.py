@@ -6,10 +6,12 @@ import socket
 import unicodedata
 from typing import Any
 
+import phonenumbers
 import pytest
 import tldextract
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nameparser import HumanName
 
 from trova.errors import InvalidLinkedinUrl, MissingMandatoryProperty
 from trova.finder.models import Search
@@ -556,3 +558,46 @@ def test_registrable_domain_ignores_case_and_subdomains(label: str, suffix: str,
 @given(latin_words)
 def test_linkedin_key_ignores_case(vanity: str) -> None:
     assert linkedin_key(f"HTTPS://WWW.LINKEDIN.COM/IN/{vanity.upper()}/") == vanity
+
+
+plain_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéü-'", min_size=2, max_size=10).filter(
+    lambda word: word[0].isalpha() and word[-1].isalpha()
+)
+
+
+@given(st.lists(plain_words, min_size=2, max_size=4))
+def test_fast_full_name_split_agrees_with_nameparser(words: list[str]) -> None:
+    full = " ".join(word.capitalize() for word in words)
+    parsed = HumanName(full)
+    first = " ".join(part for part in (parsed.first, parsed.middle) if part)
+    expected = (first, parsed.last) if name_key(first) and name_key(parsed.last) else None
+    if expected is not None:
+        assert split_full_name(full) == expected
+
+
+def test_validity_is_libphonenumbers() -> None:
+    for raw, hint in [
+        ("+1 201 555 0123", None),
+        ("+1 204 555 0123", None),
+        ("+44 20 7946 0958", None),
+        ("+33 7 12 34 56 78", None),
+        ("+800 1234 5678", None),
+        ("+1 999 555 0123", None),
+    ]:
+        reading = read_phone(raw, hint)
+        assert reading is not None
+        assert reading.valid == phonenumbers.is_valid_number(phonenumbers.parse(raw, hint)), raw
+
+
+@given(
+    st.sampled_from(["", "http://", "https://", "HTTPS://"]),
+    st.sampled_from(["", "www.", "WWW."]),
+    st.text(min_size=1, max_size=20),
+    st.sampled_from(["", "/", "/?x=1", "#top"]),
+)
+def test_fast_linkedin_path_agrees_with_the_general_one(
+    scheme: str, www: str, vanity: str, tail: str
+) -> None:
+    url = f"{scheme}{www}linkedin.com/in/{vanity}{tail}"
+    general = f"{scheme or 'https://'}{www}LinkedIn.com./in/{vanity}{tail}"
+    assert linkedin_key(url) == linkedin_key(general)

@@ -66,7 +66,9 @@ def balances(conn: Connection, account_id: int) -> Split:
 def test_batch_completes_charging_each_person_once(db: Database) -> None:
     body = {"searches": [li("ada"), li("nobody"), li("bob"), li("ada-again"), li("ada")], "custom": {"r": 1}}
     account, batch_id = setup(db, credits=100, paygo=200, body=body)
-    finder = TableFinder(db, {"ada": found("p:1"), "ada-again": found("p:1"), "bob": found("p:2", "+33700000000")})
+    finder = TableFinder(
+        db, {"ada": found("p:1"), "ada-again": found("p:1"), "bob": found("p:2", "+33700000000")}
+    )
     assert jobs.run_until_idle(db, SETTINGS, finder) == 3
     with db.read() as conn:
         result = batches.get_bulk(conn, account, batch_id)
@@ -75,37 +77,60 @@ def test_batch_completes_charging_each_person_once(db: Database) -> None:
         messages = conn.execute(webhook_messages.select()).all()
     assert result["general"] == {"id": batch_id, "status": "completed", "custom": {"r": 1}}
     assert [r["index"] for r in result["results"]] == [0, 1, 2, 3, 4]
-    assert [r["qualification"] for r in result["results"]] == ["found", "not_found", "found", "found", "found"]
+    assert [r["qualification"] for r in result["results"]] == [
+        "found",
+        "not_found",
+        "found",
+        "found",
+        "found",
+    ]
     assert "number" not in result["results"][1] and result["results"][2]["number"] == "+33700000000"
     # ada (index 0) and bob (index 2) are charged; nobody, and the two other copies of ada, are refunded
     assert result["stats"] == {
-        "requested": 5, "finished": 5, "found": 4, "valid": 4, "credits_cost": 80, "credits_to_refund": 120,
+        "requested": 5,
+        "finished": 5,
+        "found": 4,
+        "valid": 4,
+        "credits_cost": 80,
+        "credits_to_refund": 120,
     }
     # reserved: 0→40 sub, 1→40 sub, 2→20 sub + 20 paygo, 3→40 paygo, 4→40 paygo; charged: 0 and 2
     assert final == Split(sub=100 - 40 - 20, paygo=200 - 20)
     assert len(messages) == 1
     assert messages[0].payload == {
-        "event": "bulk_phone_search_finished", "id": batch_id, "credits": {"cost": 80}, "custom": {"r": 1},
+        "event": "bulk_phone_search_finished",
+        "id": batch_id,
+        "credits": {"cost": 80},
+        "custom": {"r": 1},
     }
 
 
 def test_single_webhook_carries_the_get_body(db: Database) -> None:
     with db.write() as conn:
         account = accounts.create_account(conn, "acme", credits=40).account
-        submission = batches.read_single({**li("ada"), "custom": "x", "settings": {"webhook": "https://h.example/1"}},
-                                         SETTINGS)
+        submission = batches.read_single(
+            {**li("ada"), "custom": "x", "settings": {"webhook": "https://h.example/1"}}, SETTINGS
+        )
         single_id = batches.submit(conn, account, submission, SETTINGS).id
     jobs.run_until_idle(db, SETTINGS, TableFinder(db, {"ada": found("p:1")}))
     with db.read() as conn:
         done, body = batches.get_single(conn, account, single_id)
         message = conn.execute(webhook_messages.select()).one()
     assert done and body == {
-        "id": single_id, "params": li("ada"), "custom": "x", "qualification": "found",
-        "number": "+33612345678", "country": "FR", "line_type": "mobile",
+        "id": single_id,
+        "params": li("ada"),
+        "custom": "x",
+        "qualification": "found",
+        "number": "+33612345678",
+        "country": "FR",
+        "line_type": "mobile",
     }
     assert message.url == "https://h.example/1"
     assert message.payload == {
-        "event": "single_phone_search_finished", "id": single_id, "credits": {"cost": 40}, "result": body,
+        "event": "single_phone_search_finished",
+        "id": single_id,
+        "credits": {"cost": 40},
+        "result": body,
     }
 
 
@@ -113,12 +138,19 @@ def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Data
     account, batch_id = setup(db, credits=1000, paygo=0, body={"searches": [li("ada"), li("bob")]})
     now = utcnow()
     with db.write() as conn:
-        (first,) = jobs_repo.claim(conn, owner="a", limit=5, now=now, lease_until=now + dt.timedelta(seconds=60))
+        (first,) = jobs_repo.claim(
+            conn, owner="a", limit=5, now=now, lease_until=now + dt.timedelta(seconds=60)
+        )
     with db.write() as conn:
-        assert jobs_repo.claim(conn, owner="b", limit=5, now=now, lease_until=now + dt.timedelta(seconds=60)) == []
+        assert (
+            jobs_repo.claim(conn, owner="b", limit=5, now=now, lease_until=now + dt.timedelta(seconds=60))
+            == []
+        )
     later = now + dt.timedelta(seconds=61)
     with db.write() as conn:
-        (second,) = jobs_repo.claim(conn, owner="b", limit=5, now=later, lease_until=later + dt.timedelta(seconds=60))
+        (second,) = jobs_repo.claim(
+            conn, owner="b", limit=5, now=later, lease_until=later + dt.timedelta(seconds=60)
+        )
     assert (second.id, second.attempts, first.attempts) == (first.id, 2, 1)
     finder = TableFinder(db, {"ada": found("p:1")})
     pending = jobs.read_pending(db, first)
@@ -172,7 +204,9 @@ def test_a_claim_past_max_attempts_gives_up_at_once(db: Database) -> None:
     for step in range(3):
         at = now + dt.timedelta(seconds=120 * step)
         with db.write() as conn:
-            (job,) = jobs_repo.claim(conn, owner=f"w{step}", limit=1, now=at, lease_until=at + dt.timedelta(seconds=60))
+            (job,) = jobs_repo.claim(
+                conn, owner=f"w{step}", limit=1, now=at, lease_until=at + dt.timedelta(seconds=60)
+            )
     assert job.attempts == 3
     finder = TableFinder(db, {"a": found("p:1")})
     assert jobs.process(db, SETTINGS, finder, job) is True

@@ -60,8 +60,12 @@ def queue(db: Database, account_id: int, url: str | None, payload: dict[str, Any
     body = payload or {"event": "bulk_phone_search_finished", "id": batch_id, "credits": {"cost": 80}}
     with db.write() as conn:
         message_id = notify(
-            conn, account_id=account_id, batch_id=batch_id, request_url=url,
-            event="bulk_phone_search_finished", payload=body,
+            conn,
+            account_id=account_id,
+            batch_id=batch_id,
+            request_url=url,
+            event="bulk_phone_search_finished",
+            payload=body,
         )
     assert message_id is not None
     return message_id

@@ -98,7 +98,9 @@ class Receiver:
 
     def _record(self, path: str, headers: dict[str, str], body: bytes) -> Reply:
         with self._lock:
-            self.requests.append(Received(path, {k.lower(): v for k, v in headers.items()}, body, time.time()))
+            self.requests.append(
+                Received(path, {k.lower(): v for k, v in headers.items()}, body, time.time())
+            )
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             return self.script.pop(0) if self.script else self.default

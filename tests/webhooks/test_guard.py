@@ -79,7 +79,14 @@ PUBLIC = [
     "2a00:1450:4007:80a::200e",
 ]
 
-PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10"]
+PRIVATE_V4 = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+]
 
 
 @pytest.mark.parametrize(("address", "kind"), sorted(REFUSED.items()))
@@ -163,7 +170,9 @@ def test_anything_else_is_an_invalid_webhook_url(url: object) -> None:
 
 
 def test_http_is_accepted_only_when_allowed() -> None:
-    assert validate_submitted_url("http://example.com/h", _settings(allow_http=True)) == "http://example.com/h"
+    assert (
+        validate_submitted_url("http://example.com/h", _settings(allow_http=True)) == "http://example.com/h"
+    )
     with pytest.raises(InvalidWebhookUrl):
         validate_submitted_url("http://example.com/h", _settings(allow_http=False))
 

@@ -18,7 +18,9 @@ from trova.webhooks.models import Outcome
 def _claim(db: Database, owner: str, *, limit: int = 10, at: dt.datetime | None = None, lease_s: float = 60):
     now = at or utcnow()
     with db.write() as conn:
-        return repo.claim_due(conn, owner=owner, limit=limit, now=now, lease_until=now + dt.timedelta(seconds=lease_s))
+        return repo.claim_due(
+            conn, owner=owner, limit=limit, now=now, lease_until=now + dt.timedelta(seconds=lease_s)
+        )
 
 
 def test_claim_leases_due_messages_once_oldest_first(db: Database, account: tuple[int, str]) -> None:

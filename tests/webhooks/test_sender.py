@@ -40,7 +40,12 @@ def test_the_signature_verifies_with_standardwebhooks_and_fails_with_another_sec
     db: Database, account: tuple[int, str]
 ) -> None:
     account_id, secret = account
-    payload = {"event": "bulk_phone_search_finished", "id": "b-1", "credits": {"cost": 80}, "custom": {"é": 1}}
+    payload = {
+        "event": "bulk_phone_search_finished",
+        "id": "b-1",
+        "credits": {"cost": 80},
+        "custom": {"é": 1},
+    }
     with receiver() as hook:
         message_id = queue(db, account_id, hook.url, payload)
         with sender_running(fast_settings(db), db):
@@ -82,7 +87,9 @@ def test_410_stops_at_once(db: Database, account: tuple[int, str]) -> None:
     assert row.status_code == 410 and row.error is not None and "410" in row.error
 
 
-def test_after_the_last_scheduled_attempt_the_message_is_failed(db: Database, account: tuple[int, str]) -> None:
+def test_after_the_last_scheduled_attempt_the_message_is_failed(
+    db: Database, account: tuple[int, str]
+) -> None:
     settings = fast_settings(db, webhook_retry_schedule_s=(0.01, 0.01))
     with receiver(default=Reply(503)) as hook:
         message_id = queue(db, account[0], hook.url)
@@ -118,7 +125,9 @@ def test_retry_after_pushes_the_next_attempt_later(db: Database, account: tuple[
     assert len(hook.requests) == 1
 
 
-def test_redeliver_sends_a_delivered_message_again_with_the_same_id(db: Database, account: tuple[int, str]) -> None:
+def test_redeliver_sends_a_delivered_message_again_with_the_same_id(
+    db: Database, account: tuple[int, str]
+) -> None:
     with receiver() as hook:
         message_id = queue(db, account[0], hook.url)
         with sender_running(fast_settings(db), db):

@@ -52,12 +52,18 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     parsed = parse_retry_after(in_an_hour)
     assert parsed is not None and 3590 <= parsed <= 3601
     assert parse_retry_after(email.utils.formatdate(time.time() - 3600, usegmt=True)) == 0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None and parse_retry_after("-5") is None
+    assert (
+        parse_retry_after("soon") is None
+        and parse_retry_after(None) is None
+        and parse_retry_after("-5") is None
+    )
 
 
 def test_the_previous_secret_is_in_force_for_24_hours_after_a_rotation() -> None:
     rotated = dt.datetime(2026, 1, 1, 12, 0)
-    within = secrets_in_force("whsec_new", "whsec_old", rotated, rotated + ROTATION_OVERLAP - dt.timedelta(seconds=1))
+    within = secrets_in_force(
+        "whsec_new", "whsec_old", rotated, rotated + ROTATION_OVERLAP - dt.timedelta(seconds=1)
+    )
     assert within == SigningSecrets("whsec_new", "whsec_old")
     after = secrets_in_force("whsec_new", "whsec_old", rotated, rotated + ROTATION_OVERLAP)
     assert after == SigningSecrets("whsec_new")

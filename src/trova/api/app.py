@@ -33,6 +33,7 @@ from trova.batches import service as batches
 from trova.batches.models import BatchKind, Submitted
 from trova.errors import BulkNotFound, MissingId, PayloadTooLarge, SearchNotFound, TrovaError
 from trova.jobs import repository as jobs_repo
+from trova.jobs.service import notify_work
 from trova.settings import Settings
 from trova.store import Database, utcnow
 
@@ -137,6 +138,7 @@ def _submit(
                 response = _created_body(batches.submit(conn, account, submission, ctx.settings))
                 if idempotency_key:
                     service.remember(conn, account.id, idempotency_key, fingerprint, 201, response, now=now)
+            notify_work()
             return 201, response
         except sa.exc.IntegrityError:
             if not idempotency_key or attempt:

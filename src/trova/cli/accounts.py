@@ -105,7 +105,7 @@ def topup(name: Annotated[str, typer.Argument()], credits: Credits = 0, paygo: P
         fail("nothing to add: give --credits and/or --paygo")
     with write_transaction() as conn:
         account_id = _account_id(conn, name)
-        accounts.topup(conn, account_id, Split(sub=credits, paygo=paygo), note="topup")
+        accounts.topup(conn, account_id, Split(sub=credits, paygo=paygo), note="operator top-up")
         account = accounts.get_account(conn, account_id)
     assert account is not None
     typer.echo(f"{name}: {account.sub_credits} subscription + {account.paygo_credits} pay-as-you-go credits")

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
 
-from trova.client import Client, ClientError, InsufficientCreditsError, PhoneResult
+from trova.client import ApiError, Client, ClientError, InsufficientCreditsError, PhoneResult
 from trova.client.bulk import (
     MAX_BATCH_SIZE,
     BulkError,
@@ -56,13 +56,19 @@ def fail(command: str, message: str, code: int = EXIT_ERROR) -> NoReturn:
     raise typer.Exit(code)
 
 
+def describe_error(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        return f"{exc.message} (HTTP {exc.status})"
+    return str(exc)
+
+
 @contextmanager
 def one_line_errors(command: str) -> Iterator[None]:
     """Every expected failure becomes one readable line on stderr and a non-zero exit code."""
     try:
         yield
     except (ClientError, TableError) as exc:
-        fail(command, str(exc) if not hasattr(exc, "message") else f"{exc.message} ({exc})")
+        fail(command, describe_error(exc))
     except OSError as exc:
         fail(command, f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     except KeyboardInterrupt:
@@ -202,7 +208,8 @@ def report(outcome: Outcome, summary: Summary, output: Path, state: Path) -> Non
         fail("bulk", f"insufficient credits: {done:,} of {summary.rows:,} rows done, written to {output}; "
                      "add credits and re-run the same command to continue", EXIT_NO_CREDITS)
     if outcome.stop is not None:
-        fail("bulk", f"{outcome.stop}: {done:,} of {summary.rows:,} rows done, written to {output}; "
+        reason = describe_error(outcome.stop)
+        fail("bulk", f"{reason}: {done:,} of {summary.rows:,} rows done, written to {output}; "
                      "re-run the same command to continue")
     if outcome.failed_batches:
         fail("bulk", f"{outcome.failed_batches} batch(es) failed on the server (refunded); {done:,} of "

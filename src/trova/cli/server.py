@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import signal
 import sys
@@ -9,12 +10,11 @@ import threading
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
-import uvicorn
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
-from trova.api.app import create_app
 from trova.errors import TrovaError
 from trova.runtime import Runtime, database_for
 from trova.settings import Settings, get_settings
@@ -78,6 +78,20 @@ def import_sample(db: Database) -> str | None:
     return str(getattr(report, "summary", lambda: "sample contacts imported")())
 
 
+def sample_linkedin_url(path: Path = SAMPLE_CONTACTS) -> str:
+    """A LinkedIn URL of the bundled sample, so the printed ``curl`` finds somebody."""
+    fallback = "https://www.linkedin.com/in/ada-lovelace"
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for row in csv.DictReader(handle):
+                url = (row.get("linkedin_url") or "").strip()
+                if url:
+                    return url
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return fallback
+    return fallback
+
+
 def _print_demo(key: str, host: str, port: int, imported: str | None) -> None:
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     base = f"http://{shown_host}:{port}"
@@ -86,9 +100,10 @@ def _print_demo(key: str, host: str, port: int, imported: str | None) -> None:
     typer.echo(f"Demo account '{DEMO_ACCOUNT}' — API key (shown once; restart with --demo for a new one):")
     typer.echo(f"  {key}")
     typer.echo("Try it:")
+    body = orjson.dumps({"linkedin_url": sample_linkedin_url()}).decode()
     typer.echo(
         f"  curl -s -X POST {base}/phone/single -H 'x-api-key: {key}' -H 'content-type: application/json' "
-        '-d \'{"linkedin_url": "https://www.linkedin.com/in/ada-lovelace"}\''
+        f"-d '{body}'"
     )
     typer.echo(f"  curl -s '{base}/phone/single?id=<id from above>' -H 'x-api-key: {key}'")
     typer.echo(f"Docs: {base}/docs")
@@ -105,6 +120,10 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve the API, with background workers unless --no-worker."""
+    import uvicorn  # heavy imports only for the command that needs them
+
+    from trova.api.app import create_app
+
     settings = get_settings()
     _configure_logging(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -124,11 +143,27 @@ def serve_command(
         access_log=False,
         lifespan="off",
     )
+    _absorb_stop_signals(runtime.stop_event)
     try:
         uvicorn.Server(config).run()
     finally:
         runtime.stop()
         db.dispose()
+
+
+def _absorb_stop_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop`` instead of killing the process.
+
+    uvicorn handles the signal to shut the server down gracefully, then raises it again for the
+    handler that was in place before; with this one in place the process goes on to stop the
+    background loops cleanly and exits 0.
+    """
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def worker_command() -> None:
@@ -138,14 +173,10 @@ def worker_command() -> None:
     db = _open_database(settings)
     runtime = Runtime(settings, db, workers=True)
     stopped = threading.Event()
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _absorb_stop_signals(stopped)
     runtime.start()
-    stopped.wait()
+    while not stopped.wait(1.0):
+        pass
     runtime.stop()
     db.dispose()
 

@@ -20,7 +20,9 @@ from trova.webhooks.service import MessageView
 from trova.webhooks.signing import ROTATION_OVERLAP
 
 webhooks_app = typer.Typer(
-    name="webhooks", help="The webhook delivery log: list, inspect and redeliver messages.", no_args_is_help=True
+    name="webhooks",
+    help="The webhook delivery log: list, inspect and redeliver messages.",
+    no_args_is_help=True,
 )
 
 WIDE = 240
@@ -50,7 +52,9 @@ def list_messages(
         views = service.list_messages(
             conn, account_name=account, status="failed" if failed else None, limit=limit
         )
-    table = Table("id", "account", "event", "batch", "status", "attempts", "created (UTC)", "when", "last error")
+    table = Table(
+        "id", "account", "event", "batch", "status", "attempts", "created (UTC)", "when", "last error"
+    )
     for view in views:
         message = view.message
         table.add_row(

@@ -70,7 +70,7 @@ class AsyncClient:
         return await self._run(_core.get_single_call(search_id))
 
     async def wait(
-        self, search_id: str, *, timeout_s: float | None = 600.0, poll_interval_s: float = 1.0
+        self, search_id: str, *, timeout_s: float | None = 600.0, poll_interval_s: float = 0.5
     ) -> PhoneResult:
         """Poll one search until it is found or not found; :class:`WaitTimeout` after ``timeout_s``."""
         poll = Poll(timeout_s, poll_interval_s, max(poll_interval_s, 5.0), f"search {search_id}")

@@ -270,6 +270,11 @@ class Outcome:
     failed_batches: int = 0
 
 
+def batch_body(plan: Plan, chunk: int, label: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The searches and ``custom`` of one batch: the same on every run, so a re-post matches its key."""
+    return plan.chunk_searches(chunk), {"source": label, "batch": chunk + 1, "of": plan.chunk_count}
+
+
 def answers_of(bulk: Bulk, size: int) -> list[Answer]:
     answers: list[Answer] = [None] * size
     for position, result in enumerate(bulk.results):
@@ -334,11 +339,10 @@ class Runner:
         if state.key is None:
             self.journal.intend(chunk, new_idempotency_key())
         assert state.key is not None
-        custom = {"source": self.options.label, "batch": chunk + 1, "of": self.plan.chunk_count}
+        searches, custom = batch_body(self.plan, chunk, self.options.label)
         try:
             submission = self.client.submit_bulk(
-                self.plan.chunk_searches(chunk), custom=custom, webhook=self.options.webhook,
-                idempotency_key=state.key,
+                searches, custom=custom, webhook=self.options.webhook, idempotency_key=state.key
             )
         except ApiError as exc:
             if 400 <= exc.status < 500 and exc.status != 409:
@@ -362,6 +366,7 @@ class Runner:
                 yield chunk
             elif bulk.status == "failed":
                 self.journal.reset(chunk)
+                self.finished.pop(chunk, None)
                 outcome.failed_batches += 1
                 yield chunk
 

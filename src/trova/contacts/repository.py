@@ -9,7 +9,7 @@ fails on a link that already exists.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -57,9 +57,77 @@ def _slices(values: Iterable[T], size: int = IN_SLICE) -> Iterator[list[T]]:
         yield ordered[start : start + size]
 
 
-def _insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert_ignore(conn, table), list(rows))
+def _bulk_insert(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    ignore: bool = True,
+) -> None:
+    """Insert many rows with one driver ``executemany``, skipping conflicting rows when ``ignore``.
+
+    SQLAlchemy's per-row parameter handling costs more than SQLite's insert itself at a million
+    rows, so the statement is compiled once for the connection's dialect and the values go through
+    each column type's own bind processor: what is stored is exactly what ``conn.execute`` stores.
+    """
+    batch = list(rows)
+    if not batch:
+        return
+    base = insert_ignore(conn, table) if ignore else sa.insert(table)
+    compiled = base.values({name: sa.bindparam(name) for name in columns}).compile(dialect=conn.dialect)
+    processors = [
+        _memoised(table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
+        for name in columns
+    ]
+    if any(processors):
+        batch = [
+            tuple(
+                value if process is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+            for row in batch
+        ]
+    if compiled.positiontup is not None:
+        order = [columns.index(name) for name in compiled.positiontup]
+        conn.exec_driver_sql(compiled.string, [tuple(row[index] for index in order) for row in batch])
+    else:
+        conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in batch])
+
+
+def _memoised(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A bind processor that converts each distinct value once (dates and times repeat a lot)."""
+    if process is None:
+        return None
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value not in done:
+            done[value] = process(value)
+        return done[value]
+
+    return convert
+
+
+def _reserve_ids(conn: Connection, table: sa.Table, count: int) -> list[int]:
+    """``count`` fresh ids for ``table``, so rows are inserted in bulk with their ids known up front.
+
+    PostgreSQL draws them from the column's sequence, safe beside any concurrent writer. On SQLite
+    the import's write transaction (``BEGIN IMMEDIATE``) holds the database lock, so nobody else can
+    insert between reading the highest id and inserting above it.
+    """
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        drawn = conn.execute(
+            sa.text(
+                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return sorted(drawn.scalars())
+    highest = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    return list(range(highest + 1, highest + 1 + count))
 
 
 # --- lookups ---------------------------------------------------------------------------------------
@@ -114,10 +182,9 @@ def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
 
 
 def people_by_names(
-    conn: Connection, last_keys: Iterable[str], company_ids: Iterable[int]
+    conn: Connection, names: Iterable[tuple[str, str]], company_ids: Collection[int]
 ) -> list[NamedPerson]:
-    """People with one of ``last_keys`` who are linked to one of ``company_ids`` (callers filter further)."""
-    company_slices = list(_slices(company_ids))
+    """People known by one of the (first_key, last_key) ``names`` at one of ``company_ids``."""
     found: list[NamedPerson] = []
     query = (
         sa.select(
@@ -130,17 +197,15 @@ def people_by_names(
         .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
         .join(people, people.c.id == person_names.c.person_id)
     )
-    for last_part in _slices(last_keys):
-        for company_part in company_slices:
-            rows = conn.execute(
-                query.where(
-                    person_names.c.last_key.in_(last_part), person_companies.c.company_id.in_(company_part)
-                )
-            )
-            found.extend(
-                NamedPerson(row.person_id, row.first_key, row.last_key, row.company_id, row.linkedin_key)
-                for row in rows
-            )
+    for part in _slices(names, IN_SLICE // 2):
+        rows = conn.execute(
+            query.where(sa.tuple_(person_names.c.first_key, person_names.c.last_key).in_(part))
+        )
+        found.extend(
+            NamedPerson(row.person_id, row.first_key, row.last_key, row.company_id, row.linkedin_key)
+            for row in rows
+            if row.company_id in company_ids
+        )
     return found
 
 
@@ -149,19 +214,19 @@ def people_by_names(
 
 def insert_companies(conn: Connection, count: int, now: dt.datetime) -> list[int]:
     """Create ``count`` companies; their ids in creation order."""
-    if count == 0:
-        return []
-    statement = sa.insert(companies).returning(companies.c.id, sort_by_parameter_order=True)
-    return list(conn.execute(statement, [{"created_at": now}] * count).scalars())
+    ids = _reserve_ids(conn, companies, count)
+    _bulk_insert(
+        conn, companies, ("id", "created_at"), [(company_id, now) for company_id in ids], ignore=False
+    )
+    return ids
 
 
 def insert_people(conn: Connection, linkedin_keys: Sequence[str | None], now: dt.datetime) -> list[int]:
     """Create one person per entry (with that profile key, or none); their ids in the same order."""
-    if not linkedin_keys:
-        return []
-    statement = sa.insert(people).returning(people.c.id, sort_by_parameter_order=True)
-    rows = [{"linkedin_key": key, "created_at": now, "updated_at": now} for key in linkedin_keys]
-    return list(conn.execute(statement, rows).scalars())
+    ids = _reserve_ids(conn, people, len(linkedin_keys))
+    rows = [(person_id, key, now, now) for person_id, key in zip(ids, linkedin_keys, strict=True)]
+    _bulk_insert(conn, people, ("id", "linkedin_key", "created_at", "updated_at"), rows, ignore=False)
+    return ids
 
 
 def set_linkedin_keys(conn: Connection, keys_by_person: dict[int, str], now: dt.datetime) -> None:
@@ -176,6 +241,51 @@ def set_linkedin_keys(conn: Connection, keys_by_person: dict[int, str], now: dt.
     conn.execute(statement, [{"pid": pid, "key": key} for pid, key in keys_by_person.items()])
 
 
+def merge_person(conn: Connection, survivor: int, absorbed: int) -> None:
+    """Fold person ``absorbed`` into ``survivor``: numbers, names and companies move; ``absorbed`` goes."""
+    conn.execute(
+        sa.update(phone_observations)
+        .where(phone_observations.c.person_id == absorbed)
+        .values(person_id=survivor)
+    )
+    for table, columns in ((person_names, ("first_key", "last_key")), (person_companies, ("company_id",))):
+        moved = sa.select(
+            sa.literal(survivor).label("person_id"), *(table.c[name] for name in columns)
+        ).where(table.c.person_id == absorbed)
+        conn.execute(insert_ignore(conn, table).from_select(["person_id", *columns], moved))
+        conn.execute(sa.delete(table).where(table.c.person_id == absorbed))
+    conn.execute(sa.delete(people).where(people.c.id == absorbed))
+
+
+def merge_company(conn: Connection, survivor: int, absorbed: int) -> None:
+    """Fold company ``absorbed`` into ``survivor``: its names, domains and people move; it goes."""
+    for table, column in ((company_names, "name_key"), (person_companies, "person_id")):
+        moved = sa.select(table.c[column], sa.literal(survivor).label("company_id")).where(
+            table.c.company_id == absorbed
+        )
+        conn.execute(insert_ignore(conn, table).from_select([column, "company_id"], moved))
+        conn.execute(sa.delete(table).where(table.c.company_id == absorbed))
+    conn.execute(
+        sa.update(company_domains).where(company_domains.c.company_id == absorbed).values(company_id=survivor)
+    )
+    conn.execute(sa.delete(companies).where(companies.c.id == absorbed))
+
+
+def people_at_company(conn: Connection, company_id: int) -> list[NamedPerson]:
+    """Every person linked to the company, once per name they are known by."""
+    rows = conn.execute(
+        sa.select(
+            person_names.c.person_id, person_names.c.first_key, person_names.c.last_key, people.c.linkedin_key
+        )
+        .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
+        .join(people, people.c.id == person_names.c.person_id)
+        .where(person_companies.c.company_id == company_id)
+    )
+    return [
+        NamedPerson(row.person_id, row.first_key, row.last_key, company_id, row.linkedin_key) for row in rows
+    ]
+
+
 def touch_people(conn: Connection, person_ids: Iterable[int], now: dt.datetime) -> None:
     """Mark people as updated now (they received new observations or links)."""
     params = [{"pid": pid} for pid in sorted(set(person_ids))]
@@ -185,24 +295,36 @@ def touch_people(conn: Connection, person_ids: Iterable[int], now: dt.datetime) 
 
 
 def add_company_names(conn: Connection, links: Iterable[tuple[str, int]]) -> None:
-    _insert_ignoring_conflicts(conn, company_names, [{"name_key": k, "company_id": c} for k, c in set(links)])
+    _bulk_insert(conn, company_names, ("name_key", "company_id"), set(links))
 
 
 def add_company_domains(conn: Connection, links: Iterable[tuple[str, int]]) -> None:
-    _insert_ignoring_conflicts(conn, company_domains, [{"domain": d, "company_id": c} for d, c in set(links)])
+    _bulk_insert(conn, company_domains, ("domain", "company_id"), set(links))
 
 
 def add_person_names(conn: Connection, names: Iterable[tuple[int, str, str]]) -> None:
-    rows = [{"person_id": p, "first_key": f, "last_key": last} for p, f, last in set(names)]
-    _insert_ignoring_conflicts(conn, person_names, rows)
+    _bulk_insert(conn, person_names, ("person_id", "first_key", "last_key"), set(names))
 
 
 def add_person_companies(conn: Connection, links: Iterable[tuple[int, int]]) -> None:
-    _insert_ignoring_conflicts(
-        conn, person_companies, [{"person_id": p, "company_id": c} for p, c in set(links)]
-    )
+    _bulk_insert(conn, person_companies, ("person_id", "company_id"), set(links))
 
 
-def add_observations(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert phone observations; one already stored under the same ``dedupe_key`` is left as is."""
-    _insert_ignoring_conflicts(conn, phone_observations, rows)
+OBSERVATION_COLUMNS = (
+    "person_id",
+    "e164",
+    "valid",
+    "line_type",
+    "region",
+    "raw",
+    "country_hint",
+    "source",
+    "observed_at",
+    "imported_at",
+    "dedupe_key",
+)
+
+
+def add_observations(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Insert phone observations (values in ``OBSERVATION_COLUMNS`` order); known dedupe keys are skipped."""
+    _bulk_insert(conn, phone_observations, OBSERVATION_COLUMNS, rows)

@@ -261,7 +261,7 @@ def _normalised_chunks(
 class _Outcome:
     stored: int = 0
     duplicates: int = 0
-    created: int = 0
+    created: list[int] = field(default_factory=list)
     updated: set[int] = field(default_factory=set)
 
 
@@ -294,6 +294,9 @@ class _LinkState:
     new_companies: list[int] = field(default_factory=list)
     new_people: list[int] = field(default_factory=list)
     attach_li: dict[int, str] = field(default_factory=dict)
+    alias: dict[int, int] = field(default_factory=dict)
+    merges: list[tuple[int, int]] = field(default_factory=list)
+    company_merges: list[tuple[int, int]] = field(default_factory=list)
     name_links: list[tuple[str, int]] = field(default_factory=list)
     domain_links: list[tuple[str, int]] = field(default_factory=list)
     person_names: list[tuple[int, str, str]] = field(default_factory=list)
@@ -303,6 +306,12 @@ class _LinkState:
     def token(self) -> int:
         self.last_token -= 1
         return self.last_token
+
+    def find(self, ref: int) -> int:
+        """The person (or company) a ref stands for now, after merges."""
+        while ref in self.alias:
+            ref = self.alias[ref]
+        return ref
 
 
 def _store_chunk(db: Database, records: list[ContactRecord], now: dt.datetime) -> _Outcome:
@@ -341,10 +350,11 @@ def _link(
     for record, phones in fresh:
         link_ref, match_refs = _resolve_company(state, record)
         person = _resolve_person(state, record, link_ref, match_refs, outcome)
-        if person > 0:
-            outcome.updated.add(person)
         state.observations.extend(_Observation(person, phone, record) for phone in phones)
+        outcome.updated.add(person)
         outcome.stored += len(phones)
+    outcome.updated = {ref for ref in map(state.find, outcome.updated) if ref > 0}
+    outcome.created = [ref for ref in outcome.created if ref not in state.alias]
     return outcome
 
 
@@ -394,7 +404,9 @@ def _load_people(
     companies = {ref for record in named for ref in _known_companies(state, record) if ref > 0}
     if not companies:
         return
-    for known in repo.people_by_names(conn, {record.last_key for record in named}, companies):
+    for known in repo.people_by_names(
+        conn, {(record.first_key, record.last_key) for record in named}, companies
+    ):
         name = (known.first_key, known.last_key, known.company_id)
         state.by_name.setdefault(name, set()).add(known.person_id)
         state.person_li.setdefault(known.person_id, known.linkedin_key)
@@ -418,10 +430,13 @@ def _resolve_company(state: _LinkState, record: ContactRecord) -> tuple[int | No
     """
     if record.domain:
         company = _company_for_domain(state, record.domain, record.company_key)
-        if record.company_key:
-            _link_name(state, record.company_key, company)
-            return company, frozenset({company} | _name_only(state, record.company_key))
-        return company, frozenset({company})
+        if not record.company_key:
+            return company, frozenset({company})
+        name_only = _name_only(state, record.company_key) - {company}
+        _link_name(state, record.company_key, company)
+        for duplicate in name_only:
+            _merge_company(state, company, duplicate, record.company_key)
+        return company, frozenset({company} | name_only)
     if not record.company_key:
         return None, frozenset()
     keyed = state.name_companies.setdefault(record.company_key, set())
@@ -432,6 +447,16 @@ def _resolve_company(state: _LinkState, record: ContactRecord) -> tuple[int | No
     company = max(name_only) if name_only else _new_company(state)
     _link_name(state, record.company_key, company)
     return company, frozenset(state.name_companies[record.company_key])
+
+
+def _merge_company(state: _LinkState, survivor: int, duplicate: int, key: str) -> None:
+    """A company first seen by name alone turns out to be the one this domain names: fold it in.
+
+    The store is updated when the chunk is written (``_flush``), which then merges the people the two
+    companies had in common under one name; within the chunk the name now points at the survivor.
+    """
+    state.name_companies[key].discard(duplicate)
+    state.company_merges.append((survivor, duplicate))
 
 
 def _name_only(state: _LinkState, key: str) -> set[int]:
@@ -468,25 +493,35 @@ def _link_name(state: _LinkState, key: str, company: int) -> None:
 def _resolve_person(
     state: _LinkState, record: ContactRecord, company: int | None, match: frozenset[int], outcome: _Outcome
 ) -> int:
-    """The person of a record: by LinkedIn key; else by names + company when exactly one matches.
+    """The person of a record: by LinkedIn key; else by names + company when that names one person.
 
     An unknown profile key attaches to a unique name match only if that person has no profile yet;
-    a match with a different profile is another person. Ambiguous names create a new person (the
-    finder answers not_found for them), so no record is ever merged into the wrong namesake.
+    a match with a different profile is another person. Among namesakes with different profiles,
+    a record without a profile joins the one namesake without a profile, or starts one.
     """
     key = record.linkedin_key
     if key is not None and key in state.li_person:
-        person = state.li_person[key]
+        person = state.find(state.li_person[key])
     else:
-        candidates = _candidates(state, record, match)
-        only = next(iter(candidates)) if len(candidates) == 1 else None
-        if only is not None and (key is None or state.person_li.get(only) is None):
-            person = only
-            if key is not None:
-                _attach_profile(state, person, key)
-        else:
-            person = _new_person(state, key, outcome)
+        person = _name_match(state, record, match, key) or _new_person(state, key, outcome)
     _add_links(state, person, record, company)
+    return state.find(person)
+
+
+def _name_match(
+    state: _LinkState, record: ContactRecord, match: frozenset[int], key: str | None
+) -> int | None:
+    candidates = _merged(state, _candidates(state, record, match))
+    if len(candidates) > 1 and key is None:
+        candidates = {person for person in candidates if state.person_li.get(person) is None}
+    if len(candidates) != 1:
+        return None
+    person = next(iter(candidates))
+    if key is None:
+        return person
+    if state.person_li.get(person) is not None:
+        return None
+    _attach_profile(state, person, key)
     return person
 
 
@@ -495,8 +530,48 @@ def _candidates(state: _LinkState, record: ContactRecord, match: frozenset[int])
         return set()
     found: set[int] = set()
     for company in match:
-        found |= state.by_name.get((record.first_key, record.last_key, company), set())
+        found |= {
+            state.find(ref) for ref in state.by_name.get((record.first_key, record.last_key, company), ())
+        }
     return found
+
+
+def _merged(state: _LinkState, people_: set[int]) -> set[int]:
+    """People with the same names at the same company are one person unless two profiles say otherwise.
+
+    Records reach the store in any order: a row without a profile may create a person before the
+    row that carries both the profile and the company arrives. Once those two meet under one name
+    and company, they are merged (what a re-import in the other order would have built).
+    """
+    if len(people_) < 2:
+        return people_
+    profiles = {state.person_li.get(person) for person in people_} - {None}
+    if len(profiles) > 1:
+        return people_
+    survivor = _survivor(state, people_)
+    for absorbed in people_ - {survivor}:
+        _absorb(state, survivor, absorbed)
+    return {survivor}
+
+
+def _survivor(state: _LinkState, people_: set[int]) -> int:
+    stored = sorted(person for person in people_ if person > 0)
+    if not stored:
+        with_profile = [person for person in people_ if state.person_li.get(person)]
+        return with_profile[0] if with_profile else max(people_)
+    with_profile = [person for person in stored if state.person_li.get(person)]
+    return with_profile[0] if with_profile else stored[0]
+
+
+def _absorb(state: _LinkState, survivor: int, absorbed: int) -> None:
+    state.alias[absorbed] = survivor
+    profile = state.person_li.get(absorbed)
+    if profile is not None and state.person_li.get(survivor) is None:
+        state.person_li[absorbed] = None
+        state.attach_li.pop(absorbed, None)
+        _attach_profile(state, survivor, profile)
+    if absorbed > 0:
+        state.merges.append((survivor, absorbed))
 
 
 def _attach_profile(state: _LinkState, person: int, key: str) -> None:
@@ -512,7 +587,7 @@ def _new_person(state: _LinkState, key: str | None, outcome: _Outcome) -> int:
     state.person_li[person] = key
     if key is not None:
         state.li_person[key] = person
-    outcome.created += 1
+    outcome.created.append(person)
     return person
 
 
@@ -520,7 +595,9 @@ def _add_links(state: _LinkState, person: int, record: ContactRecord, company: i
     if record.first_key and record.last_key:
         state.person_names.append((person, record.first_key, record.last_key))
         if company is not None:
-            state.by_name.setdefault((record.first_key, record.last_key, company), set()).add(person)
+            namesakes = state.by_name.setdefault((record.first_key, record.last_key, company), set())
+            namesakes.add(person)
+            _merged(state, {state.find(ref) for ref in namesakes})
     if company is not None:
         state.person_companies.append((person, company))
 
@@ -529,38 +606,75 @@ def _flush(conn: Connection, state: _LinkState, now: dt.datetime) -> None:
     """Write what the chunk added: new companies and people first (for their ids), then links and numbers."""
     company_ids = repo.insert_companies(conn, len(state.new_companies), now)
     ids: dict[int, int] = dict(zip(state.new_companies, company_ids, strict=True))
-    people_ids = repo.insert_people(conn, [state.person_li[token] for token in state.new_people], now)
-    ids.update(zip(state.new_people, people_ids, strict=True))
+    new_people = [token for token in state.new_people if token not in state.alias]
+    people_ids = repo.insert_people(conn, [state.person_li[token] for token in new_people], now)
+    ids.update(zip(new_people, people_ids, strict=True))
 
-    def real(ref: int) -> int:
+    def person(ref: int) -> int:
+        ref = state.find(ref)
         return ref if ref > 0 else ids[ref]
 
-    repo.set_linkedin_keys(conn, state.attach_li, now)
-    repo.add_company_domains(conn, [(domain, real(ref)) for domain, ref in state.domain_links])
-    repo.add_company_names(conn, [(key, real(ref)) for key, ref in state.name_links])
-    repo.add_person_names(conn, [(real(ref), first, last) for ref, first, last in state.person_names])
-    repo.add_person_companies(
-        conn, [(real(person), real(company)) for person, company in state.person_companies]
+    def company(ref: int) -> int:
+        return ref if ref > 0 else ids[ref]
+
+    for survivor, absorbed in state.merges:
+        repo.merge_person(conn, person(survivor), absorbed)
+    repo.set_linkedin_keys(conn, {person(ref): key for ref, key in state.attach_li.items()}, now)
+    repo.add_company_domains(conn, [(domain, company(ref)) for domain, ref in state.domain_links])
+    repo.add_company_names(conn, [(key, company(ref)) for key, ref in state.name_links])
+    repo.add_person_names(conn, [(person(ref), first, last) for ref, first, last in state.person_names])
+    repo.add_person_companies(conn, [(person(p), company(c)) for p, c in state.person_companies])
+    repo.add_observations(
+        conn, [_observation_row(person(obs.person), obs, now) for obs in state.observations]
     )
-    repo.add_observations(conn, [_observation_row(real(obs.person), obs, now) for obs in state.observations])
-    repo.touch_people(conn, {obs.person for obs in state.observations if obs.person > 0}, now)
+    repo.touch_people(
+        conn, {person(obs.person) for obs in state.observations if state.find(obs.person) > 0}, now
+    )
+    for survivor, duplicate in state.company_merges:
+        repo.merge_company(conn, company(survivor), company(duplicate))
+        _merge_namesakes(conn, company(survivor))
 
 
-def _observation_row(person_id: int, observation: _Observation, now: dt.datetime) -> dict[str, Any]:
+def _merge_namesakes(conn: Connection, company_id: int) -> None:
+    """Merge people at one company who share a name and at most one profile (see ``_merged``)."""
+    groups: dict[tuple[str, str], set[int]] = {}
+    profile_of: dict[int, str | None] = {}
+    for known in repo.people_at_company(conn, company_id):
+        groups.setdefault((known.first_key, known.last_key), set()).add(known.person_id)
+        profile_of[known.person_id] = known.linkedin_key
+    gone: dict[int, int] = {}
+
+    def alive(person: int) -> int:
+        while person in gone:
+            person = gone[person]
+        return person
+
+    for members in groups.values():
+        current = {alive(person) for person in members}
+        with_profile = sorted(person for person in current if profile_of[person])
+        if len(current) < 2 or len(with_profile) > 1:
+            continue
+        survivor = with_profile[0] if with_profile else min(current)
+        for absorbed in current - {survivor}:
+            repo.merge_person(conn, survivor, absorbed)
+            gone[absorbed] = survivor
+
+
+def _observation_row(person_id: int, observation: _Observation, now: dt.datetime) -> tuple[Any, ...]:
     phone, record = observation.phone, observation.record
-    return {
-        "person_id": person_id,
-        "e164": phone.e164,
-        "valid": phone.valid,
-        "line_type": phone.line_type,
-        "region": phone.region,
-        "raw": phone.raw,
-        "country_hint": record.country_hint,
-        "source": record.source,
-        "observed_at": record.observed_at,
-        "imported_at": now,
-        "dedupe_key": phone.dedupe_key,
-    }
+    return (
+        person_id,
+        phone.e164,
+        phone.valid,
+        phone.line_type,
+        phone.region,
+        phone.raw,
+        record.country_hint,
+        record.source,
+        record.observed_at,
+        now,
+        phone.dedupe_key,
+    )
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -603,7 +717,7 @@ class _Tally:
     def add(self, outcome: _Outcome) -> None:
         self.stored += outcome.stored
         self.duplicates += outcome.duplicates
-        self.created += outcome.created
+        self.created += len(outcome.created)
         self.updated |= outcome.updated
 
     def report(self, files: tuple[str, ...], dry_run: bool, elapsed_s: float) -> ImportReport:

@@ -92,7 +92,7 @@ def explain(db: Database, search: Search) -> Explanation:
         chosen = choose(observations.get(identification.person_id or 0, ()), shared)
         result = answer(identification, chosen)
         candidates = _people(conn, identification.candidates)
-        namesakes = _people(conn, identification.namesakes)
+        namesakes = _people(conn, _namesakes(conn, search, identification))
     return Explanation(
         search=search,
         name_pairs=tuple(name_pairs(search)),
@@ -140,6 +140,12 @@ def render_text(explanation: Explanation) -> str:
     return "\n".join(lines)
 
 
+def _namesakes(conn: Connection, search: Search, identification: Identification) -> tuple[int, ...]:
+    """People with the search's names who are not candidates (at other companies)."""
+    named = {match.person_id for match in repository.people_named(conn, name_pairs(search))}
+    return tuple(sorted(named - set(identification.candidates)))
+
+
 def _rule(identification: Identification, result: Answer) -> Rule:
     if identification.person_id is not None and not result.found:
         return "no_valid_number"
@@ -150,7 +156,7 @@ def _people(conn: Connection, person_ids: tuple[int, ...]) -> tuple[PersonView, 
     if not person_ids:
         return ()
     records = repository.describe_people(conn, person_ids)
-    observations = repository.observations_of(conn, person_ids, returnable_only=False)
+    observations = repository.all_observations_of(conn, person_ids)
     numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
     shared = repository.shared_numbers(conn, numbers)
     return tuple(

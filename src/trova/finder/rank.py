@@ -80,21 +80,38 @@ def summarise(observations: Iterable[Observation], shared: Collection[str]) -> l
     Observations of one number are merged: its sources are counted once each, its dates span
     them all, and its type and validity are those of the newest observation.
     """
-    groups: dict[str, list[Observation]] = {}
-    for observation in observations:
-        key = observation.e164 if observation.e164 is not None else f"raw:{observation.raw}"
-        groups.setdefault(key, []).append(observation)
-    numbers = [_merge(group, shared) for group in groups.values()]
-    return sorted(numbers, key=rank_key)
+    return sorted(_numbers(observations, shared), key=rank_key)
 
 
 def choose(observations: Iterable[Observation], shared: Collection[str]) -> RankedNumber | None:
     """The number to answer with, or None when no observation survives FINDER.md §3 step 2."""
-    ranked = summarise(observations, shared)
-    return ranked[0] if ranked and ranked[0].eligible else None
+    best = min(_numbers(observations, shared), key=rank_key, default=None)
+    return best if best is not None and best.eligible else None
+
+
+def _numbers(observations: Iterable[Observation], shared: Collection[str]) -> list[RankedNumber]:
+    groups: dict[str, list[Observation]] = {}
+    for observation in observations:
+        key = observation.e164 if observation.e164 is not None else f"raw:{observation.raw}"
+        groups.setdefault(key, []).append(observation)
+    return [_merge(group, shared) for group in groups.values()]
 
 
 def _merge(group: list[Observation], shared: Collection[str]) -> RankedNumber:
+    if len(group) == 1:
+        only = group[0]
+        return RankedNumber(
+            e164=only.e164,
+            raw=only.raw,
+            valid=only.valid,
+            line_type=only.line_type,
+            region=only.region,
+            shared=only.e164 is not None and only.e164 in shared,
+            sources=(only.source,),
+            first_seen=only.observed_at,
+            last_seen=only.observed_at,
+            observations=1,
+        )
     newest = max(group, key=lambda observation: (observation.valid, observation.observed_at))
     return RankedNumber(
         e164=newest.e164,

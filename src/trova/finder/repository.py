@@ -3,11 +3,16 @@
 Every function takes the caller's connection and a whole batch of keys, so resolving thousands of
 searches is a handful of indexed queries whatever the store size. ``IN`` lists and ``VALUES`` lists
 are cut into slices far below SQLite's 32,766 bound parameters (PostgreSQL allows 65,535).
+
+The hot-path statements are compiled once per dialect and slice size (slices are padded up to a
+few fixed sizes) and run on the driver directly: SQLAlchemy would otherwise re-render every ``IN``
+or ``VALUES`` list and convert every row, which costs several times more than SQLite's own work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+import datetime as dt
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -26,9 +31,8 @@ from trova.store.tables import (
     phone_observations,
 )
 
-KEYS_PER_QUERY = 1000
-TRIPLES_PER_QUERY = 512
-STATEMENT_SIZES = (8, 64, TRIPLES_PER_QUERY)
+SLICE_SIZES = (8, 64, 512)
+"""Keys (or name triples) per statement, padded up to the next size: few statement shapes."""
 
 T = TypeVar("T")
 
@@ -56,93 +60,98 @@ class PersonRecord:
     company_domains: tuple[str, ...]
 
 
-def _slices(values: Iterable[T], size: int) -> Iterator[list[T]]:
+def _slices(values: Iterable[T]) -> Iterator[list[T]]:
+    """Distinct ``values`` in slices, each padded (with its first value) up to a statement size."""
     ordered = list(dict.fromkeys(values))
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
+    largest = SLICE_SIZES[-1]
+    for start in range(0, len(ordered), largest):
+        part = ordered[start : start + largest]
+        size = next(size for size in SLICE_SIZES if size >= len(part))
+        yield part + [part[0]] * (size - len(part))
 
 
-def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
-    """Profile key -> person id, for the keys some source knows."""
-    found: dict[str, int] = {}
-    for part in _slices(keys, KEYS_PER_QUERY):
-        query = sa.select(people.c.linkedin_key, people.c.id).where(people.c.linkedin_key.in_(part))
-        rows = conn.execute(query)
-        found.update((row.linkedin_key, row.id) for row in rows)
-    return found
+def _keys_in(column: sa.ColumnElement[Any], size: int) -> sa.ColumnElement[bool]:
+    return column.in_([sa.bindparam(f"k{i}", type_=column.type) for i in range(size)])
 
 
-def companies_by_domain(conn: Connection, domains: Iterable[str]) -> dict[str, set[int]]:
-    """Registrable domain -> the companies known by it."""
-    found: dict[str, set[int]] = {}
-    table = company_domains
-    for part in _slices(domains, KEYS_PER_QUERY):
-        rows = conn.execute(sa.select(table.c.domain, table.c.company_id).where(table.c.domain.in_(part)))
-        for row in rows:
-            found.setdefault(row.domain, set()).add(row.company_id)
-    return found
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    positions: tuple[str, ...] | None
+    defaults: dict[str, Any]
 
 
-def companies_by_name(conn: Connection, name_keys: Iterable[str]) -> dict[str, set[int]]:
-    """Company key -> the companies known by it (a key may name several companies)."""
-    found: dict[str, set[int]] = {}
-    table = company_names
-    for part in _slices(name_keys, KEYS_PER_QUERY):
-        rows = conn.execute(sa.select(table.c.name_key, table.c.company_id).where(table.c.name_key.in_(part)))
-        for row in rows:
-            found.setdefault(row.name_key, set()).add(row.company_id)
-    return found
+@lru_cache(maxsize=64)
+def _compiled(name: str, size: int, dialect: sa.Dialect) -> _Compiled:
+    compiled = _STATEMENTS[name](size).compile(dialect=dialect)
+    positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    return _Compiled(str(compiled), positions, dict(compiled.params))
 
 
-def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) -> list[NameMatch]:
-    """The people known by (first_key, last_key) who are linked to company_id, for each triple.
-
-    The triples are joined as a ``VALUES`` list, so each one is an index seek on (last_key,
-    first_key) then on (person_id, company_id): the cost follows the number of searches, not the
-    size of the store, and namesakes at other companies are never fetched. (A row-value ``IN``
-    would make SQLite scan the whole table.)
-    """
-    found: dict[tuple[int, int], NameMatch] = {}
-    for part in _slices(wanted, TRIPLES_PER_QUERY):
-        rows = _padded(part)
-        params = {f"{column}{i}": value for i, row in enumerate(rows) for column, value in zip("flc", row, strict=True)}
-        for person_id, first_key, last_key, company_id, profile in _execute_compiled(
-            conn, _named_at_query(len(rows)), params
-        ):
-            found[(person_id, company_id)] = NameMatch(person_id, first_key, last_key, company_id, profile)
-    return list(found.values())
-
-
-def people_named(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[NameMatch]:
-    """Everyone known by one of the (first_key, last_key) pairs, at any company (for explanations)."""
-    found: list[NameMatch] = []
-    query = _person_columns().join(
-        person_companies, person_companies.c.person_id == person_names.c.person_id
+def _run(conn: Connection, name: str, size: int, params: dict[str, Any]) -> Sequence[Any]:
+    """Execute the named statement for ``size`` keys, compiled once per dialect and size."""
+    compiled = _compiled(name, size, conn.dialect)
+    values = {**compiled.defaults, **params}
+    bound: tuple[Any, ...] | dict[str, Any] = (
+        tuple(values[name] for name in compiled.positions) if compiled.positions else values
     )
-    for first_key, last_key in dict.fromkeys(pairs):
-        rows = conn.execute(query.where(person_names.c.last_key == last_key, person_names.c.first_key == first_key))
-        found.extend(NameMatch(*row) for row in rows)
-    return found
+    return conn.exec_driver_sql(compiled.sql, bound).all()
 
 
-def _person_columns() -> sa.Select[tuple[int, str, str, int, str | None]]:
+def _run_keyed(conn: Connection, name: str, keys: Iterable[Any]) -> Iterator[Any]:
+    for part in _slices(keys):
+        yield from _run(conn, name, len(part), {f"k{i}": key for i, key in enumerate(part)})
+
+
+def _datetime(value: dt.datetime | str) -> dt.datetime:
+    """SQLite hands DATETIME columns back as text when read on the driver directly."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def _linkedin_statement(size: int) -> sa.Select[Any]:
+    return sa.select(people.c.linkedin_key, people.c.id).where(_keys_in(people.c.linkedin_key, size))
+
+
+def _domains_statement(size: int) -> sa.Select[Any]:
+    table = company_domains
+    return sa.select(table.c.domain, table.c.company_id).where(_keys_in(table.c.domain, size))
+
+
+def _company_names_statement(size: int) -> sa.Select[Any]:
+    table = company_names
+    return sa.select(table.c.name_key, table.c.company_id).where(_keys_in(table.c.name_key, size))
+
+
+def _observations_statement(size: int) -> sa.Select[Any]:
+    table = phone_observations
     return sa.select(
-        person_names.c.person_id,
-        person_names.c.first_key,
-        person_names.c.last_key,
-        person_companies.c.company_id,
-        people.c.linkedin_key,
-    ).select_from(person_names.join(people, people.c.id == person_names.c.person_id))
+        table.c.person_id,
+        table.c.e164,
+        table.c.line_type,
+        table.c.region,
+        table.c.source,
+        table.c.observed_at,
+    ).where(
+        _keys_in(table.c.person_id, size),
+        table.c.valid.is_(True),
+        table.c.line_type.in_([sa.literal_column(f"'{line_type}'") for line_type in RETURNABLE_LINES]),
+    )
 
 
-def _padded(part: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
-    """``part`` repeated up to the next statement size, so only a few statement shapes exist."""
-    size = next(size for size in STATEMENT_SIZES if size >= len(part))
-    return part + [part[0]] * (size - len(part))
+def _shared_statement(size: int) -> sa.Select[Any]:
+    table = phone_observations
+    return (
+        sa.select(table.c.e164)
+        .where(_keys_in(table.c.e164, size))
+        .group_by(table.c.e164)
+        .having(sa.func.count(sa.distinct(table.c.person_id)) > 1)
+    )
 
 
-@lru_cache(maxsize=len(STATEMENT_SIZES))
-def _named_at_query(rows: int) -> sa.Select[tuple[int, str, str, int, str | None]]:
+def _named_at_statement(size: int) -> sa.Select[Any]:
+    """People by (first_key, last_key, company_id) triples joined as a ``VALUES`` list: each
+    triple is an index seek on (last_key, first_key) then on (person_id, company_id). A row-value
+    ``IN`` would make SQLite scan the whole table."""
     wanted = (
         sa.values(
             sa.column("first_key", sa.String),
@@ -157,10 +166,17 @@ def _named_at_query(rows: int) -> sa.Select[tuple[int, str, str, int, str | None
                     sa.bindparam(f"l{i}", type_=sa.String),
                     sa.bindparam(f"c{i}", type_=sa.Integer),
                 )
-                for i in range(rows)
+                for i in range(size)
             ]
         )
         .cte("wanted")
+    )
+    names_match = sa.and_(
+        person_names.c.last_key == wanted.c.last_key, person_names.c.first_key == wanted.c.first_key
+    )
+    works_there = sa.and_(
+        person_companies.c.person_id == person_names.c.person_id,
+        person_companies.c.company_id == wanted.c.company_id,
     )
     return (
         sa.select(
@@ -171,49 +187,80 @@ def _named_at_query(rows: int) -> sa.Select[tuple[int, str, str, int, str | None
             people.c.linkedin_key,
         )
         .select_from(wanted)
-        .join(
-            person_names,
-            sa.and_(
-                person_names.c.last_key == wanted.c.last_key,
-                person_names.c.first_key == wanted.c.first_key,
-            ),
-        )
-        .join(
-            person_companies,
-            sa.and_(
-                person_companies.c.person_id == person_names.c.person_id,
-                person_companies.c.company_id == wanted.c.company_id,
-            ),
-        )
+        .join(person_names, names_match)
+        .join(person_companies, works_there)
         .join(people, people.c.id == person_names.c.person_id)
     )
 
 
-@lru_cache(maxsize=4 * len(STATEMENT_SIZES))
-def _compiled(statement: sa.Select[Any], dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None]:
-    compiled = statement.compile(dialect=dialect)
-    return str(compiled), tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+_STATEMENTS = {
+    "linkedin": _linkedin_statement,
+    "domains": _domains_statement,
+    "company_names": _company_names_statement,
+    "observations": _observations_statement,
+    "shared": _shared_statement,
+    "named_at": _named_at_statement,
+}
 
 
-def _execute_compiled(conn: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> list[Any]:
-    """Run a statement compiled once per dialect and cached here.
+def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
+    """Profile key -> person id, for the keys some source knows."""
+    return {key: person_id for key, person_id in _run_keyed(conn, "linkedin", keys)}
 
-    SQLAlchemy does not cache the compiled form of a ``VALUES`` list; compiling one with hundreds
-    of rows on every call would cost more than the query itself.
+
+def companies_by_domain(conn: Connection, domains: Iterable[str]) -> dict[str, set[int]]:
+    """Registrable domain -> the companies known by it."""
+    found: dict[str, set[int]] = {}
+    for domain, company_id in _run_keyed(conn, "domains", domains):
+        found.setdefault(domain, set()).add(company_id)
+    return found
+
+
+def companies_by_name(conn: Connection, name_keys: Iterable[str]) -> dict[str, set[int]]:
+    """Company key -> the companies known by it (a key may name several companies)."""
+    found: dict[str, set[int]] = {}
+    for name_key, company_id in _run_keyed(conn, "company_names", name_keys):
+        found.setdefault(name_key, set()).add(company_id)
+    return found
+
+
+def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) -> list[NameMatch]:
+    """The people known by (first_key, last_key) who are linked to company_id, for each triple.
+
+    The cost follows the number of triples, not the size of the store: namesakes at other
+    companies are never fetched.
     """
-    sql, positions = _compiled(statement, conn.dialect)
-    bound: tuple[Any, ...] | dict[str, Any] = tuple(params[name] for name in positions) if positions else params
-    return list(conn.exec_driver_sql(sql, bound))
+    found: dict[tuple[int, int], NameMatch] = {}
+    for part in _slices(wanted):
+        params = {
+            f"{column}{i}": value
+            for i, row in enumerate(part)
+            for column, value in zip("flc", row, strict=True)
+        }
+        for person_id, first_key, last_key, company_id, profile in _run(conn, "named_at", len(part), params):
+            found[(person_id, company_id)] = NameMatch(person_id, first_key, last_key, company_id, profile)
+    return list(found.values())
 
 
-def observations_of(
-    conn: Connection, person_ids: Iterable[int], *, returnable_only: bool = True
-) -> dict[int, list[Observation]]:
-    """Person id -> their phone observations; by default only those that may be returned.
+def observations_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, list[Observation]]:
+    """Person id -> the observations of theirs that may be returned (valid, returnable line type)."""
+    found: dict[int, list[Observation]] = {}
+    for person_id, e164, line_type, region, source, observed_at in _run_keyed(
+        conn, "observations", person_ids
+    ):
+        found.setdefault(person_id, []).append(
+            Observation(e164, True, line_type, region, source, _datetime(observed_at))
+        )
+    return found
 
-    ``returnable_only`` drops invalid, unparseable and non-returnable line types in SQL, which is
-    what the finder needs; ``trova explain`` asks for everything to show what was dropped.
-    """
+
+def shared_numbers(conn: Connection, numbers: Collection[str]) -> set[str]:
+    """The numbers among ``numbers`` that the store holds for more than one person."""
+    return {e164 for (e164,) in _run_keyed(conn, "shared", numbers)}
+
+
+def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[int, list[Observation]]:
+    """Person id -> every observation, unparseable and invalid ones included (for explanations)."""
     table = phone_observations
     query = sa.select(
         table.c.person_id,
@@ -224,38 +271,40 @@ def observations_of(
         table.c.source,
         table.c.observed_at,
         table.c.raw,
-    )
-    if returnable_only:
-        query = query.where(table.c.valid.is_(True), table.c.line_type.in_(RETURNABLE_LINES))
+    ).where(table.c.person_id.in_(sorted(set(person_ids))))
     found: dict[int, list[Observation]] = {}
-    for part in _slices(person_ids, KEYS_PER_QUERY):
-        for row in conn.execute(query.where(table.c.person_id.in_(part))):
-            found.setdefault(row.person_id, []).append(
-                Observation(
-                    e164=row.e164,
-                    valid=bool(row.valid),
-                    line_type=row.line_type,
-                    region=row.region,
-                    source=row.source,
-                    observed_at=row.observed_at,
-                    raw=row.raw,
-                )
+    for row in conn.execute(query):
+        found.setdefault(row.person_id, []).append(
+            Observation(
+                row.e164, bool(row.valid), row.line_type, row.region, row.source, row.observed_at, row.raw
             )
+        )
     return found
 
 
-def shared_numbers(conn: Connection, numbers: Collection[str]) -> set[str]:
-    """The numbers among ``numbers`` that the store holds for more than one person."""
-    table = phone_observations
-    query = (
-        sa.select(table.c.e164)
-        .group_by(table.c.e164)
-        .having(sa.func.count(sa.distinct(table.c.person_id)) > 1)
-    )
-    found: set[str] = set()
-    for part in _slices(numbers, KEYS_PER_QUERY):
-        found.update(conn.execute(query.where(table.c.e164.in_(part))).scalars())
+def people_named(conn: Connection, pairs: Iterable[tuple[str, str]]) -> list[NameMatch]:
+    """Everyone known by one of the (first_key, last_key) pairs, at any company (for explanations)."""
+    found: list[NameMatch] = []
+    query = _person_columns().join(person_companies, person_companies.c.person_id == person_names.c.person_id)
+    for first_key, last_key in dict.fromkeys(pairs):
+        rows = conn.execute(
+            query.where(person_names.c.last_key == last_key, person_names.c.first_key == first_key)
+        )
+        found.extend(
+            NameMatch(row.person_id, row.first_key, row.last_key, row.company_id, row.linkedin_key)
+            for row in rows
+        )
     return found
+
+
+def _person_columns() -> sa.Select[tuple[int, str, str, int, str | None]]:
+    return sa.select(
+        person_names.c.person_id,
+        person_names.c.first_key,
+        person_names.c.last_key,
+        person_companies.c.company_id,
+        people.c.linkedin_key,
+    ).select_from(person_names.join(people, people.c.id == person_names.c.person_id))
 
 
 def describe_people(conn: Connection, person_ids: Collection[int]) -> dict[int, PersonRecord]:
@@ -296,7 +345,6 @@ def _by_company(
     conn: Connection, value: sa.ColumnElement[str], company: sa.ColumnElement[int], company_ids: list[int]
 ) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
-    for part in _slices(company_ids, KEYS_PER_QUERY):
-        for row in conn.execute(sa.select(company, value).where(company.in_(part))):
-            found.setdefault(row[0], []).append(row[1])
+    for row in conn.execute(sa.select(company, value).where(company.in_(company_ids))):
+        found.setdefault(row[0], []).append(row[1])
     return found

@@ -24,14 +24,13 @@ from trova.store import Database
 class Identification:
     """Who a search names, and by which rule (FINDER.md §2).
 
-    ``candidates``: the people matching the names at the search's company (or the LinkedIn
-    profile's owner); ``namesakes``: people with the same names at other companies (for explain).
+    ``candidates``: the people matching the names at the search's companies (``company_ids``), or
+    the LinkedIn profile's owner.
     """
 
     person_id: int | None
     rule: Rule
     candidates: tuple[int, ...] = ()
-    namesakes: tuple[int, ...] = ()
     company_ids: frozenset[int] = field(default_factory=frozenset)
 
 
@@ -62,7 +61,7 @@ def name_pairs(search: Search) -> list[tuple[str, str]]:
 
 
 def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search, Identification]:
-    """FINDER.md §2 for a batch of distinct searches, in five bulk queries."""
+    """FINDER.md §2 for a batch of distinct searches, in four bulk lookups."""
     lookups = _lookup(conn, searches)
     return {search: _identify(search, lookups) for search in searches}
 
@@ -128,8 +127,15 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
     by_names = [s for s in searches if s.has_names and linkedin.get(s.linkedin_key or "") is None]
     domains = repository.companies_by_domain(conn, {s.company_domain for s in by_names if s.company_domain})
     company_keys = repository.companies_by_name(conn, {s.company_key for s in by_names if s.company_key})
+    companies = _Lookups(linkedin, domains, company_keys, {})
+    wanted = {
+        (first, last, company)
+        for search in by_names
+        for company in _search_companies(search, companies)
+        for first, last in name_pairs(search)
+    }
     names: dict[tuple[str, str], list[repository.NameMatch]] = {}
-    for match in repository.people_by_names(conn, {pair for s in by_names for pair in name_pairs(s)}):
+    for match in repository.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
     return _Lookups(linkedin, domains, company_keys, names)
 
@@ -155,7 +161,6 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
     matches = [m for pair in name_pairs(search) for m in lookups.names.get(pair, ())]
     profiles = {m.person_id: m.linkedin_key for m in matches if m.company_id in companies}
     candidates = tuple(sorted(profiles))
-    namesakes = tuple(sorted({m.person_id for m in matches} - set(profiles)))
     rule: Rule = "name_company"
     if not candidates:
         rule = "no_person"
@@ -167,6 +172,5 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
         candidates[0] if rule == "name_company" else None,
         rule,
         candidates=candidates,
-        namesakes=namesakes,
         company_ids=companies,
     )

@@ -39,6 +39,24 @@ SEARCHES_RESOLVED = Counter(
 JOBS_PROCESSED = Counter("trova_jobs_processed", "Jobs finished by this process", ["outcome"])
 
 
+_work_signal = threading.Condition()
+
+
+def notify_work() -> None:
+    """Wake this process's idle workers at once (a batch was just committed, or a stop was asked).
+
+    Without it a new batch waits up to ``worker_poll_interval_s`` for an idle worker to poll;
+    other processes still find the work by polling.
+    """
+    with _work_signal:
+        _work_signal.notify_all()
+
+
+def wait_for_work(timeout_s: float) -> None:
+    with _work_signal:
+        _work_signal.wait(timeout_s)
+
+
 def worker_id(slot: int = 0) -> str:
     """A name unique to this worker thread, across hosts, processes and restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:8]}"
@@ -187,7 +205,8 @@ def worker_loop(
     slot: int = 0,
     finder_factory: Callable[[Database], Finder] = Finder,
 ) -> None:
-    """Claim and process jobs until ``stop`` is set; sleeps ``worker_poll_interval_s`` when idle.
+    """Claim and process jobs until ``stop`` is set; when idle, waits for :func:`notify_work` or
+    ``worker_poll_interval_s``, whichever comes first.
 
     Errors of the claim itself (database restarting, lock timeouts) are logged and retried after
     the poll interval rather than ending the thread.
@@ -200,4 +219,7 @@ def worker_loop(
                 continue
         except Exception:
             log.exception("worker %s: claim failed", owner)
-        stop.wait(settings.worker_poll_interval_s)
+            stop.wait(settings.worker_poll_interval_s)
+            continue
+        if not stop.is_set():
+            wait_for_work(settings.worker_poll_interval_s)

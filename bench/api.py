@@ -1,0 +1,178 @@
+"""Benchmark of the core service: POST /phone/bulk, POST→completed vs the in-process floor, GET, RSS.
+
+    .venv/bin/python bench/api.py                      # 100,000 people, 3,000-search batches
+    .venv/bin/python bench/api.py --people 20000 --rounds 3
+
+Builds (once, cached under --data) a contact store with ``bench/generate.py`` and imports it into a
+fresh SQLite file, then starts ``trova serve`` as a subprocess and measures, sequentially:
+
+- POST /phone/bulk of 3,000 searches: latency p50 (each batch runs to completion before the next);
+- POST → ``completed``: wall time per batch, against the floor — the same 3,000 ``resolve_many``
+  called in this process directly on the same database, in the same run — and their ratio;
+- GET /phone/bulk of a completed 3,000-result batch: latency p50;
+- the server's resident memory (RSS) at its highest sample.
+
+Figures depend on the machine and its load: run it on an idle machine to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.servers import TrovaServer, run_trova  # noqa: E402
+
+from trova.batches.service import normalise  # noqa: E402
+from trova.contacts.service import import_paths  # noqa: E402
+from trova.finder.service import Finder  # noqa: E402
+from trova.store import Database  # noqa: E402
+from trova.store.migrate import upgrade  # noqa: E402
+
+RECORD_FILES = ("crm.csv", "vendor_a.tsv", "vendor_b.jsonl", "enrich.csv")
+
+
+def ensure_data(data: Path, people: int, searches: int) -> Path:
+    marker = data / "searches.jsonl"
+    if not marker.exists():
+        print(f"generating {people:,} people into {data} …", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "generate.py"),
+                "--people",
+                str(people),
+                "--searches",
+                str(searches),
+                "--out",
+                str(data),
+            ],
+            check=True,
+        )
+    return data
+
+
+def ensure_database(data: Path, work: Path) -> str:
+    db_file = work / f"bench-{data.name}.db"
+    url = f"sqlite:///{db_file}"
+    if not db_file.exists():
+        db = Database(url)
+        upgrade(db)
+        started = time.perf_counter()
+        files = [data / name for name in RECORD_FILES if (data / name).exists()]
+        report = import_paths(db, files)
+        print(
+            f"imported {report.records_stored:,} records in {time.perf_counter() - started:.1f} s", flush=True
+        )
+        db.dispose()
+    return url
+
+
+def load_searches(data: Path, count: int) -> list[dict[str, object]]:
+    with (data / "searches.jsonl").open(encoding="utf-8") as handle:
+        rows = [json.loads(line)["params"] for line in handle]
+    return [rows[i % len(rows)] for i in range(count)]
+
+
+def floor_seconds(url: str, searches: list[dict[str, object]]) -> float:
+    """The same resolutions in this process: normalise + one ``resolve_many``, on the same database."""
+    db = Database(url)
+    try:
+        started = time.perf_counter()
+        Finder(db).resolve_many([normalise(params) for params in searches])
+        return time.perf_counter() - started
+    finally:
+        db.dispose()
+
+
+def p50_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--searches", type=int, default=3000, help="searches per batch")
+    parser.add_argument("--rounds", type=int, default=5, help="batches posted (one at a time)")
+    parser.add_argument("--gets", type=int, default=20, help="GETs of a completed batch")
+    parser.add_argument("--data", type=Path, default=None, help="generated data directory (cached)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/trova-bench-api"))
+    args = parser.parse_args(argv)
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = ensure_data(args.data or args.work / f"data-{args.people}", args.people, max(args.searches, 5000))
+    url = ensure_database(data, args.work)
+    searches = load_searches(data, args.searches)
+    floors = [floor_seconds(url, searches) for _ in range(2)]
+
+    env = {
+        "TROVA_DATABASE_URL": url,
+        "TROVA_RATE_LIMIT_POST_PER_S": "1000",
+        "TROVA_LOG_LEVEL": "warning",
+        "TROVA_MAX_BODY_BYTES": str(50_000_000),
+    }
+    key = run_trova(
+        "accounts", "create", f"bench-{os.getpid()}-{time.time_ns()}", "--credits", str(10**12), env=env
+    ).stdout.splitlines()[-1]
+    body = json.dumps({"searches": searches}).encode()
+    server = TrovaServer(env, cwd=args.work).start()
+    assert server.proc is not None
+    process = psutil.Process(server.proc.pid)
+    rss = [process.memory_info().rss]
+    posts: list[float] = []
+    completions: list[float] = []
+    gets: list[float] = []
+    try:
+        with httpx.Client(
+            base_url=server.base_url,
+            headers={"x-api-key": key, "content-type": "application/json"},
+            timeout=120,
+        ) as client:
+            batch_id = ""
+            for _ in range(args.rounds):
+                started = time.perf_counter()
+                response = client.post("/phone/bulk", content=body)
+                posts.append(time.perf_counter() - started)
+                assert response.status_code == 201, response.text
+                batch_id = response.json()["id"]
+                while client.get(f"/phone/bulk?id={batch_id}").json()["general"]["status"] == "ongoing":
+                    rss.append(process.memory_info().rss)
+                    time.sleep(0.02)
+                completions.append(time.perf_counter() - started)
+                rss.append(process.memory_info().rss)
+            for _ in range(args.gets):
+                started = time.perf_counter()
+                result = client.get(f"/phone/bulk?id={batch_id}")
+                gets.append(time.perf_counter() - started)
+                assert len(result.json()["results"]) == args.searches
+            rss.append(process.memory_info().rss)
+    finally:
+        server.stop()
+    floors.append(floor_seconds(url, searches))
+    floor = min(floors)
+    completion = statistics.median(completions)
+    print(f"people in store:                      {args.people:,}")
+    print(f"POST /phone/bulk ({args.searches} searches) p50: {p50_ms(posts):8.1f} ms   (target ≤ 150)")
+    print(f"POST → completed p50:                 {completion * 1000:8.1f} ms")
+    print(f"floor (in-process resolve_many):      {floor * 1000:8.1f} ms")
+    print(f"ratio completed / floor:              {completion / floor:8.2f} x   (target ≤ 3)")
+    print(f"GET completed batch p50:              {p50_ms(gets):8.1f} ms   (target ≤ 150)")
+    print(f"server RSS max:                       {max(rss) / 2**20:8.1f} MB   (target ≤ 250)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
