@@ -51,24 +51,60 @@ LOCALES = {  # Faker locale -> (region, public suffix, legal suffixes as written
     "pt_PT": ("PT", "pt", ("Lda", "S.A.")),
 }
 COMPANY_WORDS = (
-    "Group", "Solutions", "Consulting", "Labs", "Systems", "Logistics", "Partners", "Digital", "Analytics",
-    "Foods", "Energy", "Media", "Robotics", "Software", "Capital", "Design", "Health", "Studio", "Works",
+    "Group",
+    "Solutions",
+    "Consulting",
+    "Labs",
+    "Systems",
+    "Logistics",
+    "Partners",
+    "Digital",
+    "Analytics",
+    "Foods",
+    "Energy",
+    "Media",
+    "Robotics",
+    "Software",
+    "Capital",
+    "Design",
+    "Health",
+    "Studio",
+    "Works",
 )
 SOURCES = ("crm.csv", "vendor_a.tsv", "vendor_b.jsonl", "enrich.csv")
 FIRST_DAY = dt.date(2019, 1, 1)
 DAYS = 2400
-PERSONAL = {pn.PhoneNumberType.MOBILE: 0, pn.PhoneNumberType.FIXED_LINE_OR_MOBILE: 0,
-            pn.PhoneNumberType.FIXED_LINE: 1, pn.PhoneNumberType.VOIP: 1, pn.PhoneNumberType.PERSONAL_NUMBER: 1}
+PERSONAL = {
+    pn.PhoneNumberType.MOBILE: 0,
+    pn.PhoneNumberType.FIXED_LINE_OR_MOBILE: 0,
+    pn.PhoneNumberType.FIXED_LINE: 1,
+    pn.PhoneNumberType.VOIP: 1,
+    pn.PhoneNumberType.PERSONAL_NUMBER: 1,
+}
 
 # Search categories and their share of the searches file (traps first).
 CATEGORIES = {
-    "linkedin": 10, "names_domain": 10, "names_company": 8, "full_name": 5, "noisy_names": 6,
-    "name_only_company_via_domain": 4, "domain_via_company_name": 4,
-    "unknown_person": 6, "wrong_company": 6, "one_letter_off": 6,
-    "namesake_names": 4, "namesake_linkedin": 3,
-    "linkedin_known_overrides_names": 3, "linkedin_unknown_fallback": 3, "linkedin_unknown_conflict": 3,
-    "invalid_or_toll_free": 4, "switchboard_vs_personal": 3, "switchboard_only": 2,
-    "corroborated_vs_newer": 4, "newer_vs_older": 4, "mobile_vs_fixed": 3,
+    "linkedin": 10,
+    "names_domain": 10,
+    "names_company": 8,
+    "full_name": 5,
+    "noisy_names": 6,
+    "name_only_company_via_domain": 4,
+    "domain_via_company_name": 4,
+    "unknown_person": 6,
+    "wrong_company": 6,
+    "one_letter_off": 6,
+    "namesake_names": 4,
+    "namesake_linkedin": 3,
+    "linkedin_known_overrides_names": 3,
+    "linkedin_unknown_fallback": 3,
+    "linkedin_unknown_conflict": 3,
+    "invalid_or_toll_free": 4,
+    "switchboard_vs_personal": 3,
+    "switchboard_only": 2,
+    "corroborated_vs_newer": 4,
+    "newer_vs_older": 4,
+    "mobile_vs_fixed": 3,
 }
 
 
@@ -193,10 +229,14 @@ class Generator:
                 continue
             keys.add(key)
             suffix = LOCALES[locale][1]
-            self.companies.append(Company(len(self.companies), locale, base, f"{key.replace(' ', '-')}.{suffix}"))
+            self.companies.append(
+                Company(len(self.companies), locale, base, f"{key.replace(' ', '-')}.{suffix}")
+            )
         for company in self.companies:
             if self.rng.random() < 0.3:
-                company.switchboard = self.numbers.make(LOCALES[company.locale][0], pn.PhoneNumberType.FIXED_LINE)[0]
+                company.switchboard = self.numbers.make(
+                    LOCALES[company.locale][0], pn.PhoneNumberType.FIXED_LINE
+                )[0]
         slugs: set[str] = set()
         while len(self.people) < self.count:
             self._add_person(slugs)
@@ -247,7 +287,13 @@ class Generator:
         roll = self.rng.random()
         if roll < 0.03 and person.slug:
             person.role = "namesake"
-            twin = Person(len(self.people), person.company, person.first, person.last, self._slug(person.first, person.last, slugs))
+            twin = Person(
+                len(self.people),
+                person.company,
+                person.first,
+                person.last,
+                self._slug(person.first, person.last, slugs),
+            )
             self._register(twin)
             twin.role = "namesake"
             for member in (person, twin):
@@ -314,7 +360,9 @@ class Generator:
             person.numbers.append(number)
         self._observe(person, number, sources=self.rng.choice((1, 2)))
 
-    def _observe(self, person: Person, number: Number, *, sources: int, earliest: int = 0, latest: int = DAYS) -> None:
+    def _observe(
+        self, person: Person, number: Number, *, sources: int, earliest: int = 0, latest: int = DAYS
+    ) -> None:
         if number not in person.numbers:
             person.numbers.append(number)
             self.holders[number.e164].add(person.pid)
@@ -327,7 +375,10 @@ class Generator:
 
     def records(self) -> Iterator[tuple[str, dict[str, str]]]:
         """Every observation as one row, in random order; notes what the store will know as it goes."""
-        order = array("q", (person.pid << 8 | index for person in self.people for index in range(self._observed(person))))
+        order = array(
+            "q",
+            (person.pid << 8 | index for person in self.people for index in range(self._observed(person))),
+        )
         self.rng.shuffle(order)
         for key in order:
             person = self.people[key >> 8]
@@ -389,7 +440,9 @@ class Generator:
             shared = len(self.holders[number.e164]) > 1
             sources = len({source for source, _ in number.seen})
             last_seen = max(when for _, when in number.seen)
-            ranked.append(((number.group, shared, -sources, -last_seen.timestamp(), number.e164), number.e164))
+            ranked.append(
+                ((number.group, shared, -sources, -last_seen.timestamp(), number.e164), number.e164)
+            )
         return min(ranked)[1] if ranked else None
 
     def reaches(self, person: Person, by: str) -> bool:
@@ -397,13 +450,16 @@ class Generator:
         wanted = "domain" if by == "domain" else "name"
         return wanted in person.forms or (bool(person.forms) and person.company.linked)
 
-    def expected(self, slug: str | None, first: str | None, last: str | None, company: Company | None, by: str) -> str | None:
+    def expected(
+        self, slug: str | None, first: str | None, last: str | None, company: Company | None, by: str
+    ) -> str | None:
         if slug is not None and slug in self.li_known:
             return self.best_number(self.li_known[slug])
         if first is None or last is None or company is None:
             return None
         candidates = [
-            self.people[pid] for pid in self.names_at.get((company.cid, fold(first), fold(last)), [])
+            self.people[pid]
+            for pid in self.names_at.get((company.cid, fold(first), fold(last)), [])
             if self.people[pid].names_in_store and self.reaches(self.people[pid], by)
         ]
         if len(candidates) != 1:
@@ -436,9 +492,16 @@ class Generator:
             return None
         return person
 
-    def _by_names(self, person: Person, first: str | None = None, last: str | None = None,
-                  company: Company | None = None, by: str | None = None, slug: str | None = None,
-                  li_url: str | None = None) -> tuple[dict[str, str], str | None]:
+    def _by_names(
+        self,
+        person: Person,
+        first: str | None = None,
+        last: str | None = None,
+        company: Company | None = None,
+        by: str | None = None,
+        slug: str | None = None,
+        li_url: str | None = None,
+    ) -> tuple[dict[str, str], str | None]:
         company = company or person.company
         by = by or self.rng.choice(("domain", "company"))
         first, last = first or person.first, last or person.last
@@ -453,7 +516,9 @@ class Generator:
 
     def _by_linkedin(self, person: Person) -> tuple[dict[str, str], str | None]:
         assert person.slug is not None
-        return {"linkedin_url": linkedin_form(self.rng, person.slug)}, self.expected(person.slug, None, None, None, "")
+        return {"linkedin_url": linkedin_form(self.rng, person.slug)}, self.expected(
+            person.slug, None, None, None, ""
+        )
 
     def _s_linkedin(self) -> Search | None:
         person = self._pick(li=True)
@@ -480,7 +545,9 @@ class Generator:
         person = self._pick()
         if person is None:
             return None
-        return self._by_names(person, shout_or_strip(self.rng, person.first), shout_or_strip(self.rng, person.last))
+        return self._by_names(
+            person, shout_or_strip(self.rng, person.first), shout_or_strip(self.rng, person.last)
+        )
 
     def _s_name_only_company_via_domain(self) -> Search | None:
         person = self._pick()
@@ -583,9 +650,13 @@ Search = tuple[dict[str, str], str | None]
 def linkedin_form(rng: random.Random, slug: str) -> str:
     """Any of the forms a user pastes: scheme or none, www/m/country hosts, case, tails, encodings."""
     name = quote(slug, safe="-") if rng.random() < 0.5 else slug
-    host = rng.choice(("www.linkedin.com", "linkedin.com", "fr.linkedin.com", "m.linkedin.com", "uk.linkedin.com"))
+    host = rng.choice(
+        ("www.linkedin.com", "linkedin.com", "fr.linkedin.com", "m.linkedin.com", "uk.linkedin.com")
+    )
     scheme = rng.choice(("https://", "http://", ""))
-    tail = rng.choice(("", "/", "/", "?trk=public_profile", "/details/experience/", "/recent-activity/all/", "#top"))
+    tail = rng.choice(
+        ("", "/", "/", "?trk=public_profile", "/details/experience/", "/recent-activity/all/", "#top")
+    )
     url = f"{scheme}{host}/in/{name}{tail}"
     if rng.random() < 0.1:
         url = url.upper() if name.isascii() and "%" not in name else url
@@ -606,7 +677,9 @@ def noisy_name(rng: random.Random, name: str) -> str:
 
 
 def shout_or_strip(rng: random.Random, name: str) -> str:
-    return rng.choice((anyascii(name).upper(), name.lower().replace("-", " "), anyascii(name).replace(" ", "-")))
+    return rng.choice(
+        (anyascii(name).upper(), name.lower().replace("-", " "), anyascii(name).replace(" ", "-"))
+    )
 
 
 def company_form(rng: random.Random, company: Company) -> str:
@@ -627,10 +700,18 @@ def company_form(rng: random.Random, company: Company) -> str:
 
 
 def domain_form(rng: random.Random, domain: str) -> str:
-    return rng.choice((
-        domain, f"www.{domain}", f"https://www.{domain}/", f"http://{domain}", f"https://careers.{domain}/jobs?x=1",
-        f"WWW.{domain.upper()}", f"https://{domain}/about-us", f"info@{domain}" if rng.random() < 0.2 else domain,
-    ))
+    return rng.choice(
+        (
+            domain,
+            f"www.{domain}",
+            f"https://www.{domain}/",
+            f"http://{domain}",
+            f"https://careers.{domain}/jobs?x=1",
+            f"WWW.{domain.upper()}",
+            f"https://{domain}/about-us",
+            f"info@{domain}" if rng.random() < 0.2 else domain,
+        )
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -686,9 +767,37 @@ def phone_form(rng: random.Random, number: Number) -> tuple[str, str]:
 # --- files ----------------------------------------------------------------------------------------
 
 CSV_HEADERS = {
-    "crm.csv": ("linkedin_url", "first_name", "last_name", "company_name", "company_domain", "phone", "country", "observed_at"),
-    "vendor_a.tsv": ("LinkedIn", "First Name", "Last Name", "Full Name", "Company", "Website", "Mobile", "Country Code", "Last Seen"),
-    "enrich.csv": ("li_url", "firstname", "lastname", "Organization", "Company URL", "Telephone", "region", "date"),
+    "crm.csv": (
+        "linkedin_url",
+        "first_name",
+        "last_name",
+        "company_name",
+        "company_domain",
+        "phone",
+        "country",
+        "observed_at",
+    ),
+    "vendor_a.tsv": (
+        "LinkedIn",
+        "First Name",
+        "Last Name",
+        "Full Name",
+        "Company",
+        "Website",
+        "Mobile",
+        "Country Code",
+        "Last Seen",
+    ),
+    "enrich.csv": (
+        "li_url",
+        "firstname",
+        "lastname",
+        "Organization",
+        "Company URL",
+        "Telephone",
+        "region",
+        "date",
+    ),
 }
 
 
@@ -698,14 +807,42 @@ def csv_cells(source: str, row: dict[str, str]) -> list[str]:
     if source == "vendor_a.tsv" and first and " " not in first + last and "-" not in first + last:
         full, first, last = f"{first} {last}", "", ""
     values = {
-        "crm.csv": (row.get("linkedin", ""), first, last, row.get("company", ""), row.get("domain", ""),
-                    row["phone"], row["country"], row["date"]),
-        "vendor_a.tsv": (row.get("linkedin", ""), first, last, full, row.get("company", ""), row.get("domain", ""),
-                         row["phone"], row["country"], row["date"]),
-        "enrich.csv": (row.get("linkedin", ""), first, last, row.get("company", ""), row.get("domain", ""),
-                       row["phone"], row["country"], row["date"]),
+        "crm.csv": (
+            row.get("linkedin", ""),
+            first,
+            last,
+            row.get("company", ""),
+            row.get("domain", ""),
+            row["phone"],
+            row["country"],
+            row["date"],
+        ),
+        "vendor_a.tsv": (
+            row.get("linkedin", ""),
+            first,
+            last,
+            full,
+            row.get("company", ""),
+            row.get("domain", ""),
+            row["phone"],
+            row["country"],
+            row["date"],
+        ),
+        "enrich.csv": (
+            row.get("linkedin", ""),
+            first,
+            last,
+            row.get("company", ""),
+            row.get("domain", ""),
+            row["phone"],
+            row["country"],
+            row["date"],
+        ),
     }[source]
-    return [quote_cell(value, "\t" if source.endswith(".tsv") else ";" if source == "enrich.csv" else ",") for value in values]
+    return [
+        quote_cell(value, "\t" if source.endswith(".tsv") else ";" if source == "enrich.csv" else ",")
+        for value in values
+    ]
 
 
 def quote_cell(value: str, delimiter: str) -> str:
@@ -715,9 +852,16 @@ def quote_cell(value: str, delimiter: str) -> str:
 
 
 def json_line(row: dict[str, str]) -> str:
-    document = {"linkedin": row.get("linkedin"), "firstname": row.get("first"), "lastname": row.get("last"),
-                "company": row.get("company"), "domain": row.get("domain"), "phone_number": row["phone"],
-                "region": row["country"] or None, "updated_at": row["date"]}
+    document = {
+        "linkedin": row.get("linkedin"),
+        "firstname": row.get("first"),
+        "lastname": row.get("last"),
+        "company": row.get("company"),
+        "domain": row.get("domain"),
+        "phone_number": row["phone"],
+        "region": row["country"] or None,
+        "updated_at": row["date"],
+    }
     return json.dumps({key: value for key, value in document.items() if value}, ensure_ascii=False)
 
 
@@ -759,9 +903,12 @@ def main(argv: list[str] | None = None) -> int:
         for search in generator.searches(args.searches):
             handle.write(json.dumps(search, ensure_ascii=False) + "\n")
             searches += 1
-    print(f"{len(generator.people):,} people at {len(generator.companies):,} companies; "
-          f"{sum(counts.values()):,} records in {len(counts)} files; {searches:,} searches; "
-          f"{time.monotonic() - started:.1f}s -> {args.out}", file=sys.stderr)
+    print(
+        f"{len(generator.people):,} people at {len(generator.companies):,} companies; "
+        f"{sum(counts.values()):,} records in {len(counts)} files; {searches:,} searches; "
+        f"{time.monotonic() - started:.1f}s -> {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

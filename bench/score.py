@@ -65,7 +65,9 @@ def trova(*args: str, env: dict[str, str], capture: bool = True) -> subprocess.C
     command = [sys.executable, "-m", "trova", *args]
     result = subprocess.run(command, env=env, capture_output=capture, text=True, check=False)
     if result.returncode != 0:
-        raise SystemExit(f"trova {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise SystemExit(
+            f"trova {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -120,12 +122,16 @@ def free_port() -> int:
 
 def answers_api(searches: Sequence[dict[str, Any]], env: dict[str, str], log: Path) -> list[str | None]:
     credits = 40 * len(searches) + 1000
-    key = trova("accounts", "create", f"bench-{os.getpid()}", "--credits", str(credits), env=env).stdout.split()[-1]
+    key = trova(
+        "accounts", "create", f"bench-{os.getpid()}", "--credits", str(credits), env=env
+    ).stdout.split()[-1]
     port = free_port()
     with log.open("ab") as log_handle:
         server = subprocess.Popen(
             [sys.executable, "-m", "trova", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log_handle, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -178,18 +184,20 @@ def report(searches: Sequence[dict[str, Any]], answers: Sequence[str | None], sh
         overall.add(search["expected"], got)
         if got != search["expected"]:
             wrong.append((search, got))
-    print(f"{'category':34} {'searches':>8} {'resolvable':>10} {'returned':>8} {'wrong':>6} {'precision':>9} {'recall':>7}")
+    columns = ("searches", "resolvable", "returned", "wrong", "precision", "recall")
+    print(f"{'category':34} " + " ".join(f"{name:>10}" for name in columns))
     for category, tally in [*sorted(tallies.items()), ("OVERALL", overall)]:
         print(
-            f"{category:34} {tally.searches:8d} {tally.resolvable:10d} {tally.returned:8d} {tally.wrong:6d} "
-            f"{tally.precision:9.2%} {tally.recall:7.2%}"
+            f"{category:34} {tally.searches:10d} {tally.resolvable:10d} {tally.returned:10d} "
+            f"{tally.wrong:10d} {tally.precision:10.2%} {tally.recall:10.2%}"
         )
     for search, got in wrong[:show]:
-        print(f"  miss [{search['category']}] expected {search['expected']} got {got}: {json.dumps(search['params'])}")
+        params = json.dumps(search["params"], ensure_ascii=False)
+        print(f"  miss [{search['category']}] expected {search['expected']} got {got}: {params}")
     met = overall.precision >= PRECISION_TARGET and overall.recall >= RECALL_TARGET
     print(
-        f"targets: precision >= {PRECISION_TARGET:.1%} ({overall.precision:.2%}), recall >= {RECALL_TARGET:.0%} "
-        f"({overall.recall:.2%}): {'MET' if met else 'NOT MET'}"
+        f"targets: precision >= {PRECISION_TARGET:.1%} ({overall.precision:.2%}), "
+        f"recall >= {RECALL_TARGET:.0%} ({overall.recall:.2%}): {'MET' if met else 'NOT MET'}"
     )
     return met
 
@@ -212,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             answers = answers_api(searches, env, Path(scratch) / "serve.log")
         resolve_s = time.monotonic() - started
-        print(f"import: {import_s:.1f}s; {len(searches):,} searches answered in {resolve_s:.1f}s "
-              f"({'direct' if args.direct else 'API'})")
+        print(
+            f"import: {import_s:.1f}s; {len(searches):,} searches answered in {resolve_s:.1f}s "
+            f"({'direct' if args.direct else 'API'})"
+        )
         return 0 if report(searches, answers, args.show) else 1
 
 

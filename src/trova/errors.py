@@ -141,3 +141,29 @@ class ImportFileRefused(BadRequest):
     """Raised by the contact import for a file that is not CSV or JSON Lines text; nothing is written."""
 
     message = "Not a CSV or JSON Lines file"
+
+
+class SourceConfigError(TrovaError):
+    """A ``[[sources]]`` entry of ``trova.toml`` that cannot be used; the message names the entry."""
+
+    status_code = 500
+    message = "Invalid source configuration"
+
+
+class InvalidSelector(BadRequest):
+    """Raised by the privacy commands for a selector that names no person and no number."""
+
+    message = "Give --linkedin URL, --phone NUMBER, or --first and --last with --domain or --company"
+
+
+class SuppressionNotFound(NotFound):
+    """Raised by ``trova suppress remove`` for an id that is not on the suppression list."""
+
+    message = "No such suppression entry"
+
+
+class DatabaseCopyError(TrovaError):
+    """Raised by ``trova db copy``: a target that is not empty, a source that is not a Trova
+    database, or a copy whose verification failed (the target is then left untouched)."""
+
+    message = "The database copy failed"

@@ -12,7 +12,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from trova.jobs.notify import listen_for_work
 from trova.jobs.service import notify_work, worker_loop
+from trova.privacy.retention import retention_loop
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.webhooks.sender import run_sender
@@ -51,6 +53,8 @@ def register_loop(loop: BackgroundLoop) -> BackgroundLoop:
 
 
 register_loop(run_sender)
+register_loop(listen_for_work)
+register_loop(retention_loop)
 
 
 def database_for(settings: Settings) -> Database:

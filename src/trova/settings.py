@@ -49,6 +49,11 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./trova.db"
     redis_url: str | None = None
+    """Shared rate-limit storage for several API processes (``redis://host:6379/0``); unset: per process."""
+    redis_timeout_s: float = Field(default=0.25, gt=0)
+    """Connect/read timeout of a rate-limit call to Redis; past it the request is let through."""
+    redis_key_prefix: str = "trova"
+    """Prefix of Trova's Redis keys, so several deployments (or test runs) can share one Redis."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -75,6 +80,8 @@ class Settings(BaseSettings):
 
     result_retention_days: int = Field(default=90, ge=1)
     audit_retention_days: int = Field(default=365, ge=1)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    """How often ``trova serve``/``trova worker`` deletes expired results and audit entries."""
 
     sources: tuple[SourceConfig, ...] = (SourceConfig(name="local", kind="local"),)
 

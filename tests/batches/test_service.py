@@ -188,3 +188,27 @@ def test_estimated_duration_counts_the_work_ahead(db: Database) -> None:
             batches.submit(conn, account, batches.read_bulk({"searches": [GOOD] * 3000}, settings), settings)
         assert batches_repo.searches_left(conn) == 15_000
         assert batches.estimated_duration_min(conn, settings) == 3  # 15,000 at the default 6,000/min
+
+
+def test_concurrent_submissions_never_overdraw(db: Database) -> None:
+    import concurrent.futures
+
+    account = new_account(db, credits=10 * 80 - 40, paygo=40)
+    submission = batches.read_bulk({"searches": [GOOD, GOOD]}, SETTINGS)
+
+    def submit(_: int) -> str:
+        try:
+            with db.write() as conn:
+                batches.submit(conn, account, submission, SETTINGS)
+            return "created"
+        except InsufficientCredits:
+            return "refused"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = sorted(pool.map(submit, range(30)))
+    assert outcomes == ["created"] * 10 + ["refused"] * 20
+    with db.read() as conn:
+        after = accounts.get_account(conn, account.id)
+        assert after is not None and after.credits == 0
+        assert accounts.ledger_balance(conn, account.id) == Split(0, 0)
+        assert conn.execute(batches_table.select()).all().__len__() == 10

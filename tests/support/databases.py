@@ -49,3 +49,28 @@ def fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+REDIS_URL = os.environ.get("TROVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable(url: str = REDIS_URL) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+def require_redis() -> str:
+    """The test Redis URL; skip (locally, with the reason shown) or fail (in CI) when unreachable."""
+    if redis_reachable():
+        return REDIS_URL
+    if IN_CI:
+        pytest.fail(f"Redis is required in CI but not reachable at {REDIS_URL}")
+    pytest.skip(f"Redis not reachable at {REDIS_URL}")

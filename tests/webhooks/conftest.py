@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,7 +17,7 @@ from trova.settings import Settings
 from trova.store import Database
 from trova.webhooks import repository as repo
 from trova.webhooks.models import Attempt, Message
-from trova.webhooks.sender import run_sender
+from trova.webhooks.sender import Sender, run_sender
 from trova.webhooks.service import notify
 
 FAST = {
@@ -34,10 +36,16 @@ def fast_settings(db: Database, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def sender_running(settings: Settings, db: Database) -> Iterator[None]:
+def sender_running(
+    settings: Settings, db: Database, *, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[None]:
     """The real sender loop in its own thread, stopped (gracefully) when the block ends."""
     stop = threading.Event()
-    thread = threading.Thread(target=run_sender, args=(settings, db, stop), daemon=True)
+    if ssl_context is None:
+        target: Callable[[], None] = lambda: run_sender(settings, db, stop)  # noqa: E731
+    else:
+        target = lambda: asyncio.run(Sender(settings, db, ssl_context=ssl_context).run(stop))  # noqa: E731
+    thread = threading.Thread(target=target, daemon=True)
     thread.start()
     try:
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,8 +38,14 @@ class Receiver:
     """
 
     def __init__(
-        self, script: list[Reply] | None = None, default: Reply | None = None, *, port: int = 0
+        self,
+        script: list[Reply] | None = None,
+        default: Reply | None = None,
+        *,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.server_names: list[str | None] = []
         self.script = list(script or [])
         self.default = default or Reply()
         self.requests: list[Received] = []
@@ -49,11 +56,16 @@ class Receiver:
         self._lock = threading.Lock()
         self._server = self._make_server(port)
         self.port = int(self._server.server_address[1])
+        self.scheme = "http"
+        if tls is not None:
+            tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)  # type: ignore[assignment]
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{self.scheme}://127.0.0.1:{self.port}/hook"
 
     def _make_server(self, port: int) -> ThreadingHTTPServer:
         receiver = self
@@ -117,9 +129,13 @@ class Receiver:
 
 @contextmanager
 def receiver(
-    script: list[Reply] | None = None, default: Reply | None = None, *, port: int = 0
+    script: list[Reply] | None = None,
+    default: Reply | None = None,
+    *,
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[Receiver]:
-    server = Receiver(script, default, port=port).start()
+    server = Receiver(script, default, port=port, tls=tls).start()
     try:
         yield server
     finally:

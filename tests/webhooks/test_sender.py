@@ -171,3 +171,18 @@ def _account_name(conn: object, account_id: int) -> str:
     found = accounts_repo.account_by_id(conn, account_id)  # type: ignore[arg-type]
     assert found is not None
     return found.name
+
+
+def test_a_binary_answer_is_kept_as_text_and_only_its_first_bytes(
+    db: Database, account: tuple[int, str]
+) -> None:
+    answer = b"\x00\xff\xfe" + "é".encode() + b"x" * 10_000
+    with receiver([Reply(500, body=answer)]) as hook:
+        message_id = queue(db, account[0], hook.url)
+        with sender_running(fast_settings(db), db):
+            wait_for(lambda: settled(db, message_id), what="delivery")
+    first = attempts(db, message_id)[0]
+    assert first.status_code == 500 and first.response_excerpt is not None
+    assert first.response_excerpt.startswith("\ufffd\ufffd\ufffdé") and "\x00" not in first.response_excerpt
+    assert first.response_excerpt.endswith("x") and len(first.response_excerpt.encode()) <= 512 + 12
+    assert hook.requests[0].headers["accept-encoding"] == "identity"

@@ -168,10 +168,10 @@ def _account_info(ctx: Context, api_key: str | None) -> dict[str, Any]:
 
 def _metrics(ctx: Context) -> bytes:
     with ctx.db.read() as conn:
-        job_counts = jobs_repo.count_by_status(conn)
+        job_counts = jobs_repo.count_active(conn)
         batch_counts = batches_repo.count_by_status(conn)
         left = batches_repo.searches_left(conn)
-    for status in ("queued", "running", "done", "failed"):
+    for status in ("queued", "running"):
         JOBS.labels(status).set(job_counts.get(status, 0))
     for status in ("ongoing", "completed", "failed"):
         BATCHES.labels(status).set(batch_counts.get(status, 0))
@@ -314,6 +314,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _ID_PARAM = {"parameters": [{"name": "id", "in": "query", "required": True, "schema": {"type": "string"}}]}
 
 
+def rate_limiter_for(settings: Settings) -> service.RateLimiter:
+    """The POST limiter: shared through Redis when ``TROVA_REDIS_URL`` is set, else in this process."""
+    return service.RateLimiter(
+        settings.rate_limit_post_per_s,
+        settings.rate_limit_window_s,
+        settings.redis_url or "memory://",
+        timeout_s=settings.redis_timeout_s,
+        key_prefix=settings.redis_key_prefix,
+    )
+
+
 def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter | None = None) -> FastAPI:
     """The ASGI app for ``settings`` and ``db``; a process has one app and one rate limiter."""
     app = FastAPI(
@@ -325,7 +336,7 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
     app.state.ctx = Context(
         settings=settings,
         db=db,
-        limiter=limiter or service.RateLimiter(settings.rate_limit_post_per_s, settings.rate_limit_window_s),
+        limiter=limiter or rate_limiter_for(settings),
     )
     _install_error_handlers(app)
     _install_openapi(app)
@@ -337,7 +348,7 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         if declared is not None and declared.isdigit() and int(declared) > ctx.settings.max_body_bytes:
             raise PayloadTooLarge()
         account = await run_in_threadpool(_authenticate, ctx, request.headers.get("x-api-key"), phone=True)
-        ctx.limiter.check(f"account:{account.id}")
+        await run_in_threadpool(ctx.limiter.check, f"account:{account.id}")
         key = service.check_key(request.headers.get("idempotency-key"))
         raw = await read_body(request, ctx.settings.max_body_bytes)
         status, body = await run_in_threadpool(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,12 +14,26 @@ from typing import Any
 
 import orjson
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
 from sqlalchemy.engine import Connection
 
 from trova.api import repository as repo
 from trova.errors import BadRequest, IdempotencyConflict, InvalidJson, MissingPayload, RateLimited
+
+log = logging.getLogger("trova.api")
+
+STORAGE_RETRY_AFTER_S = 2.0
+"""After a rate-limit storage failure, requests skip the storage (unchecked) for this long."""
+
+RATE_LIMIT_STORAGE_ERRORS = Counter(
+    "trova_rate_limit_storage_errors", "Rate-limit storage (Redis) calls that failed; the API failed open"
+)
+RATE_LIMIT_UNCHECKED = Counter(
+    "trova_rate_limit_unchecked_requests", "POSTs let through unchecked because the rate-limit storage failed"
+)
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -66,16 +82,46 @@ class RateLimiter:
     """POSTs per API key: ``per_window`` requests in any moving window of ``window_s`` seconds.
 
     The storage is a ``limits`` storage URI: ``memory://`` (one process, the default) or, for
-    several processes behind one address, a shared one such as ``redis://…``.
+    several processes behind one address, a shared ``redis://…`` (``TROVA_REDIS_URL``).
+
+    A shared storage that fails (Redis down, timeout) never fails a request: the request is let
+    through unchecked (*fail open*), the failure is logged and counted in ``/metrics``, and the
+    storage is left alone for :data:`STORAGE_RETRY_AFTER_S` so a dead Redis costs each request
+    nothing instead of a connect timeout.
     """
 
-    def __init__(self, per_window: int, window_s: int = 1, storage_uri: str = "memory://") -> None:
+    def __init__(
+        self,
+        per_window: int,
+        window_s: int = 1,
+        storage_uri: str = "memory://",
+        *,
+        timeout_s: float = 0.25,
+        key_prefix: str = "trova",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._item = RateLimitItemPerSecond(per_window, window_s)
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self._storage_uri = storage_uri
+        self._limiter = MovingWindowRateLimiter(
+            storage_from_string(storage_uri, **_storage_options(storage_uri, timeout_s, key_prefix))
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._skip_until: float | None = None
 
     def hit(self, key: str) -> RateDecision:
-        allowed = self._limiter.hit(self._item, key)
-        reset_at, _remaining = self._limiter.get_window_stats(self._item, key)
+        """Count one request for ``key``; an unavailable storage lets it through (see the class)."""
+        if self._storage_skipped():
+            RATE_LIMIT_UNCHECKED.inc()
+            return RateDecision(allowed=True, reset_at=time.time())
+        try:
+            allowed = self._limiter.hit(self._item, key)
+            reset_at, _remaining = self._limiter.get_window_stats(self._item, key)
+        except StorageError as error:
+            self._storage_failed(error)
+            RATE_LIMIT_UNCHECKED.inc()
+            return RateDecision(allowed=True, reset_at=time.time())
+        self._storage_answered()
         return RateDecision(allowed=allowed, reset_at=float(reset_at))
 
     def check(self, key: str, clock: Callable[[], float] = time.time) -> None:
@@ -83,6 +129,53 @@ class RateLimiter:
         decision = self.hit(key)
         if not decision.allowed:
             raise RateLimited(headers=decision.headers(clock()))
+
+    def _storage_skipped(self) -> bool:
+        with self._lock:
+            return self._skip_until is not None and self._clock() < self._skip_until
+
+    def _storage_failed(self, error: StorageError) -> None:
+        RATE_LIMIT_STORAGE_ERRORS.inc()
+        with self._lock:
+            first = self._skip_until is None
+            self._skip_until = self._clock() + STORAGE_RETRY_AFTER_S
+        if first:
+            log.warning(
+                "rate-limit storage %s unavailable (%s): POSTs are not rate limited until it is back",
+                _redacted(self._storage_uri),
+                error,
+            )
+
+    def _storage_answered(self) -> None:
+        with self._lock:
+            recovered = self._skip_until is not None
+            self._skip_until = None
+        if recovered:
+            log.warning(
+                "rate-limit storage %s is back: POST limits apply again", _redacted(self._storage_uri)
+            )
+
+
+def _storage_options(storage_uri: str, timeout_s: float, key_prefix: str) -> dict[str, Any]:
+    """Short socket timeouts and wrapped errors for a networked storage (nothing for memory)."""
+    if storage_uri.startswith("memory"):
+        return {}
+    return {
+        "wrap_exceptions": True,
+        "key_prefix": key_prefix,
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+    }
+
+
+def _redacted(uri: str) -> str:
+    """``uri`` without its password, for logs."""
+    scheme, sep, rest = uri.partition("://")
+    if "@" not in rest:
+        return uri
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else f"{scheme}{sep}{credentials}@{host}"
 
 
 # --- idempotency ---------------------------------------------------------------------------------

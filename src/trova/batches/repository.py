@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -242,3 +242,79 @@ def searches_left(conn: Connection) -> int:
 def count_by_status(conn: Connection) -> dict[str, int]:
     rows = conn.execute(sa.select(batches.c.status, sa.func.count()).group_by(batches.c.status)).all()
     return {str(row[0]): int(row[1]) for row in rows}
+
+
+# --- privacy: erasure and retention --------------------------------------------------------------
+
+_IN_SLICE = 2000
+
+
+def _parts(values: Collection[str]) -> list[list[str]]:
+    ordered = sorted(set(values))
+    return [ordered[start : start + _IN_SLICE] for start in range(0, len(ordered), _IN_SLICE)]
+
+
+def searches_revealing(
+    conn: Connection, *, numbers: Collection[str], person_keys: Collection[str]
+) -> set[str]:
+    """Searches whose stored result shows one of ``numbers`` or found one of the people ``person_keys``."""
+    found: set[str] = set()
+    for part in _parts(numbers):
+        found.update(conn.execute(sa.select(searches.c.id).where(searches.c.number.in_(part))).scalars())
+    for part in _parts(person_keys):
+        found.update(
+            conn.execute(
+                sa.select(searches.c.id).where(
+                    searches.c.person_key.in_(part), searches.c.number.is_not(None)
+                )
+            ).scalars()
+        )
+    return found
+
+
+def redact_results(conn: Connection, search_ids: Collection[str]) -> set[str]:
+    """Remove number, country and line type from these results (the ledger is untouched); their batches."""
+    batch_ids: set[str] = set()
+    for part in _parts(search_ids):
+        conn.execute(
+            searches.update().where(searches.c.id.in_(part)).values(number=None, country=None, line_type=None)
+        )
+        batch_ids.update(conn.execute(sa.select(searches.c.batch_id).where(searches.c.id.in_(part))).scalars())
+    return batch_ids
+
+
+def expired_batches(conn: Connection, *, before: dt.datetime, limit: int) -> list[str]:
+    """Up to ``limit`` finished batches completed before ``before``, oldest first (ongoing ones never)."""
+    rows = conn.execute(
+        sa.select(batches.c.id)
+        .where(batches.c.status != "ongoing", batches.c.completed_at < before)
+        .order_by(batches.c.completed_at, batches.c.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+def delete_batches(conn: Connection, batch_ids: Collection[str]) -> int:
+    """Delete batches with their searches (params and results); their jobs go by cascade, the ledger stays."""
+    deleted = 0
+    for part in _parts(batch_ids):
+        conn.execute(sa.delete(batch_people).where(batch_people.c.batch_id.in_(part)))
+        conn.execute(sa.delete(searches).where(searches.c.batch_id.in_(part)))
+        deleted += conn.execute(sa.delete(batches).where(batches.c.id.in_(part))).rowcount
+    return deleted
+
+
+def set_batch_times(
+    conn: Connection, batch_id: str, *, created_at: dt.datetime, completed_at: dt.datetime | None
+) -> None:
+    """Move a batch and its results in time (operators' corrections and retention tests)."""
+    conn.execute(
+        batches.update()
+        .where(batches.c.id == batch_id)
+        .values(created_at=created_at, completed_at=completed_at)
+    )
+    conn.execute(
+        searches.update()
+        .where(searches.c.batch_id == batch_id, searches.c.finished_at.is_not(None))
+        .values(finished_at=completed_at or created_at)
+    )

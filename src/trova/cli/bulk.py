@@ -23,6 +23,7 @@ from trova.client import ApiError, Client, ClientError, InsufficientCreditsError
 from trova.client.bulk import (
     MAX_BATCH_SIZE,
     BulkError,
+    Interrupted,
     Journal,
     Outcome,
     Plan,
@@ -195,9 +196,10 @@ def bulk(
         try:
             with client:
                 outcome = run_batches(client, plan, journal, options)
-        except BaseException:
-            write_output(table, plan, journal, output, fmt)
-            raise
+        except KeyboardInterrupt:
+            outcome = Outcome(stop=Interrupted("interrupted"))
+        except ClientError as exc:
+            outcome = Outcome(stop=exc)
         summary = write_output(table, plan, journal, output, fmt)
         report(outcome, summary, output, state)
 
@@ -210,7 +212,8 @@ def report(outcome: Outcome, summary: Summary, output: Path, state: Path) -> Non
     if outcome.stop is not None:
         reason = describe_error(outcome.stop)
         fail("bulk", f"{reason}: {done:,} of {summary.rows:,} rows done, written to {output}; "
-                     "re-run the same command to continue")
+                     "re-run the same command to continue",
+             EXIT_INTERRUPTED if isinstance(outcome.stop, Interrupted) else EXIT_ERROR)
     if outcome.failed_batches:
         fail("bulk", f"{outcome.failed_batches} batch(es) failed on the server (refunded); {done:,} of "
                      f"{summary.rows:,} rows done, written to {output}; re-run the same command to retry")

@@ -40,6 +40,13 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _open_database(settings: Settings) -> Database:
+    from trova.errors import SourceConfigError
+    from trova.sources.config import configured_sources
+
+    try:
+        configured_sources(settings)
+    except SourceConfigError as error:
+        _fail(error.message)
     db = database_for(settings)
     upgrade(db)
     return db

@@ -47,6 +47,10 @@ class BulkError(ClientError):
     """A fatal problem of the bulk run, said in one line."""
 
 
+class Interrupted(BulkError):
+    """Ctrl-C: the journal is intact, the output is written with what is done so far."""
+
+
 def state_path(output: Path) -> Path:
     return output.with_name(output.name + STATE_SUFFIX)
 
@@ -295,16 +299,27 @@ class Runner:
         self.client, self.plan, self.journal, self.options = client, plan, journal, options
         self.on_progress, self.sleep = on_progress, sleep
         self.finished: dict[int, int] = {}
+        self.rows_in_chunk = [plan.chunk_rows(chunk) for chunk in range(plan.chunk_count)]
+        self.found_in_chunk: dict[int, int] = {}
+
+    def _found_rows(self, chunk: int, answers: Sequence[Answer]) -> int:
+        if chunk not in self.found_in_chunk:
+            rows = self.plan.rows_per_search
+            self.found_in_chunk[chunk] = sum(
+                rows[i] for i, answer in zip(self.plan.chunk_range(chunk), answers, strict=True) if answer
+            )
+        return self.found_in_chunk[chunk]
 
     def progress(self) -> Progress:
-        plan, done, found = self.plan, self.plan.unusable_rows, 0
+        """Rows done (unusable rows, finished batches, and running ones pro rata) and rows found."""
+        done, found = self.plan.unusable_rows, 0
         for chunk, state in enumerate(self.journal.chunks):
             if state.answers is not None:
-                done += plan.chunk_rows(chunk)
-                found += sum(plan.rows_per_search[i] for i, a in zip(plan.chunk_range(chunk), state.answers,
-                                                                      strict=True) if a)
+                done += self.rows_in_chunk[chunk]
+                found += self._found_rows(chunk, state.answers)
             elif chunk in self.finished:
-                done += plan.chunk_rows(chunk) * self.finished[chunk] // max(len(plan.chunk_range(chunk)), 1)
+                size = max(len(self.plan.chunk_range(chunk)), 1)
+                done += self.rows_in_chunk[chunk] * min(self.finished[chunk], size) // size
         return Progress(done, found)
 
     def run(self) -> Outcome:

@@ -15,6 +15,7 @@ SkipReason = Literal[
     "wrong column count",
     "invalid JSON",
     "not UTF-8",
+    "suppressed",
 ]
 
 #: Canonical column -> accepted header aliases (IMPORT.md), compared after :func:`header_key`.
@@ -125,3 +126,14 @@ class ImportReport:
     @property
     def rows_skipped(self) -> int:
         return sum(self.skipped.values())
+
+    def summary(self) -> str:
+        """One line: rows read, records stored, people created or updated, rows skipped by reason."""
+        would = "would be " if self.dry_run else ""
+        reasons = ", ".join(f"{reason}: {count:,}" for reason, count in sorted(self.skipped.items()))
+        return (
+            f"{self.rows_read:,} rows read, {self.records_stored:,} records {would}stored "
+            f"({self.duplicates:,} already known), {self.people_created:,} people {would}created, "
+            f"{self.people_updated:,} {would}updated, {self.rows_skipped:,} rows skipped"
+            + (f" ({reasons})" if reasons else "")
+        )

@@ -328,3 +328,40 @@ OBSERVATION_COLUMNS = (
 def add_observations(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
     """Insert phone observations (values in ``OBSERVATION_COLUMNS`` order); known dedupe keys are skipped."""
     _bulk_insert(conn, phone_observations, OBSERVATION_COLUMNS, rows)
+
+
+# --- erasure (privacy) -----------------------------------------------------------------------------
+
+
+def holders_of_numbers(conn: Connection, numbers: Iterable[str]) -> dict[str, set[int]]:
+    """E.164 number -> the people the store holds it for."""
+    found: dict[str, set[int]] = {}
+    table = phone_observations
+    for part in _slices(numbers):
+        rows = conn.execute(sa.select(table.c.e164, table.c.person_id).where(table.c.e164.in_(part)))
+        for row in rows:
+            found.setdefault(row.e164, set()).add(row.person_id)
+    return found
+
+
+def delete_people(conn: Connection, person_ids: Collection[int]) -> tuple[int, int]:
+    """Delete people with their observations, names and company links: ``(people, observations)``."""
+    people_deleted = observations_deleted = 0
+    for part in _slices(person_ids):
+        observations_deleted += conn.execute(
+            sa.delete(phone_observations).where(phone_observations.c.person_id.in_(part))
+        ).rowcount
+        for table in (person_names, person_companies):
+            conn.execute(sa.delete(table).where(table.c.person_id.in_(part)))
+        people_deleted += conn.execute(sa.delete(people).where(people.c.id.in_(part))).rowcount
+    return people_deleted, observations_deleted
+
+
+def delete_observations_of_numbers(conn: Connection, numbers: Iterable[str]) -> int:
+    """Delete every observation of the given E.164 numbers, whoever it was held for."""
+    deleted = 0
+    for part in _slices(numbers):
+        deleted += conn.execute(
+            sa.delete(phone_observations).where(phone_observations.c.e164.in_(part))
+        ).rowcount
+    return deleted

@@ -37,6 +37,7 @@ from trova.finder.normalize import (
     split_full_name,
     split_phone_cell,
 )
+from trova.privacy.service import screen_records
 from trova.settings import get_settings
 from trova.store import Database, utcnow
 
@@ -86,7 +87,9 @@ def import_paths(
         for file in files:
             default_source = (source or file.name)[:SOURCE_LENGTH]
             for chunk in _normalised_chunks(file, default_source, now, size, executor):
-                records = tally.take(chunk)
+                records, suppressed = _screened(db, tally.take(chunk))
+                for record in suppressed:
+                    tally._problem(RowProblem(file.name, record.line, "suppressed"))
                 if dry_state is not None:
                     tally.add(_link(dry_state, db, records, _read_connection))
                 else:
@@ -245,13 +248,61 @@ def _normalised_chunks(
             yield normalise_chunk(file.name, default_source, rows, now)
         return
     limit = PENDING_CHUNKS_PER_WORKER * max(1, getattr(executor, "_max_workers", 1))
-    pending: deque[Future[Normalised]] = deque()
+    pending: deque[Future[list[Wire]]] = deque()
     for rows in raw_chunks:
-        pending.append(executor.submit(normalise_chunk, file.name, default_source, rows, now))
+        wire = [row if isinstance(row, RowProblem) else (row.line, row.fields) for row in rows]
+        pending.append(executor.submit(normalise_wire, file.name, default_source, wire, now))
         if len(pending) >= limit:
-            yield pending.popleft().result()
+            yield [_from_wire(item) for item in pending.popleft().result()]
     while pending:
-        yield pending.popleft().result()
+        yield [_from_wire(item) for item in pending.popleft().result()]
+
+
+Wire = tuple[Any, ...] | RowProblem
+"""Rows and records cross to and from worker processes as plain tuples: pickling slotted
+dataclasses costs more than normalising them."""
+
+
+def normalise_wire(file_name: str, default_source: str, rows: Sequence[Wire], now: dt.datetime) -> list[Wire]:
+    """``normalise_chunk`` for a worker process, in and out as plain tuples."""
+    raw = [row if isinstance(row, RowProblem) else RawRow(row[0], row[1]) for row in rows]
+    return [_to_wire(item) for item in normalise_chunk(file_name, default_source, raw, now)]
+
+
+def _to_wire(item: ContactRecord | RowProblem) -> Wire:
+    if isinstance(item, RowProblem):
+        return item
+    phones = tuple((p.raw, p.e164, p.valid, p.line_type, p.region, p.dedupe_key) for p in item.phones)
+    return (
+        item.line,
+        item.linkedin_key,
+        item.first_key,
+        item.last_key,
+        item.company_key,
+        item.domain,
+        phones,
+        item.country_hint,
+        item.source,
+        item.observed_at,
+    )
+
+
+def _from_wire(item: Wire) -> ContactRecord | RowProblem:
+    if isinstance(item, RowProblem):
+        return item
+    line, li_key, first, last, company, domain, phones, hint, source, observed = item
+    return ContactRecord(
+        line,
+        li_key,
+        first,
+        last,
+        company,
+        domain,
+        tuple(PhoneValue(*phone) for phone in phones),
+        hint,
+        source,
+        observed,
+    )
 
 
 # --- linking records into the store ---------------------------------------------------------------
@@ -734,3 +785,27 @@ class _Tally:
             dry_run=dry_run,
             elapsed_s=elapsed_s,
         )
+
+
+# --- records from elsewhere (upstream sources) ----------------------------------------------------
+
+
+def store_records(db: Database, records: list[ContactRecord], now: dt.datetime) -> int:
+    """Link already-normalised records into the store, exactly as an imported chunk is linked.
+
+    Used by the upstream sources (``trova.sources``) to keep what a provider returned, so that
+    the same person is answered locally next time; returns how many observations were added.
+    """
+    records, _suppressed = _screened(db, records)
+    if not records:
+        return 0
+    return _store_chunk(db, records, now).stored
+
+
+def _screened(db: Database, records: list[ContactRecord]) -> tuple[list[ContactRecord], list[ContactRecord]]:
+    """``(records the suppression list allows, records it refuses)``: an erased or suppressed person
+    or number is never stored again, whether it comes from a file or from an upstream source."""
+    if not records:
+        return [], []
+    with db.read() as conn:
+        return screen_records(conn, records)

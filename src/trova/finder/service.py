@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.engine import Connection
 
@@ -17,7 +18,11 @@ from trova.finder import repository
 from trova.finder.models import Answer, Observation, Rule, Search
 from trova.finder.normalize import name_splits
 from trova.finder.rank import RankedNumber, choose
+from trova.privacy import service as privacy
 from trova.store import Database
+
+if TYPE_CHECKING:
+    from trova.sources.waterfall import Waterfall
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,26 +97,55 @@ def answer(identification: Identification, chosen: RankedNumber | None) -> Answe
 
 
 class Finder:
-    """Resolves normalised searches to answers; pure of HTTP, batches, credits and jobs."""
+    """Resolves normalised searches to answers; pure of batches, credits and jobs.
 
-    def __init__(self, db: Database) -> None:
+    ``waterfall``: the upstream sources asked for what the local store cannot answer (FINDER.md
+    §4); by default those configured in ``trova.toml`` (None when only the local store is).
+    """
+
+    def __init__(self, db: Database, waterfall: Waterfall | None | Literal["configured"] = "configured") -> None:
         self.db = db
+        if waterfall == "configured":
+            from trova.settings import get_settings
+            from trova.sources.waterfall import from_settings
+
+            waterfall = from_settings(db, get_settings())
+        self.waterfall = waterfall
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
         """One answer per search, in order. Identical searches are resolved once (FINDER.md §5).
 
-        One read transaction: the whole batch sees one consistent snapshot of the store.
+        The local store first, then the waterfall's upstream sources for what it did not answer.
+        A suppressed person is never sent upstream, and every answer, whichever source gave it,
+        passes ``privacy.screen_answers`` last: no source returns a suppressed person or number.
         """
         distinct = list(dict.fromkeys(searches))
+        answers = self.resolve_locally(distinct)
+        if self.waterfall is not None:
+            allowed = [search for search in distinct if answers[search].reason != privacy.SUPPRESSED]
+            answers.update(self.waterfall.complete(allowed, answers, self.resolve_locally))
         with self.db.read() as conn:
-            identified = identify_many(conn, distinct)
+            screened = dict(zip(answers, privacy.screen_answers(conn, list(answers.values())), strict=True))
+        return [screened[search] for search in searches]
+
+    def resolve_locally(self, searches: Sequence[Search]) -> dict[Search, Answer]:
+        """The contact store's answer for each distinct search, in one read transaction: the whole
+        batch sees one consistent snapshot of the store."""
+        distinct = list(dict.fromkeys(searches))
+        with self.db.read() as conn:
+            blocked = privacy.blocked_searches(conn, distinct)
+            identified = identify_many(conn, [search for search in distinct if search not in blocked])
             people = {i.person_id for i in identified.values() if i.person_id is not None}
-            observations, shared = gather(conn, people)
+            suppressed = privacy.blocked_people(conn, people)
+            observations, shared = gather(conn, people - suppressed)
         answers = {
-            search: answer(found, _choose_for(found, observations, shared))
+            search: privacy.suppressed_answer()
+            if found.person_id in suppressed
+            else answer(found, _choose_for(found, observations, shared))
             for search, found in identified.items()
         }
-        return [answers[search] for search in searches]
+        answers.update(dict.fromkeys(blocked, privacy.suppressed_answer()))
+        return {search: answers[search] for search in distinct}
 
 
 def _choose_for(

@@ -9,13 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.jobs.models import AttemptOutcome, AttemptTiming, Job, JobStatus
+from trova.jobs.notify import announce
 from trova.store.tables import job_attempts, jobs
 
 
 def insert_jobs(
     conn: Connection, batch_id: str, ranges: Sequence[tuple[int, int]], *, now: dt.datetime
 ) -> None:
-    """One queued ``resolve`` job per inclusive index range."""
+    """One queued ``resolve`` job per inclusive index range, announced to idle workers at commit."""
     conn.execute(
         jobs.insert(),
         [
@@ -32,6 +33,7 @@ def insert_jobs(
             for first, last in ranges
         ],
     )
+    announce(conn)
 
 
 def claim(
@@ -171,6 +173,11 @@ def recent_timings(conn: Connection, *, limit: int = 50) -> list[AttemptTiming]:
     ]
 
 
-def count_by_status(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all()
+def count_active(conn: Connection) -> dict[str, int]:
+    """Queued and running jobs (read from the status index; finished jobs are not counted)."""
+    rows = conn.execute(
+        sa.select(jobs.c.status, sa.func.count())
+        .where(jobs.c.status.in_(("queued", "running")))
+        .group_by(jobs.c.status)
+    ).all()
     return {str(row[0]): int(row[1]) for row in rows}

@@ -28,6 +28,9 @@ from trova.finder.models import Answer, Search
 from trova.finder.service import Finder
 from trova.jobs import repository as repo
 from trova.jobs.models import Job
+from trova.jobs.notify import notify_work as notify_work
+from trova.jobs.notify import wait_for_work, work_generation
+from trova.privacy import service as privacy
 from trova.settings import Settings
 from trova.store import Database, utcnow
 
@@ -37,24 +40,6 @@ SEARCHES_RESOLVED = Counter(
     "trova_searches_resolved", "Searches given a result by this process", ["qualification"]
 )
 JOBS_PROCESSED = Counter("trova_jobs_processed", "Jobs finished by this process", ["outcome"])
-
-
-_work_signal = threading.Condition()
-
-
-def notify_work() -> None:
-    """Wake this process's idle workers at once (a batch was just committed, or a stop was asked).
-
-    Without it a new batch waits up to ``worker_poll_interval_s`` for an idle worker to poll;
-    other processes still find the work by polling.
-    """
-    with _work_signal:
-        _work_signal.notify_all()
-
-
-def wait_for_work(timeout_s: float) -> None:
-    with _work_signal:
-        _work_signal.wait(timeout_s)
 
 
 def worker_id(slot: int = 0) -> str:
@@ -142,6 +127,9 @@ def record(db: Database, job: Job, outcomes: Sequence[SearchOutcome], *, gave_up
         repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
         if batch is not None:
             batches.record_outcomes(conn, batch, pending, fresh)
+            privacy.audit_outcomes(
+                conn, account_id=batch.account_id, batch_id=batch.id, pending=pending, outcomes=fresh, now=now
+            )
     for outcome in fresh:
         SEARCHES_RESOLVED.labels(outcome.qualification).inc()
     JOBS_PROCESSED.labels("failed" if gave_up else "done").inc()
@@ -205,8 +193,10 @@ def worker_loop(
     slot: int = 0,
     finder_factory: Callable[[Database], Finder] = Finder,
 ) -> None:
-    """Claim and process jobs until ``stop`` is set; when idle, waits for :func:`notify_work` or
-    ``worker_poll_interval_s``, whichever comes first.
+    """Claim and process jobs until ``stop`` is set; when idle, waits for :func:`notify_work` (this
+    process, or a PostgreSQL ``NOTIFY`` relayed by ``jobs.notify``) or ``worker_poll_interval_s``,
+    whichever comes first. The wake-up generation is read before looking for work, so a
+    notification that arrives during the look is not slept through.
 
     Errors of the claim itself (database restarting, lock timeouts) are logged and retried after
     the poll interval rather than ending the thread.
@@ -214,6 +204,7 @@ def worker_loop(
     finder = finder_factory(db)
     owner = worker_id(slot)
     while not stop.is_set():
+        seen = work_generation()
         try:
             if run_once(db, settings, finder, owner):
                 continue
@@ -222,4 +213,4 @@ def worker_loop(
             stop.wait(settings.worker_poll_interval_s)
             continue
         if not stop.is_set():
-            wait_for_work(settings.worker_poll_interval_s)
+            wait_for_work(settings.worker_poll_interval_s, since=seen)

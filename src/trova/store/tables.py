@@ -250,7 +250,7 @@ phone_observations = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("e164", sa.String(32), nullable=True, index=True),
+    sa.Column("e164", sa.String(32), nullable=True),
     sa.Column("valid", sa.Boolean, nullable=False),
     sa.Column("line_type", sa.String(32), nullable=True),
     sa.Column("region", sa.String(2), nullable=True),
@@ -262,4 +262,83 @@ phone_observations = sa.Table(
     sa.Column("dedupe_key", sa.String(64), nullable=False, unique=True),
     # The finder's shared-line test (numbers held for more than one person) reads only this index.
     sa.Index("ix_phone_observations_e164_person", "e164", "person_id"),
+)
+
+# --- upstream sources ----------------------------------------------------------------------------
+
+source_stats = sa.Table(
+    "source_stats",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("searches", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("hits", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("misses", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("errors", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("fell_through", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("skipped", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("cached_misses", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("credits_spent", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+source_health = sa.Table(
+    "source_health",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("open_until", sa.DateTime, nullable=True),
+    sa.Column("exhausted_at", sa.DateTime, nullable=True),
+    sa.Column("backoff_until", sa.DateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_error_at", sa.DateTime, nullable=True),
+    sa.Column("last_success_at", sa.DateTime, nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+source_misses = sa.Table(
+    "source_misses",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("search_key", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+# --- privacy -------------------------------------------------------------------------------------
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # A digest of the normalised key (never the key itself): the list does not keep what it blocks.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("batch_id", Id, nullable=True),
+    sa.Column("search_id", Id, nullable=True, index=True),
+    sa.Column("person_key", sa.String(64), nullable=True, index=True),
+    sa.Column("number", sa.String(32), nullable=True),
+    sa.Column("sources", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+)
+
+audit_subjects = sa.Table(
+    "audit_subjects",
+    metadata,
+    sa.Column(
+        "audit_id", sa.Integer, sa.ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Index("ix_audit_subjects_key_hash", "key_hash"),
 )

@@ -74,6 +74,18 @@ def insert_message(
     )
 
 
+def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _m.c.status == "pending",
+        _m.c.next_attempt_at <= now,
+        sa.or_(_m.c.lease_until.is_(None), _m.c.lease_until < now),
+    )
+
+
+def any_due(conn: Connection, *, now: dt.datetime) -> bool:
+    return conn.execute(sa.select(_m.c.id).where(_due(now)).limit(1)).first() is not None
+
+
 def claim_due(
     conn: Connection, *, owner: str, limit: int, now: dt.datetime, lease_until: dt.datetime
 ) -> list[Message]:
@@ -86,11 +98,7 @@ def claim_due(
     """
     due = (
         sa.select(_m.c.id)
-        .where(
-            _m.c.status == "pending",
-            _m.c.next_attempt_at <= now,
-            sa.or_(_m.c.lease_until.is_(None), _m.c.lease_until < now),
-        )
+        .where(_due(now))
         .order_by(_m.c.next_attempt_at, _m.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -104,6 +112,11 @@ def claim_due(
     return sorted((_message(row) for row in rows), key=lambda m: (m.next_attempt_at, m.id))
 
 
+def _text(value: str | None) -> str | None:
+    """Text as both databases can store it (PostgreSQL refuses NUL): receivers' bytes end up here."""
+    return None if value is None else value.replace("\x00", "\ufffd")
+
+
 def insert_attempt(conn: Connection, message_id: str, outcome: Outcome) -> None:
     conn.execute(
         _a.insert().values(
@@ -111,8 +124,8 @@ def insert_attempt(conn: Connection, message_id: str, outcome: Outcome) -> None:
             attempted_at=outcome.attempted_at,
             status_code=outcome.status_code,
             latency_ms=outcome.latency_ms,
-            error=outcome.error,
-            response_excerpt=outcome.response_excerpt,
+            error=_text(outcome.error),
+            response_excerpt=_text(outcome.response_excerpt),
         )
     )
 
@@ -143,7 +156,7 @@ def schedule_retry(
         .values(
             attempts=_m.c.attempts + 1,
             next_attempt_at=next_attempt_at,
-            last_error=error,
+            last_error=_text(error),
             lease_owner=None,
             lease_until=None,
         )
@@ -157,7 +170,11 @@ def mark_failed(conn: Connection, message_id: str, *, owner: str, error: str) ->
         _m.update()
         .where(_m.c.id == message_id, _m.c.lease_owner == owner, _m.c.status == "pending")
         .values(
-            status="failed", attempts=_m.c.attempts + 1, last_error=error, lease_owner=None, lease_until=None
+            status="failed",
+            attempts=_m.c.attempts + 1,
+            last_error=_text(error),
+            lease_owner=None,
+            lease_until=None,
         )
     )
     return result.rowcount == 1
@@ -225,3 +242,53 @@ def attempt_counts(conn: Connection, message_ids: Sequence[str]) -> dict[str, in
 def count_by_status(conn: Connection) -> dict[str, int]:
     query = sa.select(_m.c.status, sa.func.count()).group_by(_m.c.status)
     return {status: int(count) for status, count in conn.execute(query).all()}
+
+
+# --- privacy: erasure and retention --------------------------------------------------------------
+
+_IN_SLICE = 2000
+
+
+def _parts(values: Sequence[str]) -> list[list[str]]:
+    ordered = sorted(set(values))
+    return [ordered[start : start + _IN_SLICE] for start in range(0, len(ordered), _IN_SLICE)]
+
+
+def messages_of_batches(conn: Connection, batch_ids: Sequence[str]) -> list[Message]:
+    found: list[Message] = []
+    for part in _parts(batch_ids):
+        found += [_message(row) for row in conn.execute(sa.select(_m).where(_m.c.batch_id.in_(part)))]
+    return found
+
+
+def replace_payload(conn: Connection, message_id: str, payload: dict[str, Any]) -> None:
+    """Overwrite a message's payload (erasure redacts numbers out of it; later attempts send this)."""
+    conn.execute(_m.update().where(_m.c.id == message_id).values(payload=payload))
+
+
+def response_excerpts_of_batches(conn: Connection, batch_ids: Sequence[str]) -> dict[int, str]:
+    """Attempt id -> the receiver's stored response excerpt, for every message of the batches."""
+    found: dict[int, str] = {}
+    for part in _parts(batch_ids):
+        rows = conn.execute(
+            sa.select(_a.c.id, _a.c.response_excerpt)
+            .join(_m, _m.c.id == _a.c.message_id)
+            .where(_m.c.batch_id.in_(part), _a.c.response_excerpt.is_not(None))
+        )
+        found.update((int(row.id), str(row.response_excerpt)) for row in rows)
+    return found
+
+
+def clear_response_excerpts(conn: Connection, attempt_ids: Sequence[int]) -> None:
+    if attempt_ids:
+        conn.execute(_a.update().where(_a.c.id.in_(list(attempt_ids))).values(response_excerpt=None))
+
+
+def delete_messages_of_batches(conn: Connection, batch_ids: Sequence[str]) -> int:
+    """Delete the messages of the batches with their attempts; returns how many messages went."""
+    deleted = 0
+    for part in _parts(batch_ids):
+        message_ids = sa.select(_m.c.id).where(_m.c.batch_id.in_(part))
+        conn.execute(sa.delete(_a).where(_a.c.message_id.in_(message_ids)))
+        deleted += conn.execute(sa.delete(_m).where(_m.c.batch_id.in_(part))).rowcount
+    return deleted

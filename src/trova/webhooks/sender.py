@@ -38,13 +38,13 @@ from trova.webhooks.signing import signed_headers
 log = logging.getLogger("trova.webhooks")
 
 T = TypeVar("T")
+Claimed = tuple[Message, SigningSecrets | None]
 
 LEASE_MARGIN_S = 30.0
 """A claimed message stays leased for the timeout plus this margin: long enough for one attempt and
 its record, short enough that a killed sender's messages are picked up again within a minute."""
 
 SHUTDOWN_GRACE_S = 5.0
-DB_THREADS = 4
 USER_AGENT = f"Trova-Webhooks/{__version__}"
 
 
@@ -120,6 +120,7 @@ def _http_error(status_code: int, location: str | None) -> str | None:
 
 
 def _excerpt(data: bytes) -> str | None:
+    """The answer's first bytes as text (undecodable bytes become U+FFFD)."""
     return data[:EXCERPT_BYTES].decode("utf-8", "replace") if data else None
 
 
@@ -152,7 +153,11 @@ async def send_once(
     if refusal is not None:
         return outcome("stop", error=refusal)
     body = orjson.dumps(message.payload)
-    headers = {"content-type": "application/json", **signed_headers(message.id, body, signing, attempted_at)}
+    headers = {
+        "content-type": "application/json",
+        "accept-encoding": "identity",
+        **signed_headers(message.id, body, signing, attempted_at),
+    }
     status_code: int | None = None
     location = retry_after = None
     excerpt = b""
@@ -182,10 +187,15 @@ async def send_once(
 
 
 class Sender:
-    """One process's sender: the claim loop and its in-flight deliveries.
+    """One process's sender: the loop, its in-flight deliveries and the outcomes waiting to be written.
 
     ``owner`` identifies this sender's leases; a message whose lease expired (its sender was killed)
     is claimed again by any sender, with the same message id, hence the same ``webhook-id``.
+
+    The loop works in rounds: one write transaction records every attempt finished since the last
+    round and claims as many due messages as there are free slots. When fifty deliveries end in the
+    same instant that is one transaction, not a hundred, which is what keeps a slow receiver's
+    backlog flowing at the concurrency limit and the database free for the API.
     """
 
     def __init__(
@@ -196,22 +206,34 @@ class Sender:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.ssl_context = ssl_context
         self.lease_s = settings.webhook_timeout_s + LEASE_MARGIN_S
-        self._db_pool = concurrent.futures.ThreadPoolExecutor(DB_THREADS, thread_name_prefix="webhooks-db")
+        self._db_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="webhooks-db")
         self._inflight: dict[asyncio.Task[None], str] = {}
+        self._finished: list[tuple[Message, Outcome]] = []
         self._wake: asyncio.Event | None = None
 
     async def _in_db(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._db_pool, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, fn)
 
-    def _claim(self, limit: int) -> list[tuple[Message, SigningSecrets | None]]:
+    def _round(self, finished: list[tuple[Message, Outcome]], free: int) -> list[Claimed]:
+        """Record ``finished`` and claim up to ``free`` messages, in one write transaction.
+
+        With nothing to record, a read first checks that something is due: an idle sender then
+        never takes SQLite's single write lock.
+        """
+        if not finished:
+            if free <= 0:
+                return []
+            with self.db.read() as conn:
+                if not service.anything_due(conn):
+                    return []
         with self.db.write() as conn:
-            messages = service.claim(conn, owner=self.owner, limit=limit, lease_s=self.lease_s)
+            for message, outcome in finished:
+                service.record_outcome(conn, message, outcome, owner=self.owner, settings=self.settings)
+            if free <= 0:
+                return []
+            messages = service.claim(conn, owner=self.owner, limit=free, lease_s=self.lease_s)
             now = utcnow()
             return [(m, service.signing_secrets(conn, m.account_id, now)) for m in messages]
-
-    def _record(self, message: Message, outcome: Outcome) -> None:
-        with self.db.write() as conn:
-            service.record_outcome(conn, message, outcome, owner=self.owner, settings=self.settings)
 
     def _release(self, message_ids: list[str]) -> None:
         with self.db.write() as conn:
@@ -225,34 +247,39 @@ class Sender:
                 verdict="stop", attempted_at=utcnow(), latency_ms=0, error="account no longer exists"
             )
         else:
-            outcome = await send_once(client, message, signing, self.settings)
-        try:
-            await self._in_db(lambda: self._record(message, outcome))
-        except Exception:
-            log.exception(
-                "could not record the attempt of %s; it will be retried after its lease", message.id
-            )
+            outcome = await self._send(client, message, signing)
+        self._finished.append((message, outcome))
         if outcome.verdict != "delivered":
             log.info("webhook %s to %s: %s", message.id, message.url, outcome.error)
+
+    async def _send(self, client: httpx.AsyncClient, message: Message, signing: SigningSecrets) -> Outcome:
+        """One attempt; a bug of ours becomes a recorded, retried attempt instead of a stuck lease."""
+        try:
+            return await send_once(client, message, signing, self.settings)
+        except Exception as exc:
+            log.exception("sending webhook %s failed unexpectedly", message.id)
+            return Outcome(
+                verdict="retry", attempted_at=utcnow(), latency_ms=0, error=f"internal error: {exc!r}"
+            )
 
     def _start(self, client: httpx.AsyncClient, message: Message, signing: SigningSecrets | None) -> None:
         task = asyncio.create_task(self._deliver(client, message, signing))
         self._inflight[task] = message.id
-        task.add_done_callback(self._finished)
+        task.add_done_callback(self._done)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
         if self._wake is not None:
             self._wake.set()
 
-    async def _claim_round(self, client: httpx.AsyncClient) -> None:
-        free = self.settings.webhook_concurrency - len(self._inflight)
-        if free <= 0:
-            return
+    async def _run_round(self, client: httpx.AsyncClient, *, claim: bool = True) -> None:
+        finished, self._finished = self._finished, []
+        free = self.settings.webhook_concurrency - len(self._inflight) if claim else 0
         try:
-            claimed = await self._in_db(lambda: self._claim(free))
+            claimed = await self._in_db(lambda: self._round(finished, free))
         except Exception:
-            log.exception("claiming webhook messages failed; will try again")
+            log.exception("webhook outbox round failed; will try again")
+            self._finished = finished + self._finished
             return
         for message, signing in claimed:
             self._start(client, message, signing)
@@ -260,26 +287,30 @@ class Sender:
     async def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set, then finish or hand back what is in flight."""
         self._wake = asyncio.Event()
-        async with new_client(self.settings, ssl_context=self.ssl_context) as client:
-            try:
-                while not stop.is_set():
-                    self._wake.clear()
-                    await self._claim_round(client)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_interval_s)
-            finally:
-                await self._shutdown()
-        self._db_pool.shutdown(wait=True)
+        try:
+            async with new_client(self.settings, ssl_context=self.ssl_context) as client:
+                try:
+                    while not stop.is_set():
+                        self._wake.clear()
+                        await self._run_round(client)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_interval_s)
+                finally:
+                    await self._shutdown(client)
+        finally:
+            self._db_thread.shutdown(wait=True)
 
-    async def _shutdown(self) -> None:
-        """Let in-flight deliveries finish briefly; cancel the rest and release their leases."""
-        if not self._inflight:
-            return
-        _done, pending = await asyncio.wait(list(self._inflight), timeout=SHUTDOWN_GRACE_S)
-        unfinished = [self._inflight[task] for task in pending if task in self._inflight]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+    async def _shutdown(self, client: httpx.AsyncClient) -> None:
+        """Let in-flight deliveries finish briefly, record them; cancel the rest and release their leases."""
+        unfinished: list[str] = []
+        if self._inflight:
+            _done, pending = await asyncio.wait(list(self._inflight), timeout=SHUTDOWN_GRACE_S)
+            unfinished = [self._inflight[task] for task in pending if task in self._inflight]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._finished:
+            await self._run_round(client, claim=False)
         if unfinished:
             await self._in_db(lambda: self._release(unfinished))
 

@@ -109,6 +109,11 @@ def signing_secrets(conn: Connection, account_id: int, now: dt.datetime) -> Sign
     return secrets_in_force(current, previous, rotated_at, now)
 
 
+def anything_due(conn: Connection) -> bool:
+    """Whether some message is due now (a cheap read before claiming under the write lock)."""
+    return repo.any_due(conn, now=utcnow())
+
+
 def claim(conn: Connection, *, owner: str, limit: int, lease_s: float) -> list[Message]:
     """Lease up to ``limit`` due messages to ``owner`` for ``lease_s`` seconds."""
     now = utcnow()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 18:22:14.930690
+Create Date: 2026-11-28 18:40:43.258899
 """
 
 from __future__ import annotations
@@ -51,6 +51,71 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_people')),
     sa.UniqueConstraint('linkedin_key', name=op.f('uq_people_linkedin_key'))
     )
+    op.create_table('source_health',
+    sa.Column('source', sa.String(length=200), nullable=False),
+    sa.Column('consecutive_failures', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('open_until', sa.DateTime(), nullable=True),
+    sa.Column('exhausted_at', sa.DateTime(), nullable=True),
+    sa.Column('backoff_until', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('last_error_at', sa.DateTime(), nullable=True),
+    sa.Column('last_success_at', sa.DateTime(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('source', name=op.f('pk_source_health'))
+    )
+    op.create_table('source_misses',
+    sa.Column('source', sa.String(length=200), nullable=False),
+    sa.Column('search_key', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('source', 'search_key', name=op.f('pk_source_misses'))
+    )
+    with op.batch_alter_table('source_misses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_source_misses_expires_at'), ['expires_at'], unique=False)
+
+    op.create_table('source_stats',
+    sa.Column('source', sa.String(length=200), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('requests', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('searches', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('hits', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('misses', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('rejected', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('errors', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('fell_through', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('skipped', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('cached_misses', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('credits_spent', sa.BigInteger(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('source', 'day', name=op.f('pk_source_stats'))
+    )
+    op.create_table('suppressions',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=False),
+    sa.Column('origin', sa.String(length=16), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
+    sa.UniqueConstraint('key_hash', name=op.f('uq_suppressions_key_hash'))
+    )
+    op.create_table('audit_events',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.String(length=36), nullable=True),
+    sa.Column('search_id', sa.String(length=36), nullable=True),
+    sa.Column('person_key', sa.String(length=64), nullable=True),
+    sa.Column('number', sa.String(length=32), nullable=True),
+    sa.Column('sources', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_audit_events_account_id_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
+    )
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_events_account_id'), ['account_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_events_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_events_person_key'), ['person_key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_events_search_id'), ['search_id'], unique=False)
+
     op.create_table('batches',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -161,7 +226,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_phone_observations_dedupe_key'))
     )
     with op.batch_alter_table('phone_observations', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_phone_observations_e164'), ['e164'], unique=False)
         batch_op.create_index('ix_phone_observations_e164_person', ['e164', 'person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_phone_observations_person_id'), ['person_id'], unique=False)
 
@@ -187,6 +251,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_webhook_messages_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_webhook_messages_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index('ix_webhook_messages_status_next', ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('audit_subjects',
+    sa.Column('audit_id', sa.Integer(), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['audit_id'], ['audit_events.id'], name=op.f('fk_audit_subjects_audit_id_audit_events'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('audit_id', 'key_hash', name=op.f('pk_audit_subjects'))
+    )
+    with op.batch_alter_table('audit_subjects', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_subjects_key_hash', ['key_hash'], unique=False)
 
     op.create_table('batch_people',
     sa.Column('batch_id', sa.String(length=36), nullable=False),
@@ -288,6 +361,10 @@ def downgrade() -> None:
 
     op.drop_table('jobs')
     op.drop_table('batch_people')
+    with op.batch_alter_table('audit_subjects', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_subjects_key_hash')
+
+    op.drop_table('audit_subjects')
     with op.batch_alter_table('webhook_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_messages_status_next')
         batch_op.drop_index(batch_op.f('ix_webhook_messages_batch_id'))
@@ -297,7 +374,6 @@ def downgrade() -> None:
     with op.batch_alter_table('phone_observations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_phone_observations_person_id'))
         batch_op.drop_index('ix_phone_observations_e164_person')
-        batch_op.drop_index(batch_op.f('ix_phone_observations_e164'))
 
     op.drop_table('phone_observations')
     with op.batch_alter_table('person_names', schema=None) as batch_op:
@@ -331,6 +407,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_batches_account_id'))
 
     op.drop_table('batches')
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_events_search_id'))
+        batch_op.drop_index(batch_op.f('ix_audit_events_person_key'))
+        batch_op.drop_index(batch_op.f('ix_audit_events_created_at'))
+        batch_op.drop_index(batch_op.f('ix_audit_events_account_id'))
+
+    op.drop_table('audit_events')
+    op.drop_table('suppressions')
+    op.drop_table('source_stats')
+    with op.batch_alter_table('source_misses', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_source_misses_expires_at'))
+
+    op.drop_table('source_misses')
+    op.drop_table('source_health')
     op.drop_table('people')
     op.drop_table('companies')
     op.drop_table('accounts')

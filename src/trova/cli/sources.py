@@ -1,0 +1,121 @@
+"""``trova sources …``: the configured upstream sources, their health and their counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Connection
+
+from trova.cli.accounts import fail, write_transaction
+from trova.errors import SourceConfigError
+from trova.settings import get_settings
+from trova.sources import service
+from trova.sources.config import SourceSpec, configured_sources
+from trova.sources.models import STAT_COLUMNS
+from trova.store import utcnow
+
+sources_app = typer.Typer(
+    name="sources",
+    help="Upstream sources: configuration, health and counters (requests, hits, credits spent).",
+    no_args_is_help=True,
+)
+
+WIDE = 200
+
+
+def _specs() -> list[SourceSpec]:
+    try:
+        return configured_sources(get_settings())
+    except SourceConfigError as error:
+        fail(error.message)
+        raise AssertionError("unreachable") from None
+
+
+@contextmanager
+def _connection() -> Iterator[Connection]:
+    with write_transaction() as conn:
+        yield conn
+
+
+def _time(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+@sources_app.command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per source.")] = False,
+) -> None:
+    """The waterfall in order: kind, where it is reached, and its health (ok, open, exhausted, …)."""
+    specs = _specs()
+    with _connection() as conn:
+        views = service.list_sources(conn, specs, utcnow())
+    if as_json:
+        for view in views:
+            row = {
+                "position": view.position, "name": view.name, "kind": view.kind, "target": view.target,
+                "enabled": view.enabled, "health": view.health, "detail": view.detail,
+                "remembered_misses": view.remembered_misses,
+                "last_success_at": _time(view.last_success_at) or None, "last_error": view.last_error,
+            }
+            typer.echo(orjson.dumps(row).decode())
+        return
+    table = Table("#", "name", "kind", "target", "health", "remembered misses", "last success (UTC)", "last error")
+    for view in views:
+        health = f"{view.health} {view.detail}".strip()
+        table.add_row(
+            str(view.position), view.name, view.kind, view.target, health, str(view.remembered_misses),
+            _time(view.last_success_at), view.last_error or "",
+        )
+    Console(width=WIDE).print(table)
+
+
+@sources_app.command("stats")
+def stats_command(
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="Only the last N days (UTC, today included).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per source.")] = False,
+) -> None:
+    """Per upstream source: requests, searches sent, hits, misses, errors, credits spent, and more."""
+    specs = _specs()
+    since = utcnow().date() - dt.timedelta(days=days - 1) if days else None
+    with _connection() as conn:
+        rows = service.stats(conn, specs, since)
+    if as_json:
+        for row in rows:
+            typer.echo(orjson.dumps({"source": row.source, **row.as_row()}).decode())
+        return
+    table = Table("source", *(name.replace("_", " ") for name in STAT_COLUMNS))
+    for row in rows:
+        table.add_row(row.source, *(f"{value:,}" for value in row.as_row().values()))
+    Console(width=WIDE).print(table)
+    if not rows:
+        typer.echo("no upstream source is configured")
+
+
+@sources_app.command("reset")
+def reset_command(
+    name: Annotated[str, typer.Argument(help="The source's name in trova.toml.")],
+    forget_misses: Annotated[
+        bool, typer.Option("--forget-misses", help="Also ask it again about searches it had nothing for.")
+    ] = False,
+) -> None:
+    """Close a source's circuit breaker and clear its exhausted (402) or backing-off (429) state."""
+    specs = _specs()
+    if name not in {spec.name for spec in specs if spec.kind != "local"}:
+        fail(f"no upstream source named {name!r} in the configuration")
+    with _connection() as conn:
+        service.reset(conn, name, utcnow(), forget_misses=forget_misses)
+    typer.echo(f"source {name} reset")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``trova sources …`` to ``app``."""
+    app.add_typer(sources_app)

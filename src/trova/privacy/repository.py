@@ -1,0 +1,268 @@
+"""All SQL of the privacy domain: the suppression list and the audit of revealed numbers.
+
+Both are keyed by subject digests (``models.Subject.digest``). Lookups are bulk: a batch of
+searches or answers costs one ``IN`` query per slice of digests, whatever its size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trova.privacy.models import AuditEvent, Origin, Reveal, Subject, Suppression
+from trova.store.tables import audit_events, audit_subjects, suppressions
+from trova.store.upsert import insert_ignore
+
+IN_SLICE = 2000
+"""Bound values per ``IN`` list, far below SQLite's 32,766 and PostgreSQL's 65,535 parameters."""
+
+T = TypeVar("T")
+
+
+def _slices(values: Iterable[T], size: int = IN_SLICE) -> Iterator[list[T]]:
+    ordered = list(dict.fromkeys(values))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+# --- suppressions ----------------------------------------------------------------------------------
+
+
+def _suppression(row: Any) -> Suppression:
+    return Suppression(
+        id=int(row.id),
+        kind=row.kind,
+        label=row.label,
+        origin=row.origin,
+        note=row.note,
+        created_at=row.created_at,
+    )
+
+
+def add_suppressions(
+    conn: Connection, subjects: Sequence[Subject], *, origin: Origin, note: str | None, now: dt.datetime
+) -> tuple[list[Suppression], list[Suppression]]:
+    """Suppress each subject once: ``(entries added now, entries that already existed)``."""
+    rows = {
+        subject.digest: {
+            "kind": subject.kind,
+            "key_hash": subject.digest,
+            "label": subject.label[:200],
+            "origin": origin,
+            "note": note,
+            "created_at": now,
+        }
+        for subject in subjects
+    }
+    if not rows:
+        return [], []
+    added: set[int] = set()
+    for part in _slices(rows):
+        result = conn.execute(
+            insert_ignore(conn, suppressions)
+            .values([rows[digest] for digest in part])
+            .returning(suppressions.c.id)
+        )
+        added.update(int(entry_id) for (entry_id,) in result)
+    entries = suppressions_by_digest(conn, rows)
+    return (
+        [entry for entry in entries if entry.id in added],
+        [entry for entry in entries if entry.id not in added],
+    )
+
+
+def suppressions_by_digest(conn: Connection, digests: Iterable[str]) -> list[Suppression]:
+    found: list[Suppression] = []
+    for part in _slices(digests):
+        found += [
+            _suppression(row)
+            for row in conn.execute(sa.select(suppressions).where(suppressions.c.key_hash.in_(part)))
+        ]
+    return sorted(found, key=lambda entry: entry.id)
+
+
+def suppressed_digests(conn: Connection, digests: Iterable[str]) -> set[str]:
+    """The subset of ``digests`` on the suppression list."""
+    found: set[str] = set()
+    column = suppressions.c.key_hash
+    for part in _slices(digests):
+        found.update(conn.execute(sa.select(column).where(column.in_(part))).scalars())
+    return found
+
+
+def list_suppressions(conn: Connection) -> list[Suppression]:
+    rows = conn.execute(sa.select(suppressions).order_by(suppressions.c.id))
+    return [_suppression(row) for row in rows]
+
+
+def delete_suppression(conn: Connection, entry_id: int) -> Suppression | None:
+    """Remove one entry; the entry as it was, or None when there was no such entry."""
+    row = conn.execute(
+        sa.delete(suppressions).where(suppressions.c.id == entry_id).returning(*suppressions.c)
+    ).first()
+    return _suppression(row) if row else None
+
+
+# --- audit -----------------------------------------------------------------------------------------
+
+
+def add_audit_events(conn: Connection, reveals: Sequence[Reveal], *, now: dt.datetime) -> None:
+    """One audit event per reveal, with the digests of every subject it concerns."""
+    if not reveals:
+        return
+    statement = audit_events.insert().returning(audit_events.c.id, sort_by_parameter_order=True)
+    ids = conn.execute(
+        statement,
+        [
+            {
+                "account_id": reveal.account_id,
+                "batch_id": reveal.batch_id,
+                "search_id": reveal.search_id,
+                "person_key": reveal.person_key,
+                "number": reveal.number,
+                "sources": list(reveal.sources),
+                "created_at": now,
+            }
+            for reveal in reveals
+        ],
+    ).scalars()
+    links = {
+        (int(audit_id), subject.digest)
+        for audit_id, reveal in zip(ids, reveals, strict=True)
+        for subject in reveal.subjects
+    }
+    if links:
+        conn.execute(
+            audit_subjects.insert(),
+            [{"audit_id": audit_id, "key_hash": digest} for audit_id, digest in links],
+        )
+
+
+def audit_ids_of(
+    conn: Connection, *, digests: Collection[str] = (), person_keys: Collection[str] = ()
+) -> set[int]:
+    """Events that concern any of the subject digests, or any of the store people (``p:<id>``)."""
+    found: set[int] = set()
+    for part in _slices(digests):
+        found.update(
+            conn.execute(
+                sa.select(audit_subjects.c.audit_id).where(audit_subjects.c.key_hash.in_(part))
+            ).scalars()
+        )
+    for part in _slices(person_keys):
+        found.update(
+            conn.execute(sa.select(audit_events.c.id).where(audit_events.c.person_key.in_(part))).scalars()
+        )
+    return found
+
+
+def _event(row: Any, names: dict[int, str]) -> AuditEvent:
+    return AuditEvent(
+        id=int(row.id),
+        account_id=int(row.account_id),
+        account_name=names.get(int(row.account_id), f"#{row.account_id}"),
+        created_at=row.created_at,
+        batch_id=row.batch_id,
+        search_id=row.search_id,
+        person_key=row.person_key,
+        number=row.number,
+        sources=tuple(row.sources or ()),
+    )
+
+
+def audit_events_by_id(conn: Connection, ids: Collection[int]) -> list[sa.Row[Any]]:
+    """The rows of the given events, oldest first."""
+    rows: list[sa.Row[Any]] = []
+    for part in _slices(sorted(ids)):
+        rows += conn.execute(sa.select(audit_events).where(audit_events.c.id.in_(part))).all()
+    return sorted(rows, key=lambda row: (row.created_at, row.id))
+
+
+def audit_events_of_account(
+    conn: Connection, account_id: int, *, limit: int | None = None
+) -> list[sa.Row[Any]]:
+    """What one account was shown, oldest first (the newest ``limit`` when given)."""
+    query = sa.select(audit_events).where(audit_events.c.account_id == account_id)
+    if limit is not None:
+        query = query.order_by(audit_events.c.created_at.desc(), audit_events.c.id.desc()).limit(limit)
+    rows = conn.execute(query).all()
+    return sorted(rows, key=lambda row: (row.created_at, row.id))
+
+
+def as_events(rows: Sequence[sa.Row[Any]], account_names: dict[int, str]) -> list[AuditEvent]:
+    return [_event(row, account_names) for row in rows]
+
+
+def search_ids_of_events(conn: Connection, ids: Collection[int]) -> set[str]:
+    found: set[str] = set()
+    for part in _slices(sorted(ids)):
+        found.update(
+            search_id
+            for search_id in conn.execute(
+                sa.select(audit_events.c.search_id).where(audit_events.c.id.in_(part))
+            ).scalars()
+            if search_id
+        )
+    return found
+
+
+def numbers_of_events(conn: Connection, ids: Collection[int]) -> set[str]:
+    found: set[str] = set()
+    for part in _slices(sorted(ids)):
+        found.update(
+            number
+            for number in conn.execute(
+                sa.select(audit_events.c.number).where(audit_events.c.id.in_(part))
+            ).scalars()
+            if number
+        )
+    return found
+
+
+def link_subjects(conn: Connection, ids: Collection[int], digests: Collection[str]) -> None:
+    """Tie more subjects to existing events (erasure keeps a person findable once their keys are gone)."""
+    rows = [{"audit_id": audit_id, "key_hash": digest} for audit_id in sorted(ids) for digest in digests]
+    for start in range(0, len(rows), IN_SLICE // 2):
+        conn.execute(insert_ignore(conn, audit_subjects).values(rows[start : start + IN_SLICE // 2]))
+
+
+def redact_numbers(conn: Connection, ids: Collection[int], numbers: Collection[str]) -> int:
+    """Forget the number of the given events and of every event that revealed one of ``numbers``."""
+    redacted = 0
+    for part in _slices(sorted(ids)):
+        redacted += conn.execute(
+            sa.update(audit_events)
+            .where(audit_events.c.id.in_(part), audit_events.c.number.is_not(None))
+            .values(number=None)
+        ).rowcount
+    for numbers_part in _slices(numbers):
+        redacted += conn.execute(
+            sa.update(audit_events).where(audit_events.c.number.in_(numbers_part)).values(number=None)
+        ).rowcount
+    return redacted
+
+
+def delete_audit_before(conn: Connection, cutoff: dt.datetime, *, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest events created before ``cutoff`` (their subjects go too)."""
+    expired = (
+        sa.select(audit_events.c.id)
+        .where(audit_events.c.created_at < cutoff)
+        .order_by(audit_events.c.id)
+        .limit(limit)
+    )
+    ids = list(conn.execute(expired).scalars())
+    if not ids:
+        return 0
+    conn.execute(sa.delete(audit_subjects).where(audit_subjects.c.audit_id.in_(ids)))
+    return int(conn.execute(sa.delete(audit_events).where(audit_events.c.id.in_(ids))).rowcount)
+
+
+def set_audit_time(conn: Connection, ids: Collection[int], created_at: dt.datetime) -> None:
+    """Move events in time (operators' corrections and tests of retention)."""
+    conn.execute(
+        sa.update(audit_events).where(audit_events.c.id.in_(sorted(ids))).values(created_at=created_at)
+    )

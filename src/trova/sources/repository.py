@@ -1,0 +1,172 @@
+"""All SQL of the sources: per-source counters, the breaker's state, and the negative cache.
+
+Every function takes the caller's connection. Counters are added with ``INSERT … ON CONFLICT DO
+UPDATE SET n = n + excluded.n`` (the same statement on SQLite and PostgreSQL), so concurrent
+workers never lose an increment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from trova.sources.models import STAT_COLUMNS, SourceHealth, SourceStats
+from trova.store.tables import source_health, source_misses, source_stats
+
+IN_SLICE = 1000
+
+
+def _upsert(conn: Connection, table: sa.Table) -> Any:
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
+def _slices(values: Iterable[str]) -> Iterator[list[str]]:
+    ordered = list(dict.fromkeys(values))
+    for start in range(0, len(ordered), IN_SLICE):
+        yield ordered[start : start + IN_SLICE]
+
+
+# --- counters --------------------------------------------------------------------------------------
+
+
+def add_stats(conn: Connection, stats: SourceStats, day: dt.date) -> None:
+    """Add ``stats`` to the source's counters of ``day``."""
+    values = stats.as_row()
+    if not any(values.values()):
+        return
+    insert = _upsert(conn, source_stats).values(source=stats.source, day=day, **values)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["source", "day"],
+            set_={name: source_stats.c[name] + insert.excluded[name] for name in values},
+        )
+    )
+
+
+def stats_since(conn: Connection, since: dt.date | None) -> dict[str, SourceStats]:
+    """Source name -> its counters summed over the days from ``since`` (all days when None)."""
+    sums = [sa.func.sum(source_stats.c[name]).label(name) for name in STAT_COLUMNS]
+    query = sa.select(source_stats.c.source, *sums).group_by(source_stats.c.source)
+    if since is not None:
+        query = query.where(source_stats.c.day >= since)
+    return {
+        row.source: SourceStats(row.source, **{name: int(getattr(row, name) or 0) for name in STAT_COLUMNS})
+        for row in conn.execute(query)
+    }
+
+
+# --- the breaker -----------------------------------------------------------------------------------
+
+
+def health_of(conn: Connection, sources: Collection[str]) -> dict[str, SourceHealth]:
+    """The breaker row of each named source that has one."""
+    if not sources:
+        return {}
+    rows = conn.execute(sa.select(source_health).where(source_health.c.source.in_(sorted(sources))))
+    return {
+        row.source: SourceHealth(
+            source=row.source,
+            consecutive_failures=row.consecutive_failures,
+            open_until=row.open_until,
+            exhausted_at=row.exhausted_at,
+            backoff_until=row.backoff_until,
+            last_error=row.last_error,
+            last_error_at=row.last_error_at,
+            last_success_at=row.last_success_at,
+        )
+        for row in rows
+    }
+
+
+def lock_health(conn: Connection, source: str, now: dt.datetime) -> SourceHealth:
+    """The source's breaker row, created if missing and locked for this write transaction."""
+    conn.execute(
+        _upsert(conn, source_health)
+        .values(source=source, consecutive_failures=0, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["source"])
+    )
+    query = sa.select(source_health.c.source).where(source_health.c.source == source)
+    if conn.dialect.name == "postgresql":
+        conn.execute(query.with_for_update())
+    return health_of(conn, [source])[source]
+
+
+def save_health(conn: Connection, health: SourceHealth, now: dt.datetime) -> None:
+    conn.execute(
+        sa.update(source_health)
+        .where(source_health.c.source == health.source)
+        .values(
+            consecutive_failures=health.consecutive_failures,
+            open_until=health.open_until,
+            exhausted_at=health.exhausted_at,
+            backoff_until=health.backoff_until,
+            last_error=health.last_error,
+            last_error_at=health.last_error_at,
+            last_success_at=health.last_success_at,
+            updated_at=now,
+        )
+    )
+
+
+# --- the negative cache ----------------------------------------------------------------------------
+
+
+def remembered_misses(conn: Connection, source: str, keys: Iterable[str], now: dt.datetime) -> set[str]:
+    """The keys among ``keys`` that ``source`` answered with nothing and that have not expired."""
+    found: set[str] = set()
+    table = source_misses
+    for part in _slices(keys):
+        found.update(
+            conn.execute(
+                sa.select(table.c.search_key).where(
+                    table.c.source == source, table.c.search_key.in_(part), table.c.expires_at > now
+                )
+            ).scalars()
+        )
+    return found
+
+
+def remember_misses(conn: Connection, source: str, keys: Iterable[str], expires_at: dt.datetime) -> None:
+    """Remember that ``source`` had nothing for these searches, until ``expires_at``."""
+    rows = [{"source": source, "search_key": key, "expires_at": expires_at} for key in dict.fromkeys(keys)]
+    if not rows:
+        return
+    insert = _upsert(conn, source_misses)
+    statement = insert.on_conflict_do_update(
+        index_elements=["source", "search_key"], set_={"expires_at": insert.excluded.expires_at}
+    )
+    for start in range(0, len(rows), IN_SLICE):
+        conn.execute(statement, rows[start : start + IN_SLICE])
+
+
+def forget_misses(conn: Connection, keys: Iterable[str]) -> None:
+    """Drop remembered misses of these searches for every source (they were found since)."""
+    for part in _slices(keys):
+        conn.execute(sa.delete(source_misses).where(source_misses.c.search_key.in_(part)))
+
+
+def purge_expired_misses(conn: Connection, now: dt.datetime) -> int:
+    """Delete expired negative-cache rows; how many went."""
+    result = conn.execute(sa.delete(source_misses).where(source_misses.c.expires_at <= now))
+    return int(result.rowcount or 0)
+
+
+def count_misses(conn: Connection, now: dt.datetime) -> dict[str, int]:
+    """Source -> how many searches it is currently not asked again about."""
+    query = (
+        sa.select(source_misses.c.source, sa.func.count())
+        .where(source_misses.c.expires_at > now)
+        .group_by(source_misses.c.source)
+    )
+    return {source: int(count) for source, count in conn.execute(query)}
+
+
+def forget_source_misses(conn: Connection, source: str) -> int:
+    """Drop every remembered miss of one source (it will be asked again); how many went."""
+    result = conn.execute(sa.delete(source_misses).where(source_misses.c.source == source))
+    return int(result.rowcount or 0)

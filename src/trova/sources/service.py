@@ -1,0 +1,109 @@
+"""What ``trova sources list|stats|reset`` show and do: configuration, health and counters per source."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import Connection
+
+from trova.sources import repository as repo
+from trova.sources.config import CommonOptions, EnrowOptions, HttpOptions, SourceSpec, missing_secrets
+from trova.sources.models import Health, SourceHealth, SourceStats
+from trova.sources.waterfall import gate
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """One configured source as ``trova sources list`` shows it (never a secret)."""
+
+    position: int
+    name: str
+    kind: str
+    target: str
+    enabled: bool
+    health: Health | str
+    detail: str
+    remembered_misses: int
+    last_success_at: dt.datetime | None
+    last_error: str | None
+
+
+def target_of(spec: SourceSpec) -> str:
+    """Where the source is reached, reduced to scheme, host and path (no query, no templates' secrets)."""
+    if isinstance(spec.options, EnrowOptions):
+        return spec.options.base_url
+    if isinstance(spec.options, HttpOptions):
+        parts = urlsplit(spec.options.url)
+        return f"{spec.options.method} {parts.scheme}://{parts.netloc}{parts.path}"
+    return "contact store"
+
+
+def _state(spec: SourceSpec, health: SourceHealth | None, now: dt.datetime,
+           environ: Mapping[str, str] | None) -> tuple[Health | str, str]:
+    if spec.kind == "local":
+        return "ok", ""
+    if not spec.enabled:
+        return "disabled", ""
+    missing = missing_secrets(spec, environ)
+    if missing:
+        return "misconfigured", f"not set: {', '.join(missing)}"
+    assert isinstance(spec.options, CommonOptions)
+    state = gate(health, spec.options, now)
+    if health is None or state == "ok":
+        return state, ""
+    until = {
+        "exhausted": (health.exhausted_at or now) + dt.timedelta(seconds=spec.options.exhausted_recheck_s),
+        "backing_off": health.backoff_until,
+        "open": health.open_until,
+    }.get(state)
+    return state, f"until {until:%Y-%m-%d %H:%M:%S}" if until else ""
+
+
+def list_sources(conn: Connection, specs: Sequence[SourceSpec], now: dt.datetime,
+                 environ: Mapping[str, str] | None = None) -> list[SourceView]:
+    healths = repo.health_of(conn, [spec.name for spec in specs])
+    misses = repo.count_misses(conn, now)
+    views = []
+    for spec in specs:
+        health = healths.get(spec.name)
+        state, detail = _state(spec, health, now, environ)
+        views.append(
+            SourceView(
+                position=spec.position + 1,
+                name=spec.name,
+                kind=spec.kind,
+                target=target_of(spec),
+                enabled=spec.enabled,
+                health=state,
+                detail=detail,
+                remembered_misses=misses.get(spec.name, 0),
+                last_success_at=health.last_success_at if health else None,
+                last_error=health.last_error if health else None,
+            )
+        )
+    return views
+
+
+def stats(conn: Connection, specs: Sequence[SourceSpec], since: dt.date | None) -> list[SourceStats]:
+    """The counters of every configured upstream (in waterfall order), then of any source no longer
+    configured that still has counters in the period."""
+    summed = repo.stats_since(conn, since)
+    names = [spec.name for spec in specs if spec.kind != "local"]
+    names += sorted(set(summed) - set(names))
+    return [summed.get(name, SourceStats(name)) for name in names]
+
+
+def reset(conn: Connection, source: str, now: dt.datetime, *, forget_misses: bool = False) -> None:
+    """Close the breaker and clear exhaustion and backoff (after credits were topped up, say)."""
+    health = repo.lock_health(conn, source, now)
+    repo.save_health(
+        conn,
+        SourceHealth(source=source, last_error=health.last_error, last_error_at=health.last_error_at,
+                     last_success_at=health.last_success_at),
+        now,
+    )
+    if forget_misses:
+        repo.forget_source_misses(conn, source)

@@ -1,0 +1,247 @@
+"""The waterfall (FINDER.md §4): each source in the configured order is asked only for the searches
+the ones before it found nothing usable for.
+
+One upstream step for a chunk of searches:
+
+1. the **gate**: a source whose breaker is open, that answered 402 (exhausted) or 429 (backing
+   off) is skipped, and its searches fall through at once;
+2. the **negative cache**: searches this source had nothing for within ``negative_ttl_days`` are
+   not asked again;
+3. the **lookup**, bounded by the source's ``deadline_s``: whatever is not answered by then
+   falls through (an upstream outage never fails a batch, a batch never waits forever);
+4. **keeping**: every number the source reported becomes a record of that source in the contact
+   store, and the searches it answered are resolved again *locally*, so its numbers are
+   validated and ranked by the same code as everyone else's (``finder.rank``) and the next search
+   for the same person is answered without asking anyone;
+5. **accounting**, one write transaction: counters, new misses, the breaker's state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from prometheus_client import Counter
+
+from trova.finder.models import Answer, Search
+from trova.finder.rank import choose
+from trova.settings import Settings
+from trova.sources import local
+from trova.sources import repository as repo
+from trova.sources.config import CommonOptions, SourceSpec, configured_sources, missing_secrets
+from trova.sources.models import STAT_COLUMNS, Health, Lookup, Source, SourceHealth, SourceStats, search_key
+from trova.store import Database, utcnow
+
+log = logging.getLogger("trova.sources")
+
+LocalResolver = Callable[[Sequence[Search]], dict[Search, Answer]]
+
+SOURCE_COUNTERS: dict[str, Counter] = {
+    name: Counter(f"trova_source_{name}", f"Upstream source counter: {name.replace('_', ' ')}", ["source"])
+    for name in STAT_COLUMNS
+}
+"""The per-source counters of this process in ``/metrics`` (``trova_source_hits_total{source=…}``);
+``trova sources stats`` shows the same counters summed over every process from the database."""
+
+
+def worth_asking(search: Search, answer: Answer) -> bool:
+    """Whether an upstream could turn this unanswered search into an answer.
+
+    Not when the local store already found several people by these names: whatever an upstream
+    says would be stored beside them and the search would stay ambiguous, paid for nothing. A
+    LinkedIn profile, though, names one person whatever the namesakes.
+    """
+    if answer.found:
+        return False
+    return answer.reason != "ambiguous" or search.linkedin_key is not None
+
+
+def gate(health: SourceHealth | None, options: CommonOptions, now: dt.datetime) -> Health:
+    """``ok`` when the source may be asked now, else why it is skipped."""
+    if health is None:
+        return "ok"
+    if health.exhausted_at is not None and now < health.exhausted_at + dt.timedelta(
+        seconds=options.exhausted_recheck_s
+    ):
+        return "exhausted"
+    if health.backoff_until is not None and now < health.backoff_until:
+        return "backing_off"
+    if health.open_until is not None and now < health.open_until:
+        return "open"
+    return "ok"
+
+
+def after_step(health: SourceHealth, lookup: Lookup, options: CommonOptions, now: dt.datetime) -> SourceHealth:
+    """The breaker's next state after a step: success closes it; errors and deadlines count towards
+    opening it for ``circuit_open_s``; a 402 marks exhaustion; a 429 backs off for its Retry-After."""
+    if lookup.failure is None:
+        return replace(health, consecutive_failures=0, open_until=None, exhausted_at=None,
+                       backoff_until=None, last_success_at=now)
+    failed = replace(health, last_error=(lookup.error or lookup.failure)[:500], last_error_at=now)
+    if lookup.failure == "exhausted":
+        return replace(failed, exhausted_at=now)
+    if lookup.failure == "rate_limited":
+        wait_s = lookup.retry_after_s if lookup.retry_after_s is not None else options.circuit_open_s
+        return replace(failed, backoff_until=now + dt.timedelta(seconds=max(wait_s, 1.0)))
+    failures = health.consecutive_failures + 1
+    open_until = now + dt.timedelta(seconds=options.circuit_open_s) if failures >= options.circuit_failures else None
+    return replace(failed, consecutive_failures=failures, open_until=open_until or health.open_until)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one upstream step concluded: answers for the searches it made found, and its counters."""
+
+    answers: Mapping[Search, Answer]
+    stats: SourceStats
+
+
+class Waterfall:
+    """The configured sources after the local store, each with its upstream client."""
+
+    def __init__(self, db: Database, specs: Sequence[SourceSpec], sources: Mapping[str, Source],
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.db = db
+        self.specs = list(specs)
+        self.sources = dict(sources)
+        self.clock = clock
+
+    @property
+    def has_upstreams(self) -> bool:
+        return any(spec.kind != "local" and spec.name in self.sources for spec in self.specs)
+
+    def complete(
+        self, searches: Sequence[Search], local_answers: Mapping[Search, Answer], resolve_locally: LocalResolver
+    ) -> dict[Search, Answer]:
+        """The answer for each distinct search: the local store's, or the first source's that found one."""
+        latest = dict(local_answers)
+        final: dict[Search, Answer] = {}
+        pending = list(dict.fromkeys(searches))
+        for spec in self.specs:
+            if not pending:
+                break
+            if spec.kind == "local":
+                final.update((s, latest[s]) for s in pending if latest[s].found)
+            elif spec.name in self.sources:
+                step = self.step(spec, self.sources[spec.name], pending, latest, resolve_locally)
+                latest.update(step.answers)
+                final.update((s, a) for s, a in step.answers.items() if a.found)
+            pending = [search for search in pending if search not in final]
+        return {search: final.get(search, latest[search]) for search in dict.fromkeys(searches)}
+
+    def step(
+        self, spec: SourceSpec, source: Source, pending: Sequence[Search],
+        latest: Mapping[Search, Answer], resolve_locally: LocalResolver,
+    ) -> Step:
+        options = spec.options
+        assert isinstance(options, CommonOptions)
+        askable = [search for search in pending if worth_asking(search, latest[search])]
+        if not askable:
+            return Step({}, SourceStats(spec.name))
+        now = self.clock()
+        keys = {search: search_key(search) for search in askable}
+        with self.db.read() as conn:
+            health = repo.health_of(conn, [spec.name]).get(spec.name)
+            state = gate(health, options, now)
+            cached = set() if state != "ok" else repo.remembered_misses(conn, spec.name, keys.values(), now)
+        if state != "ok":
+            return self._account(spec, SourceStats(spec.name, skipped=len(askable)), None, [], now)
+        ask = [search for search in askable if keys[search] not in cached]
+        if not ask:
+            return self._account(spec, SourceStats(spec.name, cached_misses=len(askable)), None, [], now)
+        lookup = self._lookup(spec, source, ask, options)
+        answers, stats = self._absorb(spec, ask, lookup, resolve_locally)
+        stats = replace(stats, cached_misses=len(askable) - len(ask))
+        misses = [keys[s] for s in ask if s in lookup.missed or (s in lookup.found and not answers[s].found)]
+        step = self._account(spec, stats, lookup, misses, self.clock())
+        return Step(answers, step.stats)
+
+    def _lookup(self, spec: SourceSpec, source: Source, ask: list[Search], options: CommonOptions) -> Lookup:
+        started = time.monotonic()
+        try:
+            lookup = source.lookup_many(ask, started + options.deadline_s)
+        except Exception as error:
+            log.exception("source %s failed unexpectedly", spec.name)
+            lookup = Lookup(errors=1, failure="error", error=f"internal error: {type(error).__name__}")
+        if lookup.failure is not None:
+            log.warning("source %s: %s (%s); %d search(es) fall through", spec.name, lookup.failure,
+                        lookup.error, len(ask) - len(lookup.found) - len(lookup.missed))
+        return lookup
+
+    def _absorb(
+        self, spec: SourceSpec, ask: list[Search], lookup: Lookup, resolve_locally: LocalResolver
+    ) -> tuple[dict[Search, Answer], SourceStats]:
+        """Keep what the source reported, then resolve the searches it answered locally again."""
+        reported = {s: list(found) for s, found in lookup.found.items() if s in set(ask)}
+        usable = [s for s, found in reported.items() if choose(found, ()) is not None]
+        if reported:
+            local.keep(self.db, spec.name, reported)
+        answers = resolve_locally(list(reported)) if reported else {}
+        hits = sum(1 for search in usable if answers[search].found)
+        answered = len(reported) + len(lookup.missed)
+        stats = SourceStats(
+            spec.name,
+            requests=lookup.requests,
+            searches=len(ask),
+            hits=hits,
+            misses=len(lookup.missed) + len(reported) - hits,
+            rejected=len(reported) - len(usable),
+            errors=lookup.errors,
+            fell_through=max(0, len(ask) - answered),
+            credits_spent=lookup.credits_spent,
+        )
+        return answers, stats
+
+    def _account(
+        self, spec: SourceSpec, stats: SourceStats, lookup: Lookup | None, misses: list[str], now: dt.datetime
+    ) -> Step:
+        options = spec.options
+        assert isinstance(options, CommonOptions)
+        with self.db.write() as conn:
+            repo.add_stats(conn, stats, now.date())
+            if misses and options.negative_ttl_days > 0:
+                repo.remember_misses(conn, spec.name, misses, now + dt.timedelta(days=options.negative_ttl_days))
+            if lookup is not None:
+                health = repo.lock_health(conn, spec.name, now)
+                repo.save_health(conn, after_step(health, lookup, options, now), now)
+        for name, value in stats.as_row().items():
+            if value:
+                SOURCE_COUNTERS[name].labels(spec.name).inc(value)
+        return Step({}, stats)
+
+
+def build_source(spec: SourceSpec, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Source:
+    """The upstream client of one configured source (not for ``local``)."""
+    from trova.sources.config import EnrowOptions, HttpOptions
+    from trova.sources.enrow import EnrowSource
+    from trova.sources.http import HttpSource
+
+    if isinstance(spec.options, EnrowOptions):
+        return EnrowSource(spec.name, spec.options, environ=environ, **kwargs)
+    if isinstance(spec.options, HttpOptions):
+        return HttpSource(spec.name, spec.options, environ=environ, **kwargs)
+    raise ValueError(f"source {spec.name!r} of kind {spec.kind!r} has no upstream client")
+
+
+def from_settings(db: Database, settings: Settings) -> Waterfall | None:
+    """The waterfall configured in ``settings``, or None when only the local store is configured.
+
+    A source that is disabled, or whose secret variables are not set, is left out (and logged);
+    ``trova sources list`` shows why.
+    """
+    specs = configured_sources(settings)
+    sources: dict[str, Source] = {}
+    for spec in specs:
+        if spec.kind == "local" or not spec.enabled:
+            continue
+        missing = missing_secrets(spec)
+        if missing:
+            log.error("source %s is not used: environment variable(s) %s not set", spec.name, ", ".join(missing))
+            continue
+        sources[spec.name] = build_source(spec)
+    waterfall = Waterfall(db, specs, sources)
+    return waterfall if waterfall.has_upstreams else None

@@ -1,0 +1,152 @@
+"""The bulk tool's plan (validation, de-duplication, batches) and its journal (resume after a crash)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from trova.client.bulk import (
+    BulkError,
+    Journal,
+    Plan,
+    answers_of,
+    build_plan,
+    state_path,
+    write_output,
+)
+from trova.client.models import parse_bulk
+from trova.client.tabular import Table, auto_mapping
+
+
+def leads(path: Path, rows: list[list[str]]) -> Table:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["first_name", "last_name", "company", "linkedin"])
+        writer.writerows(rows)
+    return Table.open(path)
+
+
+def plan_of(table: Table, batch_size: int = 3000) -> Plan:
+    return build_plan(table, auto_mapping(table.columns), batch_size)
+
+
+def test_identical_searches_are_sent_once_and_invalid_rows_cost_nothing(tmp_path: Path) -> None:
+    table = leads(
+        tmp_path / "in.csv",
+        [
+            ["", "", "", "https://www.linkedin.com/in/ann-lee/"],
+            ["Ann", "Lee", "Acme", "linkedin.com/in/Ann-Lee?trk=x"],
+            ["Bob", "", "Acme", ""],
+            ["", "", "", "https://example.com/in/bob"],
+            ["  Élodie ", "Durand", "Acme Corp.", ""],
+            ["elodie", "DURAND", "ACME", ""],
+        ],
+    )
+    plan = plan_of(table)
+    assert plan.rows == 6
+    assert len(plan.searches) == 3
+    assert list(plan.codes) == [0, 1, -1, -2, 2, 2]
+    assert plan.reasons == ["Missing mandatory property", "Invalid linkedin_url"]
+    assert list(plan.rows_per_search) == [1, 1, 2]
+    assert [(u.line, u.reason) for u in plan.examples] == [
+        (4, "Missing mandatory property"),
+        (5, "Invalid linkedin_url"),
+    ]
+    assert plan.chunk_searches(0)[2] == {
+        "first_name": "Élodie",
+        "last_name": "Durand",
+        "company_name": "Acme Corp.",
+    }
+
+
+def test_searches_are_split_into_batches(tmp_path: Path) -> None:
+    table = leads(tmp_path / "in.csv", [["", "", "", f"linkedin.com/in/p{i}"] for i in range(7)])
+    plan = plan_of(table, batch_size=3)
+    assert plan.chunk_count == 3
+    assert [len(plan.chunk_range(c)) for c in range(3)] == [3, 3, 1]
+    assert plan.chunk_searches(2) == [{"linkedin_url": "linkedin.com/in/p6"}]
+
+
+def test_the_journal_replays_what_happened_and_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    plan = plan_of(leads(tmp_path / "in.csv", [["", "", "", f"linkedin.com/in/p{i}"] for i in range(3)]), 2)
+    path = state_path(tmp_path / "out.csv")
+    journal = Journal(path, plan)
+    journal.intend(0, "k0")
+    journal.submitted(0, "b0")
+    journal.completed(0, [("+33612345678", "FR", "mobile"), None])
+    journal.intend(1, "k1")
+    with path.open("ab") as handle:
+        handle.write(b'{"chunk": 1, "id": "b')
+    again = Journal(path, plan)
+    assert (again.chunks[0].key, again.chunks[0].bulk_id, again.chunks[0].done) == ("k0", "b0", True)
+    assert (again.chunks[1].key, again.chunks[1].bulk_id, again.chunks[1].done) == ("k1", None, False)
+    assert again.answer(plan, 0) == ("+33612345678", "FR", "mobile")
+    assert again.answer(plan, 1) is None
+    assert again.answer(plan, 2) == "pending"
+
+
+def test_a_refused_batch_gets_a_new_key_next_time(tmp_path: Path) -> None:
+    plan = plan_of(leads(tmp_path / "in.csv", [["", "", "", "linkedin.com/in/a"]]))
+    path = state_path(tmp_path / "out.csv")
+    journal = Journal(path, plan)
+    journal.intend(0, "k0")
+    journal.reset(0)
+    assert Journal(path, plan).chunks[0].key is None
+
+
+def test_a_journal_of_other_rows_or_a_damaged_one_is_refused(tmp_path: Path) -> None:
+    path = state_path(tmp_path / "out.csv")
+    Journal(path, plan_of(leads(tmp_path / "a.csv", [["", "", "", "linkedin.com/in/a"]])))
+    other = plan_of(leads(tmp_path / "b.csv", [["", "", "", "linkedin.com/in/b"]]))
+    with pytest.raises(BulkError, match="different input"):
+        Journal(path, other)
+    path.write_bytes(b"garbage\n" + path.read_bytes())
+    with pytest.raises(BulkError, match="damaged"):
+        Journal(path, other)
+
+
+def test_dry_run_journal_is_not_created(tmp_path: Path) -> None:
+    plan = plan_of(leads(tmp_path / "in.csv", [["", "", "", "linkedin.com/in/a"]]))
+    Journal(state_path(tmp_path / "out.csv"), plan, create=False)
+    assert not state_path(tmp_path / "out.csv").exists()
+
+
+def test_results_are_placed_by_index() -> None:
+    bulk = parse_bulk(
+        {
+            "general": {"id": "b", "status": "completed"},
+            "stats": {"requested": 3, "finished": 3},
+            "results": [
+                {"index": 2, "qualification": "found", "number": "+12015550123", "country": "US"},
+                {"index": 0, "qualification": "not_found"},
+            ],
+        }
+    )
+    assert answers_of(bulk, 3) == [None, None, ("+12015550123", "US", "")]
+
+
+def test_output_rows_say_found_not_found_invalid_or_pending(tmp_path: Path) -> None:
+    table = leads(
+        tmp_path / "in.csv",
+        [
+            ["", "", "", "linkedin.com/in/a"],
+            ["Bob", "", "", ""],
+            ["", "", "", "linkedin.com/in/b"],
+            ["", "", "", "linkedin.com/in/c"],
+        ],
+    )
+    plan = plan_of(table, batch_size=2)
+    journal = Journal(state_path(tmp_path / "out.csv"), plan)
+    journal.completed(0, [("+33612345678", "FR", "mobile"), None])
+    summary = write_output(table, plan, journal, tmp_path / "out.csv", table.fmt)
+    with (tmp_path / "out.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["phone"], r["phone_status"]) for r in rows] == [
+        ("+33612345678", "found"),
+        ("", "invalid_input: Missing mandatory property"),
+        ("", "not_found"),
+        ("", "pending"),
+    ]
+    assert (summary.rows, summary.statuses["pending"], summary.statuses["invalid_input"]) == (4, 1, 1)
