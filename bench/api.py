@@ -67,15 +67,18 @@ def ensure_database(data: Path, work: Path) -> str:
     db_file = work / f"bench-{data.name}.db"
     url = f"sqlite:///{db_file}"
     if not db_file.exists():
-        db = Database(url)
+        partial = work / f"partial-{data.name}.db"
+        for leftover in work.glob(f"{partial.name}*"):
+            leftover.unlink()
+        db = Database(f"sqlite:///{partial}")
         upgrade(db)
         started = time.perf_counter()
         files = [data / name for name in RECORD_FILES if (data / name).exists()]
         report = import_paths(db, files)
-        print(
-            f"imported {report.records_stored:,} records in {time.perf_counter() - started:.1f} s", flush=True
-        )
-        db.dispose()
+        elapsed = time.perf_counter() - started
+        print(f"imported {report.records_stored:,} records in {elapsed:.1f} s", flush=True)
+        db.dispose()  # the last connection closed folds the WAL back into the file
+        partial.rename(db_file)
     return url
 
 

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -44,34 +43,35 @@ from trova.store.migrate import upgrade  # noqa: E402
 from trova.webhooks import repository as repo  # noqa: E402
 from trova.webhooks.service import notify  # noqa: E402
 
+PROBE_INTERVAL_S = 0.02
+
 
 def serve_receiver(port: int, delay_s: float, log_path: Path) -> None:
-    """Receiver mode (run in its own process): answer 200 after ``delay_s``, log each arrival."""
+    """Receiver mode (run in its own process): uvicorn answering 200 after ``delay_s``, logging arrivals.
+
+    An asyncio receiver holds a thousand slow answers open on one thread, so the figures measure
+    Trova's sender, not the receiver's threads.
+    """
+    import asyncio
+
+    import uvicorn
+
     log = open(log_path, "a", buffering=1)  # noqa: SIM115
-    lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        arrived = time.time()
+        headers = dict(scope["headers"])
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        log.write(f"{arrived:.6f} {headers.get(b'webhook-id', b'-').decode()}\n")
+        await asyncio.sleep(delay_s)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            arrived = time.time()
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            with lock:
-                log.write(f"{arrived:.6f} {self.headers.get('webhook-id')}\n")
-            time.sleep(delay_s)
-            self.send_response(200)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 1024
-
-    Server(("127.0.0.1", port), Handler).serve_forever()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=2048)
 
 
 def start_receiver(port: int, delay_s: float, log_path: Path) -> subprocess.Popen[bytes]:
@@ -120,12 +120,15 @@ def p95(values: list[float]) -> float:
 
 def info_latencies(
     client: httpx.Client, key: str, *, count: int | None = None, until: threading.Event | None = None
-):
+) -> list[float]:
+    """GET /account/info latencies (ms), one request every ``PROBE_INTERVAL_S``: a steady API user."""
     samples: list[float] = []
     while (count is None or len(samples) < count) and not (until is not None and until.is_set()):
         started = time.perf_counter()
         client.get("/account/info", headers={"x-api-key": key}).raise_for_status()
-        samples.append((time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - started
+        samples.append(elapsed * 1000)
+        time.sleep(max(0.0, PROBE_INTERVAL_S - elapsed))
     return samples
 
 
@@ -169,7 +172,7 @@ def slow_receiver_throughput(
 ) -> None:
     with httpx.Client(base_url=server.base_url, timeout=60) as client:
         info_latencies(client, key, count=50)
-        idle = info_latencies(client, key, count=400)
+        idle = info_latencies(client, key, count=300)
         already = len(arrivals(log))
         queued_at = time.time()
         with db.write() as conn:
@@ -231,6 +234,7 @@ def main() -> None:
         serve_receiver(args.receiver, args.delay, args.log)
         return
 
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="trova-bench-webhooks-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'trova.db'}"
         db = Database(url)

@@ -7,12 +7,14 @@ deterministic; the end-to-end tests with workers inside the server live in ``tes
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.databases import fresh_postgres_database
 from tests.support.servers import TrovaServer, run_trova
 from trova.finder.models import Answer, Search
 from trova.finder.service import Finder
@@ -61,18 +63,30 @@ class Api:
 
 
 def start_api(
-    tmp: Path, extra_env: dict[str, str] | None = None, args: Sequence[str] = ("serve", "--no-worker")
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    args: Sequence[str] = ("serve", "--no-worker"),
+    *,
+    url: str | None = None,
 ) -> Api:
-    url = f"sqlite:///{tmp / 'trova.db'}"
+    """A server on ``url`` (default: a SQLite file in ``tmp``)."""
+    url = url or f"sqlite:///{tmp / 'trova.db'}"
     env = {"TROVA_DATABASE_URL": url, "TROVA_LOG_LEVEL": "warning", **(extra_env or {})}
     server = TrovaServer(env, args=args, cwd=tmp)
     server.start()
     return Api(server=server, url=url, env=env, tmp=tmp)
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """One API-only server per test module, rate limit high enough not to interfere."""
-    instance = start_api(tmp_path_factory.mktemp("api"), {"TROVA_RATE_LIMIT_POST_PER_S": "10000"})
-    yield instance
-    instance.server.stop()
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One API-only server per test module and database (SQLite file, fresh PostgreSQL database),
+    rate limit high enough not to interfere."""
+    with ExitStack() as stack:
+        url = None
+        if request.param == "postgresql":
+            url = stack.enter_context(fresh_postgres_database())
+        instance = start_api(
+            tmp_path_factory.mktemp("api"), {"TROVA_RATE_LIMIT_POST_PER_S": "10000"}, url=url
+        )
+        stack.callback(instance.server.stop)
+        yield instance

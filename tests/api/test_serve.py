@@ -16,11 +16,18 @@ from trova.cli.server import SAMPLE_CONTACTS, sample_linkedin_url
 
 
 def start_demo(tmp_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}", "TROVA_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
+        "TROVA_LOG_LEVEL": "warning",
+    }
     with log.open("wb") as out:
         proc = subprocess.Popen(
             trova_command("serve", "--demo", "--host", "127.0.0.1", "--port", str(port)),
-            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

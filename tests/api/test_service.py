@@ -21,7 +21,10 @@ def test_idempotency_replay_conflict_and_expiry(db: Database) -> None:
         assert service.replay(conn, account_id, "k", fingerprint, now=now, ttl_s=60) is None
         service.remember(conn, account_id, "k", fingerprint, 201, {"id": "x", "n": [1]}, now=now)
     with db.write() as conn:
-        assert service.replay(conn, account_id, "k", fingerprint, now=now, ttl_s=60) == (201, {"id": "x", "n": [1]})
+        assert service.replay(conn, account_id, "k", fingerprint, now=now, ttl_s=60) == (
+            201,
+            {"id": "x", "n": [1]},
+        )
         other = service.request_fingerprint("/phone/bulk", b"{}")
         with pytest.raises(IdempotencyConflict):
             service.replay(conn, account_id, "k", other, now=now, ttl_s=60)

@@ -142,7 +142,7 @@ def test_submit_stores_everything_in_one_go(db: Database) -> None:
         (0, 40),
         (0, 40),
     ]
-    assert [(row.custom, row.has_custom) for row in rows][:2] == [(None, False), ("c1", True)]
+    assert [(row.custom, row.has_custom) for row in rows][:2] == [(None, False), ('"c1"', True)]
     assert [(job.first_idx, job.last_idx, job.status) for job in job_rows] == [
         (0, 1, "queued"),
         (2, 3, "queued"),

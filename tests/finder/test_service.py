@@ -261,3 +261,41 @@ def test_large_batch_spans_several_query_slices(db: Database, store: StoreBuilde
     assert [a.number for a in answers[:3]] == ["+33612345670", "+33612345671", "+33612345672"]
     assert sum(a.found for a in answers) == 6
     assert {a.reason for a in answers[2600:]} == {"no_person"}
+
+
+def test_a_batch_costs_a_handful_of_queries_not_one_per_search(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", domains=("acme.com",))
+    for i in range(20):
+        store.person(f"First{i}", f"Last{i}", at=(acme,), linkedin=f"linkedin.com/in/p{i}", phones=(MOBILE,))
+    searches = [Search(linkedin_key=f"p{i % 40}") for i in range(1500)]
+    searches += [
+        Search(first_key=f"first{i}", last_key=f"last{i}", company_domain="acme.com") for i in range(1500)
+    ]
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        answers = Finder(db).resolve_many(searches)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert sum(a.found for a in answers) == 38 * 20 + 20
+    selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) <= 30, "\n".join(s.splitlines()[0][:90] for s in selects)
+
+
+def test_known_domain_without_the_person_falls_back_to_a_domainless_company_of_that_name(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme_site = store.company("Acme", domains=("acme.com",))
+    acme_no_site = store.company("Acme")
+    store.person("Ann", "Lee", at=(acme_site,), phones=(MOBILE_2,))
+    store.person("Jane", "Doe", at=(acme_no_site,), phones=(MOBILE,))
+    both = {"company_domain": "acme.com", "company_name": "Acme Inc."}
+    assert find(db, firstname="Jane", lastname="Doe", **both).number == MOBILE
+    assert find(db, firstname="Jane", lastname="Doe", company_domain="acme.com").number is None
+    store.person("Ann", "Lee", at=(acme_no_site,), phones=(FIXED,))
+    assert find(db, firstname="Ann", lastname="Lee", **both).number == MOBILE_2
+    assert find(db, firstname="Ann", lastname="Lee", company_name="Acme").reason == "ambiguous"

@@ -124,6 +124,7 @@ def test_single_webhook_carries_the_get_body(db: Database) -> None:
         "number": "+33612345678",
         "country": "FR",
         "line_type": "mobile",
+        "sources": ["local"],
     }
     assert message.url == "https://h.example/1"
     assert message.payload == {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,9 @@ def account(db: Database, name: str, credits: int = 10_000) -> Account:
         return accounts.create_account(conn, name, credits=credits, paygo=0).account
 
 
-def submit_bulk(db: Database, owner: Account, searches: list[Mapping[str, Any]], webhook: str | None = None) -> str:
+def submit_bulk(
+    db: Database, owner: Account, searches: list[Mapping[str, Any]], webhook: str | None = None
+) -> str:
     body: dict[str, Any] = {"searches": searches}
     if webhook:
         body["settings"] = {"webhook": webhook}
@@ -99,7 +101,7 @@ def rows_holding(db: Database, number: str) -> list[str]:
     return found
 
 
-def write_csv(path: Path, rows: list[Mapping[str, str]]) -> Path:
+def write_csv(path: Path, rows: Sequence[Mapping[str, str]]) -> Path:
     columns = ["linkedin_url", "first_name", "last_name", "company_name", "company_domain", "phone", "source"]
     lines = [",".join(columns)] + [",".join(row.get(column, "") for column in columns) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

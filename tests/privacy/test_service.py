@@ -68,7 +68,12 @@ def test_suppressed_person_or_number_is_never_returned_nor_charged(db: Database,
     work(db)
 
     results = bulk_results(db, owner, batch_id)
-    assert [row["qualification"] for row in results["results"]] == ["not_found", "not_found", "found", "found"]
+    assert [row["qualification"] for row in results["results"]] == [
+        "not_found",
+        "not_found",
+        "found",
+        "found",
+    ]
     assert found_numbers(results)[2] == BOB_PHONE
     assert results["stats"]["credits_cost"] == 80
     with db.read() as conn:
@@ -110,14 +115,23 @@ def test_import_skips_suppressed_people_and_numbers(db: Database, tmp_path: Path
         tmp_path / "contacts.csv",
         [
             {"linkedin_url": "https://www.linkedin.com/in/dan", "phone": "+33600000001"},
-            {"first_name": "Eve", "last_name": "Stone", "company_name": "Stone Inc.", "phone": "+33600000002"},
+            {
+                "first_name": "Eve",
+                "last_name": "Stone",
+                "company_name": "Stone Inc.",
+                "phone": "+33600000002",
+            },
             {"linkedin_url": "https://www.linkedin.com/in/fay", "phone": "+33600000003"},
             {"linkedin_url": "https://www.linkedin.com/in/gus", "phone": "+33600000003;+33600000004"},
         ],
     )
     report = import_paths(db, [path])
     assert report.skipped == {"suppressed": 3}
-    assert [(p.line, p.reason) for p in report.problems] == [(2, "suppressed"), (3, "suppressed"), (4, "suppressed")]
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (2, "suppressed"),
+        (3, "suppressed"),
+        (4, "suppressed"),
+    ]
     assert report.records_stored == 1
     for number in ("+33600000001", "+33600000002", "+33600000003"):
         assert rows_holding(db, number) == []
@@ -127,10 +141,20 @@ def test_import_skips_suppressed_people_and_numbers(db: Database, tmp_path: Path
 def test_erasure_removes_every_row_holding_the_number_and_a_reimport_does_not_bring_it_back(
     db: Database, tmp_path: Path
 ) -> None:
-    ada_row = {"linkedin_url": ADA_URL, "first_name": "Ada", "last_name": "Lovelace",
-               "company_domain": "example.com", "phone": ADA_PHONE}
-    bob_row = {"linkedin_url": BOB_URL, "first_name": "Bob", "last_name": "Babbage",
-               "company_domain": "example.com", "phone": BOB_PHONE}
+    ada_row = {
+        "linkedin_url": ADA_URL,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company_domain": "example.com",
+        "phone": ADA_PHONE,
+    }
+    bob_row = {
+        "linkedin_url": BOB_URL,
+        "first_name": "Bob",
+        "last_name": "Babbage",
+        "company_domain": "example.com",
+        "phone": BOB_PHONE,
+    }
     path = write_csv(tmp_path / "crm.csv", [ada_row, bob_row])
     import_paths(db, [path])
     first, second = account(db, "first", credits=1000), account(db, "second", credits=1000)
@@ -143,8 +167,13 @@ def test_erasure_removes_every_row_holding_the_number_and_a_reimport_does_not_br
         webhooks_repo.insert_attempt(
             conn, message.id, Outcome("retry", utcnow(), 12, status_code=500, response_excerpt=echo)
         )
-    assert {"phone_observations.e164", "searches.number", "webhook_messages.payload", "audit_events.number",
-            "webhook_attempts.response_excerpt"} <= set(rows_holding(db, ADA_PHONE))
+    assert {
+        "phone_observations.e164",
+        "searches.number",
+        "webhook_messages.payload",
+        "audit_events.number",
+        "webhook_attempts.response_excerpt",
+    } <= set(rows_holding(db, ADA_PHONE))
     spent = (credits_of(db, first), credits_of(db, second))
 
     with db.write() as conn:
@@ -187,16 +216,22 @@ def test_erasure_by_phone_removes_that_number_only(db: Database) -> None:
 def test_retention_deletes_exactly_the_expired_results_and_audit_events(db: Database) -> None:
     build_store(db)
     owner = account(db, "acme")
-    old, recent, fresh = (submit_bulk(db, owner, [ADA_BY_URL], webhook="http://127.0.0.1:9/h") for _ in range(3))
+    old, recent, fresh = (
+        submit_bulk(db, owner, [ADA_BY_URL], webhook="http://127.0.0.1:9/h") for _ in range(3)
+    )
     work(db)
     ongoing = submit_bulk(db, owner, [BOB_BY_URL])
     now = utcnow()
     with db.write() as conn:
-        batches_repo.set_batch_times(conn, old, created_at=now - dt.timedelta(days=92),
-                                     completed_at=now - dt.timedelta(days=91))
-        batches_repo.set_batch_times(conn, recent, created_at=now - dt.timedelta(days=90),
-                                     completed_at=now - dt.timedelta(days=89))
-        batches_repo.set_batch_times(conn, ongoing, created_at=now - dt.timedelta(days=400), completed_at=None)
+        batches_repo.set_batch_times(
+            conn, old, created_at=now - dt.timedelta(days=92), completed_at=now - dt.timedelta(days=91)
+        )
+        batches_repo.set_batch_times(
+            conn, recent, created_at=now - dt.timedelta(days=90), completed_at=now - dt.timedelta(days=89)
+        )
+        batches_repo.set_batch_times(
+            conn, ongoing, created_at=now - dt.timedelta(days=400), completed_at=None
+        )
         events = privacy_repo.audit_ids_of(conn, person_keys={"p:1"})
         oldest, older, *_ = sorted(events)
         privacy_repo.set_audit_time(conn, [oldest], now - dt.timedelta(days=366))

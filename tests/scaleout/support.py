@@ -56,6 +56,7 @@ class Deployment:
     url: str
     tmp: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    api_url: str = ""
     stack: ExitStack = field(default_factory=ExitStack)
 
     @property

@@ -122,9 +122,11 @@ def test_a_wake_up_during_the_look_for_work_is_not_slept_through() -> None:
 def test_waiting_workers_are_all_woken() -> None:
     seen = notify.work_generation()
     woken: list[bool] = []
-    waiters = [
-        threading.Thread(target=lambda: woken.append(notify.wait_for_work(3600, since=seen))) for _ in range(3)
-    ]
+
+    def wait() -> None:
+        woken.append(notify.wait_for_work(3600, since=seen))
+
+    waiters = [threading.Thread(target=wait) for _ in range(3)]
     for waiter in waiters:
         waiter.start()
     notify.notify_work()
@@ -134,9 +136,8 @@ def test_waiting_workers_are_all_woken() -> None:
 
 
 @pytest.mark.postgres
-def test_the_listener_relays_a_committed_notify_and_stops(db: Database) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite relies on the in-process signal")
+def test_the_listener_relays_a_committed_notify_and_stops(pg_db: Database) -> None:
+    db = pg_db
     stop = threading.Event()
     listener = threading.Thread(target=notify.listen_for_work, args=(Settings(), db, stop))
     started = notify.work_generation()

@@ -71,8 +71,13 @@ class _Server:
                     outer.state.in_flight += 1
                     outer.state.max_in_flight = max(outer.state.max_in_flight, outer.state.in_flight)
                     received = Received(
-                        self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body,
-                        time.monotonic(), outer.state.in_flight,
+                        self.command,
+                        parts.path,
+                        parse_qs(parts.query),
+                        dict(self.headers.items()),
+                        body,
+                        time.monotonic(),
+                        outer.state.in_flight,
                     )
                     outer.state.received.append(received)
                     count = len(outer.state.received)
@@ -93,9 +98,9 @@ class _Server:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            do_GET = _handle  # noqa: N815
-            do_POST = _handle  # noqa: N815
-            do_PUT = _handle  # noqa: N815
+            do_GET = _handle
+            do_POST = _handle
+            do_PUT = _handle
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -180,8 +185,12 @@ class FakeEnrow(_Server):
                 result["qualification"] = "not_found"
             results.append(result)
         found = sum(1 for r in results if r["qualification"] == "found")
-        stats = {"requested": len(searches), "finished": len(searches), "found": found,
-                 "credits_cost": found * self.credits_per_found}
+        stats = {
+            "requested": len(searches),
+            "finished": len(searches),
+            "found": found,
+            "credits_cost": found * self.credits_per_found,
+        }
         return 200, {"general": general, "stats": stats, "results": results}, {}
 
 

@@ -16,7 +16,9 @@ from trova.sources.waterfall import Waterfall, build_source
 from trova.store import Database
 
 
-def waterfall(db: Database, *configs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Waterfall:
+def waterfall(
+    db: Database, *configs: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Waterfall:
     """The waterfall of these ``[[sources]]`` entries, as ``trova.toml`` would configure it."""
     specs = parse_sources([SourceConfig(**dict(config)) for config in configs])
     sources = {spec.name: build_source(spec, environ=environ or {}) for spec in specs if spec.kind != "local"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,8 +43,15 @@ def post_source(provider: JsonProvider, **extra: Any) -> dict[str, Any]:
         provider,
         method="POST",
         url=provider.url + "/v1/person",
-        body={"person": {"first_name": "{first_name}", "last_name": "{last_name}",
-                         "profile": "{linkedin_url}", "note": "at {company_domain}"}, "tag": 7},
+        body={
+            "person": {
+                "first_name": "{first_name}",
+                "last_name": "{last_name}",
+                "profile": "{linkedin_url}",
+                "note": "at {company_domain}",
+            },
+            "tag": 7,
+        },
         **extra,
     )
 
@@ -67,14 +75,21 @@ def test_get_template_rendered_and_json_path_followed(db: Database, provider: Js
     assert answers[0].last_seen is not None and answers[0].last_seen.isoformat() == "2026-03-04"
     [request] = provider.received
     assert request.method == "GET" and request.path == "/v1/person"
-    assert request.query == {"first": ["ana maria"], "last": ["garcia"], "domain": ["acme.com"], "key": [SECRET]}
+    assert request.query == {
+        "first": ["ana maria"],
+        "last": ["garcia"],
+        "domain": ["acme.com"],
+        "key": [SECRET],
+    }
     assert request.headers["Authorization"] == f"Bearer {SECRET}"
     assert request.headers["X-Client"] == "trova"
 
 
 def test_post_body_template_and_missing_fields(db: Database, provider: JsonProvider) -> None:
     provider.people["roe"] = [{"number": "+33 6 98 76 54 32"}]
-    answers = resolve(finder(db, post_source(provider), environ=ENV), [person("Roe", "Jo", "https://www.acme.co.uk/x")])
+    answers = resolve(
+        finder(db, post_source(provider), environ=ENV), [person("Roe", "Jo", "https://www.acme.co.uk/x")]
+    )
     assert answers[0].number == "+33698765432"
     [request] = provider.received
     assert request.method == "POST"
@@ -90,7 +105,11 @@ def test_upstream_answer_is_kept_and_answered_locally_next_time(db: Database, pr
     assert first.found and first.person_key is not None
     provider.people.clear()
     again = resolve(finder(db, get_source(provider), environ=ENV), [person("Kept")])[0]
-    assert (again.number, again.person_key, again.sources) == (first.number, first.person_key, ("people-api",))
+    assert (again.number, again.person_key, again.sources) == (
+        first.number,
+        first.person_key,
+        ("people-api",),
+    )
     assert len(provider.received) == 1
     assert stats(db, "people-api").hits == 1
 
@@ -126,7 +145,9 @@ def test_invalid_and_toll_free_numbers_are_not_returned(db: Database, provider: 
     provider.people["toll"] = [{"number": "+33 800 12 34 56"}]
     provider.people["bad"] = [{"number": "+33 1 23"}, {"number": "not a number"}]
     provider.people["fax"] = [{"number": "+33 1 42 68 53 00", "kind": "fax"}]
-    answers = resolve(finder(db, get_source(provider), environ=ENV), [person("Toll"), person("Bad"), person("Fax")])
+    answers = resolve(
+        finder(db, get_source(provider), environ=ENV), [person("Toll"), person("Bad"), person("Fax")]
+    )
     assert [a.found for a in answers] == [False, False, False]
     counted = stats(db, "people-api")
     assert (counted.hits, counted.rejected, counted.misses) == (0, 3, 3)
@@ -138,7 +159,7 @@ def test_rate_limit_spaces_requests(db: Database, provider: JsonProvider) -> Non
     resolve(finder(db, get_source(provider, rate_limit_per_s=rate, concurrency=8), environ=ENV), searches)
     arrivals = sorted(r.arrived for r in provider.received)
     assert len(arrivals) == 12
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     # Starts are handed out 1/rate apart; a loaded machine only delays them further.
     assert (arrivals[-1] - arrivals[0]) >= (len(arrivals) - 1) / rate * 0.9
     assert min(gaps) >= 0.5 / rate
@@ -198,8 +219,13 @@ def test_deadline_lets_pending_searches_fall_through(db: Database, provider: Jso
 
 def test_unreachable_provider_opens_the_circuit(db: Database) -> None:
     source = {
-        "name": "down", "kind": "http", "url": "http://127.0.0.1:9/v1?last={last_name}",
-        "numbers_path": "phones[*]", "retries": 1, "backoff_base_s": 0.01, "circuit_failures": 2,
+        "name": "down",
+        "kind": "http",
+        "url": "http://127.0.0.1:9/v1?last={last_name}",
+        "numbers_path": "phones[*]",
+        "retries": 1,
+        "backoff_base_s": 0.01,
+        "circuit_failures": 2,
         "circuit_open_s": 600,
     }
     for _ in range(3):
@@ -208,3 +234,28 @@ def test_unreachable_provider_opens_the_circuit(db: Database) -> None:
     assert counted.errors == 4 and counted.fell_through == 2 and counted.skipped == 1
     state = health(db, "down")
     assert state is not None and state.open_until is not None and state.consecutive_failures == 2
+
+
+def test_ambiguous_names_are_not_paid_for_upstream(db: Database, provider: JsonProvider) -> None:
+    store = StoreBuilder(db)
+    acme = store.company("Acme", domains=("acme.com",))
+    store.person("Ana", "Twin", at=(acme,), linkedin="linkedin.com/in/twin-1", phones=("+33611111111",))
+    store.person("Ana", "Twin", at=(acme,), linkedin="linkedin.com/in/twin-2", phones=("+33622222222",))
+    provider.people["twin"] = [{"number": "0633333333"}]
+    by_profile = {**person("Twin"), "linkedin_url": "linkedin.com/in/twin-3"}
+    answers = resolve(finder(db, get_source(provider), environ=ENV), [person("Twin"), by_profile])
+    assert [a.number for a in answers] == [None, "+33633333333"]
+    assert len(provider.received) == 1
+
+
+def test_local_source_reports_the_store_observations(db: Database) -> None:
+    from trova.finder.normalize import search_from_params
+    from trova.sources.local import LocalSource
+
+    store = StoreBuilder(db)
+    acme = store.company("Acme", domains=("acme.com",))
+    store.person("Ana", "Here", at=(acme,), phones=("+33611111111", "+33142685300"))
+    here, gone = search_from_params(person("Here")), search_from_params(person("Gone"))
+    lookup = LocalSource(db).lookup_many([here, gone], deadline=float("inf"))
+    assert sorted(o.e164 or "" for o in lookup.found[here]) == ["+33142685300", "+33611111111"]
+    assert lookup.missed == frozenset({gone})

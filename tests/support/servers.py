@@ -72,6 +72,8 @@ class TrovaServer:
         self.proc = subprocess.Popen(
             trova_command(*args), env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
         )
+        if self.log_path:
+            log.close()  # the child holds its own copy of the descriptor
         if wait and args and args[0] == "serve":
             self.wait_ready()
         return self

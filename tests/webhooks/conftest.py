@@ -17,7 +17,7 @@ from trova.settings import Settings
 from trova.store import Database
 from trova.webhooks import repository as repo
 from trova.webhooks.models import Attempt, Message
-from trova.webhooks.sender import Sender, run_sender
+from trova.webhooks.sender import Sender, run_sender_in_thread
 from trova.webhooks.service import notify
 
 FAST = {
@@ -42,7 +42,7 @@ def sender_running(
     """The real sender loop in its own thread, stopped (gracefully) when the block ends."""
     stop = threading.Event()
     if ssl_context is None:
-        target: Callable[[], None] = lambda: run_sender(settings, db, stop)  # noqa: E731
+        target: Callable[[], None] = lambda: run_sender_in_thread(settings, db, stop)  # noqa: E731
     else:
         target = lambda: asyncio.run(Sender(settings, db, ssl_context=ssl_context).run(stop))  # noqa: E731
     thread = threading.Thread(target=target, daemon=True)

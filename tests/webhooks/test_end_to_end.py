@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from standardwebhooks import Webhook
 
@@ -93,7 +94,12 @@ def test_a_batch_completed_before_a_kill_9_is_delivered_after_the_restart(setup:
     with server:
         batch_id = setup.post_bulk(server, f"http://127.0.0.1:{port}/hook").json()["id"]
         wait_for(lambda: setup.messages(batch_id), what="the batch to complete")
+        assert server.proc is not None
+        children = psutil.Process(server.proc.pid).children()
+        assert children, "the sender runs in a child process"
         server.kill()
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], "the sender process outlived its killed server"
     (queued,) = setup.messages(batch_id)
     assert queued.status == "pending"
     with receiver(port=port) as hook:

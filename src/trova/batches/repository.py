@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -50,10 +51,29 @@ def insert_batch(
     )
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def insert_searches(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert searches (dicts with every column of ``searches`` but the result ones), batched."""
-    if rows:
-        conn.execute(searches.insert(), list(rows))
+    """Insert searches (dicts with every column of ``searches`` but the result ones).
+
+    ``params`` and ``custom`` are any JSON values; they are stored as JSON text (orjson), ``custom``
+    only when ``has_custom``.
+    """
+    if not rows:
+        return
+    conn.execute(
+        searches.insert(),
+        [
+            {
+                **row,
+                "params": _json_text(row["params"]),
+                "custom": _json_text(row["custom"]) if row["has_custom"] else None,
+            }
+            for row in rows
+        ],
+    )
 
 
 def _batch(row: sa.Row[Any]) -> Batch:
@@ -102,8 +122,8 @@ def _search_row(row: Any) -> SearchRow:
     return SearchRow(
         id=row.id,
         index=row.idx,
-        params=row.params,
-        custom=row.custom,
+        params=orjson.loads(row.params) if row.params is not None else None,
+        custom=orjson.loads(row.custom) if row.has_custom and row.custom is not None else None,
         has_custom=bool(row.has_custom),
         status=row.status,
         qualification=row.qualification,
@@ -144,7 +164,7 @@ def pending_searches(conn: Connection, batch_id: str, first_idx: int, last_idx: 
         PendingSearch(
             id=row.id,
             index=row.idx,
-            params=row.params,
+            params=orjson.loads(row.params) if row.params is not None else None,
             reserved=Split(sub=int(row.reserved_sub), paygo=int(row.reserved_paygo)),
         )
         for row in rows

@@ -304,7 +304,8 @@ def batch_cost(conn: Connection, batch_id: str) -> tuple[int, int]:
 
 
 def result_fields(row: SearchRow) -> dict[str, Any]:
-    """``params``, ``custom`` (only if sent), ``qualification`` and, when found, the number fields."""
+    """``params``, ``custom`` (only if sent), ``qualification`` and, when found, the number fields
+    (with the extensions ``line_type`` and ``sources``: the sources that reported the number)."""
     body: dict[str, Any] = {"params": row.params}
     if row.has_custom:
         body["custom"] = row.custom
@@ -317,6 +318,8 @@ def result_fields(row: SearchRow) -> dict[str, Any]:
         body["country"] = row.country
         if row.line_type:
             body["line_type"] = row.line_type
+        if row.source_names:
+            body["sources"] = list(row.source_names)
     return body
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from trova.contacts.service import import_paths
 from trova.errors import TrovaError
 from trova.settings import get_settings
 from trova.store import Database
-from trova.store.migrate import upgrade
+from trova.store.migrate import current_revision, upgrade
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +41,9 @@ def import_command(
     try:
         if not dry_run:
             upgrade(db)
+        elif current_revision(db) is None:
+            db.dispose()
+            db = _empty_store()
         report = import_paths(
             db, files, source=source, dry_run=dry_run, on_problem=None if quiet else _print_problem
         )
@@ -50,6 +54,14 @@ def import_command(
     finally:
         db.dispose()
     typer.echo(summary(report))
+
+
+def _empty_store() -> Database:
+    """A dry run against a database with no schema yet is a dry run against an empty store."""
+    scratch = Path(tempfile.mkdtemp(prefix="trova-dry-run-")) / "empty.db"
+    db = Database(f"sqlite:///{scratch}")
+    upgrade(db)
+    return db
 
 
 def _print_problem(problem: RowProblem) -> None:

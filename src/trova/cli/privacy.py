@@ -158,16 +158,40 @@ def erase_command(
     last: Last = None,
     domain: Domain = None,
     company: Company = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="CSV or JSON Lines file with the import's columns: every row is erased."),
+    ] = None,
 ) -> None:
-    """Erase a person (--linkedin, or --first/--last with --domain or --company) or a number (--phone).
+    """Erase a person (--linkedin, or --first/--last with --domain or --company), a number (--phone),
+    or everyone a --file names, in one transaction.
 
     Deletes their contact records and phone observations (upstream answers kept in the store
     included), removes the number from stored search results (the ledger is kept), redacts it from
     webhook payloads and the audit, and suppresses every key so nothing brings it back.
     """
+    if file is not None:
+        _erase_file(file)
+        return
     selector = _selector(linkedin, phone, country, first, last, domain, company)
     with write_transaction() as conn:
         report = privacy.erase(conn, selector, now=utcnow())
+    typer.echo(render_erasure(report))
+
+
+def _erase_file(path: Path) -> None:
+    rows = skipped = 0
+    selectors: list[Selector] = []
+    with write_transaction() as conn:
+        for item in privacy.selectors_from_file(path):
+            rows += 1
+            if isinstance(item, RowProblem):
+                skipped += 1
+                print(item, file=sys.stderr)
+            else:
+                selectors += item
+        report = privacy.erase_many(conn, selectors, now=utcnow())
+    typer.echo(f"{rows:,} rows read from {path.name}, {skipped:,} skipped")
     typer.echo(render_erasure(report))
 
 

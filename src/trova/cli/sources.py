@@ -59,19 +59,33 @@ def list_command(
     if as_json:
         for view in views:
             row = {
-                "position": view.position, "name": view.name, "kind": view.kind, "target": view.target,
-                "enabled": view.enabled, "health": view.health, "detail": view.detail,
+                "position": view.position,
+                "name": view.name,
+                "kind": view.kind,
+                "target": view.target,
+                "enabled": view.enabled,
+                "health": view.health,
+                "detail": view.detail,
                 "remembered_misses": view.remembered_misses,
-                "last_success_at": _time(view.last_success_at) or None, "last_error": view.last_error,
+                "last_success_at": _time(view.last_success_at) or None,
+                "last_error": view.last_error,
             }
             typer.echo(orjson.dumps(row).decode())
         return
-    table = Table("#", "name", "kind", "target", "health", "remembered misses", "last success (UTC)", "last error")
+    table = Table(
+        "#", "name", "kind", "target", "health", "remembered misses", "last success (UTC)", "last error"
+    )
     for view in views:
         health = f"{view.health} {view.detail}".strip()
         table.add_row(
-            str(view.position), view.name, view.kind, view.target, health, str(view.remembered_misses),
-            _time(view.last_success_at), view.last_error or "",
+            str(view.position),
+            view.name,
+            view.kind,
+            view.target,
+            health,
+            str(view.remembered_misses),
+            _time(view.last_success_at),
+            view.last_error or "",
         )
     Console(width=WIDE).print(table)
 

@@ -88,6 +88,11 @@ def _open_text(path: Path, compressed: bool, encoding: str) -> IO[str]:
     return open(path, encoding=encoding, newline="")
 
 
+def not_text(path: Path, encoding: str) -> str:
+    name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else encoding
+    return f"{path} is not {name} text (use --encoding, e.g. --encoding latin-1)"
+
+
 def _sniff_delimiter(sample: str, default: str) -> str:
     first_line = sample.splitlines()[0] if sample else ""
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
@@ -104,7 +109,7 @@ def detect_format(path: Path, encoding: str) -> TableFormat:
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise TableError(f"cannot read {path}: {exc}") from None
     except UnicodeDecodeError:
-        raise TableError(f"{path} is not {encoding} text (use --encoding, e.g. --encoding latin-1)") from None
+        raise TableError(not_text(path, encoding)) from None
     if "\x00" in sample:
         raise TableError(f"{path} is not a CSV or JSON Lines file (binary content)")
     if kind is None:
@@ -175,9 +180,7 @@ class Table:
                 else:
                     yield from self._csv_records(handle)
         except UnicodeDecodeError:
-            raise TableError(
-                f"{self.path} is not {self.encoding} text (use --encoding, e.g. --encoding latin-1)"
-            ) from None
+            raise TableError(not_text(self.path, self.encoding)) from None
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise TableError(f"cannot read {self.path}: {exc}") from None
 

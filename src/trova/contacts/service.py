@@ -370,6 +370,7 @@ def _store_chunk(db: Database, records: list[ContactRecord], now: dt.datetime) -
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
             with db.write() as conn:
+                repo.prepare_bulk_writes(conn)
                 state = _LinkState()
                 outcome = _link(state, db, records, lambda _db: _same(conn))
                 _flush(conn, state, now)

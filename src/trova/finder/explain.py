@@ -1,7 +1,8 @@
 """Why a search gets its answer: the keys, the candidate people, their numbers and the deciding rule.
 
-Built with the same functions as ``Finder.resolve_many`` (identify, gather, choose) in one read
-transaction, so the explanation always agrees with the answer the API would give.
+The answer is the finder's own (``Finder.resolve_many`` on the contact store, suppression list
+included); the details come from the same functions it uses (identify, then every observation of
+the candidates, ranked by ``finder.rank``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from trova.finder import repository
-from trova.finder.models import Answer, Rule, Search
-from trova.finder.rank import RankedNumber, choose, summarise
-from trova.finder.service import Identification, answer, gather, identify_many, name_pairs, person_key
+from trova.finder.models import Answer, Search
+from trova.finder.rank import RankedNumber, summarise
+from trova.finder.service import Finder, Identification, identify_many, name_pairs, person_key
+from trova.privacy import service as privacy
 from trova.store import Database
 
-RULE_TEXT: dict[Rule, str] = {
+RULE_TEXT: dict[str, str] = {
+    privacy.SUPPRESSED: "the person or number is on the suppression list: never returned",
     "linkedin": "the LinkedIn profile is on record: its owner is the person (FINDER.md §2.1)",
     "name_company": "exactly one person has these names at this company (FINDER.md §2.2)",
     "no_person": "nobody on record matches the profile, or these names at this company (FINDER.md §2.2)",
@@ -50,13 +53,13 @@ class Explanation:
     search: Search
     name_pairs: tuple[tuple[str, str], ...]
     answer: Answer
-    rule: Rule
+    rule: str
     candidates: tuple[PersonView, ...]
     namesakes: tuple[PersonView, ...]
 
     @property
     def rule_text(self) -> str:
-        return RULE_TEXT[self.rule]
+        return RULE_TEXT.get(self.rule, self.rule)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready form (``trova explain --json``)."""
@@ -85,19 +88,20 @@ class Explanation:
 
 
 def explain(db: Database, search: Search) -> Explanation:
-    """Resolve ``search`` exactly as the finder does and keep every intermediate finding."""
+    """Resolve ``search`` as the finder does from the contact store (upstream sources are never
+    asked) and keep every intermediate finding. People on the suppression list are not shown."""
+    result = Finder(db, waterfall=None).resolve_many([search])[0]
     with db.read() as conn:
         identification = identify_many(conn, [search])[search]
-        observations, shared = gather(conn, [identification.person_id] if identification.person_id else [])
-        chosen = choose(observations.get(identification.person_id or 0, ()), shared)
-        result = answer(identification, chosen)
-        candidates = _people(conn, identification.candidates)
-        namesakes = _people(conn, _namesakes(conn, search, identification))
+        namesake_ids = _namesakes(conn, search, identification)
+        hidden = privacy.blocked_people(conn, {*identification.candidates, *namesake_ids})
+        candidates = _people(conn, tuple(p for p in identification.candidates if p not in hidden))
+        namesakes = _people(conn, tuple(p for p in namesake_ids if p not in hidden))
     return Explanation(
         search=search,
         name_pairs=tuple(name_pairs(search)),
         answer=result,
-        rule=_rule(identification, result),
+        rule=result.reason,
         candidates=candidates,
         namesakes=namesakes,
     )
@@ -144,12 +148,6 @@ def _namesakes(conn: Connection, search: Search, identification: Identification)
     """People with the search's names who are not candidates (at other companies)."""
     named = {match.person_id for match in repository.people_named(conn, name_pairs(search))}
     return tuple(sorted(named - set(identification.candidates)))
-
-
-def _rule(identification: Identification, result: Answer) -> Rule:
-    if identification.person_id is not None and not result.found:
-        return "no_valid_number"
-    return identification.rule
 
 
 def _people(conn: Connection, person_ids: tuple[int, ...]) -> tuple[PersonView, ...]:

@@ -81,7 +81,7 @@ class _Compiled:
     defaults: dict[str, Any]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)
 def _compiled(name: str, size: int, dialect: sa.Dialect) -> _Compiled:
     compiled = _STATEMENTS[name](size).compile(dialect=dialect)
     positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
@@ -193,7 +193,38 @@ def _named_at_statement(size: int) -> sa.Select[Any]:
     )
 
 
+def _profiles_statement(size: int) -> sa.Select[Any]:
+    return sa.select(people.c.id, people.c.linkedin_key).where(_keys_in(people.c.id, size))
+
+
+def _person_names_statement(size: int) -> sa.Select[Any]:
+    table = person_names
+    return sa.select(table.c.person_id, table.c.first_key, table.c.last_key).where(
+        _keys_in(table.c.person_id, size)
+    )
+
+
+def _person_companies_statement(size: int) -> sa.Select[Any]:
+    table = person_companies
+    return sa.select(table.c.person_id, table.c.company_id).where(_keys_in(table.c.person_id, size))
+
+
+def _names_of_companies_statement(size: int) -> sa.Select[Any]:
+    table = company_names
+    return sa.select(table.c.company_id, table.c.name_key).where(_keys_in(table.c.company_id, size))
+
+
+def _domains_of_companies_statement(size: int) -> sa.Select[Any]:
+    table = company_domains
+    return sa.select(table.c.company_id, table.c.domain).where(_keys_in(table.c.company_id, size))
+
+
 _STATEMENTS = {
+    "profiles": _profiles_statement,
+    "person_names": _person_names_statement,
+    "person_companies": _person_companies_statement,
+    "names_of_companies": _names_of_companies_statement,
+    "domains_of_companies": _domains_of_companies_statement,
     "linkedin": _linkedin_statement,
     "domains": _domains_statement,
     "company_names": _company_names_statement,
@@ -222,6 +253,11 @@ def companies_by_name(conn: Connection, name_keys: Iterable[str]) -> dict[str, s
     for name_key, company_id in _run_keyed(conn, "company_names", name_keys):
         found.setdefault(name_key, set()).add(company_id)
     return found
+
+
+def companies_with_domain(conn: Connection, company_ids: Iterable[int]) -> set[int]:
+    """The companies among ``company_ids`` that some record links to a domain."""
+    return {company_id for company_id, _domain in _run_keyed(conn, "domains_of_companies", company_ids)}
 
 
 def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) -> list[NameMatch]:
@@ -308,43 +344,39 @@ def _person_columns() -> sa.Select[tuple[int, str, str, int, str | None]]:
 
 
 def describe_people(conn: Connection, person_ids: Collection[int]) -> dict[int, PersonRecord]:
-    """Profile, names and companies (their names and domains) of each person, for explanations."""
-    ids = sorted(set(person_ids))
-    if not ids:
+    """Profile, names and companies (their names and domains) of each person, in five bulk queries
+    (explanations, and the suppression list's screening of every batch)."""
+    profiles: dict[int, str | None] = dict(_run_keyed(conn, "profiles", person_ids))
+    if not profiles:
         return {}
-    profile_query = sa.select(people.c.id, people.c.linkedin_key).where(people.c.id.in_(ids))
-    profiles: dict[int, str | None] = {row.id: row.linkedin_key for row in conn.execute(profile_query)}
     names: dict[int, list[tuple[str, str]]] = {}
-    for row in conn.execute(
-        sa.select(person_names).where(person_names.c.person_id.in_(ids)).order_by(*person_names.c)
-    ):
-        names.setdefault(row.person_id, []).append((row.first_key, row.last_key))
+    for person_id, first_key, last_key in _run_keyed(conn, "person_names", profiles):
+        names.setdefault(person_id, []).append((first_key, last_key))
     links: dict[int, list[int]] = {}
-    for row in conn.execute(
-        sa.select(person_companies).where(person_companies.c.person_id.in_(ids)).order_by(*person_companies.c)
-    ):
-        links.setdefault(row.person_id, []).append(row.company_id)
-    company_ids = sorted({company for companies in links.values() for company in companies})
-    keys = _by_company(conn, company_names.c.name_key, company_names.c.company_id, company_ids)
-    domains = _by_company(conn, company_domains.c.domain, company_domains.c.company_id, company_ids)
+    for person_id, company_id in _run_keyed(conn, "person_companies", profiles):
+        links.setdefault(person_id, []).append(company_id)
+    company_ids = {company for companies in links.values() for company in companies}
+    keys = _by_company(_run_keyed(conn, "names_of_companies", company_ids))
+    domains = _by_company(_run_keyed(conn, "domains_of_companies", company_ids))
     return {
         person_id: PersonRecord(
             person_id=person_id,
-            linkedin_key=profiles[person_id],
-            names=tuple(names.get(person_id, ())),
-            company_ids=tuple(links.get(person_id, ())),
-            company_names=tuple(sorted({key for c in links.get(person_id, ()) for key in keys.get(c, ())})),
-            company_domains=tuple(sorted({d for c in links.get(person_id, ()) for d in domains.get(c, ())})),
+            linkedin_key=profile,
+            names=tuple(sorted(names.get(person_id, ()))),
+            company_ids=tuple(sorted(links.get(person_id, ()))),
+            company_names=_of_companies(keys, links.get(person_id, ())),
+            company_domains=_of_companies(domains, links.get(person_id, ())),
         )
-        for person_id in ids
-        if person_id in profiles
+        for person_id, profile in sorted(profiles.items())
     }
 
 
-def _by_company(
-    conn: Connection, value: sa.ColumnElement[str], company: sa.ColumnElement[int], company_ids: list[int]
-) -> dict[int, list[str]]:
+def _by_company(rows: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
-    for row in conn.execute(sa.select(company, value).where(company.in_(company_ids))):
-        found.setdefault(row[0], []).append(row[1])
+    for company_id, text in rows:
+        found.setdefault(company_id, []).append(text)
     return found
+
+
+def _of_companies(texts: dict[int, list[str]], company_ids: Iterable[int]) -> tuple[str, ...]:
+    return tuple(sorted({text for company_id in company_ids for text in texts.get(company_id, ())}))

@@ -45,6 +45,7 @@ class _Lookups:
     domains: Mapping[str, set[int]]
     company_keys: Mapping[str, set[int]]
     names: Mapping[tuple[str, str], list[repository.NameMatch]]
+    with_domain: frozenset[int] = frozenset()
 
 
 def person_key(person_id: int) -> str:
@@ -103,7 +104,9 @@ class Finder:
     §4); by default those configured in ``trova.toml`` (None when only the local store is).
     """
 
-    def __init__(self, db: Database, waterfall: Waterfall | None | Literal["configured"] = "configured") -> None:
+    def __init__(
+        self, db: Database, waterfall: Waterfall | Literal["configured"] | None = "configured"
+    ) -> None:
         self.db = db
         if waterfall == "configured":
             from trova.settings import get_settings
@@ -133,10 +136,11 @@ class Finder:
         batch sees one consistent snapshot of the store."""
         distinct = list(dict.fromkeys(searches))
         with self.db.read() as conn:
-            blocked = privacy.blocked_searches(conn, distinct)
+            kinds = privacy.active_kinds(conn)
+            blocked = privacy.blocked_searches(conn, distinct, kinds)
             identified = identify_many(conn, [search for search in distinct if search not in blocked])
             people = {i.person_id for i in identified.values() if i.person_id is not None}
-            suppressed = privacy.blocked_people(conn, people)
+            suppressed = privacy.blocked_people(conn, people, kinds)
             observations, shared = gather(conn, people - suppressed)
         answers = {
             search: privacy.suppressed_answer()
@@ -161,28 +165,41 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
     by_names = [s for s in searches if s.has_names and linkedin.get(s.linkedin_key or "") is None]
     domains = repository.companies_by_domain(conn, {s.company_domain for s in by_names if s.company_domain})
     company_keys = repository.companies_by_name(conn, {s.company_key for s in by_names if s.company_key})
-    companies = _Lookups(linkedin, domains, company_keys, {})
+    named_beside_known_domain = {
+        company
+        for s in by_names
+        if s.company_key and s.company_domain in domains
+        for company in company_keys.get(s.company_key, ())
+    }
+    with_domain = frozenset(repository.companies_with_domain(conn, named_beside_known_domain))
+    companies = _Lookups(linkedin, domains, company_keys, {}, with_domain)
     wanted = {
         (first, last, company)
         for search in by_names
-        for company in _search_companies(search, companies)
+        for choice in _company_choices(search, companies)
+        for company in choice
         for first, last in name_pairs(search)
     }
     names: dict[tuple[str, str], list[repository.NameMatch]] = {}
     for match in repository.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
-    return _Lookups(linkedin, domains, company_keys, names)
+    return _Lookups(linkedin, domains, company_keys, names, with_domain)
 
 
-def _search_companies(search: Search, lookups: _Lookups) -> frozenset[int]:
-    """The companies a search names: those of its domain when the store knows that domain, else
-    those of its company key. The domain is the more precise of the two, so a known domain is not
-    widened by a company name that other companies share."""
+def _company_choices(search: Search, lookups: _Lookups) -> list[frozenset[int]]:
+    """The companies a search names, most precise first; the first choice where the names match
+    anyone decides.
+
+    A domain the store knows names its companies. Only if nobody there has these names, the
+    companies known by the search's company name are tried, except those on record with another
+    domain: they are other companies (``Acme``/acme.de is not ``Acme``/acme.com). A domain the
+    store does not know says nothing, so the company name alone decides.
+    """
+    by_name = frozenset(lookups.company_keys.get(search.company_key or "", ()))
     if search.company_domain and search.company_domain in lookups.domains:
-        return frozenset(lookups.domains[search.company_domain])
-    if search.company_key:
-        return frozenset(lookups.company_keys.get(search.company_key, ()))
-    return frozenset()
+        by_domain = frozenset(lookups.domains[search.company_domain])
+        return [by_domain, by_name - by_domain - lookups.with_domain]
+    return [by_name]
 
 
 def _identify(search: Search, lookups: _Lookups) -> Identification:
@@ -191,9 +208,15 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
         return Identification(owner, "linkedin", candidates=(owner,))
     if not search.has_names:
         return Identification(None, "no_person")
-    companies = _search_companies(search, lookups)
     matches = [m for pair in name_pairs(search) for m in lookups.names.get(pair, ())]
-    profiles = {m.person_id: m.linkedin_key for m in matches if m.company_id in companies}
+    profiles: dict[int, str | None] = {}
+    companies: frozenset[int] = frozenset()
+    for choice in _company_choices(search, lookups):
+        companies |= choice
+        profiles = {m.person_id: m.linkedin_key for m in matches if m.company_id in choice}
+        if profiles:
+            companies = choice
+            break
     candidates = tuple(sorted(profiles))
     rule: Rule = "name_company"
     if not candidates:

@@ -176,7 +176,7 @@ def run_once(db: Database, settings: Settings, finder: Finder, owner: str) -> in
 def run_until_idle(
     db: Database, settings: Settings, finder: Finder | None = None, owner: str | None = None
 ) -> int:
-    """Process jobs until none is claimable (tests, benchmarks and ``trova worker --once``)."""
+    """Process jobs in this thread until none is claimable (tests and benchmarks)."""
     finder = finder or Finder(db)
     owner = owner or worker_id()
     total = 0

@@ -147,7 +147,6 @@ class ErasureReport:
     search_results: int = 0
     webhook_payloads: int = 0
     webhook_responses: int = 0
-    upstream_answers: int = 0
     audit_entries_redacted: int = 0
     suppressions: tuple[Suppression, ...] = field(default_factory=tuple)
 

@@ -178,24 +178,40 @@ def _digests(subjects: Iterable[Subject]) -> set[str]:
 # --- screening (finder and import) -----------------------------------------------------------------
 
 
-def blocked_searches(conn: Connection, searches: Collection[Search]) -> set[Search]:
+PERSON_KINDS = frozenset({"linkedin", "name_domain", "name_company"})
+
+
+def active_kinds(conn: Connection) -> frozenset[str]:
+    """The subject kinds on the suppression list (one tiny query): an empty list costs nothing more."""
+    return repo.suppressed_kinds(conn)
+
+
+def blocked_searches(
+    conn: Connection, searches: Collection[Search], kinds: frozenset[str] | None = None
+) -> set[Search]:
     """The searches that name a suppressed person, in one lookup for the whole batch."""
+    kinds = active_kinds(conn) if kinds is None else kinds
+    if not kinds & PERSON_KINDS:
+        return set()
     subjects = {search: _digests(search_subjects(search)) for search in searches}
-    suppressed = repo.suppressed_digests(conn, set().union(*subjects.values()) if subjects else ())
+    suppressed = repo.suppressed_digests(conn, set().union(*subjects.values()))
     return {search for search, digests in subjects.items() if digests & suppressed}
 
 
-def blocked_people(conn: Connection, person_ids: Collection[int]) -> set[int]:
+def blocked_people(
+    conn: Connection, person_ids: Collection[int], kinds: frozenset[str] | None = None
+) -> set[int]:
     """The store people known by a suppressed subject (profile, or a name at one of their companies).
 
     A search may name someone by one key (a name at a company) while the suppression names them by
     another (their profile): this is what catches it, before any upstream source is asked.
     """
-    if not person_ids:
+    kinds = active_kinds(conn) if kinds is None else kinds
+    if not person_ids or not kinds & PERSON_KINDS:
         return set()
     records = finder_repo.describe_people(conn, person_ids)
     subjects = {person: _digests(person_subjects(record)) for person, record in records.items()}
-    suppressed = repo.suppressed_digests(conn, set().union(*subjects.values()) if subjects else ())
+    suppressed = repo.suppressed_digests(conn, set().union(*subjects.values()))
     return {person for person, digests in subjects.items() if digests & suppressed}
 
 
@@ -204,20 +220,21 @@ def suppressed_answer() -> Answer:
     return Answer(person_key=None, reason=SUPPRESSED)
 
 
-def screen_answers(
-    conn: Connection, answers: Sequence[Answer], *, cleared_people: Collection[int] = ()
-) -> list[Answer]:
+def screen_answers(conn: Connection, answers: Sequence[Answer]) -> list[Answer]:
     """The answers with every suppressed number or store person turned into :func:`suppressed_answer`.
 
-    The last step of the finder, whichever source an answer came from (a few lookups per batch);
-    ``cleared_people`` were already checked by :func:`blocked_people` in this resolution.
+    The last step of the finder, whichever source an answer came from: one query when the list is
+    empty, a few per batch otherwise.
     """
+    kinds = active_kinds(conn)
     found = [answer for answer in answers if answer.found]
-    numbers = {answer.number for answer in found if answer.number}
+    if not kinds or not found:
+        return list(answers)
+    numbers = {answer.number for answer in found if answer.number} if "phone" in kinds else set()
     suppressed = repo.suppressed_digests(conn, {phone_subject(number).digest for number in numbers})
     blocked_numbers = {number for number in numbers if phone_subject(number).digest in suppressed}
-    person_ids = {_person_id(answer.person_key) for answer in found} - set(cleared_people)
-    people = blocked_people(conn, {person for person in person_ids if person is not None})
+    person_ids = {_person_id(answer.person_key) for answer in found}
+    people = blocked_people(conn, {person for person in person_ids if person is not None}, kinds)
     return [
         suppressed_answer()
         if answer.found and (answer.number in blocked_numbers or _person_id(answer.person_key) in people)
@@ -283,28 +300,32 @@ def unsuppress(conn: Connection, entry_id: int) -> Suppression:
     return removed
 
 
-def subjects_from_file(path: Path) -> Iterator[list[Subject] | RowProblem]:
-    """The subjects of each row of a contact file (IMPORT.md columns), or why a row names nothing.
+def selectors_from_file(path: Path) -> Iterator[list[Selector] | RowProblem]:
+    """What each row of a contact file (IMPORT.md columns) names, or why it names nothing.
 
-    Every column that names someone counts: the profile, the names at the company, and each number.
+    Every column that names someone counts: the person (profile, names at the company) is one
+    selector, and each number is one more.
     """
     sniffed = sniff(path)
     for row in read_rows(sniffed):
         if isinstance(row, RowProblem):
             yield row
             continue
-        subjects = _row_subjects(row)
-        yield subjects or RowProblem(
+        selectors = _row_selectors(row)
+        yield selectors or RowProblem(
             sniffed.name, row.line, "no person", "no LinkedIn URL, name at a company, or phone number"
         )
 
 
-def _row_subjects(row: RawRow) -> list[Subject]:
+def subjects_from_file(path: Path) -> Iterator[list[Subject] | RowProblem]:
+    """The subjects of each row of a contact file, or why a row names nothing."""
+    for item in selectors_from_file(path):
+        yield item if isinstance(item, RowProblem) else [s for selector in item for s in selector.subjects()]
+
+
+def _row_selectors(row: RawRow) -> list[Selector]:
     fields = row.fields
-    found: list[Subject] = []
     profile = linkedin_key(fields.get("linkedin_url", "")) if fields.get("linkedin_url") else None
-    if profile:
-        found.append(linkedin_subject(profile))
     first, last = name_key(fields.get("first_name", "")), name_key(fields.get("last_name", ""))
     if not (first and last) and fields.get("full_name"):
         parts = split_full_name(fields["full_name"])
@@ -312,15 +333,20 @@ def _row_subjects(row: RawRow) -> list[Subject]:
             first, last = name_key(parts[0]), name_key(parts[1])
     domain = registrable_domain(fields["company_domain"]) if fields.get("company_domain") else None
     company = company_key(fields["company_name"]) if fields.get("company_name") else None
-    if first and last:
-        found += name_subjects(
-            first, last, domains=(domain,) if domain else (), company_keys=(company,) if company else ()
-        )
+    named = bool(first and last and (domain or company))
+    person = Selector(
+        linkedin_key=profile,
+        first_key=first if named else None,
+        last_key=last if named else None,
+        domain=domain if named else None,
+        company_key=company if named else None,
+    )
+    found = [person] if person.subjects() else []
     hint = fields.get("country", "").strip().upper() or None
     for raw in split_phone_cell(fields.get("phone", "")):
         reading = read_phone(raw, hint if hint and len(hint) == 2 else None)
         if reading is not None:
-            found.append(phone_subject(reading.e164))
+            found.append(Selector(e164=reading.e164))
     return found
 
 
@@ -390,6 +416,27 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
         audit_entries_redacted=redacted,
         suppressions=tuple(sorted(added + existing, key=lambda entry: entry.id)),
     )
+
+
+def erase_many(conn: Connection, selectors: Sequence[Selector], *, now: dt.datetime) -> ErasureReport:
+    """:func:`erase` each selector in turn (one row of a file), the reports added up."""
+    total = ErasureReport()
+    for selector in selectors:
+        report = erase(conn, selector, now=now)
+        total = ErasureReport(
+            people=total.people + report.people,
+            phone_observations=total.phone_observations + report.phone_observations,
+            search_results=total.search_results + report.search_results,
+            webhook_payloads=total.webhook_payloads + report.webhook_payloads,
+            webhook_responses=total.webhook_responses + report.webhook_responses,
+            audit_entries_redacted=total.audit_entries_redacted + report.audit_entries_redacted,
+            suppressions=_distinct(total.suppressions + report.suppressions),
+        )
+    return total
+
+
+def _distinct(entries: tuple[Suppression, ...]) -> tuple[Suppression, ...]:
+    return tuple(sorted({entry.id: entry for entry in entries}.values(), key=lambda entry: entry.id))
 
 
 def _numbers_to_forget(conn: Connection, selector: Selector, people: Collection[int]) -> set[str]:

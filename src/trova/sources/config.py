@@ -168,7 +168,9 @@ def parse_one(config: SourceConfig, position: int) -> SourceSpec:
     model = KIND_OPTIONS.get(config.kind)
     if model is None:
         kinds = ", ".join(KIND_OPTIONS)
-        raise SourceConfigError(f"source {config.name!r}: unknown kind {config.kind!r} (expected one of {kinds})")
+        raise SourceConfigError(
+            f"source {config.name!r}: unknown kind {config.kind!r} (expected one of {kinds})"
+        )
     try:
         options = model.model_validate(config.options)
     except ValidationError as error:

@@ -40,8 +40,13 @@ class EnrowSource:
     kind: SourceKind = "enrow"
 
     def __init__(
-        self, name: str, options: EnrowOptions, *, environ: Mapping[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None, clock: Callable[[], dt.datetime] = utcnow,
+        self,
+        name: str,
+        options: EnrowOptions,
+        *,
+        environ: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.name = name
         self.options = options
@@ -86,16 +91,26 @@ class EnrowSource:
         except InsufficientCreditsError:
             return Lookup(requests=1, failure="exhausted", error="402 Insufficient credits")
         except RateLimitError as error:
-            return Lookup(requests=1, errors=1, failure="rate_limited", error="429 Rate limit exceeded",
-                          retry_after_s=error.retry_after)
+            return Lookup(
+                requests=1,
+                errors=1,
+                failure="rate_limited",
+                error="429 Rate limit exceeded",
+                retry_after_s=error.retry_after,
+            )
         except ApiError as error:
-            return Lookup(requests=1, errors=1, failure="error", error=f"POST /phone/bulk: HTTP {error.status}")
+            return Lookup(
+                requests=1, errors=1, failure="error", error=f"POST /phone/bulk: HTTP {error.status}"
+            )
         except ClientError as error:
             return Lookup(requests=1, errors=1, failure="error", error=f"POST /phone/bulk: {_short(error)}")
         bulk, problem = self._wait(client, submission.id, deadline)
         if bulk is None:
-            return Lookup(requests=1, failure="deadline",
-                          error=f"upstream batch {submission.id} unfinished at the deadline ({problem})")
+            return Lookup(
+                requests=1,
+                failure="deadline",
+                error=f"upstream batch {submission.id} unfinished at the deadline ({problem})",
+            )
         if bulk.status == "failed":
             return Lookup(requests=1, errors=1, failure="error", error=f"upstream batch {bulk.id} failed")
         return self._read(searches, bulk)
@@ -131,8 +146,9 @@ class EnrowSource:
                 found[search] = (observation_of(result.number, result.country, self.name, now, stated),)
             elif result.done:
                 missed.add(search)
-        return Lookup(found=found, missed=frozenset(missed), requests=1,
-                      credits_spent=bulk.stats.credits_cost or 0)
+        return Lookup(
+            found=found, missed=frozenset(missed), requests=1, credits_spent=bulk.stats.credits_cost or 0
+        )
 
 
 def _index(custom: Any, index: int | None, position: int) -> int | None:

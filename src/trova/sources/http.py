@@ -193,8 +193,9 @@ def observations_in(document: Any, options: HttpOptions, source: str, now: dt.da
             continue
         observed_at = _date(dates.get(match.positions), now)
         found.append(
-            observation_of(value.strip(), options.default_country, source, observed_at,
-                           types.get(match.positions))
+            observation_of(
+                value.strip(), options.default_country, source, observed_at, types.get(match.positions)
+            )
         )
     return found
 
@@ -219,8 +220,13 @@ class HttpSource:
     kind: SourceKind = "http"
 
     def __init__(
-        self, name: str, options: HttpOptions, *, environ: Mapping[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None, clock: Callable[[], dt.datetime] = utcnow,
+        self,
+        name: str,
+        options: HttpOptions,
+        *,
+        environ: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.name = name
         self.options = options
@@ -244,14 +250,19 @@ class HttpSource:
         stop = threading.Event()
         distinct = list(dict.fromkeys(searches))
         workers = max(1, min(self.options.concurrency, len(distinct)))
-        with self._client() as http, ThreadPoolExecutor(workers, thread_name_prefix=f"source-{self.name}") as pool:
+        with (
+            self._client() as http,
+            ThreadPoolExecutor(workers, thread_name_prefix=f"source-{self.name}") as pool,
+        ):
             answers = list(pool.map(lambda search: self._ask(http, search, deadline, stop), distinct))
         return self._summarise(distinct, answers)
 
     def _summarise(self, searches: list[Search], answers: list[_Answer]) -> Lookup:
         found = {s: a.observations for s, a in zip(searches, answers, strict=True) if a.observations}
         missed = frozenset(
-            s for s, a in zip(searches, answers, strict=True) if a.observations is not None and not a.observations
+            s
+            for s, a in zip(searches, answers, strict=True)
+            if a.observations is not None and not a.observations
         )
         failures = [a for a in answers if a.failure is not None]
         worst = _worst(failures)
@@ -277,19 +288,25 @@ class HttpSource:
                 return _Answer(failure="deadline", error=last_error, sent=sent, failed_requests=failed)
             outcome = self._send(http, search, deadline)
             if outcome is None:
-                return _Answer(failure="deadline", error="deadline reached", sent=sent, failed_requests=failed)
+                return _Answer(
+                    failure="deadline", error="deadline reached", sent=sent, failed_requests=failed
+                )
             sent += 1
             status, body, retry_after = outcome
             if status == 402:
                 stop.set()
                 return _Answer(failure="exhausted", error="402 from provider", sent=sent)
             if status == 429:
-                wait_s = retry_after if retry_after is not None else backoff_s(attempt, options.backoff_base_s,
-                                                                               options.backoff_cap_s)
+                wait_s = (
+                    retry_after
+                    if retry_after is not None
+                    else backoff_s(attempt, options.backoff_base_s, options.backoff_cap_s)
+                )
                 if wait_s > options.max_retry_after_s or time.monotonic() + wait_s >= deadline:
                     stop.set()
-                    return _Answer(failure="rate_limited", error="429 from provider", retry_after_s=wait_s,
-                                   sent=sent)
+                    return _Answer(
+                        failure="rate_limited", error="429 from provider", retry_after_s=wait_s, sent=sent
+                    )
                 time.sleep(wait_s)
                 continue
             if status in options.not_found_statuses:
@@ -311,8 +328,9 @@ class HttpSource:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return _Answer(failure="error", error="answer is not JSON", sent=sent, failed_requests=1)
-        return _Answer(observations=tuple(observations_in(document, self.options, self.name, self._clock())),
-                       sent=sent)
+        return _Answer(
+            observations=tuple(observations_in(document, self.options, self.name, self._clock())), sent=sent
+        )
 
     def _send(
         self, http: httpx.Client, search: Search, deadline: float
@@ -334,7 +352,10 @@ class HttpSource:
         with self._gate:
             try:
                 response = http.request(
-                    options.method, url, headers=headers, timeout=timeout,
+                    options.method,
+                    url,
+                    headers=headers,
+                    timeout=timeout,
                     content=orjson.dumps(body) if body is not None else None,
                 )
             except httpx.TimeoutException:

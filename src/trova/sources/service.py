@@ -41,8 +41,9 @@ def target_of(spec: SourceSpec) -> str:
     return "contact store"
 
 
-def _state(spec: SourceSpec, health: SourceHealth | None, now: dt.datetime,
-           environ: Mapping[str, str] | None) -> tuple[Health | str, str]:
+def _state(
+    spec: SourceSpec, health: SourceHealth | None, now: dt.datetime, environ: Mapping[str, str] | None
+) -> tuple[Health | str, str]:
     if spec.kind == "local":
         return "ok", ""
     if not spec.enabled:
@@ -62,8 +63,9 @@ def _state(spec: SourceSpec, health: SourceHealth | None, now: dt.datetime,
     return state, f"until {until:%Y-%m-%d %H:%M:%S}" if until else ""
 
 
-def list_sources(conn: Connection, specs: Sequence[SourceSpec], now: dt.datetime,
-                 environ: Mapping[str, str] | None = None) -> list[SourceView]:
+def list_sources(
+    conn: Connection, specs: Sequence[SourceSpec], now: dt.datetime, environ: Mapping[str, str] | None = None
+) -> list[SourceView]:
     healths = repo.health_of(conn, [spec.name for spec in specs])
     misses = repo.count_misses(conn, now)
     views = []
@@ -101,8 +103,12 @@ def reset(conn: Connection, source: str, now: dt.datetime, *, forget_misses: boo
     health = repo.lock_health(conn, source, now)
     repo.save_health(
         conn,
-        SourceHealth(source=source, last_error=health.last_error, last_error_at=health.last_error_at,
-                     last_success_at=health.last_success_at),
+        SourceHealth(
+            source=source,
+            last_error=health.last_error,
+            last_error_at=health.last_error_at,
+            last_success_at=health.last_success_at,
+        ),
         now,
     )
     if forget_misses:

@@ -75,12 +75,20 @@ def gate(health: SourceHealth | None, options: CommonOptions, now: dt.datetime) 
     return "ok"
 
 
-def after_step(health: SourceHealth, lookup: Lookup, options: CommonOptions, now: dt.datetime) -> SourceHealth:
+def after_step(
+    health: SourceHealth, lookup: Lookup, options: CommonOptions, now: dt.datetime
+) -> SourceHealth:
     """The breaker's next state after a step: success closes it; errors and deadlines count towards
     opening it for ``circuit_open_s``; a 402 marks exhaustion; a 429 backs off for its Retry-After."""
     if lookup.failure is None:
-        return replace(health, consecutive_failures=0, open_until=None, exhausted_at=None,
-                       backoff_until=None, last_success_at=now)
+        return replace(
+            health,
+            consecutive_failures=0,
+            open_until=None,
+            exhausted_at=None,
+            backoff_until=None,
+            last_success_at=now,
+        )
     failed = replace(health, last_error=(lookup.error or lookup.failure)[:500], last_error_at=now)
     if lookup.failure == "exhausted":
         return replace(failed, exhausted_at=now)
@@ -88,7 +96,9 @@ def after_step(health: SourceHealth, lookup: Lookup, options: CommonOptions, now
         wait_s = lookup.retry_after_s if lookup.retry_after_s is not None else options.circuit_open_s
         return replace(failed, backoff_until=now + dt.timedelta(seconds=max(wait_s, 1.0)))
     failures = health.consecutive_failures + 1
-    open_until = now + dt.timedelta(seconds=options.circuit_open_s) if failures >= options.circuit_failures else None
+    open_until = (
+        now + dt.timedelta(seconds=options.circuit_open_s) if failures >= options.circuit_failures else None
+    )
     return replace(failed, consecutive_failures=failures, open_until=open_until or health.open_until)
 
 
@@ -103,8 +113,13 @@ class Step:
 class Waterfall:
     """The configured sources after the local store, each with its upstream client."""
 
-    def __init__(self, db: Database, specs: Sequence[SourceSpec], sources: Mapping[str, Source],
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        specs: Sequence[SourceSpec],
+        sources: Mapping[str, Source],
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.specs = list(specs)
         self.sources = dict(sources)
@@ -115,7 +130,10 @@ class Waterfall:
         return any(spec.kind != "local" and spec.name in self.sources for spec in self.specs)
 
     def complete(
-        self, searches: Sequence[Search], local_answers: Mapping[Search, Answer], resolve_locally: LocalResolver
+        self,
+        searches: Sequence[Search],
+        local_answers: Mapping[Search, Answer],
+        resolve_locally: LocalResolver,
     ) -> dict[Search, Answer]:
         """The answer for each distinct search: the local store's, or the first source's that found one."""
         latest = dict(local_answers)
@@ -134,8 +152,12 @@ class Waterfall:
         return {search: final.get(search, latest[search]) for search in dict.fromkeys(searches)}
 
     def step(
-        self, spec: SourceSpec, source: Source, pending: Sequence[Search],
-        latest: Mapping[Search, Answer], resolve_locally: LocalResolver,
+        self,
+        spec: SourceSpec,
+        source: Source,
+        pending: Sequence[Search],
+        latest: Mapping[Search, Answer],
+        resolve_locally: LocalResolver,
     ) -> Step:
         options = spec.options
         assert isinstance(options, CommonOptions)
@@ -168,8 +190,13 @@ class Waterfall:
             log.exception("source %s failed unexpectedly", spec.name)
             lookup = Lookup(errors=1, failure="error", error=f"internal error: {type(error).__name__}")
         if lookup.failure is not None:
-            log.warning("source %s: %s (%s); %d search(es) fall through", spec.name, lookup.failure,
-                        lookup.error, len(ask) - len(lookup.found) - len(lookup.missed))
+            log.warning(
+                "source %s: %s (%s); %d search(es) fall through",
+                spec.name,
+                lookup.failure,
+                lookup.error,
+                len(ask) - len(lookup.found) - len(lookup.missed),
+            )
         return lookup
 
     def _absorb(
@@ -204,7 +231,9 @@ class Waterfall:
         with self.db.write() as conn:
             repo.add_stats(conn, stats, now.date())
             if misses and options.negative_ttl_days > 0:
-                repo.remember_misses(conn, spec.name, misses, now + dt.timedelta(days=options.negative_ttl_days))
+                repo.remember_misses(
+                    conn, spec.name, misses, now + dt.timedelta(days=options.negative_ttl_days)
+                )
             if lookup is not None:
                 health = repo.lock_health(conn, spec.name, now)
                 repo.save_health(conn, after_step(health, lookup, options, now), now)
@@ -240,7 +269,9 @@ def from_settings(db: Database, settings: Settings) -> Waterfall | None:
             continue
         missing = missing_secrets(spec)
         if missing:
-            log.error("source %s is not used: environment variable(s) %s not set", spec.name, ", ".join(missing))
+            log.error(
+                "source %s is not used: environment variable(s) %s not set", spec.name, ", ".join(missing)
+            )
             continue
         sources[spec.name] = build_source(spec)
     waterfall = Waterfall(db, specs, sources)

@@ -97,8 +97,9 @@ searches = sa.Table(
     sa.Column("id", Id, primary_key=True),
     sa.Column("batch_id", Id, sa.ForeignKey("batches.id", ondelete="CASCADE"), nullable=False),
     sa.Column("idx", sa.Integer, nullable=False),
-    sa.Column("params", sa.JSON, nullable=True),
-    sa.Column("custom", sa.JSON, nullable=True),
+    # JSON text written and read with orjson by batches.repository: 3,000 rows per request.
+    sa.Column("params", sa.Text, nullable=True),
+    sa.Column("custom", sa.Text, nullable=True),
     sa.Column("has_custom", sa.Boolean, nullable=False, server_default=sa.text("false")),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("qualification", sa.String(16), nullable=True),

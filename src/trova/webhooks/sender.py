@@ -1,10 +1,11 @@
-"""The sender loop: claims due messages, POSTs them signed, records every attempt.
+"""The sender: claims due messages, POSTs them signed, records every attempt.
 
-It runs in its own thread with its own asyncio loop and one ``httpx.AsyncClient``, so slow receivers
-cost sockets, not threads, and never hold up the API's event loop. At most
+``trova serve`` and ``trova worker`` start it through :func:`run_sender` in a child process of its
+own, where one asyncio loop and one ``httpx.AsyncClient`` carry every delivery: slow receivers cost
+sockets, not threads, and none of it competes with the API for the interpreter lock. At most
 ``TROVA_WEBHOOK_CONCURRENCY`` deliveries are in flight: the loop only claims as many messages as it
-has free slots, so nothing sits leased while waiting its turn. Database work runs on a small thread
-pool of its own, off the event loop.
+has free slots, so nothing sits leased while waiting its turn. Database work runs on one thread of
+its own, off the event loop.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import concurrent.futures
 import contextlib
 import email.utils
 import logging
+import multiprocessing
 import os
+import signal
 import socket
 import ssl
 import threading
@@ -45,6 +48,8 @@ LEASE_MARGIN_S = 30.0
 its record, short enough that a killed sender's messages are picked up again within a minute."""
 
 SHUTDOWN_GRACE_S = 5.0
+PARENT_CHECK_S = 0.5
+RESTART_DELAY_S = 1.0
 USER_AGENT = f"Trova-Webhooks/{__version__}"
 
 
@@ -54,6 +59,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     httpx does not let a network backend be passed in, so the pool it builds is replaced by the
     same pool built with :class:`~trova.webhooks.guard.GuardedNetworkBackend`. Proxies from the
     environment are ignored on purpose: a proxy would connect on our behalf, unchecked.
+
+    Connections are not kept alive: httpcore's pool scans every idle connection (a ``select`` on
+    each, in a quadratic loop) whenever a request starts or ends, which with fifty connections cost
+    three times the CPU of opening a fresh connection per attempt (bench/webhooks.py). Each attempt
+    also re-resolves and re-vets the host this way.
     """
 
     def __init__(
@@ -63,8 +73,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
             max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=5.0,
+            max_keepalive_connections=0,
             network_backend=GuardedNetworkBackend(allow_private=allow_private),
         )
 
@@ -233,7 +242,11 @@ class Sender:
                 return []
             messages = service.claim(conn, owner=self.owner, limit=free, lease_s=self.lease_s)
             now = utcnow()
-            return [(m, service.signing_secrets(conn, m.account_id, now)) for m in messages]
+            secrets = {
+                account_id: service.signing_secrets(conn, account_id, now)
+                for account_id in {m.account_id for m in messages}
+            }
+            return [(m, secrets[m.account_id]) for m in messages]
 
     def _release(self, message_ids: list[str]) -> None:
         with self.db.write() as conn:
@@ -315,6 +328,55 @@ class Sender:
             await self._in_db(lambda: self._release(unfinished))
 
 
-def run_sender(settings: Settings, db: Database, stop: threading.Event) -> None:
-    """Background-loop entry point (``trova serve`` / ``trova worker``): deliver until ``stop`` is set."""
+def run_sender_in_thread(settings: Settings, db: Database, stop: threading.Event) -> None:
+    """Run a sender on the calling thread until ``stop`` is set."""
     asyncio.run(Sender(settings, db).run(stop))
+
+
+def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
+    """Stop when the parent dies (even by SIGKILL): an orphaned sender must not outlive its server."""
+    while not stop.wait(PARENT_CHECK_S):
+        if os.getppid() != parent_pid:
+            stop.set()
+
+
+def _sender_process(settings: Settings, parent_pid: int) -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    threading.Thread(target=_watch_parent, args=(parent_pid, stop), daemon=True).start()
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        run_sender_in_thread(settings, db, stop)
+    finally:
+        db.dispose()
+
+
+def run_sender(settings: Settings, db: Database, stop: threading.Event) -> None:
+    """Background-loop entry point (``trova serve`` / ``trova worker``): deliver until ``stop`` is set.
+
+    The sender runs in a child process of its own, restarted if it dies: its CPU (HTTP, signing,
+    outbox writes) then never competes with the API for the interpreter lock, which is what keeps
+    API latency flat while a thousand deliveries are in flight. ``db`` is not shared; the child
+    opens its own connections to the same database.
+    """
+    context = multiprocessing.get_context("spawn")
+    while not stop.is_set():
+        process = context.Process(
+            target=_sender_process, args=(settings, os.getpid()), name="trova-webhooks", daemon=True
+        )
+        process.start()
+        while process.is_alive() and not stop.wait(PARENT_CHECK_S):
+            pass
+        if stop.is_set():
+            process.terminate()
+            process.join(SHUTDOWN_GRACE_S + 10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            return
+        log.error("the webhook sender process exited with status %s; restarting it", process.exitcode)
+        stop.wait(RESTART_DELAY_S)

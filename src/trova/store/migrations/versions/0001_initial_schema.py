@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 18:40:43.258899
+Create Date: 2026-11-28 19:06:01.614559
 """
 
 from __future__ import annotations
@@ -293,8 +293,8 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('batch_id', sa.String(length=36), nullable=False),
     sa.Column('idx', sa.Integer(), nullable=False),
-    sa.Column('params', sa.JSON(), nullable=True),
-    sa.Column('custom', sa.JSON(), nullable=True),
+    sa.Column('params', sa.Text(), nullable=True),
+    sa.Column('custom', sa.Text(), nullable=True),
     sa.Column('has_custom', sa.Boolean(), server_default=sa.text('(false)'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('qualification', sa.String(length=16), nullable=True),
