@@ -121,6 +121,14 @@ def wait(client: httpx.Client, path: str, done: Any) -> dict[str, Any]:
     raise AssertionError(f"{path} not done within {WAIT_S}s")
 
 
+def holding(site: Site, number: str) -> list[str]:
+    db = Database(site.url)
+    try:
+        return rows_holding(db, number)
+    finally:
+        db.dispose()
+
+
 def credits(site: Site, key: str) -> int:
     with site.client(key) as client:
         return int(client.get("/account/info").json()["credits"])
@@ -167,7 +175,7 @@ def test_suppress_file_erase_and_audit_commands(site: Site) -> None:
     erased = site.cli("erase", "--first", "Ada", "--last", "Lovelace", "--domain", "example.com")
     assert "people deleted: 1" in erased
     assert "search results with the number removed: 2 (ledger kept)" in erased
-    assert rows_holding(Database(site.url), ADA_PHONE) == []
+    assert holding(site, ADA_PHONE) == []
     again = site.cli("import", str(site.tmp / "crm.csv"), check=False)
     assert "suppressed: 1" in again
     assert single(site, third, ADA_BY_URL)["qualification"] == "not_found"
@@ -183,11 +191,11 @@ def test_suppress_file_erase_and_audit_commands(site: Site) -> None:
     assert "optout.csv:3: no person" in output
     assert single(site, third, BOB_BY_URL)["qualification"] == "not_found"
 
-    assert "phone_observations.e164" in rows_holding(Database(site.url), BOB_PHONE)
+    assert "phone_observations.e164" in holding(site, BOB_PHONE)
     erase_list = write_csv(site.tmp / "erase.csv", [CONTACTS[1], {"company_name": "Nobody Inc"}])
     output = site.cli("erase", "--file", str(erase_list), check=False)
     assert "2 rows read from erase.csv, 1 skipped" in output and "people deleted: 1" in output
-    assert rows_holding(Database(site.url), BOB_PHONE) == []
+    assert holding(site, BOB_PHONE) == []
 
 
 @pytest.mark.parametrize(

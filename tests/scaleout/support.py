@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import sqlalchemy as sa
 
 from tests.support.servers import TrovaServer, run_trova
@@ -141,3 +143,24 @@ def post_concurrently(
 
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         return list(pool.map(send, requests))
+
+
+def start_private_redis(port: int, tmp: Path) -> subprocess.Popen[bytes]:
+    """A redis-server of this test alone (the shared one is never stopped)."""
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    wait_until(answers, "the private redis-server")
+    client.close()
+    return proc

@@ -3,15 +3,13 @@ through Redis, and the API still serving (and counting the failures) when Redis 
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
-from tests.scaleout.support import PRICE, deployment, post_concurrently, profile, rows, wait_until
+from tests.scaleout.support import PRICE, deployment, post_concurrently, profile, rows, start_private_redis
 from tests.support.databases import require_redis
 from tests.support.servers import free_port
 
@@ -65,27 +63,6 @@ def test_the_post_limit_holds_across_two_api_processes_with_redis(sqlite_url: st
             codes.append(response.status_code)
         assert codes.count(201) == 10 and codes.count(429) == 20, codes
         assert codes[:10] == [201] * 10, "the 10 first POSTs, five on each process, are accepted"
-
-
-def start_private_redis(port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    """A redis-server of this test alone (the shared one is never stopped)."""
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_connect_timeout=1)
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    wait_until(answers, "the private redis-server")
-    client.close()
-    return proc
 
 
 def metric(base_url: str, name: str) -> float:

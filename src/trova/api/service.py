@@ -102,9 +102,9 @@ class RateLimiter:
     ) -> None:
         self._item = RateLimitItemPerSecond(per_window, window_s)
         self._storage_uri = storage_uri
-        self._limiter = MovingWindowRateLimiter(
-            storage_from_string(storage_uri, **_storage_options(storage_uri, timeout_s, key_prefix))
-        )
+        options = _storage_options(storage_uri, timeout_s, key_prefix)
+        self._storage = storage_from_string(storage_uri, **options)
+        self._limiter = MovingWindowRateLimiter(self._storage)
         self._clock = clock
         self._lock = threading.Lock()
         self._skip_until: float | None = None
@@ -130,6 +130,13 @@ class RateLimiter:
         if not decision.allowed:
             raise RateLimited(headers=decision.headers(clock()))
 
+    def close(self) -> None:
+        """Close the storage's connections (a Redis client's pool); a no-op for memory."""
+        client = getattr(self._storage, "storage", None)
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
+
     def _storage_skipped(self) -> bool:
         with self._lock:
             return self._skip_until is not None and self._clock() < self._skip_until
@@ -142,7 +149,7 @@ class RateLimiter:
         if first:
             log.warning(
                 "rate-limit storage %s unavailable (%s): POSTs are not rate limited until it is back",
-                _redacted(self._storage_uri),
+                redacted_uri(self._storage_uri),
                 error,
             )
 
@@ -152,7 +159,7 @@ class RateLimiter:
             self._skip_until = None
         if recovered:
             log.warning(
-                "rate-limit storage %s is back: POST limits apply again", _redacted(self._storage_uri)
+                "rate-limit storage %s is back: POST limits apply again", redacted_uri(self._storage_uri)
             )
 
 
@@ -168,7 +175,7 @@ def _storage_options(storage_uri: str, timeout_s: float, key_prefix: str) -> dic
     }
 
 
-def _redacted(uri: str) -> str:
+def redacted_uri(uri: str) -> str:
     """``uri`` without its password, for logs."""
     scheme, sep, rest = uri.partition("://")
     if "@" not in rest:

@@ -63,6 +63,7 @@ def list_command(
                 "name": view.name,
                 "kind": view.kind,
                 "target": view.target,
+                "settings": view.settings,
                 "enabled": view.enabled,
                 "health": view.health,
                 "detail": view.detail,
@@ -73,7 +74,15 @@ def list_command(
             typer.echo(orjson.dumps(row).decode())
         return
     table = Table(
-        "#", "name", "kind", "target", "health", "remembered misses", "last success (UTC)", "last error"
+        "#",
+        "name",
+        "kind",
+        "target",
+        "settings",
+        "health",
+        "remembered misses",
+        "last success (UTC)",
+        "last error",
     )
     for view in views:
         health = f"{view.health} {view.detail}".strip()
@@ -82,6 +91,7 @@ def list_command(
             view.name,
             view.kind,
             view.target,
+            view.settings,
             health,
             str(view.remembered_misses),
             _time(view.last_success_at),

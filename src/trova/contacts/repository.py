@@ -76,29 +76,21 @@ def _bulk_insert(
         return
     base = insert_ignore(conn, table) if ignore else sa.insert(table)
     compiled = base.values({name: sa.bindparam(name) for name in columns}).compile(dialect=conn.dialect)
-    processors = [
-        _memoised(table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
-        for name in columns
-    ]
-    if any(processors):
-        batch = [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in batch
-        ]
+    values = dict(zip(columns, map(list, zip(*batch, strict=True)), strict=True))
+    for name in columns:
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is not None:
+            values[name] = list(map(_memoised(process), values[name]))
     if compiled.positiontup is not None:
-        order = [columns.index(name) for name in compiled.positiontup]
-        conn.exec_driver_sql(compiled.string, [tuple(row[index] for index in order) for row in batch])
+        ordered = [values[name] for name in compiled.positiontup]
+        conn.exec_driver_sql(compiled.string, list(zip(*ordered, strict=True)))
     else:
-        conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in batch])
+        named = zip(*values.values(), strict=True)
+        conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in named])
 
 
-def _memoised(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A bind processor that converts each distinct value once (dates and times repeat a lot)."""
-    if process is None:
-        return None
     done: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
@@ -209,14 +201,17 @@ def people_by_names(
         .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
         .join(people, people.c.id == person_names.c.person_id)
     )
-    for part in _slices(names, IN_SLICE // 2):
+    wanted = set(names)
+    for part in _slices(wanted, IN_SLICE // 2):
+        # Two plain IN lists, not a row-value IN: SQLite plans the latter as a full table scan.
+        lasts, firsts = {last for _, last in part}, {first for first, _ in part}
         rows = conn.execute(
-            query.where(sa.tuple_(person_names.c.first_key, person_names.c.last_key).in_(part))
+            query.where(person_names.c.last_key.in_(lasts), person_names.c.first_key.in_(firsts))
         )
         found.extend(
             NamedPerson(row.person_id, row.first_key, row.last_key, row.company_id, row.linkedin_key)
             for row in rows
-            if row.company_id in company_ids
+            if row.company_id in company_ids and (row.first_key, row.last_key) in wanted
         )
     return found
 
@@ -300,10 +295,8 @@ def people_at_company(conn: Connection, company_id: int) -> list[NamedPerson]:
 
 def touch_people(conn: Connection, person_ids: Iterable[int], now: dt.datetime) -> None:
     """Mark people as updated now (they received new observations or links)."""
-    params = [{"pid": pid} for pid in sorted(set(person_ids))]
-    if params:
-        statement = sa.update(people).where(people.c.id == sa.bindparam("pid")).values(updated_at=now)
-        conn.execute(statement, params)
+    for part in _slices(person_ids):
+        conn.execute(sa.update(people).where(people.c.id.in_(part)).values(updated_at=now))
 
 
 def add_company_names(conn: Connection, links: Iterable[tuple[str, int]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 SubjectKind = Literal["linkedin", "phone", "name_domain", "name_company"]
@@ -29,8 +30,7 @@ class Subject:
     @property
     def digest(self) -> str:
         """SHA-256 of the kind and the normalised parts: what suppressions and the audit store."""
-        text = _SEPARATOR.join((self.kind, *self.parts))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return subject_digest(self.kind, self.parts)
 
     @property
     def label(self) -> str:
@@ -41,6 +41,12 @@ class Subject:
             return f"linkedin {self.parts[0][:2]}…"
         first, last, company = self.parts
         return f"{_initial(first)} {_initial(last)} @ {company}"
+
+
+@lru_cache(maxsize=262_144)
+def subject_digest(kind: str, parts: tuple[str, ...]) -> str:
+    """The digest of one subject (cached: the finder screens the same people batch after batch)."""
+    return hashlib.sha256(_SEPARATOR.join((kind, *parts)).encode()).hexdigest()
 
 
 def mask_number(e164: str) -> str:

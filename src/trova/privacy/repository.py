@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -85,12 +86,34 @@ def suppressions_by_digest(conn: Connection, digests: Iterable[str]) -> list[Sup
     return sorted(found, key=lambda entry: entry.id)
 
 
+SCREEN_SIZES = (16, 256, 2048)
+"""Digests per screening statement, padded up to the next size: a handful of statement shapes."""
+
+
+@lru_cache(maxsize=16)
+def _screen_statement(size: int, dialect: sa.Dialect) -> tuple[str, bool]:
+    """The screening ``SELECT … IN (…)`` for ``size`` digests, compiled once per dialect and size.
+
+    The finder screens every batch; rendering thousands of bound parameters through SQLAlchemy
+    each time would cost more than the lookup itself (the finder's repository does the same).
+    """
+    column = suppressions.c.key_hash
+    params = [sa.bindparam(f"d{i}", type_=column.type) for i in range(size)]
+    compiled = sa.select(column).where(column.in_(params)).compile(dialect=dialect)
+    return str(compiled), bool(compiled.positional)
+
+
 def suppressed_digests(conn: Connection, digests: Iterable[str]) -> set[str]:
     """The subset of ``digests`` on the suppression list."""
     found: set[str] = set()
-    column = suppressions.c.key_hash
-    for part in _slices(digests):
-        found.update(conn.execute(sa.select(column).where(column.in_(part))).scalars())
+    for part in _slices(digests, SCREEN_SIZES[-1]):
+        size = next(size for size in SCREEN_SIZES if size >= len(part))
+        padded = part + [part[0]] * (size - len(part))
+        sql, positional = _screen_statement(size, conn.dialect)
+        bound: tuple[str, ...] | dict[str, str] = (
+            tuple(padded) if positional else {f"d{i}": digest for i, digest in enumerate(padded)}
+        )
+        found.update(digest for (digest,) in conn.exec_driver_sql(sql, bound))
     return found
 
 

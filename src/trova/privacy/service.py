@@ -220,11 +220,12 @@ def suppressed_answer() -> Answer:
     return Answer(person_key=None, reason=SUPPRESSED)
 
 
-def screen_answers(conn: Connection, answers: Sequence[Answer]) -> list[Answer]:
+def screen_answers(conn: Connection, answers: Sequence[Answer], *, check_people: bool = True) -> list[Answer]:
     """The answers with every suppressed number or store person turned into :func:`suppressed_answer`.
 
     The last step of the finder, whichever source an answer came from: one query when the list is
-    empty, a few per batch otherwise.
+    empty, a few per batch otherwise. ``check_people=False`` when every store person answered was
+    already screened by :func:`blocked_people` in this resolution.
     """
     kinds = active_kinds(conn)
     found = [answer for answer in answers if answer.found]
@@ -233,7 +234,7 @@ def screen_answers(conn: Connection, answers: Sequence[Answer]) -> list[Answer]:
     numbers = {answer.number for answer in found if answer.number} if "phone" in kinds else set()
     suppressed = repo.suppressed_digests(conn, {phone_subject(number).digest for number in numbers})
     blocked_numbers = {number for number in numbers if phone_subject(number).digest in suppressed}
-    person_ids = {_person_id(answer.person_key) for answer in found}
+    person_ids = {_person_id(answer.person_key) for answer in found} if check_people else set()
     people = blocked_people(conn, {person for person in person_ids if person is not None}, kinds)
     return [
         suppressed_answer()
@@ -257,15 +258,22 @@ def screen_records(
     A row naming a suppressed person is skipped; a suppressed number is dropped from its row, and a
     row left without numbers is skipped. One lookup for the chunk.
     """
-    people = [_digests(record_subjects(record)) for record in records]
-    phones = {p.e164: phone_subject(p.e164).digest for record in records for p in record.phones if p.e164}
+    kinds = active_kinds(conn)
+    if not kinds:
+        return list(records), []
+    people = [_digests(record_subjects(record)) if kinds & PERSON_KINDS else set() for record in records]
+    phones = (
+        {p.e164: phone_subject(p.e164).digest for record in records for p in record.phones if p.e164}
+        if "phone" in kinds
+        else {}
+    )
     suppressed = repo.suppressed_digests(conn, set(phones.values()).union(*people))
     if not suppressed:
         return list(records), []
     kept: list[ContactRecord] = []
     skipped: list[ContactRecord] = []
     for record, digests in zip(records, people, strict=True):
-        allowed = tuple(p for p in record.phones if not (p.e164 and phones[p.e164] in suppressed))
+        allowed = tuple(p for p in record.phones if not (p.e164 and phones.get(p.e164) in suppressed))
         if digests & suppressed or not allowed:
             skipped.append(record)
         else:

@@ -150,9 +150,12 @@ def forget_misses(conn: Connection, keys: Iterable[str]) -> None:
         conn.execute(sa.delete(source_misses).where(source_misses.c.search_key.in_(part)))
 
 
-def purge_expired_misses(conn: Connection, now: dt.datetime) -> int:
-    """Delete expired negative-cache rows; how many went."""
-    result = conn.execute(sa.delete(source_misses).where(source_misses.c.expires_at <= now))
+def purge_expired_misses(conn: Connection, now: dt.datetime, source: str | None = None) -> int:
+    """Delete expired negative-cache rows (of one source, or all); how many went."""
+    statement = sa.delete(source_misses).where(source_misses.c.expires_at <= now)
+    if source is not None:
+        statement = statement.where(source_misses.c.source == source)
+    result = conn.execute(statement)
     return int(result.rowcount or 0)
 
 

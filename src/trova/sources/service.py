@@ -23,6 +23,7 @@ class SourceView:
     name: str
     kind: str
     target: str
+    settings: str
     enabled: bool
     health: Health | str
     detail: str
@@ -39,6 +40,23 @@ def target_of(spec: SourceSpec) -> str:
         parts = urlsplit(spec.options.url)
         return f"{spec.options.method} {parts.scheme}://{parts.netloc}{parts.path}"
     return "contact store"
+
+
+def settings_of(spec: SourceSpec) -> str:
+    """The options that shape the source's behaviour, in a few words."""
+    options = spec.options
+    if not isinstance(options, CommonOptions):
+        return ""
+    parts = []
+    if isinstance(options, EnrowOptions):
+        parts.append(f"≤{options.max_per_call:,} per call, poll {options.poll_interval_s:g}s")
+    if isinstance(options, HttpOptions):
+        rate = f"{options.rate_limit_per_s:g}/s" if options.rate_limit_per_s else "no rate limit"
+        parts.append(f"{rate}, {options.concurrency} at once")
+    parts.append(f"timeout {options.timeout_s:g}s, {options.retries} retries")
+    parts.append(f"deadline {options.deadline_s:g}s")
+    parts.append(f"misses kept {options.negative_ttl_days:g}d")
+    return "; ".join(parts)
 
 
 def _state(
@@ -78,6 +96,7 @@ def list_sources(
                 name=spec.name,
                 kind=spec.kind,
                 target=target_of(spec),
+                settings=settings_of(spec),
                 enabled=spec.enabled,
                 health=state,
                 detail=detail,

@@ -240,7 +240,17 @@ class Waterfall:
         for name, value in stats.as_row().items():
             if value:
                 SOURCE_COUNTERS[name].labels(spec.name).inc(value)
+        self._purge(spec.name, now)
         return Step({}, stats)
+
+    def _purge(self, source: str, now: dt.datetime) -> None:
+        """Drop the source's expired misses, in its own small transaction and best effort: a lock
+        conflict with another worker's purge must not undo the step's accounting."""
+        try:
+            with self.db.write() as conn:
+                repo.purge_expired_misses(conn, now, source)
+        except Exception:
+            log.warning("could not purge expired misses of source %s", source, exc_info=True)
 
 
 def build_source(spec: SourceSpec, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Source:

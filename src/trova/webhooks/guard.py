@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpcore
+import httpx
 
 from trova.errors import InvalidWebhookUrl
 from trova.settings import Settings
@@ -119,6 +120,10 @@ def validate_submitted_url(url: object, settings: Settings) -> str:
         raise InvalidWebhookUrl()
     if parts.username is not None or parts.password is not None or any(c.isspace() for c in url):
         raise InvalidWebhookUrl()
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise InvalidWebhookUrl() from exc
     return url
 
 

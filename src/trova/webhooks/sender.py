@@ -133,13 +133,12 @@ def _excerpt(data: bytes) -> str | None:
     return data[:EXCERPT_BYTES].decode("utf-8", "replace") if data else None
 
 
-async def _read_excerpt(response: httpx.Response) -> bytes:
-    data = b""
+async def _read_excerpt(response: httpx.Response, into: bytearray) -> None:
+    """Read the answer into ``into`` until it holds ``EXCERPT_BYTES`` (what arrived stays if cut short)."""
     async for chunk in response.aiter_raw():
-        data += chunk
-        if len(data) >= EXCERPT_BYTES:
-            break
-    return data[:EXCERPT_BYTES]
+        into += chunk[: EXCERPT_BYTES - len(into)]
+        if len(into) >= EXCERPT_BYTES:
+            return
 
 
 async def send_once(
@@ -154,13 +153,22 @@ async def send_once(
     attempted_at = utcnow()
     started = time.monotonic()
 
-    def outcome(verdict: Verdict, **fields: object) -> Outcome:
-        latency = int((time.monotonic() - started) * 1000)
-        return Outcome(verdict=verdict, attempted_at=attempted_at, latency_ms=latency, **fields)  # type: ignore[arg-type]
+    def outcome(
+        verdict: Verdict, error: str | None, status_code: int | None = None, answer: bytes = b""
+    ) -> Outcome:
+        return Outcome(
+            verdict=verdict,
+            attempted_at=attempted_at,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            status_code=status_code,
+            error=error,
+            response_excerpt=_excerpt(answer),
+            retry_after_s=retry_after,
+        )
 
     refusal = delivery_refusal(message.url, settings)
     if refusal is not None:
-        return outcome("stop", error=refusal)
+        return outcome("stop", refusal)
     body = orjson.dumps(message.payload)
     headers = {
         "content-type": "application/json",
@@ -168,31 +176,28 @@ async def send_once(
         **signed_headers(message.id, body, signing, attempted_at),
     }
     status_code: int | None = None
-    location = retry_after = None
-    excerpt = b""
+    location: str | None = None
+    retry_after: float | None = None
+    answer = bytearray()
     try:
         async with asyncio.timeout(settings.webhook_timeout_s):
             async with client.stream("POST", message.url, content=body, headers=headers) as response:
                 status_code = response.status_code
                 location = response.headers.get("location")
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
-                excerpt = await _read_excerpt(response)
+                await _read_excerpt(response, answer)
     except AddressRefused as exc:
-        return outcome("stop", error=exc.reason)
+        return outcome("stop", exc.reason)
+    except httpx.InvalidURL as exc:
+        return outcome("stop", f"invalid webhook URL: {exc}")
     except (TimeoutError, httpx.TimeoutException):
         if status_code is None:
-            return outcome("retry", error=f"timed out after {settings.webhook_timeout_s:g} s")
+            return outcome("retry", f"timed out after {settings.webhook_timeout_s:g} s")
     except (httpx.HTTPError, OSError) as exc:
         if status_code is None:
-            return outcome("retry", error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return outcome("retry", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     assert status_code is not None
-    return outcome(
-        _verdict(status_code),
-        status_code=status_code,
-        error=_http_error(status_code, location),
-        response_excerpt=_excerpt(excerpt),
-        retry_after_s=retry_after,
-    )
+    return outcome(_verdict(status_code), _http_error(status_code, location), status_code, bytes(answer))
 
 
 class Sender:

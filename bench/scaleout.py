@@ -1,0 +1,180 @@
+"""Benchmark of the scale-out deployment on PostgreSQL: worker throughput, POST latency, pickup time.
+
+    .venv/bin/python bench/scaleout.py
+    .venv/bin/python bench/scaleout.py --searches 1000 --clients 20 --posts-per-client 10
+
+Needs the PostgreSQL of ``TROVA_TEST_PG_URL`` (default postgres@127.0.0.1:5432/test); each part
+runs on a fresh database that is dropped afterwards. Every process is a real ``trova`` subprocess.
+
+1. Throughput: ``trova serve --no-worker`` plus 1, then 2 ``trova worker`` processes (each with
+   ``TROVA_WORKER_CONCURRENCY`` threads, default 2); 3 bulks of 3,000 searches POSTed at once,
+   timed from the first POST until all three are ``completed`` (half the people are found).
+2. POST /phone/single latency, p50/p99, from 50 concurrent clients spread over 2 API processes
+   (no workers running, so only the API and the database are measured).
+3. Pickup time: an idle worker (polling every ``TROVA_WORKER_POLL_INTERVAL_S``, default 0.5 s,
+   and listening for ``NOTIFY``) — from a batch's commit to its job being claimed, read from the
+   database's own timestamps (``batches.created_at`` → ``job_attempts.started_at``).
+
+Figures depend on the machine and its load: run it on an idle machine to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.scaleout.support import (  # noqa: E402
+    PRICE,
+    Deployment,
+    bulk_body,
+    contacts_csv,
+    deployment,
+    listening_workers,
+    profile,
+    scalar,
+    wait_until,
+)
+from tests.support.databases import fresh_postgres_database  # noqa: E402
+
+
+@contextmanager
+def fresh_deployment(**env: str) -> Iterator[Deployment]:
+    with ExitStack() as stack:
+        url = stack.enter_context(fresh_postgres_database())
+        tmp = stack.enter_context(TemporaryDirectory())
+        yield stack.enter_context(deployment(url, Path(tmp), **env))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def throughput(workers: int, batches: int, searches: int) -> float:
+    """Searches per second through ``workers`` worker processes for ``batches`` bulks at once."""
+    with fresh_deployment() as d:
+        d.cli("import", str(contacts_csv(d.tmp / "contacts.csv", range(0, batches * searches, 2))), "--quiet")
+        key = d.account("bench", batches * searches * PRICE)
+        engine = d.engine()
+        for _ in range(workers):
+            d.worker()
+        wait_until(lambda: listening_workers(engine) == workers, "the workers listening", 300)
+        api = d.api()
+        started = time.perf_counter()
+        with httpx.Client(base_url=api.base_url, headers={"x-api-key": key}, timeout=300) as client:
+            for b in range(batches):
+                created = client.post("/phone/bulk", json=bulk_body(searches, offset=b * searches))
+                assert created.status_code == 201, created.text
+        wait_until(
+            lambda: scalar(engine, "SELECT count(*) FROM batches WHERE status = 'completed'") == batches,
+            "the batches to complete",
+            3600,
+        )
+        elapsed = time.perf_counter() - started
+    return batches * searches / elapsed
+
+
+def post_latencies(clients: int, per_client: int) -> tuple[list[float], float]:
+    """Seconds per POST /phone/single, ``clients`` threads over two API processes; and the wall time."""
+    with fresh_deployment(TROVA_RATE_LIMIT_POST_PER_S="1000000") as d:
+        key = d.account("bench", clients * per_client * PRICE)
+        servers = [d.api(), d.api()]
+        latencies: list[float] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(clients)
+
+        def client(n: int) -> None:
+            base = servers[n % 2].base_url
+            with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=120) as http:
+                http.get("/healthz")
+                barrier.wait()
+                for i in range(per_client):
+                    sent = time.perf_counter()
+                    response = http.post("/phone/single", json={"linkedin_url": profile(n * per_client + i)})
+                    took = time.perf_counter() - sent
+                    assert response.status_code == 201, response.text
+                    with lock:
+                        latencies.append(took)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+    return latencies, wall
+
+
+def pickup_times(trials: int) -> list[float]:
+    """Seconds from a batch's commit to the claim of its job by an idle worker."""
+    with fresh_deployment() as d:
+        key = d.account("bench", trials * PRICE)
+        engine = d.engine()
+        d.worker(env={"TROVA_WORKER_CONCURRENCY": "1"})
+        wait_until(lambda: listening_workers(engine) == 1, "the worker listening", 300)
+        api = d.api()
+        times: list[float] = []
+        with httpx.Client(base_url=api.base_url, headers={"x-api-key": key}, timeout=60) as client:
+            for i in range(trials):
+                time.sleep(1.0)  # let the worker go idle again
+                batch_id = client.post("/phone/single", json={"linkedin_url": profile(i)}).json()["id"]
+                query = (
+                    "SELECT EXTRACT(EPOCH FROM (a.started_at - b.created_at)) FROM job_attempts a "
+                    "JOIN jobs j ON j.id = a.job_id JOIN batches b ON b.id = j.batch_id WHERE b.id = :id"
+                )
+                wait_until(lambda: scalar(engine, query, id=batch_id) is not None, "the claim", 60)  # noqa: B023
+                times.append(float(scalar(engine, query, id=batch_id)))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--searches", type=int, default=3000, help="searches per bulk (default 3000)")
+    parser.add_argument("--batches", type=int, default=3, help="bulks submitted at once (default 3)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent POST clients (default 50)")
+    parser.add_argument("--posts-per-client", type=int, default=20, help="POSTs per client (default 20)")
+    parser.add_argument("--pickups", type=int, default=20, help="pickup-time trials (default 20)")
+    args = parser.parse_args()
+    os.environ.setdefault("TROVA_LOG_LEVEL", "warning")
+
+    print(f"# scale-out benchmark on PostgreSQL ({os.cpu_count()} CPUs; figures depend on load)", flush=True)
+    for workers in (1, 2):
+        rate = throughput(workers, args.batches, args.searches)
+        print(
+            f"throughput, {workers} worker process(es), {args.batches} x {args.searches} searches: "
+            f"{rate:,.0f} searches/s ({args.batches * args.searches / rate:.1f} s)",
+            flush=True,
+        )
+    latencies, wall = post_latencies(args.clients, args.posts_per_client)
+    print(
+        f"POST /phone/single, {args.clients} clients over 2 API processes, {len(latencies)} requests: "
+        f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
+        f"{len(latencies) / wall:,.0f} req/s",
+        flush=True,
+    )
+    pickups = pickup_times(args.pickups)
+    print(
+        f"pickup by an idle worker, {len(pickups)} trials: p50 {statistics.median(pickups) * 1000:.1f} ms, "
+        f"max {max(pickups) * 1000:.1f} ms (target <= 100 ms)",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
