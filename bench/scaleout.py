@@ -49,6 +49,9 @@ from tests.scaleout.support import (  # noqa: E402
 )
 from tests.support.databases import fresh_postgres_database  # noqa: E402
 
+from trova.accounts import service as accounts  # noqa: E402
+from trova.store import Database  # noqa: E402
+
 
 @contextmanager
 def fresh_deployment(**env: str) -> Iterator[Deployment]:
@@ -87,17 +90,32 @@ def throughput(workers: int, batches: int, searches: int) -> float:
     return batches * searches / elapsed
 
 
-def post_latencies(clients: int, per_client: int) -> tuple[list[float], float]:
-    """Seconds per POST /phone/single, ``clients`` threads over two API processes; and the wall time."""
+def api_keys(url: str, count: int, credits: int) -> list[str]:
+    """``count`` accounts created in this process (the CLI costs a process start per account)."""
+    db = Database(url)
+    try:
+        with db.write() as conn:
+            created = [accounts.create_account(conn, f"bench-{i}", credits=credits) for i in range(count)]
+        return [new.api_key for new in created]
+    finally:
+        db.dispose()
+
+
+def post_latencies(clients: int, per_client: int, *, shared: bool) -> tuple[list[float], float]:
+    """Seconds per POST /phone/single, ``clients`` threads over two API processes; and the wall time.
+
+    ``shared``: every client uses one account (its row lock serialises the reservations); else one
+    account per client, as many customers would.
+    """
     with fresh_deployment(TROVA_RATE_LIMIT_POST_PER_S="1000000") as d:
-        key = d.account("bench", clients * per_client * PRICE)
+        keys = api_keys(d.url, 1 if shared else clients, clients * per_client * PRICE)
         servers = [d.api(), d.api()]
         latencies: list[float] = []
         lock = threading.Lock()
         barrier = threading.Barrier(clients)
 
         def client(n: int) -> None:
-            base = servers[n % 2].base_url
+            base, key = servers[n % 2].base_url, keys[n % len(keys)]
             with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=120) as http:
                 http.get("/healthz")
                 barrier.wait()
@@ -150,24 +168,29 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent POST clients (default 50)")
     parser.add_argument("--posts-per-client", type=int, default=20, help="POSTs per client (default 20)")
     parser.add_argument("--pickups", type=int, default=20, help="pickup-time trials (default 20)")
+    parser.add_argument("--only", choices=("throughput", "post", "pickup"), help="run one part only")
     args = parser.parse_args()
     os.environ.setdefault("TROVA_LOG_LEVEL", "warning")
 
     print(f"# scale-out benchmark on PostgreSQL ({os.cpu_count()} CPUs; figures depend on load)", flush=True)
-    for workers in (1, 2):
+    for workers in (1, 2) if args.only in (None, "throughput") else ():
         rate = throughput(workers, args.batches, args.searches)
         print(
             f"throughput, {workers} worker process(es), {args.batches} x {args.searches} searches: "
             f"{rate:,.0f} searches/s ({args.batches * args.searches / rate:.1f} s)",
             flush=True,
         )
-    latencies, wall = post_latencies(args.clients, args.posts_per_client)
-    print(
-        f"POST /phone/single, {args.clients} clients over 2 API processes, {len(latencies)} requests: "
-        f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
-        f"{len(latencies) / wall:,.0f} req/s",
-        flush=True,
-    )
+    for shared in (False, True) if args.only in (None, "post") else ():
+        latencies, wall = post_latencies(args.clients, args.posts_per_client, shared=shared)
+        accounts_used = "one shared account" if shared else "one account each"
+        print(
+            f"POST /phone/single, {args.clients} clients ({accounts_used}) over 2 API processes, "
+            f"{len(latencies)} requests: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, {len(latencies) / wall:,.0f} req/s",
+            flush=True,
+        )
+    if args.only not in (None, "pickup"):
+        return
     pickups = pickup_times(args.pickups)
     print(
         f"pickup by an idle worker, {len(pickups)} trials: p50 {statistics.median(pickups) * 1000:.1f} ms, "

@@ -13,11 +13,13 @@ import sqlalchemy as sa
 
 from tests.scaleout.support import PRICE, Deployment, bulk_body, contacts_csv, deployment, profile
 from tests.support.servers import run_trova
+from trova.errors import DatabaseCopyError
 from trova.finder.models import Answer, Search
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
 from trova.settings import Settings
 from trova.store import Database, utcnow
+from trova.store.copy import copy_database
 from trova.store.tables import metadata
 from trova.webhooks import repository as webhooks_repo
 from trova.webhooks.models import Outcome
@@ -140,3 +142,19 @@ def test_copy_refuses_a_missing_source_and_the_same_database(sqlite_url: str, tm
     run_trova("migrate", env={"TROVA_DATABASE_URL": sqlite_url})
     same = run_trova("db", "copy", "--from", sqlite_url, "--to", sqlite_url, env={}, check=False)
     assert (same.returncode, same.stderr.strip()) == (1, "error: --from and --to name the same database")
+
+
+@pytest.mark.postgres
+def test_copy_refuses_a_target_with_tables_that_are_not_trovas(
+    sqlite_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    run_trova("migrate", env={"TROVA_DATABASE_URL": sqlite_url})
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id integer primary key)"))
+    engine.dispose()
+    with pytest.raises(DatabaseCopyError) as refused:
+        copy_database(sqlite_url, pg_url)
+    assert refused.value.message == (
+        "the target database is not empty: it has tables that are not Trova's (invoices)"
+    )

@@ -68,12 +68,15 @@ class TrovaServer:
         args = [*self.args]
         if args and args[0] == "serve":
             args += ["--host", "127.0.0.1", "--port", str(self.port)]
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            trova_command(*args), env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
-        )
-        if self.log_path:
-            log.close()  # the child holds its own copy of the descriptor
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                trova_command(*args), env=self.env, cwd=self.cwd,
+                stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            )
+        finally:
+            if log is not None:
+                log.close()  # the child holds its own copy of the descriptor
         if wait and args and args[0] == "serve":
             self.wait_ready()
         return self

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
+import sqlalchemy as sa
 import typer
 
 from trova.accounts import service as accounts
@@ -70,19 +71,17 @@ def demo_key(db: Database) -> str:
 
 def import_sample(db: Database) -> str | None:
     """Import the bundled sample contacts when the contact store is empty; a one-line summary."""
-    try:
-        from trova.contacts import service as contacts
-    except ImportError:  # pragma: no cover - the import issue ships it
-        return None
-    if not SAMPLE_CONTACTS.exists() or not hasattr(contacts, "import_paths"):
-        return None
-    with db.read() as conn:
-        from trova.store.tables import people
+    from trova.contacts.service import import_paths
+    from trova.store.tables import people
 
-        if conn.execute(people.select().limit(1)).first() is not None:
+    if not SAMPLE_CONTACTS.exists():
+        return None
+    # TODO(contacts): read emptiness through a contacts repository function once one exists.
+    with db.read() as conn:
+        if conn.execute(sa.select(people.c.id).limit(1)).first() is not None:
             return None
-    report = contacts.import_paths(db, [SAMPLE_CONTACTS])
-    return str(getattr(report, "summary", lambda: "sample contacts imported")())
+    report = import_paths(db, [SAMPLE_CONTACTS])
+    return f"{report.records_stored} numbers of {report.people_created} people from {SAMPLE_CONTACTS.name}"
 
 
 def sample_linkedin_url(path: Path = SAMPLE_CONTACTS) -> str:

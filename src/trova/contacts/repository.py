@@ -188,30 +188,38 @@ def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
 def people_by_names(
     conn: Connection, names: Iterable[tuple[str, str]], company_ids: Collection[int]
 ) -> list[NamedPerson]:
-    """People known by one of the (first_key, last_key) ``names`` at one of ``company_ids``."""
+    """People known by one of the (first_key, last_key) ``names`` at one of ``company_ids``.
+
+    The names are joined as a ``VALUES`` list so each one is an index lookup: SQLite plans a
+    row-value ``IN`` as a full scan, and two ``IN`` lists as every last name times every first name.
+    """
     found: list[NamedPerson] = []
-    query = (
-        sa.select(
-            person_names.c.person_id,
-            person_names.c.first_key,
-            person_names.c.last_key,
-            person_companies.c.company_id,
-            people.c.linkedin_key,
+    for part in _slices(names, IN_SLICE // 2):
+        wanted = (
+            sa.values(sa.column("first", sa.String), sa.column("last", sa.String), name="wanted")
+            .data(part)
+            .cte("wanted")
         )
-        .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
-        .join(people, people.c.id == person_names.c.person_id)
-    )
-    wanted = set(names)
-    for part in _slices(wanted, IN_SLICE // 2):
-        # Two plain IN lists, not a row-value IN: SQLite plans the latter as a full table scan.
-        lasts, firsts = {last for _, last in part}, {first for first, _ in part}
-        rows = conn.execute(
-            query.where(person_names.c.last_key.in_(lasts), person_names.c.first_key.in_(firsts))
+        query = (
+            sa.select(
+                person_names.c.person_id,
+                person_names.c.first_key,
+                person_names.c.last_key,
+                person_companies.c.company_id,
+                people.c.linkedin_key,
+            )
+            .select_from(wanted)
+            .join(
+                person_names,
+                sa.and_(person_names.c.last_key == wanted.c.last, person_names.c.first_key == wanted.c.first),
+            )
+            .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
+            .join(people, people.c.id == person_names.c.person_id)
         )
         found.extend(
             NamedPerson(row.person_id, row.first_key, row.last_key, row.company_id, row.linkedin_key)
-            for row in rows
-            if row.company_id in company_ids and (row.first_key, row.last_key) in wanted
+            for row in conn.execute(query)
+            if row.company_id in company_ids
         )
     return found
 

@@ -70,11 +70,11 @@ Progress = Callable[[str, int], None]
 
 def copy_database(source_url: str, target_url: str, *, progress: Progress | None = None) -> CopyReport:
     """Copy every table of ``source_url`` into the empty database ``target_url``; see the module."""
-    if Database(source_url).url == Database(target_url).url:
-        raise DatabaseCopyError("--from and --to name the same database")
     require_source_file(source_url)
     source, target = Database(source_url, pool_size=1), Database(target_url, pool_size=1)
     try:
+        if source.engine.url == target.engine.url:
+            raise DatabaseCopyError("--from and --to name the same database")
         require_trova_schema(source)
         require_empty(target)
         upgrade(target)

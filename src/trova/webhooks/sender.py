@@ -152,6 +152,9 @@ async def send_once(
     """
     attempted_at = utcnow()
     started = time.monotonic()
+    status_code: int | None = None
+    location: str | None = None
+    retry_after: float | None = None
 
     def outcome(
         verdict: Verdict, error: str | None, status_code: int | None = None, answer: bytes = b""
@@ -175,9 +178,6 @@ async def send_once(
         "accept-encoding": "identity",
         **signed_headers(message.id, body, signing, attempted_at),
     }
-    status_code: int | None = None
-    location: str | None = None
-    retry_after: float | None = None
     answer = bytearray()
     try:
         async with asyncio.timeout(settings.webhook_timeout_s):
