@@ -99,6 +99,15 @@ def floor_seconds(url: str, searches: list[dict[str, object]]) -> float:
         db.dispose()
 
 
+def people_in_store(url: str) -> int:
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            return int(conn.exec_driver_sql("SELECT count(*) FROM people").scalar_one())
+    finally:
+        db.dispose()
+
+
 def p50_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
@@ -167,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     floors.append(floor_seconds(url, searches))
     floor = min(floors)
     completion = statistics.median(completions)
-    print(f"people in store:                      {args.people:,}")
+    print(f"people in store:                      {people_in_store(url):,}")
     print(f"POST /phone/bulk ({args.searches} searches) p50: {p50_ms(posts):8.1f} ms   (target ≤ 150)")
     print(f"POST → completed p50:                 {completion * 1000:8.1f} ms")
     print(f"floor (in-process resolve_many):      {floor * 1000:8.1f} ms")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.privacy.support import (
     BOB_PHONE,
     BOB_URL,
     CARL_BY_NAME,
+    SETTINGS,
     account,
     build_store,
     bulk_results,
@@ -32,8 +34,10 @@ from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.contacts.service import import_paths
 from trova.errors import BulkNotFound, SuppressionNotFound
+from trova.finder.models import Answer, Search
 from trova.finder.normalize import search_from_params
 from trova.finder.service import Finder
+from trova.jobs import service as jobs
 from trova.privacy import repository as privacy_repo
 from trova.privacy import service as privacy
 from trova.privacy.retention import purge_expired
@@ -273,3 +277,29 @@ def test_audit_lists_exactly_the_accounts_that_received_the_number(db: Database)
         seen = privacy.audit_of_account(conn, "third")
         assert sorted(event.number or "" for event in seen) == sorted([BOB_PHONE, "+447400123456"])
         assert privacy.audit_of_account(conn, "late") == []
+
+
+class SuppressingFinder(Finder):
+    """Resolves the chunk, then an operator suppresses a number before the job step stores it."""
+
+    def __init__(self, db: Database, number: str) -> None:
+        super().__init__(db, waterfall=None)
+        self.number = number
+
+    def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
+        answers = super().resolve_many(searches)
+        suppress(self.db, phone=self.number)
+        return answers
+
+
+def test_an_entry_added_while_a_chunk_resolves_still_wins(db: Database) -> None:
+    build_store(db)
+    owner = account(db, "acme", credits=1000)
+    batch_id = submit_bulk(db, owner, [ADA_BY_URL, BOB_BY_URL])
+    jobs.run_until_idle(db, SETTINGS, SuppressingFinder(db, ADA_PHONE))
+    results = bulk_results(db, owner, batch_id)
+    assert found_numbers(results) == [None, BOB_PHONE]
+    assert [row["qualification"] for row in results["results"]] == ["not_found", "found"]
+    assert credits_of(db, owner) == 1000 - 40
+    with db.read() as conn:
+        assert privacy.audit_of_subject(conn, privacy.selector_from(phone=ADA_PHONE)) == []

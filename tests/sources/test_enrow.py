@@ -233,3 +233,27 @@ def test_results_are_matched_by_custom_index(db: Database, fake: FakeEnrow, tmp_
     assert [a.number for a in answers] == [f"+1570555{1000 + i}" if i % 2 == 0 else None for i in range(10)]
     [post] = [r for r in fake.received if r.method == "POST"]
     assert [s["custom"] for s in post.body["searches"]] == [str(i) for i in range(10)]
+
+
+def test_a_batch_left_running_is_collected_later_not_bought_again(db: Database, fake: FakeEnrow) -> None:
+    fake.never_finish = True
+    fake.numbers = {"late": ("+15705551234", "US"), "later": ("+15705551235", "US")}
+    source = enrow_source(fake.url, deadline_s=0.5)
+    assert not resolve(finder(db, source, environ=ENV), [named("Late"), named("Later"), named("None")])[0].found
+    fake.never_finish = False
+    answers = resolve(finder(db, source, environ=ENV), [named("Late"), named("None")])
+    assert [a.number for a in answers] == ["+15705551234", None]
+    assert [r.method for r in fake.received].count("POST") == 1
+    counted = stats(db, "upstream")
+    assert (counted.requests, counted.searches, counted.hits, counted.misses) == (1, 3, 2, 1)
+    assert (counted.fell_through, counted.cached_misses, counted.credits_spent) == (3, 1, 80)
+    assert resolve(finder(db, source, environ=ENV), [named("Later")])[0].number == "+15705551235"
+    assert [r.method for r in fake.received].count("POST") == 1
+
+
+def test_a_batch_left_running_too_long_is_given_up(db: Database, fake: FakeEnrow) -> None:
+    fake.never_finish = True
+    source = enrow_source(fake.url, deadline_s=0.3, collect_within_s=0)
+    resolve(finder(db, source, environ=ENV), [named("A")])
+    resolve(finder(db, source, environ=ENV), [named("A")])
+    assert [r.method for r in fake.received].count("POST") == 2

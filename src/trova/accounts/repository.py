@@ -194,30 +194,26 @@ def insert_refunds(
     Returns the total of the rows really inserted: the caller gives exactly that back to the pools,
     so a refund replayed after a crash moves nothing twice.
     """
-    inserted_sub = inserted_paygo = 0
     by_search = {search_id: split for search_id, split in refunds if split.total > 0}
-    items = list(by_search.items())
-    for start in range(0, len(items), 500):
-        chunk = items[start : start + 500]
-        rows = [
-            {
-                "account_id": account_id,
-                "kind": "refund",
-                "batch_id": batch_id,
-                "search_id": search_id,
-                "sub_delta": split.sub,
-                "paygo_delta": split.paygo,
-                "note": note,
-                "created_at": now,
-            }
-            for search_id, split in chunk
-        ]
-        result = conn.execute(
-            insert_ignore(conn, ledger_entries).values(rows).returning(ledger_entries.c.search_id)
-        )
-        for (search_id,) in result:
-            inserted_sub += by_search[search_id].sub
-            inserted_paygo += by_search[search_id].paygo
+    if not by_search:
+        return Split(sub=0, paygo=0)
+    rows = [
+        {
+            "account_id": account_id,
+            "kind": "refund",
+            "batch_id": batch_id,
+            "search_id": search_id,
+            "sub_delta": split.sub,
+            "paygo_delta": split.paygo,
+            "note": note,
+            "created_at": now,
+        }
+        for search_id, split in by_search.items()
+    ]
+    statement = insert_ignore(conn, ledger_entries).returning(ledger_entries.c.search_id)
+    inserted = [by_search[search_id] for search_id in conn.execute(statement, rows).scalars()]
+    inserted_sub = sum(split.sub for split in inserted)
+    inserted_paygo = sum(split.paygo for split in inserted)
     return Split(sub=inserted_sub, paygo=inserted_paygo)
 
 

@@ -15,8 +15,6 @@ from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, S
 from trova.store.tables import batch_people, batches, searches
 from trova.store.upsert import insert_ignore
 
-_INSERT_CHUNK = 500
-
 
 def insert_batch(
     conn: Connection,
@@ -217,16 +215,11 @@ def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, st
 
     A key already recorded (charged by another job of the same batch) is left alone and not returned.
     """
-    inserted: set[str] = set()
-    for start in range(0, len(people), _INSERT_CHUNK):
-        rows = [
-            {"batch_id": batch_id, "person_key": key, "search_id": search_id}
-            for key, search_id in people[start : start + _INSERT_CHUNK]
-        ]
-        result = conn.execute(
-            insert_ignore(conn, batch_people).values(rows).returning(batch_people.c.person_key)
-        )
-        inserted.update(key for (key,) in result)
+    if not people:
+        return set()
+    rows = [{"batch_id": batch_id, "person_key": key, "search_id": search_id} for key, search_id in people]
+    statement = insert_ignore(conn, batch_people).returning(batch_people.c.person_key)
+    inserted = set(conn.execute(statement, rows).scalars())
     return inserted
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -185,43 +186,46 @@ def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
     return found
 
 
+NAMES_PER_QUERY = 500
+
+
+@lru_cache(maxsize=1)
+def _people_by_names_sql(size: int) -> sa.TextClause:
+    """The names are joined as a ``VALUES`` list so each one is an index lookup.
+
+    SQLite plans a row-value ``IN`` as a full scan and two ``IN`` lists as every last name times
+    every first name. Plain text with a fixed number of binds is compiled once, where building a
+    fresh ``VALUES`` construct per chunk costs more than the query itself.
+    """
+    rows = ", ".join(f"(:f{index}, :l{index})" for index in range(size))
+    return sa.text(
+        f"WITH wanted (first_key, last_key) AS (VALUES {rows}) "
+        "SELECT person_names.person_id, person_names.first_key, person_names.last_key, "
+        "person_companies.company_id, people.linkedin_key "
+        "FROM wanted "
+        "JOIN person_names ON person_names.last_key = wanted.last_key "
+        "AND person_names.first_key = wanted.first_key "
+        "JOIN person_companies ON person_companies.person_id = person_names.person_id "
+        "JOIN people ON people.id = person_names.person_id"
+    )
+
+
 def people_by_names(
     conn: Connection, names: Iterable[tuple[str, str]], company_ids: Collection[int]
 ) -> list[NamedPerson]:
-    """People known by one of the (first_key, last_key) ``names`` at one of ``company_ids``.
-
-    The names are joined as a ``VALUES`` list so each one is an index lookup: SQLite plans a
-    row-value ``IN`` as a full scan, and two ``IN`` lists as every last name times every first name.
-    """
+    """People known by one of the (first_key, last_key) ``names`` at one of ``company_ids``."""
     found: list[NamedPerson] = []
-    for part in _slices(names, IN_SLICE // 2):
-        wanted = (
-            sa.values(sa.column("first", sa.String), sa.column("last", sa.String), name="wanted")
-            .data(part)
-            .cte("wanted")
-        )
-        query = (
-            sa.select(
-                person_names.c.person_id,
-                person_names.c.first_key,
-                person_names.c.last_key,
-                person_companies.c.company_id,
-                people.c.linkedin_key,
-            )
-            .select_from(wanted)
-            .join(
-                person_names,
-                sa.and_(person_names.c.last_key == wanted.c.last, person_names.c.first_key == wanted.c.first),
-            )
-            .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
-            .join(people, people.c.id == person_names.c.person_id)
-        )
+    statement = _people_by_names_sql(NAMES_PER_QUERY)
+    for part in _slices(names, NAMES_PER_QUERY):
+        padded = part + [part[-1]] * (NAMES_PER_QUERY - len(part))
+        params = {f"f{index}": first for index, (first, _) in enumerate(padded)}
+        params.update({f"l{index}": last for index, (_, last) in enumerate(padded)})
         found.extend(
             NamedPerson(row.person_id, row.first_key, row.last_key, row.company_id, row.linkedin_key)
-            for row in conn.execute(query)
+            for row in conn.execute(statement, params)
             if row.company_id in company_ids
         )
-    return found
+    return list(dict.fromkeys(found))
 
 
 # --- writes ----------------------------------------------------------------------------------------

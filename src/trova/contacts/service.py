@@ -89,11 +89,11 @@ def import_paths(
             for chunk in _normalised_chunks(file, default_source, now, size, executor):
                 records, suppressed = _screened(db, tally.take(chunk))
                 for record in suppressed:
-                    tally._problem(RowProblem(file.name, record.line, "suppressed"))
+                    tally.problem(RowProblem(file.name, record.line, "suppressed"))
                 if dry_state is not None:
                     tally.add(_link(dry_state, db, records, _read_connection))
                 else:
-                    tally.add(_store_chunk(db, records, now))
+                    tally.add(_store_chunk(db, records, now, bulk=True))
     return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)
 
 
@@ -365,12 +365,19 @@ class _LinkState:
         return ref
 
 
-def _store_chunk(db: Database, records: list[ContactRecord], now: dt.datetime) -> _Outcome:
-    """Link one chunk into the store in one write transaction (redone if a concurrent writer races it)."""
+def _store_chunk(
+    db: Database, records: list[ContactRecord], now: dt.datetime, *, bulk: bool = False
+) -> _Outcome:
+    """Link one chunk into the store in one write transaction (redone if a concurrent writer races it).
+
+    ``bulk`` (file imports) gives the connection a large page cache; records stored one by one by
+    a server process leave its pooled connections as they are.
+    """
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
             with db.write() as conn:
-                repo.prepare_bulk_writes(conn)
+                if bulk:
+                    repo.prepare_bulk_writes(conn)
                 state = _LinkState()
                 outcome = _link(state, db, records, lambda _db: _same(conn))
                 _flush(conn, state, now)
@@ -752,12 +759,13 @@ class _Tally:
         records: list[ContactRecord] = []
         for item in chunk:
             if isinstance(item, RowProblem):
-                self._problem(item)
+                self.problem(item)
             else:
                 records.append(item)
         return records
 
-    def _problem(self, problem: RowProblem) -> None:
+    def problem(self, problem: RowProblem) -> None:
+        """Count a skipped row, pass it to ``on_problem`` and keep it if there is room."""
         self.skipped[problem.reason] += 1
         if self.on_problem is not None:
             self.on_problem(problem)

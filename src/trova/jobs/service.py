@@ -126,6 +126,7 @@ def record(db: Database, job: Job, outcomes: Sequence[SearchOutcome], *, gave_up
         repo.finish(conn, job, "failed" if gave_up else "done", now=now)
         repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
         if batch is not None:
+            fresh = privacy.screen_outcomes(conn, pending, fresh)
             batches.record_outcomes(conn, batch, pending, fresh)
             privacy.audit_outcomes(
                 conn, account_id=batch.account_id, batch_id=batch.id, pending=pending, outcomes=fresh, now=now

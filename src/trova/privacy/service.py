@@ -529,6 +529,38 @@ def audit_outcomes(
     return len(reveals)
 
 
+def screen_outcomes(
+    conn: Connection, pending: Sequence[PendingSearch], outcomes: Sequence[SearchOutcome]
+) -> list[SearchOutcome]:
+    """The outcomes re-checked in the job step's write transaction, just before they are stored.
+
+    The finder screened them when it resolved the chunk; an entry added (or an erasure) while the
+    chunk was being resolved must still win, so a found number, or a search naming a person, now
+    suppressed becomes not found (and is refunded like any other).
+    """
+    kinds = active_kinds(conn)
+    found = [outcome for outcome in outcomes if outcome.qualification == "found" and outcome.number]
+    if not kinds or not found:
+        return list(outcomes)
+    params = {search.id: search.params for search in pending}
+    subjects = {
+        outcome.search_id: _digests(
+            [
+                phone_subject(outcome.number or ""),
+                *(_param_subjects(params.get(outcome.search_id)) if kinds & PERSON_KINDS else ()),
+            ]
+        )
+        for outcome in found
+    }
+    suppressed = repo.suppressed_digests(conn, set().union(*subjects.values()))
+    return [
+        SearchOutcome(search_id=outcome.search_id, qualification="not_found")
+        if subjects.get(outcome.search_id, set()) & suppressed
+        else outcome
+        for outcome in outcomes
+    ]
+
+
 def _param_subjects(params: object) -> list[Subject]:
     if not isinstance(params, Mapping):
         return []

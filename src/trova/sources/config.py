@@ -62,6 +62,8 @@ class EnrowOptions(CommonOptions):
     poll_interval_s: float = Field(default=2.0, gt=0)
     timeout_s: float = Field(default=30.0, gt=0)
     deadline_s: float = Field(default=900.0, gt=0)
+    collect_within_s: float = Field(default=86400.0, ge=0)
+    """An upstream batch still running at the deadline is collected by later steps for this long."""
 
     @field_validator("base_url")
     @classmethod

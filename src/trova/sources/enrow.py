@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -110,10 +111,25 @@ class EnrowSource:
                 requests=1,
                 failure="deadline",
                 error=f"upstream batch {submission.id} unfinished at the deadline ({problem})",
+                unfinished={submission.id: tuple(searches)},
             )
         if bulk.status == "failed":
             return Lookup(requests=1, errors=1, failure="error", error=f"upstream batch {bulk.id} failed")
         return self._read(searches, bulk)
+
+    def collect(self, upstream_id: str, searches: Sequence[Search]) -> Lookup | None:
+        """The results of a batch left running at an earlier deadline; None while it still runs (or
+        cannot be read now). Its searches were counted when it was sent: only its answers count."""
+        with self._client() as client:
+            try:
+                bulk = client.get_bulk(upstream_id)
+            except ClientError:
+                return None
+        if not bulk.done:
+            return None
+        if bulk.status == "failed":
+            return Lookup(errors=1, failure="error", error=f"upstream batch {bulk.id} failed")
+        return replace(self._read(list(searches), bulk), requests=0)
 
     def _wait(self, client: Client, bulk_id: str, deadline: float) -> tuple[Bulk | None, str]:
         """Poll until done; None at the deadline. A failing poll is retried at the next interval."""
@@ -168,6 +184,7 @@ def _merge(parts: list[Lookup]) -> Lookup:
         found.update(part.found)
         missed |= part.missed
     failed = next((part for part in parts if part.failure is not None), None)
+    unfinished = {upstream_id: s for part in parts for upstream_id, s in part.unfinished.items()}
     return Lookup(
         found=found,
         missed=frozenset(missed),
@@ -177,4 +194,5 @@ def _merge(parts: list[Lookup]) -> Lookup:
         failure=failed.failure if failed else None,
         error=failed.error if failed else None,
         retry_after_s=failed.retry_after_s if failed else None,
+        unfinished=unfinished,
     )

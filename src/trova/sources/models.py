@@ -89,6 +89,25 @@ class Lookup:
     failure: Failure | None = None
     error: str | None = None
     retry_after_s: float | None = None
+    unfinished: Mapping[str, tuple[Search, ...]] = field(default_factory=dict)
+    """Upstream batches still running at the deadline (upstream id -> its searches, in index order):
+    already paid for, so a later step collects them instead of asking again."""
+
+
+def search_to_json(search: Search) -> list[str | None]:
+    return [
+        search.linkedin_key,
+        search.first_key,
+        search.last_key,
+        search.company_domain,
+        search.company_key,
+        search.full_name_key,
+    ]
+
+
+def search_from_json(value: list[str | None]) -> Search:
+    linkedin, first, last, domain, company, full = value
+    return Search(linkedin, first, last, domain, company, full)
 
 
 class Source(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from trova.sources.models import STAT_COLUMNS, SourceHealth, SourceStats
-from trova.store.tables import source_health, source_misses, source_stats
+from trova.store.tables import source_batches, source_health, source_misses, source_stats
 
 IN_SLICE = 1000
 
@@ -173,3 +174,44 @@ def forget_source_misses(conn: Connection, source: str) -> int:
     """Drop every remembered miss of one source (it will be asked again); how many went."""
     result = conn.execute(sa.delete(source_misses).where(source_misses.c.source == source))
     return int(result.rowcount or 0)
+
+
+# --- upstream batches left running at a deadline ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBatch:
+    upstream_id: str
+    searches: list[list[str | None]]
+    submitted_at: dt.datetime
+
+
+def open_batch(
+    conn: Connection, source: str, upstream_id: str, searches: list[list[str | None]], now: dt.datetime
+) -> None:
+    """Remember an upstream batch to collect later."""
+    conn.execute(
+        _upsert(conn, source_batches)
+        .values(upstream_id=upstream_id, source=source, searches=searches, submitted_at=now)
+        .on_conflict_do_nothing(index_elements=["upstream_id"])
+    )
+
+
+def open_batches(conn: Connection, source: str) -> list[OpenBatch]:
+    """The source's batches not collected yet, oldest first."""
+    rows = conn.execute(
+        sa.select(source_batches.c.upstream_id, source_batches.c.searches, source_batches.c.submitted_at)
+        .where(source_batches.c.source == source, source_batches.c.closed_at.is_(None))
+        .order_by(source_batches.c.submitted_at)
+    )
+    return [OpenBatch(row.upstream_id, list(row.searches), row.submitted_at) for row in rows]
+
+
+def close_batch(conn: Connection, upstream_id: str, outcome: str, now: dt.datetime) -> bool:
+    """Mark an open batch collected (or expired); False when another worker closed it first."""
+    result = conn.execute(
+        sa.update(source_batches)
+        .where(source_batches.c.upstream_id == upstream_id, source_batches.c.closed_at.is_(None))
+        .values(closed_at=now, outcome=outcome)
+    )
+    return bool(result.rowcount)

@@ -33,7 +33,17 @@ from trova.settings import Settings
 from trova.sources import local
 from trova.sources import repository as repo
 from trova.sources.config import CommonOptions, SourceSpec, configured_sources, missing_secrets
-from trova.sources.models import STAT_COLUMNS, Health, Lookup, Source, SourceHealth, SourceStats, search_key
+from trova.sources.models import (
+    STAT_COLUMNS,
+    Health,
+    Lookup,
+    Source,
+    SourceHealth,
+    SourceStats,
+    search_from_json,
+    search_key,
+    search_to_json,
+)
 from trova.store import Database, utcnow
 
 log = logging.getLogger("trova.sources")
@@ -159,28 +169,61 @@ class Waterfall:
         latest: Mapping[Search, Answer],
         resolve_locally: LocalResolver,
     ) -> Step:
+        """Ask one upstream about the pending searches worth asking (module docstring, steps 1-5)."""
         options = spec.options
         assert isinstance(options, CommonOptions)
         askable = [search for search in pending if worth_asking(search, latest[search])]
         if not askable:
             return Step({}, SourceStats(spec.name))
         now = self.clock()
-        keys = {search: search_key(search) for search in askable}
         with self.db.read() as conn:
             health = repo.health_of(conn, [spec.name]).get(spec.name)
-            state = gate(health, options, now)
-            cached = set() if state != "ok" else repo.remembered_misses(conn, spec.name, keys.values(), now)
-        if state != "ok":
+        if gate(health, options, now) != "ok":
             return self._account(spec, SourceStats(spec.name, skipped=len(askable)), None, [], now)
+        collected = {s: a for s, a in self._collect(spec, source, resolve_locally).items() if a.found}
+        askable = [search for search in askable if search not in collected]
+        keys = {search: search_key(search) for search in askable}
+        with self.db.read() as conn:
+            cached = repo.remembered_misses(conn, spec.name, keys.values(), now)
         ask = [search for search in askable if keys[search] not in cached]
         if not ask:
-            return self._account(spec, SourceStats(spec.name, cached_misses=len(askable)), None, [], now)
+            stats = SourceStats(spec.name, cached_misses=len(askable))
+            return Step(collected, self._account(spec, stats, None, [], now).stats)
         lookup = self._lookup(spec, source, ask, options)
         answers, stats = self._absorb(spec, ask, lookup, resolve_locally)
         stats = replace(stats, cached_misses=len(askable) - len(ask))
         misses = [keys[s] for s in ask if s in lookup.missed or (s in lookup.found and not answers[s].found)]
         step = self._account(spec, stats, lookup, misses, self.clock())
-        return Step(answers, step.stats)
+        return Step({**collected, **answers}, step.stats)
+
+    def _collect(
+        self, spec: SourceSpec, source: Source, resolve_locally: LocalResolver
+    ) -> dict[Search, Answer]:
+        """Collect the source's batches left running at an earlier deadline (already paid for):
+        their answers are kept like any other, and those older than ``collect_within_s`` are given up."""
+        collect = getattr(source, "collect", None)
+        within_s = getattr(spec.options, "collect_within_s", 0.0)
+        if collect is None:
+            return {}
+        with self.db.read() as conn:
+            batches = repo.open_batches(conn, spec.name)
+        answers: dict[Search, Answer] = {}
+        for batch in batches:
+            now = self.clock()
+            if now - batch.submitted_at > dt.timedelta(seconds=within_s):
+                with self.db.write() as conn:
+                    repo.close_batch(conn, batch.upstream_id, "expired", now)
+                continue
+            searches = [search_from_json(value) for value in batch.searches]
+            lookup: Lookup | None = collect(batch.upstream_id, searches)
+            if lookup is None:
+                continue
+            got, stats = self._absorb(spec, searches, lookup, resolve_locally)
+            stats = replace(stats, searches=0, fell_through=0)
+            keys = [search_key(s) for s in searches if s in lookup.missed or (s in got and not got[s].found)]
+            self._account(spec, stats, None, keys, now, closing=batch.upstream_id)
+            answers.update(got)
+        return answers
 
     def _lookup(self, spec: SourceSpec, source: Source, ask: list[Search], options: CommonOptions) -> Lookup:
         started = time.monotonic()
@@ -224,11 +267,21 @@ class Waterfall:
         return answers, stats
 
     def _account(
-        self, spec: SourceSpec, stats: SourceStats, lookup: Lookup | None, misses: list[str], now: dt.datetime
+        self,
+        spec: SourceSpec,
+        stats: SourceStats,
+        lookup: Lookup | None,
+        misses: list[str],
+        now: dt.datetime,
+        *,
+        closing: str | None = None,
     ) -> Step:
+        """The step's one write transaction: counters, misses, breaker, batches left running."""
         options = spec.options
         assert isinstance(options, CommonOptions)
         with self.db.write() as conn:
+            if closing is not None and not repo.close_batch(conn, closing, "collected", now):
+                return Step({}, SourceStats(spec.name))
             repo.add_stats(conn, stats, now.date())
             if misses and options.negative_ttl_days > 0:
                 repo.remember_misses(
@@ -237,6 +290,8 @@ class Waterfall:
             if lookup is not None:
                 health = repo.lock_health(conn, spec.name, now)
                 repo.save_health(conn, after_step(health, lookup, options, now), now)
+                for upstream_id, searches in lookup.unfinished.items():
+                    repo.open_batch(conn, spec.name, upstream_id, [search_to_json(s) for s in searches], now)
         for name, value in stats.as_row().items():
             if value:
                 SOURCE_COUNTERS[name].labels(spec.name).inc(value)

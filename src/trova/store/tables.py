@@ -306,6 +306,19 @@ source_misses = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
 
+# An upstream batch still running at the step's deadline: collected by a later step (already paid).
+source_batches = sa.Table(
+    "source_batches",
+    metadata,
+    sa.Column("upstream_id", sa.String(100), primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("searches", sa.JSON, nullable=False),
+    sa.Column("submitted_at", sa.DateTime, nullable=False),
+    sa.Column("closed_at", sa.DateTime, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Index("ix_source_batches_source_open", "source", "closed_at"),
+)
+
 # --- privacy -------------------------------------------------------------------------------------
 
 suppressions = sa.Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 19:06:01.614559
+Create Date: 2026-11-28 19:28:33.506917
 """
 
 from __future__ import annotations
@@ -51,6 +51,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_people')),
     sa.UniqueConstraint('linkedin_key', name=op.f('uq_people_linkedin_key'))
     )
+    op.create_table('source_batches',
+    sa.Column('upstream_id', sa.String(length=100), nullable=False),
+    sa.Column('source', sa.String(length=200), nullable=False),
+    sa.Column('searches', sa.JSON(), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(), nullable=False),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('outcome', sa.String(length=16), nullable=True),
+    sa.PrimaryKeyConstraint('upstream_id', name=op.f('pk_source_batches'))
+    )
+    with op.batch_alter_table('source_batches', schema=None) as batch_op:
+        batch_op.create_index('ix_source_batches_source_open', ['source', 'closed_at'], unique=False)
+
     op.create_table('source_health',
     sa.Column('source', sa.String(length=200), nullable=False),
     sa.Column('consecutive_failures', sa.Integer(), server_default='0', nullable=False),
@@ -421,6 +433,10 @@ def downgrade() -> None:
 
     op.drop_table('source_misses')
     op.drop_table('source_health')
+    with op.batch_alter_table('source_batches', schema=None) as batch_op:
+        batch_op.drop_index('ix_source_batches_source_open')
+
+    op.drop_table('source_batches')
     op.drop_table('people')
     op.drop_table('companies')
     op.drop_table('accounts')
