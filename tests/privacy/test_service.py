@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.finder.builder import StoreBuilder
 from tests.privacy.support import (
     ADA_BY_NAME,
     ADA_BY_URL,
@@ -46,6 +47,7 @@ from trova.store import Database, utcnow
 from trova.webhooks import repository as webhooks_repo
 from trova.webhooks.models import Outcome
 
+SWITCHBOARD = "+33140000000"
 SELECTORS: dict[str, dict[str, str]] = {
     "phone": {"phone": "+33 6 12 34 56 78"},
     "linkedin": {"linkedin": "http://LinkedIn.com/in/ADA-LOVELACE/?trk=x"},
@@ -303,3 +305,19 @@ def test_an_entry_added_while_a_chunk_resolves_still_wins(db: Database) -> None:
     assert credits_of(db, owner) == 1000 - 40
     with db.read() as conn:
         assert privacy.audit_of_subject(conn, privacy.selector_from(phone=ADA_PHONE)) == []
+
+
+def test_erasure_leaves_a_switchboard_shared_with_colleagues(db: Database) -> None:
+    store = StoreBuilder(db)
+    example = store.company("Example", domains=("example.com",))
+    store.person("Ada", "Lovelace", at=(example,), linkedin=ADA_URL, phones=(ADA_PHONE, SWITCHBOARD))
+    colleague = store.person("Bob", "Babbage", at=(example,), linkedin=BOB_URL, phones=(SWITCHBOARD,))
+    with db.write() as conn:
+        report = privacy.erase(conn, privacy.selector_from(linkedin=ADA_URL), now=utcnow())
+    assert (report.people, report.phone_observations) == (1, 2)
+    assert rows_holding(db, ADA_PHONE) == []
+    assert rows_holding(db, SWITCHBOARD) == ["phone_observations.e164", "phone_observations.raw"]
+    with db.read() as conn:
+        assert privacy.people_of(conn, privacy.selector_from(linkedin=BOB_URL)) == {colleague}
+    (answer,) = Finder(db, waterfall=None).resolve_many([search_from_params(BOB_BY_URL)])
+    assert answer.number == SWITCHBOARD

@@ -16,6 +16,9 @@ import redis
 import sqlalchemy as sa
 
 from tests.support.servers import TrovaServer, run_trova
+from trova.accounts import service as accounts
+from trova.store import Database
+from trova.store.migrate import upgrade
 
 PRICE = 40
 WAIT_S = 120.0
@@ -74,7 +77,13 @@ class Deployment:
         return run_trova(*args, env=self.env, cwd=self.tmp).stdout
 
     def account(self, name: str, credits: int) -> str:
-        return self.cli("accounts", "create", name, "--credits", str(credits)).strip().splitlines()[-1]
+        """A new account's API key (created in this process: a CLI start costs seconds under load)."""
+        db = Database(self.url)
+        try:
+            with db.write() as conn:
+                return accounts.create_account(conn, name, credits=credits).api_key
+        finally:
+            db.dispose()
 
     def api(self, *, env: dict[str, str] | None = None) -> TrovaServer:
         """``trova serve --no-worker``, ready."""
@@ -102,8 +111,12 @@ class Deployment:
 @contextmanager
 def deployment(url: str, tmp: Path, **extra_env: str) -> Iterator[Deployment]:
     instance = Deployment(url=url, tmp=tmp, extra_env=dict(extra_env))
+    db = Database(url)
     try:
-        instance.cli("migrate")
+        upgrade(db)
+    finally:
+        db.dispose()
+    try:
         yield instance
     finally:
         instance.close()

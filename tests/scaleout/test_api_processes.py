@@ -18,6 +18,7 @@ def single(i: int) -> dict[str, str]:
     return {"linkedin_url": profile(i)}
 
 
+@pytest.mark.slow
 def test_two_api_processes_with_20_concurrent_posts_accept_exactly_what_the_balance_covers(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -50,6 +51,7 @@ def limited_env(redis_url: str, per_window: int) -> dict[str, str]:
 
 
 @pytest.mark.redis
+@pytest.mark.slow
 def test_the_post_limit_holds_across_two_api_processes_with_redis(sqlite_url: str, tmp_path: Path) -> None:
     redis_url = require_redis()
     with deployment(sqlite_url, tmp_path, **limited_env(redis_url, 10)) as d:
@@ -73,6 +75,7 @@ def metric(base_url: str, name: str) -> float:
 
 
 @pytest.mark.redis
+@pytest.mark.slow
 def test_with_redis_stopped_posts_are_still_served_and_the_failure_is_counted(
     sqlite_url: str, tmp_path: Path
 ) -> None:

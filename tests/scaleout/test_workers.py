@@ -130,6 +130,7 @@ def test_kill_9_of_one_worker_mid_batch_loses_nothing_and_charges_exactly(
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_an_idle_worker_process_is_woken_by_notify_not_by_polling(pg_url: str, tmp_path: Path) -> None:
     """Workers poll once an hour here: only the committed ``NOTIFY`` can make them take the search."""
     with deployment(pg_url, tmp_path, TROVA_WORKER_POLL_INTERVAL_S="3600") as d:
@@ -151,6 +152,7 @@ def test_an_idle_worker_process_is_woken_by_notify_not_by_polling(pg_url: str, t
         )
 
 
+@pytest.mark.slow
 def test_embedded_workers_on_sqlite_are_woken_in_process(sqlite_url: str, tmp_path: Path) -> None:
     with deployment(sqlite_url, tmp_path, TROVA_WORKER_POLL_INTERVAL_S="3600") as d:
         key = d.account("acme", 1000)

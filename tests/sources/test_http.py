@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,10 +158,10 @@ def test_rate_limit_spaces_requests(db: Database, provider: JsonProvider) -> Non
     resolve(finder(db, get_source(provider, rate_limit_per_s=rate, concurrency=8), environ=ENV), searches)
     arrivals = sorted(r.arrived for r in provider.received)
     assert len(arrivals) == 12
-    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    # Starts are handed out 1/rate apart; a loaded machine only delays them further.
-    assert (arrivals[-1] - arrivals[0]) >= (len(arrivals) - 1) / rate * 0.9
-    assert min(gaps) >= 0.5 / rate
+    # Request i may not start before the first one's slot + i/rate; a loaded machine only delays
+    # requests, so the span can shrink only by a late first arrival (allowed two slots of it).
+    # Unpaced, eight requests at once would arrive within a few milliseconds.
+    assert arrivals[-1] - arrivals[0] >= (len(arrivals) - 3) / rate
 
 
 def test_concurrency_is_bounded(db: Database, provider: JsonProvider) -> None:

@@ -69,23 +69,35 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     made.db.dispose()
 
 
-def test_a_finished_batch_is_posted_signed_with_the_spec_body(setup: Setup) -> None:
+def test_finished_searches_and_batches_are_posted_signed_with_the_spec_bodies(setup: Setup) -> None:
     with receiver() as hook, TrovaServer(setup.env(**OPEN)) as server:
         created = setup.post_bulk(server, hook.url)
         assert created.status_code == 201, created.text
         batch_id = created.json()["id"]
-        wait_for(lambda: hook.requests, what="the webhook")
-    (request,) = hook.requests
-    body = Webhook(setup.secret).verify(request.body, request.headers)
+        wait_for(lambda: hook.requests, what="the bulk webhook")
+        single = {**SEARCHES[0], "settings": {"webhook": hook.url}}
+        headers = {"x-api-key": setup.key}
+        single_id = httpx.post(f"{server.base_url}/phone/single", json=single, headers=headers).json()["id"]
+        wait_for(lambda: len(hook.requests) == 2, what="the single webhook")
+        result = httpx.get(f"{server.base_url}/phone/single", params={"id": single_id}, headers=headers)
+    bulk_request, single_request = hook.requests
+    bulk = Webhook(setup.secret).verify(bulk_request.body, bulk_request.headers)
     nobody_found = {"cost": 0}
-    assert body == {
+    assert bulk == {
         "event": "bulk_phone_search_finished",
         "id": batch_id,
         "credits": nobody_found,
         "custom": {"campaign": "q4"},
     }
     (message,) = setup.messages(batch_id)
-    assert request.headers["webhook-id"] == message.id
+    assert bulk_request.headers["webhook-id"] == message.id
+    body = Webhook(setup.secret).verify(single_request.body, single_request.headers)
+    assert body == {
+        "event": "single_phone_search_finished",
+        "id": single_id,
+        "credits": nobody_found,
+        "result": result.json(),
+    }
 
 
 def test_a_batch_completed_before_a_kill_9_is_delivered_after_the_restart(setup: Setup) -> None:

@@ -123,10 +123,10 @@ def _reserve_ids(conn: Connection, table: sa.Table, count: int) -> list[int]:
     return list(range(highest + 1, highest + 1 + count))
 
 
-SQLITE_BULK_CACHE_KIB = 131_072
+SQLITE_BULK_CACHE_KIB = 65_536
 """Page cache of a connection that imports (SQLite's default is 2 MiB). The dedupe and number
 indexes take keys in random order, so at millions of rows a small cache turns each insert into
-page reads; 128 MiB keeps their working set in memory and stays well inside the import's budget."""
+page reads; 64 MiB keeps most of their working set in memory and stays inside the import's budget."""
 
 
 def prepare_bulk_writes(conn: Connection) -> None:

@@ -266,7 +266,21 @@ dataclasses costs more than normalising them."""
 def normalise_wire(file_name: str, default_source: str, rows: Sequence[Wire], now: dt.datetime) -> list[Wire]:
     """``normalise_chunk`` for a worker process, in and out as plain tuples."""
     raw = [row if isinstance(row, RowProblem) else RawRow(row[0], row[1]) for row in rows]
-    return [_to_wire(item) for item in normalise_chunk(file_name, default_source, raw, now)]
+    normalised = [_to_wire(item) for item in normalise_chunk(file_name, default_source, raw, now)]
+    _bound_caches()
+    return normalised
+
+
+WORKER_CACHE_ENTRIES = 65_536
+"""The normalisers cache up to 262,144 results each; a worker that lives for a whole file empties
+them past this size, so its memory stays flat (repeats within a file are mostly close together)."""
+
+
+def _bound_caches() -> None:
+    cached = (read_phone, name_key, company_key, registrable_domain)
+    if any(function.cache_info().currsize > WORKER_CACHE_ENTRIES for function in cached):
+        for function in cached:
+            function.cache_clear()
 
 
 def _to_wire(item: ContactRecord | RowProblem) -> Wire:

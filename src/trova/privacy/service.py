@@ -403,7 +403,7 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
     person_keys = {_person_key(person) for person in people}
     audit_ids = repo.audit_ids_of(conn, digests=_digests(subjects), person_keys=person_keys)
-    numbers = _numbers_to_forget(conn, selector, people) | repo.numbers_of_events(conn, audit_ids)
+    numbers = _numbers_to_forget(conn, selector, people, repo.numbers_of_events(conn, audit_ids))
     subjects += [phone_subject(number) for number in sorted(numbers)]
 
     deleted_people, observations = contacts_repo.delete_people(conn, people)
@@ -447,14 +447,17 @@ def _distinct(entries: tuple[Suppression, ...]) -> tuple[Suppression, ...]:
     return tuple(sorted({entry.id: entry for entry in entries}.values(), key=lambda entry: entry.id))
 
 
-def _numbers_to_forget(conn: Connection, selector: Selector, people: Collection[int]) -> set[str]:
-    """The selected number, and the numbers of the selected people that no one else holds.
+def _numbers_to_forget(
+    conn: Connection, selector: Selector, people: Collection[int], revealed: Collection[str]
+) -> set[str]:
+    """The selected number, and the numbers of the selected people (held in the store, or revealed
+    to an account for them) that no one else holds.
 
     A switchboard shared with colleagues stays (it is theirs too); everything personal goes.
     """
     numbers = {selector.e164} if selector.e164 else set()
     observed = finder_repo.all_observations_of(conn, people) if people else {}
-    theirs = {o.e164 for found in observed.values() for o in found if o.e164}
+    theirs = {o.e164 for found in observed.values() for o in found if o.e164} | set(revealed)
     holders = contacts_repo.holders_of_numbers(conn, theirs)
     return numbers | {number for number in theirs if holders.get(number, set()) <= set(people)}
 
