@@ -239,7 +239,9 @@ def test_a_batch_left_running_is_collected_later_not_bought_again(db: Database, 
     fake.never_finish = True
     fake.numbers = {"late": ("+15705551234", "US"), "later": ("+15705551235", "US")}
     source = enrow_source(fake.url, deadline_s=0.5)
-    assert not resolve(finder(db, source, environ=ENV), [named("Late"), named("Later"), named("None")])[0].found
+    assert not resolve(finder(db, source, environ=ENV), [named("Late"), named("Later"), named("None")])[
+        0
+    ].found
     fake.never_finish = False
     answers = resolve(finder(db, source, environ=ENV), [named("Late"), named("None")])
     assert [a.number for a in answers] == ["+15705551234", None]
