@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = 24 * 3600
 
     worker_concurrency: int = Field(default=2, ge=1)
-    job_chunk_size: int = Field(default=1000, ge=1)
+    job_chunk_size: int = Field(default=3000, ge=1)
     job_lease_s: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=5, ge=1)
     worker_poll_interval_s: float = Field(default=0.5, gt=0)
