@@ -80,6 +80,7 @@ class SearchRow:
     country: str | None
     line_type: str | None
     source_names: tuple[str, ...]
+    last_seen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

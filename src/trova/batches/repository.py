@@ -113,6 +113,7 @@ _RESULT_COLUMNS = (
     searches.c.country,
     searches.c.line_type,
     searches.c.source_names,
+    searches.c.last_seen,
 )
 
 
@@ -129,6 +130,7 @@ def _search_row(row: Any) -> SearchRow:
         country=row.country,
         line_type=row.line_type,
         source_names=tuple(row.source_names or ()),
+        last_seen=row.last_seen,
     )
 
 

@@ -305,21 +305,27 @@ def batch_cost(conn: Connection, batch_id: str) -> tuple[int, int]:
 
 def result_fields(row: SearchRow) -> dict[str, Any]:
     """``params``, ``custom`` (only if sent), ``qualification`` and, when found, the number fields
-    (with the extensions ``line_type`` and ``sources``: the sources that reported the number)."""
+    (with the extensions ``line_type``, ``sources`` — the sources that reported the number — and
+    ``last_seen``). A found result whose number was since erased reads as ``not_found``: a client
+    never sees ``found`` without a number."""
     body: dict[str, Any] = {"params": row.params}
     if row.has_custom:
         body["custom"] = row.custom
     if row.status != "done":
         body["qualification"] = "ongoing"
         return body
-    body["qualification"] = row.qualification
-    if row.qualification == "found":
-        body["number"] = row.number
-        body["country"] = row.country
-        if row.line_type:
-            body["line_type"] = row.line_type
-        if row.source_names:
-            body["sources"] = list(row.source_names)
+    if row.qualification != "found" or row.number is None:
+        body["qualification"] = "not_found"
+        return body
+    body["qualification"] = "found"
+    body["number"] = row.number
+    body["country"] = row.country
+    if row.line_type:
+        body["line_type"] = row.line_type
+    if row.source_names:
+        body["sources"] = list(row.source_names)
+    if row.last_seen:
+        body["last_seen"] = row.last_seen
     return body
 
 
