@@ -25,7 +25,11 @@ def trova_command(*args: str) -> list[str]:
 
 
 def run_trova(
-    *args: str, env: Mapping[str, str], cwd: Path | None = None, input_text: str | None = None, check: bool = True
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    input_text: str | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run one ``trova`` command to completion and return its output."""
     result = subprocess.run(
@@ -38,7 +42,9 @@ def run_trova(
         timeout=300,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"trova {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"trova {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 

@@ -250,7 +250,9 @@ phone_observations = sa.Table(
     "phone_observations",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "person_id", sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     sa.Column("e164", sa.String(32), nullable=True),
     sa.Column("valid", sa.Boolean, nullable=False),
     sa.Column("line_type", sa.String(32), nullable=True),
