@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
-import sqlalchemy as sa
 import typer
 
 from trova.accounts import service as accounts
@@ -71,14 +70,13 @@ def demo_key(db: Database) -> str:
 
 def import_sample(db: Database) -> str | None:
     """Import the bundled sample contacts when the contact store is empty; a one-line summary."""
+    from trova.contacts.repository import store_is_empty
     from trova.contacts.service import import_paths
-    from trova.store.tables import people
 
     if not SAMPLE_CONTACTS.exists():
         return None
-    # TODO(contacts): read emptiness through a contacts repository function once one exists.
     with db.read() as conn:
-        if conn.execute(sa.select(people.c.id).limit(1)).first() is not None:
+        if not store_is_empty(conn):
             return None
     report = import_paths(db, [SAMPLE_CONTACTS])
     return f"{report.records_stored} numbers of {report.people_created} people from {SAMPLE_CONTACTS.name}"

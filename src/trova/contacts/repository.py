@@ -138,6 +138,11 @@ def prepare_bulk_writes(conn: Connection) -> None:
 # --- lookups ---------------------------------------------------------------------------------------
 
 
+def store_is_empty(conn: Connection) -> bool:
+    """True when the contact store holds nobody (the demo imports its sample only then)."""
+    return conn.execute(sa.select(people.c.id).limit(1)).first() is None
+
+
 def existing_dedupe_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     """The subset of ``keys`` already stored as phone observations."""
     found: set[str] = set()
