@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Split
 from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, SearchOutcome, SearchRow
+from trova.store.sql import distinct_slices as _parts
 from trova.store.tables import batch_people, batches, searches
 from trova.store.upsert import insert_ignore
 
@@ -261,12 +262,6 @@ def count_by_status(conn: Connection) -> dict[str, int]:
 
 # --- privacy: erasure and retention --------------------------------------------------------------
 
-_IN_SLICE = 2000
-
-
-def _parts(values: Collection[str]) -> list[list[str]]:
-    ordered = sorted(set(values))
-    return [ordered[start : start + _IN_SLICE] for start in range(0, len(ordered), _IN_SLICE)]
 
 
 def searches_revealing(

@@ -9,7 +9,7 @@ fails on a link that already exists.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trova.store.sql import distinct_slices as _slices
 from trova.store.tables import (
     companies,
     company_domains,
@@ -27,9 +28,6 @@ from trova.store.tables import (
     phone_observations,
 )
 from trova.store.upsert import insert_ignore
-
-IN_SLICE = 5000
-"""Bound values per ``IN`` list: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters."""
 
 T = TypeVar("T")
 
@@ -50,12 +48,6 @@ class NamedPerson:
     last_key: str
     company_id: int
     linkedin_key: str | None
-
-
-def _slices(values: Iterable[T], size: int = IN_SLICE) -> Iterator[list[T]]:
-    ordered = list(dict.fromkeys(values))
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
 
 
 def _bulk_insert(

@@ -7,7 +7,7 @@ searches or answers costs one ``IN`` query per slice of digests, whatever its si
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.privacy.models import AuditEvent, Origin, Reveal, Subject, Suppression
+from trova.store.sql import distinct_slices as _slices
 from trova.store.tables import audit_events, audit_subjects, suppressions
 from trova.store.upsert import insert_ignore
 
@@ -24,10 +25,6 @@ IN_SLICE = 2000
 T = TypeVar("T")
 
 
-def _slices(values: Iterable[T], size: int = IN_SLICE) -> Iterator[list[T]]:
-    ordered = list(dict.fromkeys(values))
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
 
 
 # --- suppressions ----------------------------------------------------------------------------------

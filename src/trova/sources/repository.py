@@ -8,7 +8,7 @@ workers never lose an increment.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from trova.sources.models import STAT_COLUMNS, SourceHealth, SourceStats
+from trova.store.sql import distinct_slices as _slices
 from trova.store.tables import source_batches, source_health, source_misses, source_stats
 
 IN_SLICE = 1000
@@ -26,10 +27,6 @@ def _upsert(conn: Connection, table: sa.Table) -> Any:
     return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
-def _slices(values: Iterable[str]) -> Iterator[list[str]]:
-    ordered = list(dict.fromkeys(values))
-    for start in range(0, len(ordered), IN_SLICE):
-        yield ordered[start : start + IN_SLICE]
 
 
 # --- counters --------------------------------------------------------------------------------------

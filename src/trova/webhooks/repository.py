@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trova.store.sql import distinct_slices as _parts
 from trova.store.tables import webhook_attempts, webhook_messages
 from trova.webhooks.models import Attempt, Message, MessageStatus, Outcome
 
@@ -246,12 +247,6 @@ def count_by_status(conn: Connection) -> dict[str, int]:
 
 # --- privacy: erasure and retention --------------------------------------------------------------
 
-_IN_SLICE = 2000
-
-
-def _parts(values: Sequence[str]) -> list[list[str]]:
-    ordered = sorted(set(values))
-    return [ordered[start : start + _IN_SLICE] for start in range(0, len(ordered), _IN_SLICE)]
 
 
 def messages_of_batches(conn: Connection, batch_ids: Sequence[str]) -> list[Message]:
