@@ -10,7 +10,6 @@ import csv
 import gzip
 import io
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,20 +19,15 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from trova.contacts.models import COLUMN_ALIASES, header_key
+
 Format = Literal["csv", "tsv", "jsonl"]
 FORMAT_SUFFIXES: dict[str, Format] = {
     ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv",
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
 }
 SEARCH_FIELDS = ("linkedin_url", "first_name", "last_name", "full_name", "company_name", "company_domain")
-ALIASES: dict[str, tuple[str, ...]] = {
-    "linkedin_url": ("linkedin_url", "linkedin", "linkedin profile", "profile_url", "li_url"),
-    "first_name": ("first_name", "firstname", "first name", "given_name"),
-    "last_name": ("last_name", "lastname", "last name", "surname", "family_name"),
-    "full_name": ("full_name", "fullname", "name", "full name"),
-    "company_name": ("company_name", "company", "organization", "employer", "account name"),
-    "company_domain": ("company_domain", "domain", "website", "company_website", "company url"),
-}
+ALIASES: Mapping[str, tuple[str, ...]] = {field: COLUMN_ALIASES[field] for field in SEARCH_FIELDS}
 IGNORE = "-"
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -41,11 +35,6 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 class TableError(ValueError):
     """The file cannot be read as a table at all (one readable line, with the line number if any)."""
-
-
-def header_key(name: str) -> str:
-    """Headers match case-insensitively, with ``_``, ``-`` and runs of spaces alike."""
-    return re.sub(r"[\s_\-]+", " ", name.strip().casefold())
 
 
 _ALIAS_INDEX = {header_key(alias): field for field, aliases in ALIASES.items() for alias in aliases}
