@@ -10,7 +10,10 @@ fresh SQLite file, then starts ``trova serve`` as a subprocess and measures, seq
 - POST → ``completed``: wall time per batch, against the floor — the same 3,000 ``resolve_many``
   called in this process directly on the same database, in the same run — and their ratio;
 - GET /phone/bulk of a completed 3,000-result batch: latency p50;
-- the server's resident memory (RSS) at its highest sample.
+- the server's resident memory (RSS) at its highest sample, and at the end split into its own
+  memory (RssAnon) and the pages of mapped files, the database's included (RssFile).
+
+Each run starts from a fresh copy of the cached store, so earlier runs' batches do not pile up.
 
 Figures depend on the machine and its load: run it on an idle machine to compare.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,6 +86,17 @@ def ensure_database(data: Path, work: Path) -> str:
     return url
 
 
+def fresh_copy(url: str, work: Path) -> str:
+    """A copy of the pristine store for this run: batches, results and audit rows of earlier runs
+    would otherwise pile up in it and change what is measured."""
+    source = Path(url.removeprefix("sqlite:///"))
+    target = work / f"run-{source.name}"
+    for leftover in work.glob(f"{target.name}*"):
+        leftover.unlink()
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"
+
+
 def load_searches(data: Path, count: int) -> list[dict[str, object]]:
     with (data / "searches.jsonl").open(encoding="utf-8") as handle:
         rows = [json.loads(line)["params"] for line in handle]
@@ -108,6 +123,17 @@ def people_in_store(url: str) -> int:
         db.dispose()
 
 
+def rss_parts_mb(pid: int) -> dict[str, float]:
+    """RssAnon (the process's own memory) and RssFile (pages of mapped files, the database included)."""
+    parts: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("RssAnon", "RssFile"):
+                parts[name] = int(value.split()[0]) / 1024
+    return parts
+
+
 def p50_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
@@ -126,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work.mkdir(parents=True, exist_ok=True)
     data = ensure_data(args.data or args.work / f"data-{args.people}", args.people, max(args.searches, 5000))
-    url = ensure_database(data, args.work)
+    url = fresh_copy(ensure_database(data, args.work), args.work)
     searches = load_searches(data, args.searches)
     floors = [floor_seconds(url, searches) for _ in range(2)]
 
@@ -171,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 gets.append(time.perf_counter() - started)
                 assert len(result.json()["results"]) == args.searches
             rss.append(process.memory_info().rss)
+            parts = rss_parts_mb(process.pid)
     finally:
         server.stop()
     floors.append(floor_seconds(url, searches))
@@ -183,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio completed / floor:              {completion / floor:8.2f} x   (target ≤ 3)")
     print(f"GET completed batch p50:              {p50_ms(gets):8.1f} ms   (target ≤ 150)")
     print(f"server RSS max:                       {max(rss) / 2**20:8.1f} MB   (target ≤ 250)")
+    print(f"  at the end: RssAnon {parts['RssAnon']:.1f} MB, RssFile {parts['RssFile']:.1f} MB")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Split
 from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, SearchOutcome, SearchRow
+from trova.store.bulk import execute_many, insert_many
 from trova.store.sql import distinct_slices as _parts
 from trova.store.tables import batch_people, batches, searches
 from trova.store.upsert import insert_ignore
@@ -60,19 +62,33 @@ def insert_searches(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     ``params`` and ``custom`` are any JSON values; they are stored as JSON text (orjson), ``custom``
     only when ``has_custom``.
     """
-    if not rows:
-        return
-    conn.execute(
-        searches.insert(),
+    insert_many(
+        conn,
+        searches,
+        NEW_SEARCH_COLUMNS,
         [
-            {
-                **row,
-                "params": _json_text(row["params"]),
-                "custom": _json_text(row["custom"]) if row["has_custom"] else None,
-            }
+            (
+                *(row[name] for name in NEW_SEARCH_COLUMNS[:-2]),
+                _json_text(row["params"]),
+                _json_text(row["custom"]) if row["has_custom"] else None,
+            )
             for row in rows
         ],
     )
+
+
+NEW_SEARCH_COLUMNS = (
+    "id",
+    "batch_id",
+    "idx",
+    "has_custom",
+    "status",
+    "charged",
+    "reserved_sub",
+    "reserved_paygo",
+    "params",
+    "custom",
+)
 
 
 def _batch(row: sa.Row[Any]) -> Batch:
@@ -113,26 +129,42 @@ _RESULT_COLUMNS = (
     searches.c.number,
     searches.c.country,
     searches.c.line_type,
-    searches.c.source_names,
+    sa.type_coerce(searches.c.source_names, sa.Text).label("source_names"),
     searches.c.last_seen,
 )
+"""``source_names`` is read as the driver gives it (JSON text on SQLite, a list from psycopg) and
+parsed by :func:`_source_names`: a 3,000-result batch repeats a handful of distinct values."""
 
 
 def _search_row(row: Any) -> SearchRow:
+    search_id, index, params, custom, has_custom, status, qualification, number, country, line_type = row[:10]
     return SearchRow(
-        id=row.id,
-        index=row.idx,
-        params=orjson.loads(row.params) if row.params is not None else None,
-        custom=orjson.loads(row.custom) if row.has_custom and row.custom is not None else None,
-        has_custom=bool(row.has_custom),
-        status=row.status,
-        qualification=row.qualification,
-        number=row.number,
-        country=row.country,
-        line_type=row.line_type,
-        source_names=tuple(row.source_names or ()),
-        last_seen=row.last_seen,
+        search_id,
+        index,
+        orjson.loads(params) if params is not None else None,
+        orjson.loads(custom) if has_custom and custom is not None else None,
+        bool(has_custom),
+        status,
+        qualification,
+        number,
+        country,
+        line_type,
+        _source_names(row[10]),
+        row[11],
     )
+
+
+def _source_names(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return _parsed_names(value)
+    return tuple(value)
+
+
+@lru_cache(maxsize=4096)
+def _parsed_names(text: str) -> tuple[str, ...]:
+    return tuple(orjson.loads(text) or ())
 
 
 def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
@@ -143,16 +175,17 @@ def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
     return [_search_row(row) for row in rows]
 
 
-def pending_searches(conn: Connection, batch_id: str, first_idx: int, last_idx: int) -> list[PendingSearch]:
-    """The searches of one index range still waiting for a result, in index order."""
+def pending_searches(
+    conn: Connection, batch_id: str, first_idx: int, last_idx: int, *, with_params: bool = True
+) -> list[PendingSearch]:
+    """The searches of one index range still waiting for a result, in index order.
+
+    ``with_params=False`` leaves ``params`` unread (``None``): the job step's result transaction
+    only needs to know which searches are still pending and what each reserved.
+    """
+    params = searches.c.params if with_params else sa.null().label("params")
     rows = conn.execute(
-        sa.select(
-            searches.c.id,
-            searches.c.idx,
-            searches.c.params,
-            searches.c.reserved_sub,
-            searches.c.reserved_paygo,
-        )
+        sa.select(searches.c.id, searches.c.idx, params, searches.c.reserved_sub, searches.c.reserved_paygo)
         .where(
             searches.c.batch_id == batch_id,
             searches.c.idx >= first_idx,
@@ -163,19 +196,14 @@ def pending_searches(conn: Connection, batch_id: str, first_idx: int, last_idx: 
     ).all()
     return [
         PendingSearch(
-            id=row.id,
-            index=row.idx,
-            params=orjson.loads(row.params) if row.params is not None else None,
-            reserved=Split(sub=int(row.reserved_sub), paygo=int(row.reserved_paygo)),
+            search_id, index, orjson.loads(text) if text is not None else None, Split(int(sub), int(paygo))
         )
-        for row in rows
+        for search_id, index, text, sub, paygo in rows
     ]
 
 
 def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: dt.datetime) -> None:
     """Store each result, only on searches still pending: a search gets exactly one result."""
-    if not outcomes:
-        return
     statement = (
         searches.update()
         .where(searches.c.id == sa.bindparam("b_id"), searches.c.status == "pending")
@@ -193,24 +221,41 @@ def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: 
             finished_at=now,
         )
     )
-    conn.execute(
+    execute_many(
+        conn,
         statement,
+        OUTCOME_BINDS,
         [
-            {
-                "b_id": outcome.search_id,
-                "b_qualification": outcome.qualification,
-                "b_number": outcome.number,
-                "b_country": outcome.country,
-                "b_line_type": outcome.line_type,
-                "b_source_count": len(outcome.source_names) if outcome.number else None,
-                "b_source_names": list(outcome.source_names) if outcome.number else None,
-                "b_last_seen": outcome.last_seen,
-                "b_person_key": outcome.person_key,
-                "b_charged": outcome.charged,
-            }
+            (
+                outcome.search_id,
+                outcome.qualification,
+                outcome.number,
+                outcome.country,
+                outcome.line_type,
+                len(outcome.source_names) if outcome.number else None,
+                tuple(outcome.source_names) if outcome.number else None,
+                outcome.last_seen,
+                outcome.person_key,
+                outcome.charged,
+            )
             for outcome in outcomes
         ],
     )
+
+
+OUTCOME_BINDS = (
+    "b_id",
+    "b_qualification",
+    "b_number",
+    "b_country",
+    "b_line_type",
+    "b_source_count",
+    "b_source_names",
+    "b_last_seen",
+    "b_person_key",
+    "b_charged",
+)
+
 
 
 def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, str]]) -> set[str]:

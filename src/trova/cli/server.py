@@ -16,7 +16,7 @@ import typer
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
 from trova.errors import TrovaError
-from trova.runtime import Runtime, database_for
+from trova.runtime import Runtime, database_for, freeze_startup_objects
 from trova.settings import Settings, get_settings
 from trova.store import Database
 from trova.store.migrate import upgrade
@@ -148,6 +148,7 @@ def serve_command(
         lifespan="off",
     )
     _absorb_stop_signals(runtime.stop_event)
+    freeze_startup_objects()
     try:
         uvicorn.Server(config).run()
     finally:
@@ -179,6 +180,7 @@ def worker_command() -> None:
     stopped = threading.Event()
     _absorb_stop_signals(stopped)
     runtime.start()
+    freeze_startup_objects()
     while not stopped.wait(1.0):
         pass
     runtime.stop()

@@ -15,7 +15,7 @@ import socket
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 from prometheus_client import Counter
@@ -110,15 +110,28 @@ def resolve(finder: Finder, searches: Sequence[Search | None]) -> list[Answer | 
     return [next(answers) if search is not None else None for search in searches]
 
 
-def record(db: Database, job: Job, outcomes: Sequence[SearchOutcome], *, gave_up: bool = False) -> bool:
-    """The job step's one write transaction; False (and nothing written) if the lease was lost."""
+def record(
+    db: Database,
+    job: Job,
+    outcomes: Sequence[SearchOutcome],
+    *,
+    searches: Mapping[str, Search | None] | None = None,
+    gave_up: bool = False,
+) -> bool:
+    """The job step's one write transaction; False (and nothing written) if the lease was lost.
+
+    ``searches`` are the normalised searches the outcomes answer, by search id: the privacy screen
+    and the audit trail read their subjects from them instead of normalising the params again.
+    """
     now = utcnow()
     with db.write() as conn:
         if not repo.still_held(conn, job):
             repo.close_attempt(conn, job, "lost", now=now)
             return False
         batch = batches_repo.get_batch(conn, job.batch_id)
-        pending = batches_repo.pending_searches(conn, job.batch_id, job.first_idx, job.last_idx)
+        pending = batches_repo.pending_searches(
+            conn, job.batch_id, job.first_idx, job.last_idx, with_params=False
+        )
         still_pending = {search.id for search in pending}
         fresh = [outcome for outcome in outcomes if outcome.search_id in still_pending]
         if gave_up:
@@ -126,10 +139,15 @@ def record(db: Database, job: Job, outcomes: Sequence[SearchOutcome], *, gave_up
         repo.finish(conn, job, "failed" if gave_up else "done", now=now)
         repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
         if batch is not None:
-            fresh = privacy.screen_outcomes(conn, pending, fresh)
+            fresh = privacy.screen_outcomes(conn, searches or {}, fresh)
             batches.record_outcomes(conn, batch, pending, fresh)
             privacy.audit_outcomes(
-                conn, account_id=batch.account_id, batch_id=batch.id, pending=pending, outcomes=fresh, now=now
+                conn,
+                account_id=batch.account_id,
+                batch_id=batch.id,
+                searches=searches or {},
+                outcomes=fresh,
+                now=now,
             )
     for outcome in fresh:
         SEARCHES_RESOLVED.labels(outcome.qualification).inc()
@@ -156,8 +174,10 @@ def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
     try:
         with LeaseKeeper(db, settings, job):
             pending = read_pending(db, job)
-            answers = resolve(finder, normalised(pending))
-        return record(db, job, batches.outcomes_for(pending, answers))
+            searches = normalised(pending)
+            answers = resolve(finder, searches)
+        by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
+        return record(db, job, batches.outcomes_for(pending, answers), searches=by_id)
     except Exception:
         error = traceback.format_exc(limit=5)
         log.exception("job %s of batch %s failed (attempt %s)", job.id, job.batch_id, job.attempts)

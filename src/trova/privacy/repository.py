@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.privacy.models import AuditEvent, Origin, Reveal, Subject, Suppression
+from trova.store.bulk import insert_many, reserve_ids
 from trova.store.sql import distinct_slices as _slices
 from trova.store.tables import audit_events, audit_subjects, suppressions
 from trova.store.upsert import insert_ignore
@@ -132,34 +133,34 @@ def delete_suppression(conn: Connection, entry_id: int) -> Suppression | None:
 
 def add_audit_events(conn: Connection, reveals: Sequence[Reveal], *, now: dt.datetime) -> None:
     """One audit event per reveal, with the digests of every subject it concerns."""
-    if not reveals:
-        return
-    statement = audit_events.insert().returning(audit_events.c.id, sort_by_parameter_order=True)
-    ids = conn.execute(
-        statement,
+    ids = reserve_ids(conn, audit_events, len(reveals))
+    insert_many(
+        conn,
+        audit_events,
+        AUDIT_COLUMNS,
         [
-            {
-                "account_id": reveal.account_id,
-                "batch_id": reveal.batch_id,
-                "search_id": reveal.search_id,
-                "person_key": reveal.person_key,
-                "number": reveal.number,
-                "sources": list(reveal.sources),
-                "created_at": now,
-            }
-            for reveal in reveals
+            (
+                audit_id,
+                reveal.account_id,
+                reveal.batch_id,
+                reveal.search_id,
+                reveal.person_key,
+                reveal.number,
+                tuple(reveal.sources),
+                now,
+            )
+            for audit_id, reveal in zip(ids, reveals, strict=True)
         ],
-    ).scalars()
+    )
     links = {
-        (int(audit_id), subject.digest)
+        (audit_id, subject.digest)
         for audit_id, reveal in zip(ids, reveals, strict=True)
         for subject in reveal.subjects
     }
-    if links:
-        conn.execute(
-            audit_subjects.insert(),
-            [{"audit_id": audit_id, "key_hash": digest} for audit_id, digest in links],
-        )
+    insert_many(conn, audit_subjects, ("audit_id", "key_hash"), links)
+
+
+AUDIT_COLUMNS = ("id", "account_id", "batch_id", "search_id", "person_key", "number", "sources", "created_at")
 
 
 def audit_ids_of(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,11 @@ from sqlalchemy.engine import Connection
 from trova.accounts import repository as accounts_repo
 from trova.accounts import service as accounts
 from trova.batches import repository as batches_repo
-from trova.batches.models import PendingSearch, SearchOutcome
+from trova.batches.models import SearchOutcome
 from trova.contacts import repository as contacts_repo
 from trova.contacts.models import ContactRecord, RawRow, RowProblem
 from trova.contacts.readers import read_rows, sniff
-from trova.errors import InvalidSelector, SuppressionNotFound, TrovaError
+from trova.errors import InvalidSelector, SuppressionNotFound
 from trova.finder import repository as finder_repo
 from trova.finder.models import Answer, Search
 from trova.finder.normalize import (
@@ -34,7 +33,6 @@ from trova.finder.normalize import (
     name_key,
     read_phone,
     registrable_domain,
-    search_from_params,
     split_full_name,
     split_phone_cell,
 )
@@ -277,7 +275,7 @@ def screen_records(
         if digests & suppressed or not allowed:
             skipped.append(record)
         else:
-            kept.append(record if len(allowed) == len(record.phones) else replace(record, phones=allowed))
+            kept.append(record if len(allowed) == len(record.phones) else record._replace(phones=allowed))
     return kept, skipped
 
 
@@ -509,12 +507,14 @@ def audit_outcomes(
     *,
     account_id: int,
     batch_id: str,
-    pending: Sequence[PendingSearch],
+    searches: Mapping[str, Search | None],
     outcomes: Sequence[SearchOutcome],
     now: dt.datetime,
 ) -> int:
-    """Record every outcome that revealed a number, inside the job step's transaction; returns how many."""
-    params = {search.id: search.params for search in pending}
+    """Record every outcome that revealed a number, inside the job step's transaction; returns how many.
+
+    ``searches`` maps each search id to its normalised search (``None`` when it no longer validates).
+    """
     reveals = [
         Reveal(
             account_id=account_id,
@@ -523,7 +523,7 @@ def audit_outcomes(
             person_key=outcome.person_key,
             number=outcome.number,
             sources=tuple(outcome.source_names),
-            subjects=(phone_subject(outcome.number), *_param_subjects(params.get(outcome.search_id))),
+            subjects=(phone_subject(outcome.number), *_search_subjects(searches.get(outcome.search_id))),
         )
         for outcome in outcomes
         if outcome.qualification == "found" and outcome.number
@@ -533,7 +533,7 @@ def audit_outcomes(
 
 
 def screen_outcomes(
-    conn: Connection, pending: Sequence[PendingSearch], outcomes: Sequence[SearchOutcome]
+    conn: Connection, searches: Mapping[str, Search | None], outcomes: Sequence[SearchOutcome]
 ) -> list[SearchOutcome]:
     """The outcomes re-checked in the job step's write transaction, just before they are stored.
 
@@ -545,12 +545,11 @@ def screen_outcomes(
     found = [outcome for outcome in outcomes if outcome.qualification == "found" and outcome.number]
     if not kinds or not found:
         return list(outcomes)
-    params = {search.id: search.params for search in pending}
     subjects = {
         outcome.search_id: _digests(
             [
                 phone_subject(outcome.number or ""),
-                *(_param_subjects(params.get(outcome.search_id)) if kinds & PERSON_KINDS else ()),
+                *(_search_subjects(searches.get(outcome.search_id)) if kinds & PERSON_KINDS else ()),
             ]
         )
         for outcome in found
@@ -564,13 +563,8 @@ def screen_outcomes(
     ]
 
 
-def _param_subjects(params: object) -> list[Subject]:
-    if not isinstance(params, Mapping):
-        return []
-    try:
-        return search_subjects(search_from_params(params))
-    except TrovaError:
-        return []
+def _search_subjects(search: Search | None) -> list[Subject]:
+    return search_subjects(search) if search is not None else []
 
 
 def audit_of_subject(conn: Connection, selector: Selector) -> list[AuditEvent]:

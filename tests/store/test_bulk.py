@@ -1,0 +1,108 @@
+"""``store.bulk`` writes exactly what ``conn.execute`` writes, on both dialects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from trova.accounts.service import create_account
+from trova.store import Database
+from trova.store.bulk import execute_many, insert_many, reserve_ids
+from trova.store.tables import audit_events, audit_subjects
+
+NOW = dt.datetime(2026, 11, 28, 21, 0, 0, 123456)
+
+samples = sa.Table(
+    "bulk_samples",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("label", sa.String(32), nullable=False),
+    sa.Column("tags", sa.JSON, nullable=True),
+    sa.Column("seen_at", sa.DateTime, nullable=True),
+    sa.Column("flag", sa.Boolean, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+)
+
+
+@pytest.fixture
+def table(db: Database) -> sa.Table:
+    with db.write() as conn:
+        samples.create(conn)
+    return samples
+
+
+def _rows(db: Database) -> list[tuple[object, ...]]:
+    with db.read() as conn:
+        return [tuple(row) for row in conn.execute(sa.select(samples).order_by(samples.c.id))]
+
+
+def test_insert_many_stores_what_execute_stores(db: Database, table: sa.Table) -> None:
+    rows = [
+        (1, "one", ["a", "b"], NOW, True, "pending"),
+        (2, "two", None, None, False, "pending"),
+        (3, "three", {"k": 1}, NOW, True, "done"),
+    ]
+    columns = ("id", "label", "tags", "seen_at", "flag", "state")
+    with db.write() as conn:
+        insert_many(conn, table, columns, rows)
+    bulk = _rows(db)
+    with db.write() as conn:
+        conn.execute(sa.delete(table))
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+    assert bulk == _rows(db)
+    assert bulk[0] == (1, "one", ["a", "b"], NOW, True, "pending")
+    assert bulk[1][2] is None and bulk[1][3] is None
+
+
+def test_insert_many_ignore_skips_conflicts_only(db: Database, table: sa.Table) -> None:
+    columns = ("id", "label", "flag", "state")
+    with db.write() as conn:
+        insert_many(conn, table, columns, [(1, "first", True, "x")])
+        insert_many(conn, table, columns, [(1, "again", False, "y"), (2, "new", False, "y")], ignore=True)
+    assert [(row[0], row[1]) for row in _rows(db)] == [(1, "first"), (2, "new")]
+    with pytest.raises(sa.exc.IntegrityError), db.write() as conn:
+        insert_many(conn, table, columns, [(1, "clash", True, "z")])
+
+
+def test_execute_many_keeps_the_statement_constants(db: Database, table: sa.Table) -> None:
+    columns = ("id", "label", "flag", "state")
+    with db.write() as conn:
+        insert_many(conn, table, columns, [(i, f"n{i}", False, "pending") for i in range(1, 5)])
+        conn.execute(sa.update(table).where(table.c.id == 4).values(state="done"))
+    statement = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("b_id"), table.c.state == "pending")
+        .values(state="done", flag=True, label=sa.bindparam("b_label"), seen_at=NOW)
+    )
+    with db.write() as conn:
+        execute_many(conn, statement, ("b_id", "b_label"), [(1, "x1"), (2, "x2"), (4, "x4")])
+    assert [(row[0], row[1], row[3], row[4], row[5]) for row in _rows(db)] == [
+        (1, "x1", NOW, True, "done"),
+        (2, "x2", NOW, True, "done"),
+        (3, "n3", None, False, "pending"),
+        (4, "n4", None, False, "done"),
+    ]
+
+
+def test_execute_many_with_nothing_to_do_writes_nothing(db: Database, table: sa.Table) -> None:
+    with db.write() as conn:
+        execute_many(conn, sa.insert(table), ("id",), [])
+        insert_many(conn, table, ("id", "label", "flag", "state"), iter(()))
+    assert _rows(db) == []
+
+
+def test_reserved_ids_are_fresh_and_usable(db: Database) -> None:
+    with db.write() as conn:
+        account = create_account(conn, "bulk").account.id
+        first = reserve_ids(conn, audit_events, 3)
+        events = [(audit_id, account, NOW) for audit_id in first]
+        insert_many(conn, audit_events, ("id", "account_id", "created_at"), events)
+        second = reserve_ids(conn, audit_events, 2)
+        insert_many(conn, audit_subjects, ("audit_id", "key_hash"), [(first[0], "k1"), (first[0], "k2")])
+        assert reserve_ids(conn, audit_events, 0) == []
+    assert len(set(first)) == 3 and len(second) == 2
+    assert min(second) > max(first)
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(audit_subjects)).scalar_one() == 2
