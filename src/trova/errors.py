@@ -143,6 +143,13 @@ class ImportFileRefused(BadRequest):
     message = "Not a CSV or JSON Lines file"
 
 
+class ImportFailed(TrovaError):
+    """Raised by the contact import when a file could not be read to its end (an I/O error, a reader
+    process that died); every chunk committed before it stays stored, and a re-run completes it."""
+
+    message = "The import could not finish"
+
+
 class SourceConfigError(TrovaError):
     """A ``[[sources]]`` entry of ``trova.toml`` that cannot be used; the message names the entry."""
 

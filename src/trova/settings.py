@@ -87,7 +87,7 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
 
-    import_chunk_rows: int = Field(default=5000, ge=1)
+    import_chunk_rows: int = Field(default=10_000, ge=1)
     """Rows per write transaction of ``trova import`` (a kill -9 loses at most one uncommitted chunk)."""
     import_workers: int = Field(default=1, ge=0)
     """Worker processes normalising rows of large imports beside the writer (0: all in one process)."""

@@ -9,7 +9,7 @@ fails on a link that already exists.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trova.store.bulk import insert_many, reserve_ids
 from trova.store.sql import distinct_slices as _slices
 from trova.store.tables import (
     companies,
@@ -50,72 +51,7 @@ class NamedPerson:
     linkedin_key: str | None
 
 
-def _bulk_insert(
-    conn: Connection,
-    table: sa.Table,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    ignore: bool = True,
-) -> None:
-    """Insert many rows with one driver ``executemany``, skipping conflicting rows when ``ignore``.
-
-    SQLAlchemy's per-row parameter handling costs more than SQLite's insert itself at a million
-    rows, so the statement is compiled once for the connection's dialect and the values go through
-    each column type's own bind processor: what is stored is exactly what ``conn.execute`` stores.
-    """
-    batch = list(rows)
-    if not batch:
-        return
-    base = insert_ignore(conn, table) if ignore else sa.insert(table)
-    compiled = base.values({name: sa.bindparam(name) for name in columns}).compile(dialect=conn.dialect)
-    values = dict(zip(columns, map(list, zip(*batch, strict=True)), strict=True))
-    for name in columns:
-        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        if process is not None:
-            values[name] = list(map(_memoised(process), values[name]))
-    if compiled.positiontup is not None:
-        ordered = [values[name] for name in compiled.positiontup]
-        conn.exec_driver_sql(compiled.string, list(zip(*ordered, strict=True)))
-    else:
-        named = zip(*values.values(), strict=True)
-        conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in named])
-
-
-def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A bind processor that converts each distinct value once (dates and times repeat a lot)."""
-    done: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        if value not in done:
-            done[value] = process(value)
-        return done[value]
-
-    return convert
-
-
-def _reserve_ids(conn: Connection, table: sa.Table, count: int) -> list[int]:
-    """``count`` fresh ids for ``table``, so rows are inserted in bulk with their ids known up front.
-
-    PostgreSQL draws them from the column's sequence, safe beside any concurrent writer. On SQLite
-    the import's write transaction (``BEGIN IMMEDIATE``) holds the database lock, so nobody else can
-    insert between reading the highest id and inserting above it.
-    """
-    if count == 0:
-        return []
-    if conn.dialect.name == "postgresql":
-        drawn = conn.execute(
-            sa.text(
-                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"
-            ),
-            {"n": count},
-        )
-        return sorted(drawn.scalars())
-    highest = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
-    return list(range(highest + 1, highest + 1 + count))
-
-
-SQLITE_BULK_CACHE_KIB = 65_536
+SQLITE_BULK_CACHE_KIB = 32_768
 """Page cache of a connection that imports (SQLite's default is 2 MiB). The dedupe and number
 indexes take keys in random order, so at millions of rows a small cache turns each insert into
 page reads; 64 MiB keeps most of their working set in memory and stays inside the import's budget."""
@@ -125,6 +61,7 @@ def prepare_bulk_writes(conn: Connection) -> None:
     """Give the connection what bulk inserts need (a large page cache on SQLite; nothing on PostgreSQL)."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+        conn.exec_driver_sql("PRAGMA mmap_size=0")
 
 
 # --- lookups ---------------------------------------------------------------------------------------
@@ -140,7 +77,7 @@ def existing_dedupe_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     found: set[str] = set()
     column = phone_observations.c.dedupe_key
     for part in _slices(keys):
-        found.update(conn.execute(sa.select(column).where(column.in_(part))).scalars())
+        found.update(conn.execute(sa.select(column).where(column.in_(part))).scalars().all())
     return found
 
 
@@ -150,7 +87,7 @@ def companies_by_domain(conn: Connection, domains: Iterable[str]) -> dict[str, i
     table = company_domains
     for part in _slices(domains):
         rows = conn.execute(sa.select(table.c.domain, table.c.company_id).where(table.c.domain.in_(part)))
-        found.update((row.domain, row.company_id) for row in rows)
+        found.update(rows.all())
     return found
 
 
@@ -167,8 +104,8 @@ def companies_by_name(conn: Connection, name_keys: Iterable[str]) -> list[Compan
             sa.select(
                 company_names.c.name_key, company_names.c.company_id, has_domain.label("has_domain")
             ).where(company_names.c.name_key.in_(part))
-        )
-        found.extend(CompanyName(row.name_key, row.company_id, bool(row.has_domain)) for row in rows)
+        ).all()
+        found.extend(CompanyName(name_key, company_id, bool(has)) for name_key, company_id, has in rows)
     return found
 
 
@@ -179,7 +116,7 @@ def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
         rows = conn.execute(
             sa.select(people.c.linkedin_key, people.c.id).where(people.c.linkedin_key.in_(part))
         )
-        found.update((row.linkedin_key, row.id) for row in rows)
+        found.update(rows.all())
     return found
 
 
@@ -218,9 +155,9 @@ def people_by_names(
         params = {f"f{index}": first for index, (first, _) in enumerate(padded)}
         params.update({f"l{index}": last for index, (_, last) in enumerate(padded)})
         found.extend(
-            NamedPerson(row.person_id, row.first_key, row.last_key, row.company_id, row.linkedin_key)
-            for row in conn.execute(statement, params)
-            if row.company_id in company_ids
+            NamedPerson(*row)
+            for row in conn.execute(statement, params).all()
+            if row[3] in company_ids
         )
     return list(dict.fromkeys(found))
 
@@ -230,18 +167,16 @@ def people_by_names(
 
 def insert_companies(conn: Connection, count: int, now: dt.datetime) -> list[int]:
     """Create ``count`` companies; their ids in creation order."""
-    ids = _reserve_ids(conn, companies, count)
-    _bulk_insert(
-        conn, companies, ("id", "created_at"), [(company_id, now) for company_id in ids], ignore=False
-    )
+    ids = reserve_ids(conn, companies, count)
+    insert_many(conn, companies, ("id", "created_at"), [(company_id, now) for company_id in ids])
     return ids
 
 
 def insert_people(conn: Connection, linkedin_keys: Sequence[str | None], now: dt.datetime) -> list[int]:
     """Create one person per entry (with that profile key, or none); their ids in the same order."""
-    ids = _reserve_ids(conn, people, len(linkedin_keys))
+    ids = reserve_ids(conn, people, len(linkedin_keys))
     rows = [(person_id, key, now, now) for person_id, key in zip(ids, linkedin_keys, strict=True)]
-    _bulk_insert(conn, people, ("id", "linkedin_key", "created_at", "updated_at"), rows, ignore=False)
+    insert_many(conn, people, ("id", "linkedin_key", "created_at", "updated_at"), rows)
     return ids
 
 
@@ -309,19 +244,19 @@ def touch_people(conn: Connection, person_ids: Iterable[int], now: dt.datetime) 
 
 
 def add_company_names(conn: Connection, links: Iterable[tuple[str, int]]) -> None:
-    _bulk_insert(conn, company_names, ("name_key", "company_id"), set(links))
+    insert_many(conn, company_names, ("name_key", "company_id"), set(links), ignore=True)
 
 
 def add_company_domains(conn: Connection, links: Iterable[tuple[str, int]]) -> None:
-    _bulk_insert(conn, company_domains, ("domain", "company_id"), set(links))
+    insert_many(conn, company_domains, ("domain", "company_id"), set(links), ignore=True)
 
 
 def add_person_names(conn: Connection, names: Iterable[tuple[int, str, str]]) -> None:
-    _bulk_insert(conn, person_names, ("person_id", "first_key", "last_key"), set(names))
+    insert_many(conn, person_names, ("person_id", "first_key", "last_key"), set(names), ignore=True)
 
 
 def add_person_companies(conn: Connection, links: Iterable[tuple[int, int]]) -> None:
-    _bulk_insert(conn, person_companies, ("person_id", "company_id"), set(links))
+    insert_many(conn, person_companies, ("person_id", "company_id"), set(links), ignore=True)
 
 
 OBSERVATION_COLUMNS = (
@@ -341,7 +276,7 @@ OBSERVATION_COLUMNS = (
 
 def add_observations(conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
     """Insert phone observations (values in ``OBSERVATION_COLUMNS`` order); known dedupe keys are skipped."""
-    _bulk_insert(conn, phone_observations, OBSERVATION_COLUMNS, rows)
+    insert_many(conn, phone_observations, OBSERVATION_COLUMNS, rows, ignore=True)
 
 
 # --- erasure (privacy) -----------------------------------------------------------------------------

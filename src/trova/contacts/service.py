@@ -1,22 +1,19 @@
 """The import pipeline: files -> rows -> normalised records -> one write transaction per chunk.
 
 ``import_paths`` sniffs every file first (a file that is not CSV or JSON Lines is refused before
-anything is written), then streams each file in chunks of ``import_chunk_rows`` rows. Large files
-are normalised in worker processes (the second core) while the main process writes the previous
-chunk. Each chunk is linked into the store in one write transaction, so a kill -9 leaves whole
-chunks only, and a re-run skips what is already stored: every observation carries a ``dedupe_key``
-of source + person + number + date.
+anything is written), then streams each file in chunks of ``import_chunk_rows`` rows, read and
+normalised by ``trova.contacts.normalise`` (in a reader process for large files, so the second core
+reads while this one writes). Each chunk is linked into the store in one write transaction, so a
+kill -9 leaves whole chunks only, and a re-run skips what is already stored: every observation
+carries a ``dedupe_key`` of source + person + number + date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import multiprocessing
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,36 +23,19 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from trova.contacts import repository as repo
-from trova.contacts.models import ContactRecord, ImportReport, PhoneValue, RawRow, RowProblem, SkipReason
-from trova.contacts.readers import SniffedFile, read_rows, sniff
-from trova.finder.normalize import (
-    company_key,
-    linkedin_key,
-    name_key,
-    read_phone,
-    registrable_domain,
-    split_full_name,
-    split_phone_cell,
-)
+from trova.contacts.models import ContactRecord, ImportReport, PhoneValue, RowProblem, SkipReason
+from trova.contacts.normalise import SOURCE_LENGTH, FileToRead, Normalised, normalised_chunks
+from trova.contacts.readers import sniff
 from trova.privacy.service import screen_records
 from trova.settings import get_settings
 from trova.store import Database, utcnow
 
 KEPT_PROBLEMS = 1000
 """Problems kept in the report; every one is still passed to ``on_problem`` as it happens."""
-PARALLEL_MIN_BYTES = 4_000_000
-"""Below this total size, starting worker processes (about a second) costs more than it saves."""
-PENDING_CHUNKS_PER_WORKER = 2
-"""Chunks handed to each worker ahead of the writer: keeps both cores busy, memory bounded."""
 CHUNK_ATTEMPTS = 3
 """A chunk whose insert races a concurrent writer (PostgreSQL unique keys) is redone from a fresh read."""
-KEY_LENGTH = 255
-NAME_KEY_LENGTH = 200
-SOURCE_LENGTH = 200
-RAW_LENGTH = 500
 
 ProblemHandler = Callable[[RowProblem], None]
-Normalised = list[ContactRecord | RowProblem]
 
 
 def import_paths(
@@ -80,243 +60,17 @@ def import_paths(
     now = utcnow()
     size = chunk_rows or settings.import_chunk_rows
     worker_count = settings.import_workers if workers is None else workers
-    if _total_bytes(files) < PARALLEL_MIN_BYTES:
-        worker_count = 0
     dry_state = _LinkState() if dry_run else None
-    with _executor(worker_count) as executor:
-        for file in files:
-            default_source = (source or file.name)[:SOURCE_LENGTH]
-            for chunk in _normalised_chunks(file, default_source, now, size, executor):
-                records, suppressed = _screened(db, tally.take(chunk))
-                for record in suppressed:
-                    tally.problem(RowProblem(file.name, record.line, "suppressed"))
-                if dry_state is not None:
-                    tally.add(_link(dry_state, db, records, _read_connection))
-                else:
-                    tally.add(_store_chunk(db, records, now, bulk=True))
+    to_read = [FileToRead(file, (source or file.name)[:SOURCE_LENGTH]) for file in files]
+    for file, chunk in normalised_chunks(to_read, now, size, worker_count):
+        records, suppressed = _screened(db, tally.take(chunk))
+        for record in suppressed:
+            tally.problem(RowProblem(file.name, record.line, "suppressed"))
+        if dry_state is not None:
+            tally.add(_link(dry_state, db, records, _read_connection))
+        else:
+            tally.add(_store_chunk(db, records, now, bulk=True))
     return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)
-
-
-# --- normalising (runs in worker processes for large files) ---------------------------------------
-
-
-def normalise_chunk(
-    file_name: str, default_source: str, rows: Sequence[RawRow | RowProblem], now: dt.datetime
-) -> Normalised:
-    """Each row as a normalised record, or the problem that makes it unusable."""
-    return [
-        row if isinstance(row, RowProblem) else normalise_row(file_name, default_source, row, now)
-        for row in rows
-    ]
-
-
-def normalise_row(
-    file_name: str, default_source: str, row: RawRow, now: dt.datetime
-) -> ContactRecord | RowProblem:
-    """One row normalised per FINDER.md §1; a problem when it lacks a number or a person or has a bad date."""
-    fields = row.fields
-    numbers = split_phone_cell(fields.get("phone", ""))
-    if not numbers:
-        return RowProblem(file_name, row.line, "no number")
-    person = _person_keys(fields)
-    if isinstance(person, str):
-        return RowProblem(file_name, row.line, "no person", person)
-    observed = _observed_at(fields.get("observed_at", ""), now)
-    if observed is None:
-        return RowProblem(file_name, row.line, "bad date", repr(fields.get("observed_at", ""))[:60])
-    li_key, first, last, domain, company = person
-    source = (fields.get("source") or default_source)[:SOURCE_LENGTH]
-    hint = _country_hint(fields.get("country", ""))
-    identity = f"li:{li_key}" if li_key else f"nm:{first}|{last}|{domain or 'co:' + str(company)}"
-    day = observed.date().isoformat() if fields.get("observed_at") else ""
-    phones = tuple(_phone_value(raw, hint, source, identity, day) for raw in dict.fromkeys(numbers))
-    return ContactRecord(
-        line=row.line,
-        linkedin_key=li_key,
-        first_key=first,
-        last_key=last,
-        company_key=company,
-        domain=domain,
-        phones=phones,
-        country_hint=hint,
-        source=source,
-        observed_at=observed,
-    )
-
-
-PersonKeys = tuple[str | None, str, str, str | None, str | None]
-
-
-def _person_keys(fields: dict[str, str] | Any) -> PersonKeys | str:
-    """(linkedin key, first key, last key, domain, company key), or why the row names nobody."""
-    li_text = fields.get("linkedin_url", "")
-    li_key = linkedin_key(li_text) if li_text else None
-    if li_key is not None and len(li_key) > KEY_LENGTH:
-        li_key = None
-    first, last = _name_keys(fields)
-    domain_text, company_text = fields.get("company_domain", ""), fields.get("company_name", "")
-    domain = registrable_domain(domain_text) if domain_text else None
-    company = company_key(company_text) if company_text else None
-    domain = domain if domain and len(domain) <= KEY_LENGTH else None
-    company = company[:KEY_LENGTH] if company else None
-    if li_key is None and not (first and last and (domain or company)):
-        return _why_nobody(li_text, first, last)
-    return li_key, first, last, domain, company
-
-
-def _name_keys(fields: dict[str, str] | Any) -> tuple[str, str]:
-    first, last = name_key(fields.get("first_name", "")), name_key(fields.get("last_name", ""))
-    if not (first and last) and fields.get("full_name"):
-        parts = split_full_name(fields["full_name"])
-        if parts is not None:
-            first, last = name_key(parts[0]), name_key(parts[1])
-    return first[:NAME_KEY_LENGTH], last[:NAME_KEY_LENGTH]
-
-
-def _why_nobody(li_text: str, first: str, last: str) -> str:
-    if li_text:
-        return "linkedin_url is not a profile URL"
-    if first and last:
-        return "names without a company name or domain"
-    return "no LinkedIn URL and no first and last name"
-
-
-def _observed_at(text: str, now: dt.datetime) -> dt.datetime | None:
-    """The observation time as naive UTC; import time when empty; None when unparseable."""
-    text = text.strip()
-    if not text:
-        return now
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
-
-
-def _country_hint(text: str) -> str | None:
-    code = text.strip().upper()
-    return code if len(code) == 2 and code.isalpha() and code.isascii() else None
-
-
-def _phone_value(raw: str, hint: str | None, source: str, identity: str, day: str) -> PhoneValue:
-    reading = read_phone(raw, hint)
-    number = reading.e164 if reading else f"raw:{raw}"
-    digest = hashlib.blake2b(f"{source}\x1f{identity}\x1f{number}\x1f{day}".encode(), digest_size=16)
-    if reading is None:
-        return PhoneValue(raw[:RAW_LENGTH], None, False, None, None, digest.hexdigest())
-    return PhoneValue(
-        raw[:RAW_LENGTH], reading.e164, reading.valid, reading.line_type, reading.region, digest.hexdigest()
-    )
-
-
-# --- streaming and workers ------------------------------------------------------------------------
-
-
-def _total_bytes(files: Iterable[SniffedFile]) -> int:
-    return sum(file.path.stat().st_size * (6 if file.compressed else 1) for file in files)
-
-
-@contextmanager
-def _executor(workers: int) -> Iterator[Executor | None]:
-    """Worker processes for normalisation; ``spawn`` so no database connection is ever inherited."""
-    if workers <= 0:
-        yield None
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield pool
-
-
-def _chunks(rows: Iterator[RawRow | RowProblem], size: int) -> Iterator[list[RawRow | RowProblem]]:
-    chunk: list[RawRow | RowProblem] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _normalised_chunks(
-    file: SniffedFile, default_source: str, now: dt.datetime, size: int, executor: Executor | None
-) -> Iterator[Normalised]:
-    raw_chunks = _chunks(read_rows(file), size)
-    if executor is None:
-        for rows in raw_chunks:
-            yield normalise_chunk(file.name, default_source, rows, now)
-        return
-    limit = PENDING_CHUNKS_PER_WORKER * max(1, getattr(executor, "_max_workers", 1))
-    pending: deque[Future[list[Wire]]] = deque()
-    for rows in raw_chunks:
-        wire = [row if isinstance(row, RowProblem) else (row.line, row.fields) for row in rows]
-        pending.append(executor.submit(normalise_wire, file.name, default_source, wire, now))
-        if len(pending) >= limit:
-            yield [_from_wire(item) for item in pending.popleft().result()]
-    while pending:
-        yield [_from_wire(item) for item in pending.popleft().result()]
-
-
-Wire = tuple[Any, ...] | RowProblem
-"""Rows and records cross to and from worker processes as plain tuples: pickling slotted
-dataclasses costs more than normalising them."""
-
-
-def normalise_wire(file_name: str, default_source: str, rows: Sequence[Wire], now: dt.datetime) -> list[Wire]:
-    """``normalise_chunk`` for a worker process, in and out as plain tuples."""
-    raw = [row if isinstance(row, RowProblem) else RawRow(row[0], row[1]) for row in rows]
-    normalised = [_to_wire(item) for item in normalise_chunk(file_name, default_source, raw, now)]
-    _bound_caches()
-    return normalised
-
-
-WORKER_CACHE_ENTRIES = 65_536
-"""The normalisers cache up to 262,144 results each; a worker that lives for a whole file empties
-them past this size, so its memory stays flat (repeats within a file are mostly close together)."""
-
-
-def _bound_caches() -> None:
-    cached = (read_phone, name_key, company_key, registrable_domain)
-    if any(function.cache_info().currsize > WORKER_CACHE_ENTRIES for function in cached):
-        for function in cached:
-            function.cache_clear()
-
-
-def _to_wire(item: ContactRecord | RowProblem) -> Wire:
-    if isinstance(item, RowProblem):
-        return item
-    phones = tuple((p.raw, p.e164, p.valid, p.line_type, p.region, p.dedupe_key) for p in item.phones)
-    return (
-        item.line,
-        item.linkedin_key,
-        item.first_key,
-        item.last_key,
-        item.company_key,
-        item.domain,
-        phones,
-        item.country_hint,
-        item.source,
-        item.observed_at,
-    )
-
-
-def _from_wire(item: Wire) -> ContactRecord | RowProblem:
-    if isinstance(item, RowProblem):
-        return item
-    line, li_key, first, last, company, domain, phones, hint, source, observed = item
-    return ContactRecord(
-        line,
-        li_key,
-        first,
-        last,
-        company,
-        domain,
-        tuple(PhoneValue(*phone) for phone in phones),
-        hint,
-        source,
-        observed,
-    )
 
 
 # --- linking records into the store ---------------------------------------------------------------

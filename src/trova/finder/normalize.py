@@ -319,7 +319,15 @@ def _region(country_hint: str | None) -> str | None:
 
 @lru_cache(maxsize=262_144)
 def read_phone(raw: str, country_hint: str | None) -> PhoneReading | None:
+    """:func:`parse_phone`, remembered: searches and upstream answers repeat the same numbers."""
+    return parse_phone(raw, country_hint)
+
+
+def parse_phone(raw: str, country_hint: str | None) -> PhoneReading | None:
     """Read one written number with libphonenumber; None when it does not parse.
+
+    Not cached: an import reads each number about once (1 % repeats in generated files), where a
+    cache would only hold memory.
 
     National forms are read with ``country_hint`` (ISO alpha-2); ``00`` international prefixes are
     read as ``+`` whatever the hint. Extensions are dropped from the E.164 form. ``valid`` is

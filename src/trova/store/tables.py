@@ -213,6 +213,7 @@ person_names = sa.Table(
     sa.Column("first_key", sa.String(200), primary_key=True),
     sa.Column("last_key", sa.String(200), primary_key=True),
     sa.Index("ix_person_names_last_first", "last_key", "first_key"),
+    sqlite_with_rowid=False,
 )
 
 companies = sa.Table(
@@ -228,6 +229,7 @@ company_names = sa.Table(
     sa.Column("name_key", sa.String(255), primary_key=True),
     sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
     sa.Index("ix_company_names_company", "company_id"),
+    sqlite_with_rowid=False,
 )
 
 company_domains = sa.Table(
@@ -236,6 +238,7 @@ company_domains = sa.Table(
     sa.Column("domain", sa.String(255), primary_key=True),
     sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
     sa.Index("ix_company_domains_company", "company_id"),
+    sqlite_with_rowid=False,
 )
 
 person_companies = sa.Table(
@@ -244,6 +247,7 @@ person_companies = sa.Table(
     sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("company_id", sa.Integer, sa.ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
     sa.Index("ix_person_companies_company", "company_id"),
+    sqlite_with_rowid=False,
 )
 
 phone_observations = sa.Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 19:28:33.506917
+Create Date: 2026-11-28 21:34:02.944082
 """
 
 from __future__ import annotations
@@ -155,7 +155,8 @@ def upgrade() -> None:
     sa.Column('domain', sa.String(length=255), nullable=False),
     sa.Column('company_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_company_domains_company_id_companies'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('domain', name=op.f('pk_company_domains'))
+    sa.PrimaryKeyConstraint('domain', name=op.f('pk_company_domains')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('company_domains', schema=None) as batch_op:
         batch_op.create_index('ix_company_domains_company', ['company_id'], unique=False)
@@ -164,7 +165,8 @@ def upgrade() -> None:
     sa.Column('name_key', sa.String(length=255), nullable=False),
     sa.Column('company_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_company_names_company_id_companies'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('name_key', 'company_id', name=op.f('pk_company_names'))
+    sa.PrimaryKeyConstraint('name_key', 'company_id', name=op.f('pk_company_names')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('company_names', schema=None) as batch_op:
         batch_op.create_index('ix_company_names_company', ['company_id'], unique=False)
@@ -205,7 +207,8 @@ def upgrade() -> None:
     sa.Column('company_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_person_companies_company_id_companies'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_person_companies_person_id_people'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('person_id', 'company_id', name=op.f('pk_person_companies'))
+    sa.PrimaryKeyConstraint('person_id', 'company_id', name=op.f('pk_person_companies')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('person_companies', schema=None) as batch_op:
         batch_op.create_index('ix_person_companies_company', ['company_id'], unique=False)
@@ -215,7 +218,8 @@ def upgrade() -> None:
     sa.Column('first_key', sa.String(length=200), nullable=False),
     sa.Column('last_key', sa.String(length=200), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_person_names_person_id_people'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('person_id', 'first_key', 'last_key', name=op.f('pk_person_names'))
+    sa.PrimaryKeyConstraint('person_id', 'first_key', 'last_key', name=op.f('pk_person_names')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('person_names', schema=None) as batch_op:
         batch_op.create_index('ix_person_names_last_first', ['last_key', 'first_key'], unique=False)
