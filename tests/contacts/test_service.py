@@ -369,3 +369,21 @@ def test_worker_processes_build_the_same_store(
     )
     assert [str(problem) for problem in report.problems] == ["contacts.csv:602: no number"]
     assert count(db, person_companies) == 600 and count(db, companies) == 7
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 100])
+def test_people_merged_later_in_the_import_are_not_counted_as_created(
+    db: Database, tmp_path: Path, chunk_rows: int
+) -> None:
+    """A name-only company and a domain-only company turn out to be one: their two namesakes merge."""
+    path = csv_file(
+        tmp_path,
+        ",Milo,Polizzi,Studio Montanari,,+39 312 366 7302,IT,2021-07-24,",
+        ",Milo,Polizzi,,http://studio-montanari.it,312.379.2172,IT,2023-04-27,",
+        ",Milo,Polizzi,STUDIO MONTANARI,https://www.studio-montanari.it/,+39 312 366 7302,IT,2019-02-13,",
+    )
+    report = import_paths(db, [path], chunk_rows=chunk_rows)
+    assert count(db, people) == 1
+    assert (report.people_created, report.records_stored) == (1, 3)
+    again = import_paths(db, [path], chunk_rows=chunk_rows)
+    assert (again.people_created, again.duplicates) == (0, 3)

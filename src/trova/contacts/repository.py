@@ -72,6 +72,12 @@ def store_is_empty(conn: Connection) -> bool:
     return conn.execute(sa.select(people.c.id).limit(1)).first() is None
 
 
+def people_created_at(conn: Connection, created_at: dt.datetime) -> int:
+    """How many people exist that were created at exactly ``created_at`` (an import's own timestamp)."""
+    query = sa.select(sa.func.count()).select_from(people).where(people.c.created_at == created_at)
+    return int(conn.execute(query).scalar_one())
+
+
 def existing_dedupe_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     """The subset of ``keys`` already stored as phone observations."""
     found: set[str] = set()

@@ -70,7 +70,17 @@ def import_paths(
             tally.add(_link(dry_state, db, records, _read_connection))
         else:
             tally.add(_store_chunk(db, records, now, bulk=True))
+    if dry_state is None:
+        tally.created = _people_created(db, now)
     return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)
+
+
+def _people_created(db: Database, now: dt.datetime) -> int:
+    """People this import created and that are still there: every person it creates carries the
+    import's timestamp, and counting them at the end leaves out those that a later row merged into
+    another (two companies found to be one, say), which a count per chunk cannot know."""
+    with db.read() as conn:
+        return repo.people_created_at(conn, now)
 
 
 # --- linking records into the store ---------------------------------------------------------------
