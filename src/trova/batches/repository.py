@@ -68,7 +68,7 @@ def insert_searches(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         NEW_SEARCH_COLUMNS,
         [
             (
-                *(row[name] for name in NEW_SEARCH_COLUMNS[:-2]),
+                *(row[name] for name in _PLAIN_SEARCH_COLUMNS),
                 _json_text(row["params"]),
                 _json_text(row["custom"]) if row["has_custom"] else None,
             )
@@ -77,7 +77,7 @@ def insert_searches(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
-NEW_SEARCH_COLUMNS = (
+_PLAIN_SEARCH_COLUMNS = (
     "id",
     "batch_id",
     "idx",
@@ -86,9 +86,8 @@ NEW_SEARCH_COLUMNS = (
     "charged",
     "reserved_sub",
     "reserved_paygo",
-    "params",
-    "custom",
 )
+NEW_SEARCH_COLUMNS = (*_PLAIN_SEARCH_COLUMNS, "params", "custom")
 
 
 def _batch(row: sa.Row[Any]) -> Batch:
@@ -255,7 +254,6 @@ OUTCOME_BINDS = (
     "b_person_key",
     "b_charged",
 )
-
 
 
 def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, str]]) -> set[str]:

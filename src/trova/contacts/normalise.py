@@ -69,8 +69,8 @@ def normalised_chunks(
     """
     if workers <= 0 or _total_bytes(file.file for file in files) < PARALLEL_MIN_BYTES:
         for item in files:
-            for rows in _chunks(read_rows(item.file), size):
-                yield item.file, normalise_chunk(item.file.name, item.default_source, rows, now)
+            for chunk in _file_chunks(item, now, size):
+                yield item.file, chunk
         return
     readers = _start_readers(files, now, size, min(workers, len(files)))
     try:
@@ -121,8 +121,8 @@ def read_in_process(files: Sequence[FileToRead], now: dt.datetime, size: int, ch
     """A reader process: each file's normalised chunks, then a marker that the file is done."""
     for item in files:
         try:
-            for rows in _chunks(read_rows(item.file), size):
-                chunks.put(normalise_chunk(item.file.name, item.default_source, rows, now))
+            for chunk in _file_chunks(item, now, size):
+                chunks.put(chunk)
                 _bound_caches()
         except Exception as error:
             chunks.put(_ReaderFailed(item.file.name, f"{type(error).__name__}: {error}"))
@@ -173,6 +173,11 @@ def _bound_caches() -> None:
 
 def _total_bytes(files: Iterable[SniffedFile]) -> int:
     return sum(file.path.stat().st_size * (6 if file.compressed else 1) for file in files)
+
+
+def _file_chunks(item: FileToRead, now: dt.datetime, size: int) -> Iterator[Normalised]:
+    for rows in _chunks(read_rows(item.file), size):
+        yield normalise_chunk(item.file.name, item.default_source, rows, now)
 
 
 def _chunks(rows: Iterator[RawRow | RowProblem], size: int) -> Iterator[list[RawRow | RowProblem]]:

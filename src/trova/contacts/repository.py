@@ -54,11 +54,16 @@ class NamedPerson:
 SQLITE_BULK_CACHE_KIB = 32_768
 """Page cache of a connection that imports (SQLite's default is 2 MiB). The dedupe and number
 indexes take keys in random order, so at millions of rows a small cache turns each insert into
-page reads; 64 MiB keeps most of their working set in memory and stays inside the import's budget."""
+page reads; 32 MiB imported half a million rows as fast as 64 MiB (the OS page cache holds the rest)."""
 
 
 def prepare_bulk_writes(conn: Connection) -> None:
-    """Give the connection what bulk inserts need (a large page cache on SQLite; nothing on PostgreSQL)."""
+    """Give the connection what bulk inserts need (nothing on PostgreSQL).
+
+    On SQLite: a large page cache, and no memory map. Mapped pages count in the importing process's
+    resident memory and grow with the store (615 MB at a million rows); read into the page cache
+    instead, they stay within its bound.
+    """
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
         conn.exec_driver_sql("PRAGMA mmap_size=0")
