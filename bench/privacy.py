@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.resolve import batch_params, build_store  # noqa: E402
 
-from trova.finder.normalize import search_from_params  # noqa: E402
 from trova.finder.service import Finder  # noqa: E402
+from trova.people.normalise import search_from_params  # noqa: E402
 from trova.privacy import repository as privacy_repo  # noqa: E402
 from trova.privacy import service as privacy  # noqa: E402
 from trova.privacy.models import Reveal, linkedin_subject, phone_subject  # noqa: E402

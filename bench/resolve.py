@@ -29,10 +29,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trova.finder.models import Answer, Search
-from trova.finder.normalize import search_from_params
-from trova.finder.rank import choose
 from trova.finder.service import Finder, answer, gather, identify_many
+from trova.people.models import Answer, Search
+from trova.people.normalise import search_from_params
+from trova.people.rank import choose
 from trova.store import Database
 from trova.store.migrate import upgrade
 from trova.store.tables import (

@@ -92,9 +92,9 @@ def batches(items: Sequence[dict[str, Any]], size: int = BATCH) -> Iterator[Sequ
 
 def answers_direct(searches: Sequence[dict[str, Any]], database_url: str) -> list[str | None]:
     from trova.errors import InvalidSearch
-    from trova.finder.models import Search
-    from trova.finder.normalize import search_from_params
     from trova.finder.service import Finder
+    from trova.people.models import Search
+    from trova.people.normalise import search_from_params
     from trova.store import Database
 
     db = Database(database_url)

@@ -33,8 +33,8 @@ import httpx
 
 from trova.accounts import service as accounts
 from trova.contacts.service import import_paths
-from trova.finder.normalize import search_from_params
 from trova.finder.service import Finder
+from trova.people.normalise import search_from_params
 from trova.settings import SourceConfig
 from trova.sources.config import parse_sources
 from trova.sources.waterfall import Waterfall, build_source

@@ -16,9 +16,9 @@ import pytest
 
 from tests.support.databases import fresh_postgres_database
 from tests.support.servers import TrovaServer, run_trova
-from trova.finder.models import Answer, Search
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
+from trova.people.models import Answer, Search
 from trova.settings import Settings
 from trova.store import Database
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api
-from trova.finder.models import Answer
+from trova.people.models import Answer
 
 ADA = {"linkedin_url": "https://www.linkedin.com/in/ada-lovelace"}
 FOUND = {"ada-lovelace": Answer(person_key="p:1", number="+15705551234", country="US", line_type="mobile")}

@@ -8,7 +8,7 @@ import itertools
 
 import sqlalchemy as sa
 
-from trova.finder.normalize import company_key, linkedin_key, name_key, read_phone, registrable_domain
+from trova.people.normalise import company_key, linkedin_key, name_key, read_phone, registrable_domain
 from trova.store import Database, utcnow
 from trova.store.tables import (
     companies,

@@ -10,8 +10,8 @@ import pytest
 from tests.finder.builder import StoreBuilder
 from tests.support.servers import run_trova
 from trova.finder.explain import explain
-from trova.finder.normalize import search_from_params
 from trova.finder.service import Finder
+from trova.people.normalise import search_from_params
 from trova.store import Database
 from trova.store.migrate import upgrade
 

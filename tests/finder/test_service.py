@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from tests.finder.builder import DEFAULT_DATE, StoreBuilder
 from trova.finder import repository
-from trova.finder.models import Answer, Search
-from trova.finder.normalize import search_from_params
 from trova.finder.service import Finder
+from trova.people.models import Answer, Search
+from trova.people.normalise import search_from_params
 from trova.store import Database
 from trova.store.tables import phone_observations
 

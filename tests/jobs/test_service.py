@@ -10,10 +10,10 @@ from sqlalchemy.engine import Connection
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.batches import service as batches
-from trova.finder.models import Answer, Search
 from trova.finder.service import Finder
 from trova.jobs import repository as jobs_repo
 from trova.jobs import service as jobs
+from trova.people.models import Answer, Search
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.store.tables import job_attempts, webhook_messages

@@ -35,10 +35,10 @@ from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.contacts.service import import_paths
 from trova.errors import BulkNotFound, SuppressionNotFound
-from trova.finder.models import Answer, Search
-from trova.finder.normalize import search_from_params
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
+from trova.people.models import Answer, Search
+from trova.people.normalise import search_from_params
 from trova.privacy import repository as privacy_repo
 from trova.privacy import service as privacy
 from trova.privacy.retention import purge_expired

@@ -15,11 +15,11 @@ from sqlalchemy import event
 
 from trova.accounts import service as accounts
 from trova.batches import service as batches
-from trova.finder.models import Answer, Search
 from trova.finder.service import Finder
 from trova.jobs import notify
 from trova.jobs import repository as jobs_repo
 from trova.jobs import service as jobs
+from trova.people.models import Answer, Search
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.store.tables import jobs as jobs_table

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from tests.scaleout.support import PRICE, Deployment, bulk_body, contacts_csv, deployment, profile
 from tests.support.servers import run_trova
 from trova.errors import DatabaseCopyError
-from trova.finder.models import Answer, Search
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
+from trova.people.models import Answer, Search
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.store.copy import copy_database

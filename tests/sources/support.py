@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trova.finder.models import Answer
-from trova.finder.normalize import search_from_params
 from trova.finder.service import Finder
+from trova.people.models import Answer
+from trova.people.normalise import search_from_params
 from trova.settings import SourceConfig
 from trova.sources import repository as repo
 from trova.sources.config import parse_sources

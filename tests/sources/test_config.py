@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.servers import run_trova
 from trova.errors import SourceConfigError
-from trova.finder.normalize import search_from_params
+from trova.people.normalise import search_from_params
 from trova.settings import Settings, SourceConfig
 from trova.sources.config import EnrowOptions, HttpOptions, missing_secrets, parse_sources
 from trova.sources.http import render_body, render_url, template_values

@@ -248,7 +248,7 @@ def test_ambiguous_names_are_not_paid_for_upstream(db: Database, provider: JsonP
 
 
 def test_local_source_reports_the_store_observations(db: Database) -> None:
-    from trova.finder.normalize import search_from_params
+    from trova.people.normalise import search_from_params
     from trova.sources.local import LocalSource
 
     store = StoreBuilder(db)

@@ -40,9 +40,9 @@ from trova.errors import (
     SearchNotFound,
     TooManySearches,
 )
-from trova.finder.models import Answer, Search
-from trova.finder.normalize import search_from_params
 from trova.jobs import repository as jobs_repo
+from trova.people.models import Answer, Search
+from trova.people.normalise import search_from_params
 from trova.settings import Settings
 from trova.store import utcnow
 from trova.webhooks.guard import validate_submitted_url

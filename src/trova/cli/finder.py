@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trova.errors import TrovaError
 from trova.finder.explain import explain, render_text
-from trova.finder.normalize import search_from_params
+from trova.people.normalise import search_from_params
 from trova.settings import Settings
 from trova.store import Database
 

@@ -31,8 +31,8 @@ from trova.client.errors import ApiError, ClientError, InsufficientCreditsError,
 from trova.client.models import Bulk
 from trova.client.tabular import Record, Table, TableFormat, TableWriter
 from trova.errors import InvalidSearch
-from trova.finder.models import Search
-from trova.finder.normalize import search_from_params
+from trova.people.models import Search
+from trova.people.normalise import search_from_params
 
 MAX_BATCH_SIZE = 3000
 ADDED_COLUMNS = ("phone", "phone_country", "phone_line_type", "phone_status")

@@ -71,7 +71,7 @@ class RowProblem:
 
 
 class PhoneValue(NamedTuple):
-    """One number of a record, as read by ``finder.normalize.read_phone`` (``e164`` None: unparseable)."""
+    """One number of a record, as read by ``people.normalise.read_phone`` (``e164`` None: unparseable)."""
 
     raw: str
     e164: str | None

@@ -23,7 +23,7 @@ from typing import Any
 from trova.contacts.models import ContactRecord, PhoneValue, RawRow, RowProblem
 from trova.contacts.readers import SniffedFile, read_rows
 from trova.errors import ImportFailed
-from trova.finder.normalize import (
+from trova.people.normalise import (
     company_key,
     linkedin_key,
     name_key,

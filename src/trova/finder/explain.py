@@ -2,7 +2,7 @@
 
 The answer is the finder's own (``Finder.resolve_many`` on the contact store, suppression list
 included); the details come from the same functions it uses (identify, then every observation of
-the candidates, ranked by ``finder.rank``).
+the candidates, ranked by ``people.rank``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from trova.finder import repository
-from trova.finder.models import Answer, Search
-from trova.finder.rank import RankedNumber, summarise
-from trova.finder.service import Finder, Identification, identify_many, name_pairs, person_key
+from trova.finder.service import Finder, Identification, identify_many
+from trova.people.keys import name_pairs, person_key
+from trova.people.models import Answer, Search
+from trova.people.rank import RankedNumber, summarise
 from trova.privacy import service as privacy
 from trova.store import Database
 

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from trova.finder.models import Observation
-from trova.finder.rank import RETURNABLE_LINES
+from trova.people.models import Observation
+from trova.people.rank import RETURNABLE_LINES
 from trova.store.tables import (
     company_domains,
     company_names,

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy.engine import Connection
 
 from trova.finder import repository
-from trova.finder.models import Answer, Observation, Rule, Search
-from trova.finder.normalize import name_splits
-from trova.finder.rank import RankedNumber, choose
+from trova.people.keys import name_pairs, person_key
+from trova.people.models import Answer, Observation, Rule, Search
+from trova.people.rank import RankedNumber, choose
 from trova.privacy import service as privacy
 from trova.store import Database
 
@@ -46,24 +46,6 @@ class _Lookups:
     company_keys: Mapping[str, set[int]]
     names: Mapping[tuple[str, str], list[repository.NameMatch]]
     with_domain: frozenset[int] = frozenset()
-
-
-def person_key(person_id: int) -> str:
-    """The stable name of a store person in answers and batch de-duplication."""
-    return f"p:{person_id}"
-
-
-def name_pairs(search: Search) -> list[tuple[str, str]]:
-    """The (first_key, last_key) pairs a search's names may be stored as.
-
-    Separate first and last names are one pair; a full name may be cut anywhere (``Maria Júlia da
-    Silva``), so each cut is a pair and the match must still be unique across all of them.
-    """
-    if search.full_name_key:
-        return name_splits(search.full_name_key)
-    if search.first_key and search.last_key:
-        return [(search.first_key, search.last_key)]
-    return []
 
 
 def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search, Identification]:

@@ -26,8 +26,9 @@ from trova.contacts.models import ContactRecord, RawRow, RowProblem
 from trova.contacts.readers import read_rows, sniff
 from trova.errors import InvalidSelector, SuppressionNotFound
 from trova.finder import repository as finder_repo
-from trova.finder.models import Answer, Search
-from trova.finder.normalize import (
+from trova.people.keys import name_pairs, person_id_of, person_key
+from trova.people.models import Answer, Search
+from trova.people.normalise import (
     company_key,
     linkedin_key,
     name_key,
@@ -53,7 +54,6 @@ from trova.webhooks import repository as webhooks_repo
 
 SUPPRESSED = "suppressed"
 """``Answer.reason`` of a search whose person or number is on the suppression list."""
-PERSON_PREFIX = "p:"
 FILE_CHUNK_ROWS = 5000
 
 # --- selectors -------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def _company(text: str) -> str:
 def search_subjects(search: Search) -> list[Subject]:
     """Every subject a finder search names: its profile and each reading of its names at its company."""
     found = [linkedin_subject(search.linkedin_key)] if search.linkedin_key else []
-    for first, last in _name_pairs(search):
+    for first, last in name_pairs(search):
         found += name_subjects(
             first,
             last,
@@ -140,12 +140,6 @@ def search_subjects(search: Search) -> list[Subject]:
             company_keys=(search.company_key,) if search.company_key else (),
         )
     return found
-
-
-def _name_pairs(search: Search) -> list[tuple[str, str]]:
-    from trova.finder.service import name_pairs
-
-    return name_pairs(search)
 
 
 def person_subjects(record: finder_repo.PersonRecord) -> list[Subject]:
@@ -232,20 +226,14 @@ def screen_answers(conn: Connection, answers: Sequence[Answer], *, check_people:
     numbers = {answer.number for answer in found if answer.number} if "phone" in kinds else set()
     suppressed = repo.suppressed_digests(conn, {phone_subject(number).digest for number in numbers})
     blocked_numbers = {number for number in numbers if phone_subject(number).digest in suppressed}
-    person_ids = {_person_id(answer.person_key) for answer in found} if check_people else set()
+    person_ids = {person_id_of(answer.person_key) for answer in found} if check_people else set()
     people = blocked_people(conn, {person for person in person_ids if person is not None}, kinds)
     return [
         suppressed_answer()
-        if answer.found and (answer.number in blocked_numbers or _person_id(answer.person_key) in people)
+        if answer.found and (answer.number in blocked_numbers or person_id_of(answer.person_key) in people)
         else answer
         for answer in answers
     ]
-
-
-def _person_id(person_key: str | None) -> int | None:
-    if person_key and person_key.startswith(PERSON_PREFIX) and person_key[len(PERSON_PREFIX) :].isdigit():
-        return int(person_key[len(PERSON_PREFIX) :])
-    return None
 
 
 def screen_records(
@@ -383,10 +371,6 @@ def people_of(conn: Connection, selector: Selector) -> set[int]:
     return found
 
 
-def _person_key(person_id: int) -> str:
-    return f"{PERSON_PREFIX}{person_id}"
-
-
 def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureReport:
     """Delete what the store and the results hold about a person or number, then suppress them.
 
@@ -399,7 +383,7 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     people = people_of(conn, selector)
     records = finder_repo.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
-    person_keys = {_person_key(person) for person in people}
+    person_keys = {person_key(person) for person in people}
     audit_ids = repo.audit_ids_of(conn, digests=_digests(subjects), person_keys=person_keys)
     numbers = _numbers_to_forget(conn, selector, people, repo.numbers_of_events(conn, audit_ids))
     subjects += [phone_subject(number) for number in sorted(numbers)]
@@ -579,7 +563,7 @@ def audit_of_subject(conn: Connection, selector: Selector) -> list[AuditEvent]:
     observed = finder_repo.all_observations_of(conn, people) if people else {}
     subjects += [phone_subject(o.e164) for found in observed.values() for o in found if o.e164]
     ids = repo.audit_ids_of(
-        conn, digests=_digests(subjects), person_keys={_person_key(person) for person in people}
+        conn, digests=_digests(subjects), person_keys={person_key(person) for person in people}
     )
     return _events(conn, repo.audit_events_by_id(conn, ids))
 

@@ -28,7 +28,7 @@ from trova.client import (
     RateLimitError,
     RetryPolicy,
 )
-from trova.finder.models import Observation, Search
+from trova.people.models import Observation, Search
 from trova.sources.config import EnrowOptions
 from trova.sources.http import observation_of
 from trova.sources.models import Lookup, SourceKind, search_fields

@@ -30,8 +30,8 @@ import httpx
 import orjson
 
 from trova.client._core import retry_after_seconds
-from trova.finder.models import Observation, Search
-from trova.finder.normalize import read_phone
+from trova.people.models import Observation, Search
+from trova.people.normalise import read_phone
 from trova.sources.config import ENV_REFERENCE, HttpOptions
 from trova.sources.jsonpath import Match, select
 from trova.sources.models import Failure, Lookup, SourceKind, search_fields

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 from urllib.parse import quote
 
-from trova.finder.models import Observation, Search
+from trova.people.models import Observation, Search
 
 SourceKind = Literal["local", "enrow", "http"]
 Health = Literal["ok", "open", "exhausted", "backing_off", "misconfigured"]

@@ -11,7 +11,7 @@ One upstream step for a chunk of searches:
    falls through (an upstream outage never fails a batch, a batch never waits forever);
 4. **keeping**: every number the source reported becomes a record of that source in the contact
    store, and the searches it answered are resolved again *locally*, so its numbers are
-   validated and ranked by the same code as everyone else's (``finder.rank``) and the next search
+   validated and ranked by the same code as everyone else's (``people.rank``) and the next search
    for the same person is answered without asking anyone;
 5. **accounting**, one write transaction: counters, new misses, the breaker's state.
 """
@@ -27,8 +27,8 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from trova.finder.models import Answer, Search
-from trova.finder.rank import choose
+from trova.people.models import Answer, Search
+from trova.people.rank import choose
 from trova.settings import Settings
 from trova.sources import local
 from trova.sources import repository as repo

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from nameparser import HumanName
 
 from trova.errors import InvalidLinkedinUrl, MissingMandatoryProperty
-from trova.finder.models import Search
-from trova.finder.normalize import (
+from trova.people.models import Search
+from trova.people.normalise import (
     LEGAL_SUFFIXES,
     company_key,
     full_name_key,

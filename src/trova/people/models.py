@@ -17,7 +17,7 @@ answer (``no_valid_number``: a person was found but none of their numbers may be
 class Search:
     """A search reduced to the keys the finder compares (FINDER.md §1).
 
-    Built by ``finder.normalize.search_from_params``; at least the LinkedIn key, or both name keys
+    Built by ``people.normalise.search_from_params``; at least the LinkedIn key, or both name keys
     plus a company domain or company key, are set. ``full_name_key`` is set when the names came
     from one full-name string: the finder then also tries the other first/last splits of it.
     """
@@ -65,7 +65,7 @@ class Observation:
     """One report, by one source, that a person has a number: a store row or an upstream answer.
 
     ``e164``/``line_type``/``region`` are libphonenumber's reading of ``raw`` (``e164`` None when it
-    did not parse); ranking (``finder.rank``) works on these alone, whatever the source.
+    did not parse); ranking (``people.rank``) works on these alone, whatever the source.
     """
 
     e164: str | None

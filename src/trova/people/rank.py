@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from trova.finder.models import LineType, Observation
+from trova.people.models import LineType, Observation
 
 PERSONAL_LINES: tuple[LineType, ...] = ("mobile", "fixed_line_or_mobile")
 OTHER_LINES: tuple[LineType, ...] = ("fixed_line", "voip", "personal_number")

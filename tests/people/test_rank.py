@@ -7,9 +7,9 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trova.finder.models import Observation
-from trova.finder.normalize import read_phone
-from trova.finder.rank import choose, summarise
+from trova.people.models import Observation
+from trova.people.normalise import read_phone
+from trova.people.rank import choose, summarise
 
 DAY = dt.datetime(2025, 3, 1)
 

@@ -21,7 +21,7 @@ from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
 from trova.errors import InvalidLinkedinUrl, MissingMandatoryProperty
-from trova.finder.models import Search
+from trova.people.models import Search
 
 
 @dataclass(frozen=True, slots=True)
