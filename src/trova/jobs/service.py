@@ -22,14 +22,14 @@ from prometheus_client import Counter
 
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
-from trova.batches.models import PendingSearch, SearchOutcome
+from trova.batches.models import PendingSearch
 from trova.errors import TrovaError
 from trova.finder.service import Finder
 from trova.jobs import repository as repo
 from trova.jobs.models import Job
 from trova.jobs.notify import notify_work as notify_work
 from trova.jobs.notify import wait_for_work, work_generation
-from trova.people.models import Answer, Search
+from trova.people.models import Answer, Search, SearchOutcome
 from trova.privacy import service as privacy
 from trova.settings import Settings
 from trova.store import Database, utcnow

@@ -20,14 +20,13 @@ from sqlalchemy.engine import Connection
 from trova.accounts import repository as accounts_repo
 from trova.accounts import service as accounts
 from trova.batches import repository as batches_repo
-from trova.batches.models import SearchOutcome
 from trova.contacts import repository as contacts_repo
 from trova.contacts.models import ContactRecord, RawRow, RowProblem
 from trova.contacts.readers import read_rows, sniff
 from trova.errors import InvalidSelector, SuppressionNotFound
 from trova.finder import repository as finder_repo
 from trova.people.keys import name_pairs, person_id_of, person_key
-from trova.people.models import Answer, Search
+from trova.people.models import Answer, Search, SearchOutcome
 from trova.people.normalise import (
     company_key,
     linkedin_key,
