@@ -28,7 +28,7 @@ from bench.resolve import batch_params, build_store  # noqa: E402
 from trova.finder.service import Finder  # noqa: E402
 from trova.people.normalise import search_from_params  # noqa: E402
 from trova.privacy import repository as privacy_repo  # noqa: E402
-from trova.privacy import service as privacy  # noqa: E402
+from trova.privacy import suppressions as suppression_list  # noqa: E402
 from trova.privacy.models import Reveal, linkedin_subject, phone_subject  # noqa: E402
 from trova.store import Database, utcnow  # noqa: E402
 from trova.store.tables import accounts, audit_events, audit_subjects, suppressions  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> None:
     )
     print(f"audit: {audit_rows_per_s(db, 3000):,.0f} rows/s written (3,000 found results in one transaction)")
     with db.read() as conn:
-        print(f"check: {len(privacy.list_suppressions(conn)):,} entries on the list")
+        print(f"check: {len(suppression_list.list_suppressions(conn)):,} entries on the list")
     db.dispose()
 
 

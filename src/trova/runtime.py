@@ -13,9 +13,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from trova.erasure.retention import retention_loop
 from trova.jobs.notify import listen_for_work
 from trova.jobs.service import notify_work, worker_loop
-from trova.privacy.retention import retention_loop
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.webhooks.sender import run_sender

@@ -13,10 +13,12 @@ from tests.finder.builder import StoreBuilder
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
 from trova.batches import service as batches
+from trova.erasure.selectors import selector_from
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
+from trova.privacy import suppressions
 from trova.settings import Settings
-from trova.store import Database
+from trova.store import Database, utcnow
 from trova.store.tables import metadata
 
 SETTINGS = Settings(price_per_phone=40, job_chunk_size=100)
@@ -31,6 +33,13 @@ ADA_BY_URL = {"linkedin_url": ADA_URL}
 ADA_BY_NAME = {"first_name": "Ada", "last_name": "Lovelace", "company_domain": "example.com"}
 BOB_BY_URL = {"linkedin_url": BOB_URL}
 CARL_BY_NAME = {"first_name": "Carl", "last_name": "Gauss", "company_name": "Gauss Ltd"}
+
+SELECTORS: dict[str, dict[str, str]] = {
+    "phone": {"phone": "+33 6 12 34 56 78"},
+    "linkedin": {"linkedin": "http://LinkedIn.com/in/ADA-LOVELACE/?trk=x"},
+    "name_domain": {"first": "ADA", "last": "Lovelace", "domain": "https://www.example.com/about"},
+}
+"""Three ways an operator names Ada (``trova suppress|erase|audit`` options)."""
 
 
 def build_store(db: Database) -> dict[str, int]:
@@ -106,3 +115,12 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, str]]) -> Path:
     lines = [",".join(columns)] + [",".join(row.get(column, "") for column in columns) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def suppress(db: Database, **selection: str) -> None:
+    with db.write() as conn:
+        suppressions.suppress(conn, selector_from(**selection).subjects(), now=utcnow())
+
+
+def found_numbers(results: dict[str, Any]) -> list[str | None]:
+    return [row.get("number") for row in results["results"]]

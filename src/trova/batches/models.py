@@ -94,21 +94,6 @@ class PendingSearch:
 
 
 @dataclass(frozen=True, slots=True)
-class SearchOutcome:
-    """The result a job step writes for one search."""
-
-    search_id: str
-    qualification: Qualification
-    number: str | None = None
-    country: str | None = None
-    line_type: str | None = None
-    source_names: tuple[str, ...] = ()
-    last_seen: str | None = None
-    person_key: str | None = None
-    charged: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class BatchStats:
     """Counts and the final charge of a batch, computed from its searches and the ledger."""
 

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Split
-from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, SearchOutcome, SearchRow
+from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, SearchRow
+from trova.people.models import SearchOutcome
 from trova.store.bulk import execute_many, insert_many
 from trova.store.sql import distinct_slices as _parts
 from trova.store.tables import batch_people, batches, searches

@@ -25,7 +25,6 @@ from trova.batches.models import (
     BatchStatus,
     NewSearch,
     PendingSearch,
-    SearchOutcome,
     SearchRow,
     Submission,
     Submitted,
@@ -41,7 +40,7 @@ from trova.errors import (
     TooManySearches,
 )
 from trova.jobs import repository as jobs_repo
-from trova.people.models import Answer, Search
+from trova.people.models import Answer, Search, SearchOutcome
 from trova.people.normalise import search_from_params
 from trova.settings import Settings
 from trova.store import utcnow

@@ -11,9 +11,12 @@ import typer
 
 from trova.cli.accounts import fail, write_transaction
 from trova.contacts.models import RowProblem
+from trova.erasure import reports, selectors
+from trova.erasure import service as erasure
+from trova.erasure.models import ErasureReport
 from trova.errors import TrovaError
-from trova.privacy import service as privacy
-from trova.privacy.models import AuditEvent, ErasureReport, Selector, Subject, Suppression
+from trova.privacy import suppressions
+from trova.privacy.models import AuditEvent, Selector, Subject, Suppression
 from trova.store import utcnow
 
 FILE_CHUNK_SUBJECTS = 5000
@@ -47,7 +50,7 @@ def _selector(
     company: str | None,
 ) -> Selector:
     try:
-        return privacy.selector_from(
+        return selectors.selector_from(
             linkedin=linkedin,
             phone=phone,
             country=country,
@@ -98,7 +101,7 @@ def suppress(
         return
     selector = _selector(linkedin, phone, country, first, last, domain, company)
     with write_transaction() as conn:
-        added, existing = privacy.suppress(conn, selector.subjects(), note=note, now=utcnow())
+        added, existing = suppressions.suppress(conn, selector.subjects(), note=note, now=utcnow())
     for entry in added:
         typer.echo(f"suppressed {_entry_line(entry)}")
     for entry in existing:
@@ -111,7 +114,7 @@ def _suppress_file(path: Path, note: str | None) -> None:
     existing: list[Suppression] = []
     pending: list[Subject] = []
     with write_transaction() as conn:
-        for item in privacy.subjects_from_file(path):
+        for item in selectors.subjects_from_file(path):
             rows += 1
             if isinstance(item, RowProblem):
                 skipped += 1
@@ -119,9 +122,9 @@ def _suppress_file(path: Path, note: str | None) -> None:
                 continue
             pending += item
             if len(pending) >= FILE_CHUNK_SUBJECTS:
-                new, old = privacy.suppress(conn, pending, origin="file", note=note, now=utcnow())
+                new, old = suppressions.suppress(conn, pending, origin="file", note=note, now=utcnow())
                 added, existing, pending = added + new, existing + old, []
-        new, old = privacy.suppress(conn, pending, origin="file", note=note, now=utcnow())
+        new, old = suppressions.suppress(conn, pending, origin="file", note=note, now=utcnow())
     added, existing = added + new, existing + old
     typer.echo(
         f"{rows:,} rows read from {path.name}: {len(added):,} entries added, "
@@ -133,7 +136,7 @@ def _suppress_file(path: Path, note: str | None) -> None:
 def list_command() -> None:
     """Every entry: id, kind, masked reminder, origin (manual, file, erasure), time (UTC), note."""
     with write_transaction() as conn:
-        entries = privacy.list_suppressions(conn)
+        entries = suppressions.list_suppressions(conn)
     if not entries:
         typer.echo("the suppression list is empty")
     for entry in entries:
@@ -146,7 +149,7 @@ def remove_command(
 ) -> None:
     """Take one entry off the list: the person or number may be returned (and imported) again."""
     with write_transaction() as conn:
-        removed = privacy.unsuppress(conn, entry_id)
+        removed = suppressions.unsuppress(conn, entry_id)
     typer.echo(f"removed {_entry_line(removed)}")
 
 
@@ -175,22 +178,22 @@ def erase_command(
         return
     selector = _selector(linkedin, phone, country, first, last, domain, company)
     with write_transaction() as conn:
-        report = privacy.erase(conn, selector, now=utcnow())
+        report = erasure.erase(conn, selector, now=utcnow())
     typer.echo(render_erasure(report))
 
 
 def _erase_file(path: Path) -> None:
     rows = skipped = 0
-    selectors: list[Selector] = []
+    named: list[Selector] = []
     with write_transaction() as conn:
-        for item in privacy.selectors_from_file(path):
+        for item in selectors.selectors_from_file(path):
             rows += 1
             if isinstance(item, RowProblem):
                 skipped += 1
                 print(item, file=sys.stderr)
             else:
-                selectors += item
-        report = privacy.erase_many(conn, selectors, now=utcnow())
+                named += item
+        report = erasure.erase_many(conn, named, now=utcnow())
     typer.echo(f"{rows:,} rows read from {path.name}, {skipped:,} skipped")
     typer.echo(render_erasure(report))
 
@@ -234,9 +237,9 @@ def audit_command(
     with write_transaction() as conn:
         if selector is None:
             assert account is not None
-            events = privacy.audit_of_account(conn, account, limit=limit)
+            events = reports.audit_of_account(conn, account, limit=limit)
         else:
-            events = privacy.audit_of_subject(conn, selector)
+            events = reports.audit_of_subject(conn, selector)
     if as_json:
         for event in events:
             typer.echo(orjson.dumps(_event_json(event)).decode())

@@ -26,7 +26,7 @@ from trova.contacts import repository as repo
 from trova.contacts.models import ContactRecord, ImportReport, PhoneValue, RowProblem, SkipReason
 from trova.contacts.normalise import SOURCE_LENGTH, FileToRead, Normalised, normalised_chunks
 from trova.contacts.readers import sniff
-from trova.privacy.service import screen_records
+from trova.privacy.screening import screen_records
 from trova.settings import get_settings
 from trova.store import Database, utcnow
 

@@ -16,7 +16,7 @@ from trova.finder.service import Finder, Identification, identify_many
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Search
 from trova.people.rank import RankedNumber, summarise
-from trova.privacy import service as privacy
+from trova.privacy import screening as privacy
 from trova.store import Database
 
 RULE_TEXT: dict[str, str] = {

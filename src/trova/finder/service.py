@@ -18,7 +18,7 @@ from trova.finder import repository
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
 from trova.people.rank import RankedNumber, choose
-from trova.privacy import service as privacy
+from trova.privacy import screening as privacy
 from trova.store import Database
 
 if TYPE_CHECKING:

@@ -22,15 +22,16 @@ from prometheus_client import Counter
 
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
-from trova.batches.models import PendingSearch, SearchOutcome
+from trova.batches.models import PendingSearch
 from trova.errors import TrovaError
 from trova.finder.service import Finder
 from trova.jobs import repository as repo
 from trova.jobs.models import Job
 from trova.jobs.notify import notify_work as notify_work
 from trova.jobs.notify import wait_for_work, work_generation
-from trova.people.models import Answer, Search
-from trova.privacy import service as privacy
+from trova.people.models import Answer, Search, SearchOutcome
+from trova.privacy.audit import audit_outcomes
+from trova.privacy.screening import screen_outcomes
 from trova.settings import Settings
 from trova.store import Database, utcnow
 
@@ -139,9 +140,9 @@ def record(
         repo.finish(conn, job, "failed" if gave_up else "done", now=now)
         repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
         if batch is not None:
-            fresh = privacy.screen_outcomes(conn, searches or {}, fresh)
+            fresh = screen_outcomes(conn, searches or {}, fresh)
             batches.record_outcomes(conn, batch, pending, fresh)
-            privacy.audit_outcomes(
+            audit_outcomes(
                 conn,
                 account_id=batch.account_id,
                 batch_id=batch.id,

@@ -1,4 +1,4 @@
-"""Values of the finder: a normalised search and the answer for it."""
+"""Values of the finder: a normalised search, the answer for it, and the outcome stored for it."""
 
 from __future__ import annotations
 
@@ -75,3 +75,22 @@ class Observation:
     source: str
     observed_at: dt.datetime
     raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    """The result a job step writes for one search (an :class:`Answer` as batches store it).
+
+    Here, below both, because the batch job step writes it and the privacy screen re-checks it
+    (``privacy.screening.screen_outcomes``) and audits it (``privacy.audit.audit_outcomes``).
+    """
+
+    search_id: str
+    qualification: Qualification
+    number: str | None = None
+    country: str | None = None
+    line_type: str | None = None
+    source_names: tuple[str, ...] = ()
+    last_seen: str | None = None
+    person_key: str | None = None
+    charged: bool = False

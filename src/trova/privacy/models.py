@@ -1,4 +1,4 @@
-"""Values of the privacy domain: subjects, suppression entries, audit events and what erasure did.
+"""Values of the privacy domain: subjects, selectors, suppression entries and audit events.
 
 A *subject* is one normalised key that names a person or a number (a LinkedIn profile key, an
 E.164 number, or first + last name at a company domain or company key). Suppressions and audit
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
@@ -142,29 +142,3 @@ class Reveal:
     number: str
     sources: tuple[str, ...]
     subjects: tuple[Subject, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ErasureReport:
-    """What ``trova erase`` removed, counted per kind of record."""
-
-    people: int = 0
-    phone_observations: int = 0
-    search_results: int = 0
-    webhook_payloads: int = 0
-    webhook_responses: int = 0
-    audit_entries_redacted: int = 0
-    suppressions: tuple[Suppression, ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionReport:
-    """What one retention pass deleted."""
-
-    batches: int = 0
-    webhook_messages: int = 0
-    audit_events: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.batches + self.webhook_messages + self.audit_events

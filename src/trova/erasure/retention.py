@@ -14,8 +14,8 @@ import logging
 import threading
 
 from trova.batches import repository as batches_repo
-from trova.privacy import repository as repo
-from trova.privacy.models import RetentionReport
+from trova.erasure.models import RetentionReport
+from trova.privacy import repository as privacy_repo
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.webhooks import repository as webhooks_repo
@@ -43,7 +43,7 @@ def purge_expired(db: Database, settings: Settings, *, now: dt.datetime | None =
             batches += batches_repo.delete_batches(conn, expired)
     while True:
         with db.write() as conn:
-            deleted = repo.delete_audit_before(conn, audit_before, limit=AUDIT_EVENTS_PER_TRANSACTION)
+            deleted = privacy_repo.delete_audit_before(conn, audit_before, limit=AUDIT_EVENTS_PER_TRANSACTION)
         events += deleted
         if deleted < AUDIT_EVENTS_PER_TRANSACTION:
             break
