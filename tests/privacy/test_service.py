@@ -33,9 +33,9 @@ from tests.privacy.support import (
 from trova.accounts import service as accounts
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
-from trova.contacts.service import import_paths
 from trova.errors import BulkNotFound, SuppressionNotFound
 from trova.finder.service import Finder
+from trova.ingest.service import import_paths
 from trova.jobs import service as jobs
 from trova.people.models import Answer, Search
 from trova.people.normalise import search_from_params

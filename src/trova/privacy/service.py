@@ -21,11 +21,11 @@ from trova.accounts import repository as accounts_repo
 from trova.accounts import service as accounts
 from trova.batches import repository as batches_repo
 from trova.batches.models import SearchOutcome
+from trova.contacts import lookups as contacts_lookups
 from trova.contacts import repository as contacts_repo
 from trova.contacts.models import ContactRecord, RawRow, RowProblem
 from trova.contacts.readers import read_rows, sniff
 from trova.errors import InvalidSelector, SuppressionNotFound
-from trova.finder import repository as finder_repo
 from trova.people.keys import name_pairs, person_id_of, person_key
 from trova.people.models import Answer, Search
 from trova.people.normalise import (
@@ -142,7 +142,7 @@ def search_subjects(search: Search) -> list[Subject]:
     return found
 
 
-def person_subjects(record: finder_repo.PersonRecord) -> list[Subject]:
+def person_subjects(record: contacts_lookups.PersonRecord) -> list[Subject]:
     """Every subject a store person is known by: profile, and each name at each company key/domain."""
     found = [linkedin_subject(record.linkedin_key)] if record.linkedin_key else []
     for first, last in record.names:
@@ -201,7 +201,7 @@ def blocked_people(
     kinds = active_kinds(conn) if kinds is None else kinds
     if not person_ids or not kinds & PERSON_KINDS:
         return set()
-    records = finder_repo.describe_people(conn, person_ids)
+    records = contacts_lookups.describe_people(conn, person_ids)
     subjects = {person: _digests(person_subjects(record)) for person, record in records.items()}
     suppressed = repo.suppressed_digests(conn, set().union(*subjects.values()))
     return {person for person, digests in subjects.items() if digests & suppressed}
@@ -357,7 +357,7 @@ def people_of(conn: Connection, selector: Selector) -> set[int]:
 
     found: set[int] = set()
     if selector.linkedin_key:
-        found |= set(finder_repo.people_by_linkedin(conn, [selector.linkedin_key]).values())
+        found |= set(contacts_lookups.people_by_linkedin(conn, [selector.linkedin_key]).values())
     if selector.first_key and selector.last_key:
         for domain, key in ((selector.domain, None), (None, selector.company_key)):
             if domain or key:
@@ -381,7 +381,7 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     upstream answer brings it back.
     """
     people = people_of(conn, selector)
-    records = finder_repo.describe_people(conn, people)
+    records = contacts_lookups.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
     person_keys = {person_key(person) for person in people}
     audit_ids = repo.audit_ids_of(conn, digests=_digests(subjects), person_keys=person_keys)
@@ -438,7 +438,7 @@ def _numbers_to_forget(
     A switchboard shared with colleagues stays (it is theirs too); everything personal goes.
     """
     numbers = {selector.e164} if selector.e164 else set()
-    observed = finder_repo.all_observations_of(conn, people) if people else {}
+    observed = contacts_lookups.all_observations_of(conn, people) if people else {}
     theirs = {o.e164 for found in observed.values() for o in found if o.e164} | set(revealed)
     holders = contacts_repo.holders_of_numbers(conn, theirs)
     return numbers | {number for number in theirs if holders.get(number, set()) <= set(people)}
@@ -558,9 +558,9 @@ def audit_of_subject(conn: Connection, selector: Selector) -> list[AuditEvent]:
     answer that returned one of their numbers, erased ones included (kept as digests).
     """
     people = people_of(conn, selector)
-    records = finder_repo.describe_people(conn, people)
+    records = contacts_lookups.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
-    observed = finder_repo.all_observations_of(conn, people) if people else {}
+    observed = contacts_lookups.all_observations_of(conn, people) if people else {}
     subjects += [phone_subject(o.e164) for found in observed.values() for o in found if o.e164]
     ids = repo.audit_ids_of(
         conn, digests=_digests(subjects), person_keys={person_key(person) for person in people}
