@@ -1,8 +1,8 @@
 """Record linking: which company and which person each new observation of a chunk belongs to.
 
-The policy of the contact store (docs/import.md): a record joins the person of its LinkedIn profile;
-else the one person known by its names at its company; a company is found by its registrable
-domain, else by its name. Records reach the store in any order, so people (and companies) that
+The policy of the contact store: a record joins the person of its LinkedIn profile, else the one
+person known by its names at its company; a company is found by its registrable domain, else by
+its name. Records reach the store in any order, so people (and companies) that
 later rows show to be one are merged. Pure of files and of privacy: it takes normalised records
 and a connection, reads through ``trova.contacts.lookups`` and writes through
 ``trova.contacts.repository``; the import (``trova.ingest``) owns the transactions.
