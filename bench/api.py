@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 from tests.support.servers import TrovaServer, run_trova  # noqa: E402
 
 from trova.batches.service import normalise  # noqa: E402
-from trova.contacts.service import import_paths  # noqa: E402
 from trova.finder.service import Finder  # noqa: E402
+from trova.ingest.service import import_paths  # noqa: E402
 from trova.store import Database  # noqa: E402
 from trova.store.migrate import upgrade  # noqa: E402
 

@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 
 from trova.accounts import service as accounts
-from trova.contacts.service import import_paths
 from trova.finder.service import Finder
+from trova.ingest.service import import_paths
 from trova.people.normalise import search_from_params
 from trova.settings import SourceConfig
 from trova.sources.config import parse_sources

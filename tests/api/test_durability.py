@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from tests.support.servers import TrovaServer, run_trova
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
-from trova.contacts.service import import_paths
+from trova.ingest.service import import_paths
 from trova.store import Database
 from trova.store.migrate import upgrade
 from trova.store.tables import ledger_entries, searches

@@ -24,11 +24,11 @@ from tests.privacy.support import (
     work,
     write_csv,
 )
-from trova.contacts.service import import_paths
 from trova.erasure import reports
 from trova.erasure import service as erasure
 from trova.erasure.selectors import selector_from
 from trova.finder.service import Finder
+from trova.ingest.service import import_paths
 from trova.people.normalise import search_from_params
 from trova.store import Database, utcnow
 from trova.webhooks import repository as webhooks_repo

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.finder.builder import DEFAULT_DATE, StoreBuilder
-from trova.finder import repository
+from trova.contacts import lookups
 from trova.finder.service import Finder
 from trova.people.models import Answer, Search
 from trova.people.normalise import search_from_params
@@ -201,7 +201,7 @@ def test_switchboard_shared_by_colleagues_ranks_below_a_personal_line(
     assert find(db, firstname="Jane", lastname="Doe", company_name="Acme").number == "+33142685301"
     assert find(db, firstname="Ann", lastname="Lee", company_name="Acme").number == FIXED
     with db.read() as conn:
-        assert repository.shared_numbers(conn, {FIXED, "+33142685301", MOBILE}) == {FIXED}
+        assert lookups.shared_numbers(conn, {FIXED, "+33142685301", MOBILE}) == {FIXED}
     assert lone
 
 

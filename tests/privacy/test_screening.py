@@ -30,11 +30,11 @@ from tests.privacy.support import (
     write_csv,
 )
 from trova.batches import service as batches
-from trova.contacts.service import import_paths
 from trova.erasure import reports
 from trova.erasure.selectors import selector_from
 from trova.errors import SuppressionNotFound
 from trova.finder.service import Finder
+from trova.ingest.service import import_paths
 from trova.jobs import service as jobs
 from trova.people.models import Answer, Search
 from trova.people.normalise import search_from_params

@@ -11,8 +11,8 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from trova.contacts.models import ImportReport, RowProblem
-from trova.contacts.service import import_paths
 from trova.errors import TrovaError
+from trova.ingest.service import import_paths
 from trova.settings import get_settings
 from trova.store import Database
 from trova.store.migrate import current_revision, upgrade

@@ -71,7 +71,7 @@ def demo_key(db: Database) -> str:
 def import_sample(db: Database) -> str | None:
     """Import the bundled sample contacts when the contact store is empty; a one-line summary."""
     from trova.contacts.repository import store_is_empty
-    from trova.contacts.service import import_paths
+    from trova.ingest.service import import_paths
 
     if not SAMPLE_CONTACTS.exists():
         return None

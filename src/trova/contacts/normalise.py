@@ -1,28 +1,21 @@
-"""Rows to normalised records, in this process or in reader processes beside the writer.
+"""Rows to normalised records: one row (:func:`normalise_row`), a chunk, or a whole file in chunks.
 
-A file is read and normalised by one process from its first row to its last, so rows, line numbers
-and problems come out exactly as a plain sequential read gives them. With ``workers`` ≥ 1 that
-process is a *reader* started with ``spawn`` (it inherits no database connection): it streams
-normalised chunks back through a bounded queue while the importing process writes the previous
-ones, so the two cores split the work (reading and normalising there; linking and writing here)
-and neither holds more than a few chunks. Reader *k* takes files *k*, *k + workers*, …, so with
-one reader the files are read one after another by the same process.
+A file is read and normalised from its first row to its last, so rows, line numbers and problems
+come out exactly as a plain sequential read gives them. Pure of the database: the import
+(``trova.ingest``) decides where this runs (here, or in reader processes beside the writer) and
+what happens to the records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import multiprocessing
-import queue
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.context import SpawnProcess
 from typing import Any
 
 from trova.contacts.models import ContactRecord, PhoneValue, RawRow, RowProblem
 from trova.contacts.readers import SniffedFile, read_rows
-from trova.errors import ImportFailed
 from trova.people.normalise import (
     company_key,
     linkedin_key,
@@ -37,16 +30,6 @@ KEY_LENGTH = 255
 NAME_KEY_LENGTH = 200
 SOURCE_LENGTH = 200
 RAW_LENGTH = 500
-PARALLEL_MIN_BYTES = 4_000_000
-"""Below this total size, starting a reader process (about a second) costs more than it saves."""
-CHUNKS_AHEAD = 4
-"""Normalised chunks a reader may have ready before the writer takes them: keeps both cores busy
-when one of them is briefly slower, and bounds the memory the queue holds."""
-READER_POLL_S = 1.0
-"""How often the writer, waiting for a chunk, checks that its reader is still alive."""
-READER_CACHE_ENTRIES = 32_768
-"""The normalisers cache up to 262,144 results each; a reader that lives for many files empties
-them past this size, so its memory stays flat (repeats within a file are mostly close together)."""
 
 Normalised = list[ContactRecord | RowProblem]
 
@@ -59,123 +42,8 @@ class FileToRead:
     default_source: str
 
 
-def normalised_chunks(
-    files: Sequence[FileToRead], now: dt.datetime, size: int, workers: int
-) -> Iterator[tuple[SniffedFile, Normalised]]:
-    """Every file's rows, normalised, in chunks of at most ``size`` rows, files and rows in order.
-
-    ``workers`` = 0 reads here; otherwise ``min(workers, len(files))`` reader processes do.
-    Raises ``ImportFailed`` if a reader fails or dies.
-    """
-    if workers <= 0 or _total_bytes(file.file for file in files) < PARALLEL_MIN_BYTES:
-        for item in files:
-            for chunk in _file_chunks(item, now, size):
-                yield item.file, chunk
-        return
-    readers = _start_readers(files, now, size, min(workers, len(files)))
-    try:
-        for position, item in enumerate(files):
-            for chunk in _drain(readers[position % len(readers)], item.file.name):
-                yield item.file, chunk
-    finally:
-        _stop(readers)
-
-
-# --- reader processes ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _FileDone:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _ReaderFailed:
-    name: str
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Reader:
-    process: SpawnProcess
-    chunks: Any
-
-
-def _start_readers(files: Sequence[FileToRead], now: dt.datetime, size: int, count: int) -> list[_Reader]:
-    context = multiprocessing.get_context("spawn")
-    readers = []
-    for index in range(count):
-        chunks = context.Queue(maxsize=CHUNKS_AHEAD)
-        process = context.Process(
-            target=read_in_process,
-            args=(list(files[index::count]), now, size, chunks),
-            name=f"trova-import-reader-{index}",
-            daemon=True,
-        )
-        process.start()
-        readers.append(_Reader(process, chunks))
-    return readers
-
-
-def read_in_process(files: Sequence[FileToRead], now: dt.datetime, size: int, chunks: Any) -> None:
-    """A reader process: each file's normalised chunks, then a marker that the file is done."""
-    for item in files:
-        try:
-            for chunk in _file_chunks(item, now, size):
-                chunks.put(chunk)
-                _bound_caches()
-        except Exception as error:
-            chunks.put(_ReaderFailed(item.file.name, f"{type(error).__name__}: {error}"))
-            return
-        chunks.put(_FileDone(item.file.name))
-
-
-def _drain(reader: _Reader, name: str) -> Iterator[Normalised]:
-    while True:
-        item = _next(reader, name)
-        if isinstance(item, _FileDone):
-            return
-        if isinstance(item, _ReaderFailed):
-            raise ImportFailed(f"{item.name}: {item.error}")
-        yield item
-
-
-def _next(reader: _Reader, name: str) -> Any:
-    """The reader's next item; a reader that exited without one has died (killed, out of memory)."""
-    while True:
-        try:
-            return reader.chunks.get(timeout=READER_POLL_S)
-        except queue.Empty:
-            if reader.process.is_alive():
-                continue
-        try:
-            return reader.chunks.get(timeout=READER_POLL_S)
-        except queue.Empty:
-            code = reader.process.exitcode
-            raise ImportFailed(f"{name}: the reader process stopped (exit code {code})") from None
-
-
-def _stop(readers: Iterable[_Reader]) -> None:
-    for reader in readers:
-        if reader.process.is_alive():
-            reader.process.terminate()
-        reader.process.join()
-        reader.chunks.close()
-        reader.chunks.cancel_join_thread()
-
-
-def _bound_caches() -> None:
-    cached = (name_key, company_key, registrable_domain)
-    if any(function.cache_info().currsize > READER_CACHE_ENTRIES for function in cached):
-        for function in cached:
-            function.cache_clear()
-
-
-def _total_bytes(files: Iterable[SniffedFile]) -> int:
-    return sum(file.path.stat().st_size * (6 if file.compressed else 1) for file in files)
-
-
-def _file_chunks(item: FileToRead, now: dt.datetime, size: int) -> Iterator[Normalised]:
+def file_chunks(item: FileToRead, now: dt.datetime, size: int) -> Iterator[Normalised]:
+    """A file's rows, read and normalised, in chunks of at most ``size`` rows, in order."""
     for rows in _chunks(read_rows(item.file), size):
         yield normalise_chunk(item.file.name, item.default_source, rows, now)
 
@@ -303,5 +171,3 @@ def _phone_value(raw: str, hint: str | None, source: str, identity: str, day: st
     return PhoneValue(
         raw[:RAW_LENGTH], reading.e164, reading.valid, reading.line_type, reading.region, digest.hexdigest()
     )
-
-

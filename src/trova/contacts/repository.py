@@ -1,7 +1,10 @@
-"""All SQL that writes (and the lookups the import needs in) the contact-store tables.
+"""All SQL that writes the contact-store tables (people, companies, their names and domains, phone
+observations), and the few reads only the import and erasure need.
 
-Every function takes the caller's connection; the import owns one write transaction per chunk.
-Lookups are bulk (``IN`` lists split into slices) so a chunk of thousands of rows costs a handful
+Part of the contacts package's repository: the batched reads shared by the finder, the import,
+privacy and erasure are in ``trova.contacts.lookups``. Every function takes the caller's
+connection; the import owns one write transaction per chunk. Reads and deletes are bulk (``IN``
+lists cut by ``trova.store.sql.distinct_slices``), so a chunk of thousands of rows costs a handful
 of queries. Link inserts ignore conflicts, so a re-run after a crash, or a concurrent writer, never
 fails on a link that already exists.
 """
@@ -10,15 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trova.contacts.lookups import NameMatch
 from trova.store.bulk import insert_many, reserve_ids
-from trova.store.sql import distinct_slices as _slices
+from trova.store.sql import distinct_slices
 from trova.store.tables import (
     companies,
     company_domains,
@@ -29,27 +31,6 @@ from trova.store.tables import (
     phone_observations,
 )
 from trova.store.upsert import insert_ignore
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class CompanyName:
-    name_key: str
-    company_id: int
-    has_domain: bool
-
-
-@dataclass(frozen=True, slots=True)
-class NamedPerson:
-    """A person known by (first_key, last_key) at a company, with their profile key if any."""
-
-    person_id: int
-    first_key: str
-    last_key: str
-    company_id: int
-    linkedin_key: str | None
-
 
 SQLITE_BULK_CACHE_KIB = 32_768
 """Page cache of a connection that imports (SQLite's default is 2 MiB). The dedupe and number
@@ -87,90 +68,9 @@ def existing_dedupe_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     """The subset of ``keys`` already stored as phone observations."""
     found: set[str] = set()
     column = phone_observations.c.dedupe_key
-    for part in _slices(keys):
+    for part in distinct_slices(keys):
         found.update(conn.execute(sa.select(column).where(column.in_(part))).scalars().all())
     return found
-
-
-def companies_by_domain(conn: Connection, domains: Iterable[str]) -> dict[str, int]:
-    """Registrable domain -> company id, for the known ones among ``domains``."""
-    found: dict[str, int] = {}
-    table = company_domains
-    for part in _slices(domains):
-        rows = conn.execute(sa.select(table.c.domain, table.c.company_id).where(table.c.domain.in_(part)))
-        found.update(rows.all())
-    return found
-
-
-def companies_by_name(conn: Connection, name_keys: Iterable[str]) -> list[CompanyName]:
-    """Every company known by one of ``name_keys``, and whether it has a domain."""
-    has_domain = (
-        sa.select(company_domains.c.domain)
-        .where(company_domains.c.company_id == company_names.c.company_id)
-        .exists()
-    )
-    found: list[CompanyName] = []
-    for part in _slices(name_keys):
-        rows = conn.execute(
-            sa.select(
-                company_names.c.name_key, company_names.c.company_id, has_domain.label("has_domain")
-            ).where(company_names.c.name_key.in_(part))
-        ).all()
-        found.extend(CompanyName(name_key, company_id, bool(has)) for name_key, company_id, has in rows)
-    return found
-
-
-def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
-    """LinkedIn profile key -> person id, for the known ones among ``keys``."""
-    found: dict[str, int] = {}
-    for part in _slices(keys):
-        rows = conn.execute(
-            sa.select(people.c.linkedin_key, people.c.id).where(people.c.linkedin_key.in_(part))
-        )
-        found.update(rows.all())
-    return found
-
-
-NAMES_PER_QUERY = 500
-
-
-@lru_cache(maxsize=1)
-def _people_by_names_sql(size: int) -> sa.TextClause:
-    """The names are joined as a ``VALUES`` list so each one is an index lookup.
-
-    SQLite plans a row-value ``IN`` as a full scan and two ``IN`` lists as every last name times
-    every first name. Plain text with a fixed number of binds is compiled once, where building a
-    fresh ``VALUES`` construct per chunk costs more than the query itself.
-    """
-    rows = ", ".join(f"(:f{index}, :l{index})" for index in range(size))
-    return sa.text(
-        f"WITH wanted (first_key, last_key) AS (VALUES {rows}) "
-        "SELECT person_names.person_id, person_names.first_key, person_names.last_key, "
-        "person_companies.company_id, people.linkedin_key "
-        "FROM wanted "
-        "JOIN person_names ON person_names.last_key = wanted.last_key "
-        "AND person_names.first_key = wanted.first_key "
-        "JOIN person_companies ON person_companies.person_id = person_names.person_id "
-        "JOIN people ON people.id = person_names.person_id"
-    )
-
-
-def people_by_names(
-    conn: Connection, names: Iterable[tuple[str, str]], company_ids: Collection[int]
-) -> list[NamedPerson]:
-    """People known by one of the (first_key, last_key) ``names`` at one of ``company_ids``."""
-    found: list[NamedPerson] = []
-    statement = _people_by_names_sql(NAMES_PER_QUERY)
-    for part in _slices(names, NAMES_PER_QUERY):
-        padded = part + [part[-1]] * (NAMES_PER_QUERY - len(part))
-        params = {f"f{index}": first for index, (first, _) in enumerate(padded)}
-        params.update({f"l{index}": last for index, (_, last) in enumerate(padded)})
-        found.extend(
-            NamedPerson(*row)
-            for row in conn.execute(statement, params).all()
-            if row[3] in company_ids
-        )
-    return list(dict.fromkeys(found))
 
 
 # --- writes ----------------------------------------------------------------------------------------
@@ -233,7 +133,7 @@ def merge_company(conn: Connection, survivor: int, absorbed: int) -> None:
     conn.execute(sa.delete(companies).where(companies.c.id == absorbed))
 
 
-def people_at_company(conn: Connection, company_id: int) -> list[NamedPerson]:
+def people_at_company(conn: Connection, company_id: int) -> list[NameMatch]:
     """Every person linked to the company, once per name they are known by."""
     rows = conn.execute(
         sa.select(
@@ -244,13 +144,13 @@ def people_at_company(conn: Connection, company_id: int) -> list[NamedPerson]:
         .where(person_companies.c.company_id == company_id)
     )
     return [
-        NamedPerson(row.person_id, row.first_key, row.last_key, company_id, row.linkedin_key) for row in rows
+        NameMatch(row.person_id, row.first_key, row.last_key, company_id, row.linkedin_key) for row in rows
     ]
 
 
 def touch_people(conn: Connection, person_ids: Iterable[int], now: dt.datetime) -> None:
     """Mark people as updated now (they received new observations or links)."""
-    for part in _slices(person_ids):
+    for part in distinct_slices(person_ids):
         conn.execute(sa.update(people).where(people.c.id.in_(part)).values(updated_at=now))
 
 
@@ -297,7 +197,7 @@ def holders_of_numbers(conn: Connection, numbers: Iterable[str]) -> dict[str, se
     """E.164 number -> the people the store holds it for."""
     found: dict[str, set[int]] = {}
     table = phone_observations
-    for part in _slices(numbers):
+    for part in distinct_slices(numbers):
         rows = conn.execute(sa.select(table.c.e164, table.c.person_id).where(table.c.e164.in_(part)))
         for row in rows:
             found.setdefault(row.e164, set()).add(row.person_id)
@@ -307,7 +207,7 @@ def holders_of_numbers(conn: Connection, numbers: Iterable[str]) -> dict[str, se
 def delete_people(conn: Connection, person_ids: Collection[int]) -> tuple[int, int]:
     """Delete people with their observations, names and company links: ``(people, observations)``."""
     people_deleted = observations_deleted = 0
-    for part in _slices(person_ids):
+    for part in distinct_slices(person_ids):
         observations_deleted += conn.execute(
             sa.delete(phone_observations).where(phone_observations.c.person_id.in_(part))
         ).rowcount
@@ -320,7 +220,7 @@ def delete_people(conn: Connection, person_ids: Collection[int]) -> tuple[int, i
 def delete_observations_of_numbers(conn: Connection, numbers: Iterable[str]) -> int:
     """Delete every observation of the given E.164 numbers, whoever it was held for."""
     deleted = 0
-    for part in _slices(numbers):
+    for part in distinct_slices(numbers):
         deleted += conn.execute(
             sa.delete(phone_observations).where(phone_observations.c.e164.in_(part))
         ).rowcount

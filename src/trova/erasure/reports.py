@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts import repository as accounts_repo
 from trova.accounts import service as accounts
+from trova.contacts import lookups as contacts_lookups
 from trova.erasure.service import people_of
-from trova.finder import repository as finder_repo
 from trova.people.keys import person_key
 from trova.privacy import repository as privacy_repo
 from trova.privacy.models import AuditEvent, Selector, phone_subject
@@ -27,9 +27,9 @@ def audit_of_subject(conn: Connection, selector: Selector) -> list[AuditEvent]:
     answer that returned one of their numbers, erased ones included (kept as digests).
     """
     people = people_of(conn, selector)
-    records = finder_repo.describe_people(conn, people)
+    records = contacts_lookups.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
-    observed = finder_repo.all_observations_of(conn, people) if people else {}
+    observed = contacts_lookups.all_observations_of(conn, people) if people else {}
     subjects += [phone_subject(o.e164) for found in observed.values() for o in found if o.e164]
     ids = privacy_repo.audit_ids_of(
         conn, digests=digests_of(subjects), person_keys={person_key(person) for person in people}

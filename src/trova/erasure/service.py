@@ -13,10 +13,10 @@ from collections.abc import Collection, Sequence
 from sqlalchemy.engine import Connection
 
 from trova.batches import repository as batches_repo
+from trova.contacts import lookups as contacts_lookups
 from trova.contacts import repository as contacts_repo
 from trova.erasure.models import ErasureReport
 from trova.erasure.redaction import redact_webhooks
-from trova.finder import repository as finder_repo
 from trova.finder.service import identify_many
 from trova.people.keys import person_key
 from trova.people.models import Search
@@ -33,7 +33,7 @@ def people_of(conn: Connection, selector: Selector) -> set[int]:
     """
     found: set[int] = set()
     if selector.linkedin_key:
-        found |= set(finder_repo.people_by_linkedin(conn, [selector.linkedin_key]).values())
+        found |= set(contacts_lookups.people_by_linkedin(conn, [selector.linkedin_key]).values())
     if selector.first_key and selector.last_key:
         for domain, key in ((selector.domain, None), (None, selector.company_key)):
             if domain or key:
@@ -57,7 +57,7 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     upstream answer brings it back.
     """
     people = people_of(conn, selector)
-    records = finder_repo.describe_people(conn, people)
+    records = contacts_lookups.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
     person_keys = {person_key(person) for person in people}
     audit_ids = privacy_repo.audit_ids_of(conn, digests=digests_of(subjects), person_keys=person_keys)
@@ -114,7 +114,7 @@ def _numbers_to_forget(
     A switchboard shared with colleagues stays (it is theirs too); everything personal goes.
     """
     numbers = {selector.e164} if selector.e164 else set()
-    observed = finder_repo.all_observations_of(conn, people) if people else {}
+    observed = contacts_lookups.all_observations_of(conn, people) if people else {}
     theirs = {o.e164 for found in observed.values() for o in found if o.e164} | set(revealed)
     holders = contacts_repo.holders_of_numbers(conn, theirs)
     return numbers | {number for number in theirs if holders.get(number, set()) <= set(people)}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from trova.finder import repository
+from trova.contacts import lookups as contacts_lookups
 from trova.finder.service import Finder, Identification, identify_many
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Search
@@ -147,17 +147,17 @@ def render_text(explanation: Explanation) -> str:
 
 def _namesakes(conn: Connection, search: Search, identification: Identification) -> tuple[int, ...]:
     """People with the search's names who are not candidates (at other companies)."""
-    named = {match.person_id for match in repository.people_named(conn, name_pairs(search))}
+    named = {match.person_id for match in contacts_lookups.people_named(conn, name_pairs(search))}
     return tuple(sorted(named - set(identification.candidates)))
 
 
 def _people(conn: Connection, person_ids: tuple[int, ...]) -> tuple[PersonView, ...]:
     if not person_ids:
         return ()
-    records = repository.describe_people(conn, person_ids)
-    observations = repository.all_observations_of(conn, person_ids)
+    records = contacts_lookups.describe_people(conn, person_ids)
+    observations = contacts_lookups.all_observations_of(conn, person_ids)
     numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
-    shared = repository.shared_numbers(conn, numbers)
+    shared = contacts_lookups.shared_numbers(conn, numbers)
     return tuple(
         PersonView(
             person_key=person_key(person_id),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.engine import Connection
 
-from trova.finder import repository
+from trova.contacts import lookups as contacts_lookups
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
 from trova.people.rank import RankedNumber, choose
@@ -42,9 +42,9 @@ class Identification:
 @dataclass(frozen=True, slots=True)
 class _Lookups:
     linkedin: Mapping[str, int]
-    domains: Mapping[str, set[int]]
+    domains: Mapping[str, int]
     company_keys: Mapping[str, set[int]]
-    names: Mapping[tuple[str, str], list[repository.NameMatch]]
+    names: Mapping[tuple[str, str], list[contacts_lookups.NameMatch]]
     with_domain: frozenset[int] = frozenset()
 
 
@@ -56,9 +56,9 @@ def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search
 
 def gather(conn: Connection, person_ids: Iterable[int]) -> tuple[dict[int, list[Observation]], set[str]]:
     """The returnable observations of each person, and which of their numbers are shared lines."""
-    observations = repository.observations_of(conn, person_ids)
+    observations = contacts_lookups.observations_of(conn, person_ids)
     numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
-    return observations, repository.shared_numbers(conn, numbers)
+    return observations, contacts_lookups.shared_numbers(conn, numbers)
 
 
 def answer(identification: Identification, chosen: RankedNumber | None) -> Answer:
@@ -146,17 +146,21 @@ def _choose_for(
 
 
 def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
-    linkedin = repository.people_by_linkedin(conn, {s.linkedin_key for s in searches if s.linkedin_key})
+    linkedin = contacts_lookups.people_by_linkedin(conn, {s.linkedin_key for s in searches if s.linkedin_key})
     by_names = [s for s in searches if s.has_names and linkedin.get(s.linkedin_key or "") is None]
-    domains = repository.companies_by_domain(conn, {s.company_domain for s in by_names if s.company_domain})
-    company_keys = repository.companies_by_name(conn, {s.company_key for s in by_names if s.company_key})
+    domains = contacts_lookups.companies_by_domain(
+        conn, {s.company_domain for s in by_names if s.company_domain}
+    )
+    company_keys = contacts_lookups.companies_by_name(
+        conn, {s.company_key for s in by_names if s.company_key}
+    )
     named_beside_known_domain = {
         company
         for s in by_names
         if s.company_key and s.company_domain in domains
         for company in company_keys.get(s.company_key, ())
     }
-    with_domain = frozenset(repository.companies_with_domain(conn, named_beside_known_domain))
+    with_domain = frozenset(contacts_lookups.companies_with_domain(conn, named_beside_known_domain))
     companies = _Lookups(linkedin, domains, company_keys, {}, with_domain)
     wanted = {
         (first, last, company)
@@ -165,8 +169,8 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
         for company in choice
         for first, last in name_pairs(search)
     }
-    names: dict[tuple[str, str], list[repository.NameMatch]] = {}
-    for match in repository.people_named_at(conn, wanted):
+    names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
+    for match in contacts_lookups.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
     return _Lookups(linkedin, domains, company_keys, names, with_domain)
 
@@ -182,7 +186,7 @@ def _company_choices(search: Search, lookups: _Lookups) -> list[frozenset[int]]:
     """
     by_name = frozenset(lookups.company_keys.get(search.company_key or "", ()))
     if search.company_domain and search.company_domain in lookups.domains:
-        by_domain = frozenset(lookups.domains[search.company_domain])
+        by_domain = frozenset({lookups.domains[search.company_domain]})
         return [by_domain, by_name - by_domain - lookups.with_domain]
     return [by_name]
 

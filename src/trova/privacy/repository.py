@@ -16,12 +16,13 @@ from sqlalchemy.engine import Connection
 
 from trova.privacy.models import AuditEvent, Origin, Reveal, Subject, Suppression
 from trova.store.bulk import insert_many, reserve_ids
+from trova.store.sql import batches
 from trova.store.sql import distinct_slices as _slices
 from trova.store.tables import audit_events, audit_subjects, suppressions
 from trova.store.upsert import insert_ignore
 
-IN_SLICE = 2000
-"""Bound values per ``IN`` list, far below SQLite's 32,766 and PostgreSQL's 65,535 parameters."""
+LINK_ROWS = 1000
+"""Subject links per multi-row ``INSERT`` (two bound values each, far below the parameter limits)."""
 
 T = TypeVar("T")
 
@@ -247,8 +248,8 @@ def numbers_of_events(conn: Connection, ids: Collection[int]) -> set[str]:
 def link_subjects(conn: Connection, ids: Collection[int], digests: Collection[str]) -> None:
     """Tie more subjects to existing events (erasure keeps a person findable once their keys are gone)."""
     rows = [{"audit_id": audit_id, "key_hash": digest} for audit_id in sorted(ids) for digest in digests]
-    for start in range(0, len(rows), IN_SLICE // 2):
-        conn.execute(insert_ignore(conn, audit_subjects).values(rows[start : start + IN_SLICE // 2]))
+    for part in batches(rows, LINK_ROWS):
+        conn.execute(insert_ignore(conn, audit_subjects).values(part))
 
 
 def redact_numbers(conn: Connection, ids: Collection[int], numbers: Collection[str]) -> int:

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 
 from trova.contacts.models import ContactRecord, PhoneValue
-from trova.contacts.service import store_records
+from trova.ingest.service import store_records
 from trova.people.models import Observation, Search
 from trova.sources.models import Lookup, SourceKind, search_key
 from trova.store import Database, utcnow

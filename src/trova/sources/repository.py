@@ -17,10 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from trova.sources.models import STAT_COLUMNS, SourceHealth, SourceStats
+from trova.store.sql import batches
 from trova.store.sql import distinct_slices as _slices
 from trova.store.tables import source_batches, source_health, source_misses, source_stats
 
-IN_SLICE = 1000
+MISS_ROWS = 1000
+"""Misses per ``executemany`` of the upsert."""
 
 
 def _upsert(conn: Connection, table: sa.Table) -> Any:
@@ -138,8 +140,8 @@ def remember_misses(conn: Connection, source: str, keys: Iterable[str], expires_
     statement = insert.on_conflict_do_update(
         index_elements=["source", "search_key"], set_={"expires_at": insert.excluded.expires_at}
     )
-    for start in range(0, len(rows), IN_SLICE):
-        conn.execute(statement, rows[start : start + IN_SLICE])
+    for part in batches(rows, MISS_ROWS):
+        conn.execute(statement, part)
 
 
 def forget_misses(conn: Connection, keys: Iterable[str]) -> None:

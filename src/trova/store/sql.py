@@ -1,9 +1,25 @@
-"""Small SQL helpers shared by the repositories."""
+"""How the repositories cut long lists of keys or rows into statements, the one place they do.
+
+Every bulk lookup takes a whole batch of keys: the keys are made distinct and cut into slices far
+below SQLite's 32,766 bound parameters (PostgreSQL allows 65,535), one ``IN`` (or ``VALUES``) list
+per slice (:func:`distinct_slices`); bulk inserts cut their rows the same way (:func:`batches`).
+
+The hot lookups (the finder's, run for every batch of searches) go one step further: their slices
+are padded up to a few fixed sizes (:data:`SLICE_SIZES`), so each statement is compiled once per
+dialect and size and then run on the driver directly (:func:`run_keyed`, :func:`run_compiled`).
+SQLAlchemy would otherwise re-render every ``IN`` or ``VALUES`` list and convert every row, which
+costs several times more than SQLite's own work.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 T = TypeVar("T")
 
@@ -11,9 +27,70 @@ IN_LIST_SIZE = 2000
 """Values per ``IN (…)`` list: well under SQLite's bound-parameter limit and PostgreSQL's, and large
 enough that a 3,000-search batch needs only a couple of statements per lookup."""
 
+SLICE_SIZES = (8, 64, 512)
+"""Keys (or name tuples) per compiled statement, padded up to the next size: few statement shapes."""
+
+StatementFor = Callable[[int], sa.Select[Any]]
+"""Builds the statement for ``size`` keys, its bound parameters named by the caller (``k0``, …)."""
+
 
 def distinct_slices(values: Iterable[T], size: int = IN_LIST_SIZE) -> Iterator[list[T]]:
     """The distinct ``values``, in first-seen order, as lists of at most ``size`` for ``IN`` clauses."""
     ordered = list(dict.fromkeys(values))
     for start in range(0, len(ordered), size):
         yield ordered[start : start + size]
+
+
+def padded_slices(values: Iterable[T]) -> Iterator[list[T]]:
+    """:func:`distinct_slices` of at most the largest :data:`SLICE_SIZES`, each padded (with its first
+    value) up to the next statement size, so a compiled statement serves every batch."""
+    for part in distinct_slices(values, SLICE_SIZES[-1]):
+        size = next(size for size in SLICE_SIZES if size >= len(part))
+        yield part + [part[0]] * (size - len(part))
+
+
+def batches(rows: Sequence[T], size: int = IN_LIST_SIZE) -> Iterator[Sequence[T]]:
+    """``rows`` as consecutive runs of at most ``size`` (rows of a multi-row ``INSERT``)."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def keys_in(column: sa.ColumnElement[Any], size: int) -> sa.ColumnElement[bool]:
+    """``column IN (:k0, …, :k{size-1})``, for a statement built by a :data:`StatementFor`."""
+    return column.in_([sa.bindparam(f"k{i}", type_=column.type) for i in range(size)])
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    positions: tuple[str, ...] | None
+    defaults: dict[str, Any]
+
+
+@lru_cache(maxsize=128)
+def _compiled(statement_for: StatementFor, size: int, dialect: sa.Dialect) -> _Compiled:
+    compiled = statement_for(size).compile(dialect=dialect)
+    positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    return _Compiled(str(compiled), positions, dict(compiled.params))
+
+
+def run_compiled(
+    conn: Connection, statement_for: StatementFor, size: int, params: dict[str, Any]
+) -> Sequence[Any]:
+    """Execute ``statement_for(size)``, compiled once per dialect and size, on the driver directly.
+
+    Rows come back as the driver gives them (SQLite returns ``DATETIME`` columns as text).
+    """
+    compiled = _compiled(statement_for, size, conn.dialect)
+    values = {**compiled.defaults, **params}
+    bound: tuple[Any, ...] | dict[str, Any] = (
+        tuple(values[name] for name in compiled.positions) if compiled.positions else values
+    )
+    return conn.exec_driver_sql(compiled.sql, bound).all()
+
+
+def run_keyed(conn: Connection, statement_for: StatementFor, keys: Iterable[Any]) -> Iterator[Any]:
+    """The rows of ``statement_for`` (whose keys are bound as ``k0``, ``k1``, …) for every key, one
+    statement per :func:`padded_slices` slice."""
+    for part in padded_slices(keys):
+        yield from run_compiled(conn, statement_for, len(part), {f"k{i}": key for i, key in enumerate(part)})

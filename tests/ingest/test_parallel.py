@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from trova.contacts import normalise
 from trova.contacts.models import RowProblem
-from trova.contacts.normalise import FileToRead, normalised_chunks
+from trova.contacts.normalise import FileToRead
 from trova.contacts.readers import sniff
 from trova.errors import ImportFailed
+from trova.ingest import parallel as reader_processes
+from trova.ingest.parallel import normalised_chunks
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, 0)
 HEADER = "linkedin_url,first_name,last_name,company_name,company_domain,phone,country,observed_at"
@@ -56,7 +57,7 @@ def to_read(paths: list[Path]) -> list[FileToRead]:
 
 @pytest.fixture(autouse=True)
 def always_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(normalise, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(reader_processes, "PARALLEL_MIN_BYTES", 0)
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

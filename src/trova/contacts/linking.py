@@ -1,93 +1,32 @@
-"""The import pipeline: files -> rows -> normalised records -> one write transaction per chunk.
+"""Record linking: which company and which person each new observation of a chunk belongs to.
 
-``import_paths`` sniffs every file first (a file that is not CSV or JSON Lines is refused before
-anything is written), then streams each file in chunks of ``import_chunk_rows`` rows, read and
-normalised by ``trova.contacts.normalise`` (in a reader process for large files, so the second core
-reads while this one writes). Each chunk is linked into the store in one write transaction, so a
-kill -9 leaves whole chunks only, and a re-run skips what is already stored: every observation
-carries a ``dedupe_key`` of source + person + number + date.
+The policy of the contact store: a record joins the person of its LinkedIn profile, else the one
+person known by its names at its company; a company is found by its registrable domain, else by
+its name. Records reach the store in any order, so people (and companies) that
+later rows show to be one are merged. Pure of files and of privacy: it takes normalised records
+and a connection, reads through ``trova.contacts.lookups`` and writes through
+``trova.contacts.repository``; the import (``trova.ingest``) owns the transactions.
+
+Usage: ``state = LinkState(); outcome = link(conn, state, records); write(conn, state, now)``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
+from trova.contacts import lookups
 from trova.contacts import repository as repo
-from trova.contacts.models import ContactRecord, ImportReport, PhoneValue, RowProblem, SkipReason
-from trova.contacts.normalise import SOURCE_LENGTH, FileToRead, Normalised, normalised_chunks
-from trova.contacts.readers import sniff
-from trova.privacy.screening import screen_records
-from trova.settings import get_settings
-from trova.store import Database, utcnow
-
-KEPT_PROBLEMS = 1000
-"""Problems kept in the report; every one is still passed to ``on_problem`` as it happens."""
-CHUNK_ATTEMPTS = 3
-"""A chunk whose insert races a concurrent writer (PostgreSQL unique keys) is redone from a fresh read."""
-
-ProblemHandler = Callable[[RowProblem], None]
-
-
-def import_paths(
-    db: Database,
-    paths: Sequence[Path],
-    *,
-    source: str | None = None,
-    dry_run: bool = False,
-    on_problem: ProblemHandler | None = None,
-    chunk_rows: int | None = None,
-    workers: int | None = None,
-) -> ImportReport:
-    """Import contact files into the store (or, with ``dry_run``, only report what would happen).
-
-    ``source`` names the source of rows that have no ``source`` cell (default: the file's name).
-    Raises ``ImportFileRefused`` before writing anything when any file is not CSV or JSON Lines.
-    """
-    settings = get_settings()
-    started = time.monotonic()
-    files = [sniff(Path(path)) for path in paths]
-    tally = _Tally(on_problem)
-    now = utcnow()
-    size = chunk_rows or settings.import_chunk_rows
-    worker_count = settings.import_workers if workers is None else workers
-    dry_state = _LinkState() if dry_run else None
-    to_read = [FileToRead(file, (source or file.name)[:SOURCE_LENGTH]) for file in files]
-    for file, chunk in normalised_chunks(to_read, now, size, worker_count):
-        records, suppressed = _screened(db, tally.take(chunk))
-        for record in suppressed:
-            tally.problem(RowProblem(file.name, record.line, "suppressed"))
-        if dry_state is not None:
-            tally.add(_link(dry_state, db, records, _read_connection))
-        else:
-            tally.add(_store_chunk(db, records, now, bulk=True))
-    if dry_state is None:
-        tally.created = _people_created(db, now)
-    return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)
-
-
-def _people_created(db: Database, now: dt.datetime) -> int:
-    """People this import created and that are still there: every person it creates carries the
-    import's timestamp, and counting them at the end leaves out those that a later row merged into
-    another (two companies found to be one, say), which a count per chunk cannot know."""
-    with db.read() as conn:
-        return repo.people_created_at(conn, now)
-
-
-# --- linking records into the store ---------------------------------------------------------------
+from trova.contacts.models import ContactRecord, PhoneValue
 
 
 @dataclass(slots=True)
-class _Outcome:
+class LinkOutcome:
+    """What linking a chunk did: observations stored and skipped as known, people created and updated."""
+
     stored: int = 0
     duplicates: int = 0
     created: list[int] = field(default_factory=list)
@@ -102,10 +41,10 @@ class _Observation:
 
 
 @dataclass(slots=True)
-class _LinkState:
+class LinkState:
     """People and companies as the chunk sees them: loaded from the store, extended by new ones.
 
-    New people and companies get negative refs until the writer inserts them and learns their ids.
+    New people and companies get negative refs until :func:`write` inserts them and learns their ids.
     For a dry run one state lives across all chunks, so later chunks see what earlier ones would add.
     """
 
@@ -143,47 +82,15 @@ class _LinkState:
         return ref
 
 
-def _store_chunk(
-    db: Database, records: list[ContactRecord], now: dt.datetime, *, bulk: bool = False
-) -> _Outcome:
-    """Link one chunk into the store in one write transaction (redone if a concurrent writer races it).
+def link(conn: Connection, state: LinkState, records: list[ContactRecord]) -> LinkOutcome:
+    """Resolve the company and person of every new observation in ``records`` against ``state``.
 
-    ``bulk`` (file imports) gives the connection a large page cache; records stored one by one by
-    a server process leave its pooled connections as they are.
+    What the store knows is read through ``conn``; nothing is written (see :func:`write`).
     """
-    for attempt in range(1, CHUNK_ATTEMPTS + 1):
-        try:
-            with db.write() as conn:
-                if bulk:
-                    repo.prepare_bulk_writes(conn)
-                state = _LinkState()
-                outcome = _link(state, db, records, lambda _db: _same(conn))
-                _flush(conn, state, now)
-                return outcome
-        except IntegrityError:
-            if attempt == CHUNK_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
-
-
-@contextmanager
-def _same(conn: Connection) -> Iterator[Connection]:
-    yield conn
-
-
-def _read_connection(db: Database) -> Any:
-    return db.read()
-
-
-def _link(
-    state: _LinkState, db: Database, records: list[ContactRecord], connect: Callable[[Database], Any]
-) -> _Outcome:
-    """Resolve the company and person of every new observation in ``records`` against ``state``."""
-    outcome = _Outcome()
-    with connect(db) as conn:
-        fresh = _drop_known_observations(conn, state, records, outcome)
-        _load_companies(conn, state, fresh)
-        _load_people(conn, state, fresh)
+    outcome = LinkOutcome()
+    fresh = _drop_known_observations(conn, state, records, outcome)
+    _load_companies(conn, state, fresh)
+    _load_people(conn, state, fresh)
     for record, phones in fresh:
         link_ref, match_refs = _resolve_company(state, record)
         person = _resolve_person(state, record, link_ref, match_refs, outcome)
@@ -196,7 +103,7 @@ def _link(
 
 
 def _drop_known_observations(
-    conn: Connection, state: _LinkState, records: list[ContactRecord], outcome: _Outcome
+    conn: Connection, state: LinkState, records: list[ContactRecord], outcome: LinkOutcome
 ) -> list[tuple[ContactRecord, list[PhoneValue]]]:
     keys = [phone.dedupe_key for record in records for phone in record.phones]
     known = repo.existing_dedupe_keys(conn, [key for key in keys if key not in state.seen_keys])
@@ -213,27 +120,30 @@ def _drop_known_observations(
 
 
 def _load_companies(
-    conn: Connection, state: _LinkState, fresh: list[tuple[ContactRecord, list[PhoneValue]]]
+    conn: Connection, state: LinkState, fresh: list[tuple[ContactRecord, list[PhoneValue]]]
 ) -> None:
     domains = {record.domain for record, _ in fresh if record.domain} - state.loaded_domains
     names = {record.company_key for record, _ in fresh if record.company_key} - state.loaded_names
-    for domain, company in repo.companies_by_domain(conn, domains).items():
+    for domain, company in lookups.companies_by_domain(conn, domains).items():
         state.domain_company.setdefault(domain, company)
         state.company_has_domain[company] = True
-    for known in repo.companies_by_name(conn, names):
-        state.name_companies.setdefault(known.name_key, set()).add(known.company_id)
-        state.company_has_domain[known.company_id] = (
-            state.company_has_domain.get(known.company_id, False) or known.has_domain
-        )
+    by_name = lookups.companies_by_name(conn, names)
+    with_domain = lookups.companies_with_domain(conn, {ref for refs in by_name.values() for ref in refs})
+    for name_key, refs in by_name.items():
+        state.name_companies.setdefault(name_key, set()).update(refs)
+        for company in refs:
+            state.company_has_domain[company] = (
+                state.company_has_domain.get(company, False) or company in with_domain
+            )
     state.loaded_domains |= domains
     state.loaded_names |= names
 
 
 def _load_people(
-    conn: Connection, state: _LinkState, fresh: list[tuple[ContactRecord, list[PhoneValue]]]
+    conn: Connection, state: LinkState, fresh: list[tuple[ContactRecord, list[PhoneValue]]]
 ) -> None:
     li_keys = {record.linkedin_key for record, _ in fresh if record.linkedin_key} - state.loaded_li
-    for key, person in repo.people_by_linkedin(conn, li_keys).items():
+    for key, person in lookups.people_by_linkedin(conn, li_keys).items():
         state.li_person.setdefault(key, person)
         state.person_li.setdefault(person, key)
     state.loaded_li |= li_keys
@@ -241,8 +151,8 @@ def _load_people(
     companies = {ref for record in named for ref in _known_companies(state, record) if ref > 0}
     if not companies:
         return
-    for known in repo.people_by_names(
-        conn, {(record.first_key, record.last_key) for record in named}, companies
+    for known in lookups.people_named(
+        conn, {(record.first_key, record.last_key) for record in named}, at=companies
     ):
         name = (known.first_key, known.last_key, known.company_id)
         state.by_name.setdefault(name, set()).add(known.person_id)
@@ -251,14 +161,14 @@ def _load_people(
             state.li_person.setdefault(known.linkedin_key, known.person_id)
 
 
-def _known_companies(state: _LinkState, record: ContactRecord) -> set[int]:
+def _known_companies(state: LinkState, record: ContactRecord) -> set[int]:
     refs = set(state.name_companies.get(record.company_key, ())) if record.company_key else set()
     if record.domain and record.domain in state.domain_company:
         refs.add(state.domain_company[record.domain])
     return refs
 
 
-def _resolve_company(state: _LinkState, record: ContactRecord) -> tuple[int | None, frozenset[int]]:
+def _resolve_company(state: LinkState, record: ContactRecord) -> tuple[int | None, frozenset[int]]:
     """(the company to link the person to, the companies whose people the record may match).
 
     Found by domain first, else by company key (adding the missing name or domain link). A name
@@ -286,22 +196,22 @@ def _resolve_company(state: _LinkState, record: ContactRecord) -> tuple[int | No
     return company, frozenset(state.name_companies[record.company_key])
 
 
-def _merge_company(state: _LinkState, survivor: int, duplicate: int, key: str) -> None:
+def _merge_company(state: LinkState, survivor: int, duplicate: int, key: str) -> None:
     """A company first seen by name alone turns out to be the one this domain names: fold it in.
 
-    The store is updated when the chunk is written (``_flush``), which then merges the people the two
+    The store is updated when the chunk is written (:func:`write`), which then merges the people the two
     companies had in common under one name; within the chunk the name now points at the survivor.
     """
     state.name_companies[key].discard(duplicate)
     state.company_merges.append((survivor, duplicate))
 
 
-def _name_only(state: _LinkState, key: str) -> set[int]:
+def _name_only(state: LinkState, key: str) -> set[int]:
     """Companies known by ``key`` and by no domain."""
     return {ref for ref in state.name_companies.get(key, ()) if not state.company_has_domain.get(ref)}
 
 
-def _company_for_domain(state: _LinkState, domain: str, key: str | None) -> int:
+def _company_for_domain(state: LinkState, domain: str, key: str | None) -> int:
     company = state.domain_company.get(domain)
     if company is not None:
         return company
@@ -313,14 +223,14 @@ def _company_for_domain(state: _LinkState, domain: str, key: str | None) -> int:
     return company
 
 
-def _new_company(state: _LinkState) -> int:
+def _new_company(state: LinkState) -> int:
     company = state.token()
     state.new_companies.append(company)
     state.company_has_domain[company] = False
     return company
 
 
-def _link_name(state: _LinkState, key: str, company: int) -> None:
+def _link_name(state: LinkState, key: str, company: int) -> None:
     keyed = state.name_companies.setdefault(key, set())
     if company not in keyed:
         keyed.add(company)
@@ -328,7 +238,7 @@ def _link_name(state: _LinkState, key: str, company: int) -> None:
 
 
 def _resolve_person(
-    state: _LinkState, record: ContactRecord, company: int | None, match: frozenset[int], outcome: _Outcome
+    state: LinkState, record: ContactRecord, company: int | None, match: frozenset[int], outcome: LinkOutcome
 ) -> int:
     """The person of a record: by LinkedIn key; else by names + company when that names one person.
 
@@ -346,7 +256,7 @@ def _resolve_person(
 
 
 def _name_match(
-    state: _LinkState, record: ContactRecord, match: frozenset[int], key: str | None
+    state: LinkState, record: ContactRecord, match: frozenset[int], key: str | None
 ) -> int | None:
     candidates = _merged(state, _candidates(state, record, match))
     if len(candidates) > 1 and key is None:
@@ -362,7 +272,7 @@ def _name_match(
     return person
 
 
-def _candidates(state: _LinkState, record: ContactRecord, match: frozenset[int]) -> set[int]:
+def _candidates(state: LinkState, record: ContactRecord, match: frozenset[int]) -> set[int]:
     if not (record.first_key and record.last_key):
         return set()
     found: set[int] = set()
@@ -373,7 +283,7 @@ def _candidates(state: _LinkState, record: ContactRecord, match: frozenset[int])
     return found
 
 
-def _merged(state: _LinkState, people_: set[int]) -> set[int]:
+def _merged(state: LinkState, people_: set[int]) -> set[int]:
     """People with the same names at the same company are one person unless two profiles say otherwise.
 
     Records reach the store in any order: a row without a profile may create a person before the
@@ -391,7 +301,7 @@ def _merged(state: _LinkState, people_: set[int]) -> set[int]:
     return {survivor}
 
 
-def _survivor(state: _LinkState, people_: set[int]) -> int:
+def _survivor(state: LinkState, people_: set[int]) -> int:
     stored = sorted(person for person in people_ if person > 0)
     if not stored:
         with_profile = [person for person in people_ if state.person_li.get(person)]
@@ -400,7 +310,7 @@ def _survivor(state: _LinkState, people_: set[int]) -> int:
     return with_profile[0] if with_profile else stored[0]
 
 
-def _absorb(state: _LinkState, survivor: int, absorbed: int) -> None:
+def _absorb(state: LinkState, survivor: int, absorbed: int) -> None:
     state.alias[absorbed] = survivor
     profile = state.person_li.get(absorbed)
     if profile is not None and state.person_li.get(survivor) is None:
@@ -411,14 +321,14 @@ def _absorb(state: _LinkState, survivor: int, absorbed: int) -> None:
         state.merges.append((survivor, absorbed))
 
 
-def _attach_profile(state: _LinkState, person: int, key: str) -> None:
+def _attach_profile(state: LinkState, person: int, key: str) -> None:
     state.person_li[person] = key
     state.li_person[key] = person
     if person > 0:
         state.attach_li[person] = key
 
 
-def _new_person(state: _LinkState, key: str | None, outcome: _Outcome) -> int:
+def _new_person(state: LinkState, key: str | None, outcome: LinkOutcome) -> int:
     person = state.token()
     state.new_people.append(person)
     state.person_li[person] = key
@@ -428,7 +338,7 @@ def _new_person(state: _LinkState, key: str | None, outcome: _Outcome) -> int:
     return person
 
 
-def _add_links(state: _LinkState, person: int, record: ContactRecord, company: int | None) -> None:
+def _add_links(state: LinkState, person: int, record: ContactRecord, company: int | None) -> None:
     if record.first_key and record.last_key:
         state.person_names.append((person, record.first_key, record.last_key))
         if company is not None:
@@ -439,8 +349,9 @@ def _add_links(state: _LinkState, person: int, record: ContactRecord, company: i
         state.person_companies.append((person, company))
 
 
-def _flush(conn: Connection, state: _LinkState, now: dt.datetime) -> None:
-    """Write what the chunk added: new companies and people first (for their ids), then links and numbers."""
+def write(conn: Connection, state: LinkState, now: dt.datetime) -> None:
+    """Write what linking added to ``state``: new companies and people first (for their ids), then
+    merged people, links and numbers, and last the companies found to be one."""
     company_ids = repo.insert_companies(conn, len(state.new_companies), now)
     ids: dict[int, int] = dict(zip(state.new_companies, company_ids, strict=True))
     new_people = [token for token in state.new_people if token not in state.alias]
@@ -512,87 +423,3 @@ def _observation_row(person_id: int, observation: _Observation, now: dt.datetime
         now,
         phone.dedupe_key,
     )
-
-
-# --- the report -----------------------------------------------------------------------------------
-
-
-class _Tally:
-    """Counts as the import goes; problems go to ``on_problem`` at once and the first ones are kept."""
-
-    def __init__(self, on_problem: ProblemHandler | None) -> None:
-        self.on_problem = on_problem
-        self.rows_read = 0
-        self.skipped: Counter[SkipReason] = Counter()
-        self.problems: list[RowProblem] = []
-        self.problems_not_kept = 0
-        self.stored = 0
-        self.duplicates = 0
-        self.created = 0
-        self.updated: set[int] = set()
-
-    def take(self, chunk: Normalised) -> list[ContactRecord]:
-        """The chunk's records; its problems are counted and reported."""
-        self.rows_read += len(chunk)
-        records: list[ContactRecord] = []
-        for item in chunk:
-            if isinstance(item, RowProblem):
-                self.problem(item)
-            else:
-                records.append(item)
-        return records
-
-    def problem(self, problem: RowProblem) -> None:
-        """Count a skipped row, pass it to ``on_problem`` and keep it if there is room."""
-        self.skipped[problem.reason] += 1
-        if self.on_problem is not None:
-            self.on_problem(problem)
-        if len(self.problems) < KEPT_PROBLEMS:
-            self.problems.append(problem)
-        else:
-            self.problems_not_kept += 1
-
-    def add(self, outcome: _Outcome) -> None:
-        self.stored += outcome.stored
-        self.duplicates += outcome.duplicates
-        self.created += len(outcome.created)
-        self.updated |= outcome.updated
-
-    def report(self, files: tuple[str, ...], dry_run: bool, elapsed_s: float) -> ImportReport:
-        return ImportReport(
-            files=files,
-            rows_read=self.rows_read,
-            records_stored=self.stored,
-            duplicates=self.duplicates,
-            people_created=self.created,
-            people_updated=len(self.updated),
-            skipped=dict(self.skipped),
-            problems=tuple(self.problems),
-            problems_not_kept=self.problems_not_kept,
-            dry_run=dry_run,
-            elapsed_s=elapsed_s,
-        )
-
-
-# --- records from elsewhere (upstream sources) ----------------------------------------------------
-
-
-def store_records(db: Database, records: list[ContactRecord], now: dt.datetime) -> int:
-    """Link already-normalised records into the store, exactly as an imported chunk is linked.
-
-    Used by the upstream sources (``trova.sources``) to keep what a provider returned, so that
-    the same person is answered locally next time; returns how many observations were added.
-    """
-    records, _suppressed = _screened(db, records)
-    if not records:
-        return 0
-    return _store_chunk(db, records, now).stored
-
-
-def _screened(db: Database, records: list[ContactRecord]) -> tuple[list[ContactRecord], list[ContactRecord]]:
-    """``(records the suppression list allows, records it refuses)``: an erased or suppressed person
-    or number is never stored again, whether it comes from a file or from an upstream source."""
-    if not records:
-        return [], []
-    with db.read() as conn:
-        return screen_records(conn, records)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from trova.contacts import normalise
 from trova.contacts.models import ImportReport, RowProblem
-from trova.contacts.service import import_paths
 from trova.errors import ImportFileRefused
+from trova.ingest import parallel
+from trova.ingest.service import import_paths
 from trova.store import Database
 from trova.store.tables import (
     companies,
@@ -359,7 +359,7 @@ def test_worker_processes_build_the_same_store(
     path = csv_file(
         tmp_path, *rows, "linkedin.com/in/zz,,,,,,,,", "linkedin.com/in/p1,,,,,+15705550001,,2024-01-02,"
     )
-    monkeypatch.setattr(normalise, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
     report = import_paths(db, [path], workers=2, chunk_rows=50)
     assert (report.rows_read, report.records_stored, report.duplicates, report.people_created) == (
         602,

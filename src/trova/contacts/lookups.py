@@ -1,0 +1,324 @@
+"""The contact store's batched reads: who is known by a profile, a domain, a company name or a name,
+and what the store holds about them (the finder's lookups, the import's, privacy's and erasure's).
+
+Part of the contacts package's repository (writes are in ``trova.contacts.repository``). Every
+function takes the caller's connection and a whole batch of keys, so resolving thousands of
+searches, or linking a chunk of thousands of rows, is a handful of indexed queries whatever the
+store size. The statements are compiled once per dialect and slice size and run on the driver
+directly (``trova.store.sql.run_keyed``): these reads are the finder's hot path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trova.people.models import Observation
+from trova.people.rank import RETURNABLE_LINES
+from trova.store.sql import distinct_slices, keys_in, padded_slices, run_compiled, run_keyed
+from trova.store.tables import (
+    company_domains,
+    company_names,
+    people,
+    person_companies,
+    person_names,
+    phone_observations,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    """A person known by (first_key, last_key) and linked to ``company_id``, with their profile key."""
+
+    person_id: int
+    first_key: str
+    last_key: str
+    company_id: int
+    linkedin_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """What the store knows about one person (explanations, screening, erasure)."""
+
+    person_id: int
+    linkedin_key: str | None
+    names: tuple[tuple[str, str], ...]
+    company_ids: tuple[int, ...]
+    company_names: tuple[str, ...]
+    company_domains: tuple[str, ...]
+
+
+def _datetime(value: dt.datetime | str) -> dt.datetime:
+    """SQLite hands DATETIME columns back as text when read on the driver directly."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def _linkedin_statement(size: int) -> sa.Select[Any]:
+    return sa.select(people.c.linkedin_key, people.c.id).where(keys_in(people.c.linkedin_key, size))
+
+
+def _domains_statement(size: int) -> sa.Select[Any]:
+    table = company_domains
+    return sa.select(table.c.domain, table.c.company_id).where(keys_in(table.c.domain, size))
+
+
+def _company_names_statement(size: int) -> sa.Select[Any]:
+    table = company_names
+    return sa.select(table.c.name_key, table.c.company_id).where(keys_in(table.c.name_key, size))
+
+
+def _observations_statement(size: int) -> sa.Select[Any]:
+    table = phone_observations
+    return sa.select(
+        table.c.person_id,
+        table.c.e164,
+        table.c.line_type,
+        table.c.region,
+        table.c.source,
+        table.c.observed_at,
+    ).where(
+        keys_in(table.c.person_id, size),
+        table.c.valid.is_(True),
+        table.c.line_type.in_([sa.literal_column(f"'{line_type}'") for line_type in RETURNABLE_LINES]),
+    )
+
+
+def _shared_statement(size: int) -> sa.Select[Any]:
+    table = phone_observations
+    return (
+        sa.select(table.c.e164)
+        .where(keys_in(table.c.e164, size))
+        .group_by(table.c.e164)
+        .having(sa.func.count(sa.distinct(table.c.person_id)) > 1)
+    )
+
+
+def _wanted_names(size: int, *, with_company: bool) -> sa.CTE:
+    """``size`` bound (first_key, last_key[, company_id]) rows as a ``VALUES`` list named ``wanted``."""
+    columns: list[sa.ColumnClause[Any]] = [
+        sa.column("first_key", sa.String),
+        sa.column("last_key", sa.String),
+    ]
+    if with_company:
+        columns.append(sa.column("company_id", sa.Integer))
+    rows = [
+        (sa.bindparam(f"f{i}", type_=sa.String), sa.bindparam(f"l{i}", type_=sa.String))
+        + ((sa.bindparam(f"c{i}", type_=sa.Integer),) if with_company else ())
+        for i in range(size)
+    ]
+    return sa.values(*columns, name="wanted").data(rows).cte("wanted")
+
+
+def _people_by_names(wanted: sa.CTE, works_there: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    names_match = sa.and_(
+        person_names.c.last_key == wanted.c.last_key, person_names.c.first_key == wanted.c.first_key
+    )
+    return (
+        sa.select(
+            person_names.c.person_id,
+            person_names.c.first_key,
+            person_names.c.last_key,
+            person_companies.c.company_id,
+            people.c.linkedin_key,
+        )
+        .select_from(wanted)
+        .join(person_names, names_match)
+        .join(person_companies, works_there)
+        .join(people, people.c.id == person_names.c.person_id)
+    )
+
+
+def _named_at_statement(size: int) -> sa.Select[Any]:
+    """People by (first_key, last_key, company_id) triples joined as a ``VALUES`` list: each
+    triple is an index seek on (last_key, first_key) then on (person_id, company_id). A row-value
+    ``IN`` would make SQLite scan the whole table."""
+    wanted = _wanted_names(size, with_company=True)
+    return _people_by_names(
+        wanted,
+        sa.and_(
+            person_companies.c.person_id == person_names.c.person_id,
+            person_companies.c.company_id == wanted.c.company_id,
+        ),
+    )
+
+
+def _named_statement(size: int) -> sa.Select[Any]:
+    """People by (first_key, last_key) pairs, at every company they are linked to: as above, each
+    pair is an index seek (SQLite plans a row-value ``IN`` as a full scan, and two ``IN`` lists as
+    every last name times every first name)."""
+    wanted = _wanted_names(size, with_company=False)
+    return _people_by_names(wanted, person_companies.c.person_id == person_names.c.person_id)
+
+
+def _profiles_statement(size: int) -> sa.Select[Any]:
+    return sa.select(people.c.id, people.c.linkedin_key).where(keys_in(people.c.id, size))
+
+
+def _person_names_statement(size: int) -> sa.Select[Any]:
+    table = person_names
+    return sa.select(table.c.person_id, table.c.first_key, table.c.last_key).where(
+        keys_in(table.c.person_id, size)
+    )
+
+
+def _person_companies_statement(size: int) -> sa.Select[Any]:
+    table = person_companies
+    return sa.select(table.c.person_id, table.c.company_id).where(keys_in(table.c.person_id, size))
+
+
+def _names_of_companies_statement(size: int) -> sa.Select[Any]:
+    table = company_names
+    return sa.select(table.c.company_id, table.c.name_key).where(keys_in(table.c.company_id, size))
+
+
+def _domains_of_companies_statement(size: int) -> sa.Select[Any]:
+    table = company_domains
+    return sa.select(table.c.company_id, table.c.domain).where(keys_in(table.c.company_id, size))
+
+
+def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
+    """Profile key -> person id, for the known ones among ``keys``."""
+    return {key: person_id for key, person_id in run_keyed(conn, _linkedin_statement, keys)}
+
+
+def companies_by_domain(conn: Connection, domains: Iterable[str]) -> dict[str, int]:
+    """Registrable domain -> the company known by it (a domain names one company), for the known ones."""
+    return {domain: company_id for domain, company_id in run_keyed(conn, _domains_statement, domains)}
+
+
+def companies_by_name(conn: Connection, name_keys: Iterable[str]) -> dict[str, set[int]]:
+    """Company key -> the companies known by it (a key may name several companies)."""
+    found: dict[str, set[int]] = {}
+    for name_key, company_id in run_keyed(conn, _company_names_statement, name_keys):
+        found.setdefault(name_key, set()).add(company_id)
+    return found
+
+
+def companies_with_domain(conn: Connection, company_ids: Iterable[int]) -> set[int]:
+    """The companies among ``company_ids`` that some record links to a domain."""
+    return {
+        company_id for company_id, _domain in run_keyed(conn, _domains_of_companies_statement, company_ids)
+    }
+
+
+def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) -> list[NameMatch]:
+    """The people known by (first_key, last_key) who are linked to company_id, for each triple.
+
+    The cost follows the number of triples, not the size of the store: namesakes at other
+    companies are never fetched.
+    """
+    found: dict[tuple[int, int], NameMatch] = {}
+    for part in padded_slices(wanted):
+        params = {
+            f"{column}{i}": value
+            for i, row in enumerate(part)
+            for column, value in zip("flc", row, strict=True)
+        }
+        for row in run_compiled(conn, _named_at_statement, len(part), params):
+            match = NameMatch(*row)
+            found[(match.person_id, match.company_id)] = match
+    return list(found.values())
+
+
+def people_named(
+    conn: Connection, pairs: Iterable[tuple[str, str]], at: Collection[int] | None = None
+) -> list[NameMatch]:
+    """Everyone known by one of the (first_key, last_key) ``pairs``, once per company they are
+    linked to: at any company (explanations), or only at the companies in ``at`` (the import)."""
+    found: dict[NameMatch, None] = {}
+    for part in padded_slices(pairs):
+        params = {
+            f"{column}{i}": value
+            for i, row in enumerate(part)
+            for column, value in zip("fl", row, strict=True)
+        }
+        for row in run_compiled(conn, _named_statement, len(part), params):
+            if at is None or row[3] in at:
+                found[NameMatch(*row)] = None
+    return list(found)
+
+
+def observations_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, list[Observation]]:
+    """Person id -> the observations of theirs that may be returned (valid, returnable line type)."""
+    found: dict[int, list[Observation]] = {}
+    for person_id, e164, line_type, region, source, observed_at in run_keyed(
+        conn, _observations_statement, person_ids
+    ):
+        found.setdefault(person_id, []).append(
+            Observation(e164, True, line_type, region, source, _datetime(observed_at))
+        )
+    return found
+
+
+def shared_numbers(conn: Connection, numbers: Collection[str]) -> set[str]:
+    """The numbers among ``numbers`` that the store holds for more than one person."""
+    return {e164 for (e164,) in run_keyed(conn, _shared_statement, numbers)}
+
+
+def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[int, list[Observation]]:
+    """Person id -> every observation, unparseable and invalid ones included (for explanations)."""
+    table = phone_observations
+    query = sa.select(
+        table.c.person_id,
+        table.c.e164,
+        table.c.valid,
+        table.c.line_type,
+        table.c.region,
+        table.c.source,
+        table.c.observed_at,
+        table.c.raw,
+    )
+    found: dict[int, list[Observation]] = {}
+    for part in distinct_slices(sorted(person_ids)):
+        for row in conn.execute(query.where(table.c.person_id.in_(part))):
+            found.setdefault(row.person_id, []).append(
+                Observation(
+                    row.e164, bool(row.valid), row.line_type, row.region, row.source, row.observed_at, row.raw
+                )
+            )
+    return found
+
+
+def describe_people(conn: Connection, person_ids: Collection[int]) -> dict[int, PersonRecord]:
+    """Profile, names and companies (their names and domains) of each person, in five bulk queries
+    (explanations, and the suppression list's screening of every batch)."""
+    profiles: dict[int, str | None] = dict(run_keyed(conn, _profiles_statement, person_ids))
+    if not profiles:
+        return {}
+    names: dict[int, list[tuple[str, str]]] = {}
+    for person_id, first_key, last_key in run_keyed(conn, _person_names_statement, profiles):
+        names.setdefault(person_id, []).append((first_key, last_key))
+    links: dict[int, list[int]] = {}
+    for person_id, company_id in run_keyed(conn, _person_companies_statement, profiles):
+        links.setdefault(person_id, []).append(company_id)
+    company_ids = {company for companies in links.values() for company in companies}
+    keys = _by_company(run_keyed(conn, _names_of_companies_statement, company_ids))
+    domains = _by_company(run_keyed(conn, _domains_of_companies_statement, company_ids))
+    return {
+        person_id: PersonRecord(
+            person_id=person_id,
+            linkedin_key=profile,
+            names=tuple(sorted(names.get(person_id, ()))),
+            company_ids=tuple(sorted(links.get(person_id, ()))),
+            company_names=_of_companies(keys, links.get(person_id, ())),
+            company_domains=_of_companies(domains, links.get(person_id, ())),
+        )
+        for person_id, profile in sorted(profiles.items())
+    }
+
+
+def _by_company(rows: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for company_id, text in rows:
+        found.setdefault(company_id, []).append(text)
+    return found
+
+
+def _of_companies(texts: dict[int, list[str]], company_ids: Iterable[int]) -> tuple[str, ...]:
+    return tuple(sorted({text for company_id in company_ids for text in texts.get(company_id, ())}))

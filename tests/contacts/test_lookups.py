@@ -1,0 +1,158 @@
+"""The contact store's batched reads (``trova.contacts.lookups``), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from tests.finder.builder import DEFAULT_DATE, StoreBuilder
+from trova.contacts import lookups
+from trova.contacts.lookups import NameMatch, PersonRecord
+from trova.people.models import Observation
+from trova.store import Database, utcnow
+from trova.store.sql import SLICE_SIZES
+from trova.store.tables import people
+
+MOBILE, MOBILE_2, FIXED, TOLL_FREE = "+33612345678", "+33698765432", "+33142685300", "+33800123456"
+
+
+@pytest.fixture
+def store(db: Database) -> StoreBuilder:
+    return StoreBuilder(db)
+
+
+def test_people_by_linkedin_maps_the_known_profiles_only(db: Database, store: StoreBuilder) -> None:
+    ada = store.person(linkedin="https://www.linkedin.com/in/ada-lovelace")
+    store.person("Alan", "Turing")
+    with db.read() as conn:
+        found = lookups.people_by_linkedin(conn, ["ada-lovelace", "nobody", "ada-lovelace"])
+        assert found == {"ada-lovelace": ada}
+        assert lookups.people_by_linkedin(conn, []) == {}
+
+
+def test_people_by_linkedin_across_several_padded_slices(db: Database) -> None:
+    """More keys than the largest statement size: every slice, padded or not, finds its keys."""
+    count = SLICE_SIZES[-1] + SLICE_SIZES[0] + 3
+    now = utcnow()
+    with db.write() as conn:
+        conn.execute(
+            sa.insert(people),
+            [{"linkedin_key": f"p{i}", "created_at": now, "updated_at": now} for i in range(count)],
+        )
+        ids = dict(conn.execute(sa.select(people.c.linkedin_key, people.c.id)).all())
+    with db.read() as conn:
+        found = lookups.people_by_linkedin(conn, [f"p{i}" for i in range(count)] + ["absent"])
+    assert found == ids and len(found) == count
+
+
+def test_companies_by_domain_name_and_with_domain(db: Database, store: StoreBuilder) -> None:
+    acme_com = store.company("Acme", domains=("https://www.acme.com",))
+    acme_name_only = store.company("Acme Inc.")
+    beta = store.company("Beta", domains=("beta.co.uk", "beta.io"))
+    with db.read() as conn:
+        assert lookups.companies_by_domain(conn, ["acme.com", "beta.io", "beta.co.uk", "gamma.de"]) == {
+            "acme.com": acme_com,
+            "beta.io": beta,
+            "beta.co.uk": beta,
+        }
+        assert lookups.companies_by_name(conn, ["acme", "beta", "gamma"]) == {
+            "acme": {acme_com, acme_name_only},
+            "beta": {beta},
+        }
+        assert lookups.companies_with_domain(conn, [acme_com, acme_name_only, beta]) == {acme_com, beta}
+        assert lookups.companies_with_domain(conn, []) == set()
+
+
+def test_people_named_at_fetches_only_the_wanted_companies(db: Database, store: StoreBuilder) -> None:
+    acme, beta, gamma = store.company("Acme"), store.company("Beta"), store.company("Gamma")
+    jane = store.person("Jane", "Doe", at=(acme, beta), linkedin="linkedin.com/in/jane-doe")
+    other_jane = store.person("Jane", "Doe", at=(gamma,))
+    john = store.person("John", "Roe", at=(acme,))
+    with db.read() as conn:
+        found = lookups.people_named_at(
+            conn, [("jane", "doe", acme), ("jane", "doe", beta), ("john", "roe", beta), ("jane", "doe", acme)]
+        )
+        assert sorted(found, key=lambda match: match.company_id) == [
+            NameMatch(jane, "jane", "doe", acme, "jane-doe"),
+            NameMatch(jane, "jane", "doe", beta, "jane-doe"),
+        ]
+        assert {m.person_id for m in lookups.people_named_at(conn, [("jane", "doe", gamma)])} == {other_jane}
+        assert {m.person_id for m in lookups.people_named_at(conn, [("john", "roe", acme)])} == {john}
+
+
+def test_people_named_at_any_company_or_only_at_some(db: Database, store: StoreBuilder) -> None:
+    acme, beta = store.company("Acme"), store.company("Beta")
+    jane = store.person("Jane", "Doe", at=(acme,))
+    other_jane = store.person("Jane", "Doe", at=(beta,))
+    store.also_named(other_jane, "Janet", "Doe")
+    store.person("Jane", "Doe")  # at no company: nobody finds her by names
+    with db.read() as conn:
+        everywhere = lookups.people_named(conn, [("jane", "doe"), ("janet", "doe"), ("jane", "doe")])
+        assert sorted(everywhere, key=lambda m: (m.person_id, m.first_key)) == [
+            NameMatch(jane, "jane", "doe", acme, None),
+            NameMatch(other_jane, "jane", "doe", beta, None),
+            NameMatch(other_jane, "janet", "doe", beta, None),
+        ]
+        at_beta = lookups.people_named(conn, [("jane", "doe")], at={beta})
+        assert at_beta == [NameMatch(other_jane, "jane", "doe", beta, None)]
+        assert lookups.people_named(conn, [("jane", "doe")], at=set()) == []
+
+
+def test_observations_of_returns_the_returnable_ones_and_all_observations_of_every_one(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme = store.company("Acme")
+    later = DEFAULT_DATE + dt.timedelta(days=3)
+    jane = store.person("Jane", "Doe", at=(acme,), phones=(MOBILE, TOLL_FREE, "n/a"))
+    store.phone(jane, MOBILE_2, source="vendor", observed_at=later)
+    nobody = store.person("John", "Roe", at=(acme,))
+    with db.read() as conn:
+        returnable = lookups.observations_of(conn, [jane, nobody])
+        every = lookups.all_observations_of(conn, [jane, nobody])
+    assert set(returnable) == {jane}
+    assert sorted(returnable[jane], key=lambda o: o.e164 or "") == [
+        Observation(MOBILE, True, "mobile", "FR", "crm", DEFAULT_DATE),
+        Observation(MOBILE_2, True, "mobile", "FR", "vendor", later),
+    ]
+    assert sorted((o.e164 or "", o.raw, o.valid) for o in every[jane]) == [
+        ("", "n/a", False),
+        (MOBILE, MOBILE, True),
+        (MOBILE_2, MOBILE_2, True),
+        (TOLL_FREE, TOLL_FREE, True),
+    ]
+    assert nobody not in every
+
+
+def test_shared_numbers_are_those_held_for_more_than_one_person(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    jane = store.person("Jane", "Doe", at=(acme,), phones=(FIXED, MOBILE))
+    store.phone(jane, FIXED, source="other")
+    store.person("John", "Roe", at=(acme,), phones=(FIXED,))
+    store.person("Ann", "Lee", at=(acme,), phones=(MOBILE_2,))
+    with db.read() as conn:
+        assert lookups.shared_numbers(conn, {FIXED, MOBILE, MOBILE_2, "+33100000000"}) == {FIXED}
+        assert lookups.shared_numbers(conn, set()) == set()
+
+
+def test_describe_people_gathers_profile_names_and_companies(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", "Acme Industries", domains=("acme.com",))
+    beta = store.company("Beta")
+    jane = store.person("Jane", "Doe", at=(acme, beta), linkedin="linkedin.com/in/jane-doe")
+    store.also_named(jane, "Janet", "Doe")
+    loner = store.person()
+    with db.read() as conn:
+        records = lookups.describe_people(conn, [jane, loner, 10_000])
+        assert lookups.describe_people(conn, []) == {}
+    assert records == {
+        jane: PersonRecord(
+            person_id=jane,
+            linkedin_key="jane-doe",
+            names=(("jane", "doe"), ("janet", "doe")),
+            company_ids=tuple(sorted((acme, beta))),
+            company_names=("acme", "acme industries", "beta"),
+            company_domains=("acme.com",),
+        ),
+        loner: PersonRecord(loner, None, (), (), (), ()),
+    }
