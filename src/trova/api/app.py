@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
-from trova.api import models as schemas
+from trova.api import schemas
 from trova.api import service
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
