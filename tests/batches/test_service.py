@@ -10,6 +10,7 @@ from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
+from trova.batches.events import result_fields, single_result
 from trova.errors import (
     BadRequest,
     BulkNotFound,
@@ -169,7 +170,8 @@ def test_single_id_is_the_search_id_and_other_accounts_see_nothing(db: Database)
             conn, owner, batches.read_single({**GOOD, "custom": 5}, SETTINGS), SETTINGS
         )
     with db.read() as conn:
-        done, body = batches.get_single(conn, owner, submitted.id)
+        row = batches.get_single(conn, owner, submitted.id)
+        done, body = row.status == "done", single_result(row)
         assert (done, body) == (
             False,
             {"id": submitted.id, "params": GOOD, "custom": 5, "qualification": "ongoing"},
@@ -225,7 +227,7 @@ def _done_row(**fields: Any) -> batches_repo.SearchRow:
 
 
 def test_a_found_result_carries_its_detail_beside_the_enrow_fields() -> None:
-    body = batches.result_fields(_done_row())
+    body = result_fields(_done_row())
     assert body == {
         "params": {"linkedin_url": "linkedin.com/in/ada"}, "qualification": "found",
         "number": "+33612345678", "country": "FR", "line_type": "mobile",
@@ -234,6 +236,6 @@ def test_a_found_result_carries_its_detail_beside_the_enrow_fields() -> None:
 
 
 def test_a_found_result_whose_number_was_erased_reads_as_not_found() -> None:
-    body = batches.result_fields(_done_row(number=None, country=None, line_type=None))
+    body = result_fields(_done_row(number=None, country=None, line_type=None))
     assert body["qualification"] == "not_found"
     assert "number" not in body and "country" not in body

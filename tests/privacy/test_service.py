@@ -33,6 +33,7 @@ from tests.privacy.support import (
 from trova.accounts import service as accounts
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
+from trova.batches.events import single_result
 from trova.contacts.service import import_paths
 from trova.errors import BulkNotFound, SuppressionNotFound
 from trova.finder.service import Finder
@@ -83,7 +84,7 @@ def test_suppressed_person_or_number_is_never_returned_nor_charged(db: Database,
     assert found_numbers(results)[2] == BOB_PHONE
     assert results["stats"]["credits_cost"] == 80
     with db.read() as conn:
-        _done, single = batches.get_single(conn, owner, single_id)
+        single = single_result(batches.get_single(conn, owner, single_id))
     assert single["qualification"] == "not_found"
     assert credits_of(db, owner) == 1000 - 80
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
 T = TypeVar("T")
 
 IN_LIST_SIZE = 2000
@@ -17,3 +20,8 @@ def distinct_slices(values: Iterable[T], size: int = IN_LIST_SIZE) -> Iterator[l
     ordered = list(dict.fromkeys(values))
     for start in range(0, len(ordered), size):
         yield ordered[start : start + size]
+
+
+def ping(conn: Connection) -> None:
+    """One trivial statement: the database answers on this connection (``/healthz``)."""
+    conn.execute(sa.text("SELECT 1"))
