@@ -10,6 +10,7 @@ from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
+from trova.batches.events import single_result
 from trova.errors import (
     BadRequest,
     BulkNotFound,
@@ -169,7 +170,8 @@ def test_single_id_is_the_search_id_and_other_accounts_see_nothing(db: Database)
             conn, owner, batches.read_single({**GOOD, "custom": 5}, SETTINGS), SETTINGS
         )
     with db.read() as conn:
-        done, body = batches.get_single(conn, owner, submitted.id)
+        row = batches.get_single(conn, owner, submitted.id)
+        done, body = row.status == "done", single_result(row)
         assert (done, body) == (
             False,
             {"id": submitted.id, "params": GOOD, "custom": 5, "qualification": "ongoing"},
@@ -212,28 +214,3 @@ def test_concurrent_submissions_never_overdraw(db: Database) -> None:
         assert after is not None and after.credits == 0
         assert accounts.ledger_balance(conn, account.id) == Split(0, 0)
         assert conn.execute(batches_table.select()).all().__len__() == 10
-
-
-def _done_row(**fields: Any) -> batches_repo.SearchRow:
-    base: dict[str, Any] = dict(
-        id="s1", index=0, params={"linkedin_url": "linkedin.com/in/ada"}, custom=None, has_custom=False,
-        status="done", qualification="found", number="+33612345678", country="FR", line_type="mobile",
-        source_names=("crm", "vendor"), last_seen="2026-10-01",
-    )
-    base.update(fields)
-    return batches_repo.SearchRow(**base)
-
-
-def test_a_found_result_carries_its_detail_beside_the_enrow_fields() -> None:
-    body = batches.result_fields(_done_row())
-    assert body == {
-        "params": {"linkedin_url": "linkedin.com/in/ada"}, "qualification": "found",
-        "number": "+33612345678", "country": "FR", "line_type": "mobile",
-        "sources": ["crm", "vendor"], "last_seen": "2026-10-01",
-    }
-
-
-def test_a_found_result_whose_number_was_erased_reads_as_not_found() -> None:
-    body = batches.result_fields(_done_row(number=None, country=None, line_type=None))
-    assert body["qualification"] == "not_found"
-    assert "number" not in body and "country" not in body

@@ -9,7 +9,9 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
+from trova.api.bodies import bulk_body
 from trova.batches import service as batches
+from trova.batches.events import single_result
 from trova.finder.service import Finder
 from trova.jobs import repository as jobs_repo
 from trova.jobs import service as jobs
@@ -71,7 +73,7 @@ def test_batch_completes_charging_each_person_once(db: Database) -> None:
     )
     assert jobs.run_until_idle(db, SETTINGS, finder) == 3
     with db.read() as conn:
-        result = batches.get_bulk(conn, account, batch_id)
+        result = bulk_body(batches.get_bulk(conn, account, batch_id))
         assert balances(conn, account.id) == accounts.ledger_balance(conn, account.id)
         final = balances(conn, account.id)
         messages = conn.execute(webhook_messages.select()).all()
@@ -114,7 +116,8 @@ def test_single_webhook_carries_the_get_body(db: Database) -> None:
         single_id = batches.submit(conn, account, submission, SETTINGS).id
     jobs.run_until_idle(db, SETTINGS, TableFinder(db, {"ada": found("p:1")}))
     with db.read() as conn:
-        done, body = batches.get_single(conn, account, single_id)
+        row = batches.get_single(conn, account, single_id)
+        done, body = row.status == "done", single_result(row)
         message = conn.execute(webhook_messages.select()).one()
     assert done and body == {
         "id": single_id,
@@ -158,11 +161,11 @@ def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Data
     outcomes = batches.outcomes_for(pending, jobs.resolve(finder, jobs.normalised(pending)))
     assert jobs.record(db, first, outcomes) is False
     with db.read() as conn:
-        assert batches.get_bulk(conn, account, batch_id)["stats"]["finished"] == 0
+        assert bulk_body(batches.get_bulk(conn, account, batch_id))["stats"]["finished"] == 0
     assert jobs.process(db, SETTINGS, finder, second) is True
     assert jobs.record(db, first, outcomes) is False
     with db.read() as conn:
-        result = batches.get_bulk(conn, account, batch_id)
+        result = bulk_body(batches.get_bulk(conn, account, batch_id))
         attempts = [row.outcome for row in conn.execute(job_attempts.select().order_by(job_attempts.c.id))]
         assert balances(conn, account.id) == Split(1000 - 40, 0) == accounts.ledger_balance(conn, account.id)
     assert result["stats"]["finished"] == 2 and result["stats"]["credits_cost"] == 40
@@ -179,7 +182,7 @@ def test_a_failing_job_is_retried_then_given_up_and_refunded(db: Database) -> No
     assert jobs.run_once(db, SETTINGS, broken, "w") == 1
     with db.read() as conn:
         job = conn.execute(jobs_table.select()).one()
-        result = batches.get_bulk(conn, account, batch_id)
+        result = bulk_body(batches.get_bulk(conn, account, batch_id))
         assert balances(conn, account.id) == Split(40, 40) == accounts.ledger_balance(conn, account.id)
     assert job.status == "failed"
     assert result["general"]["status"] == "failed"
@@ -194,7 +197,7 @@ def test_a_batch_with_some_work_done_is_completed_not_failed(db: Database) -> No
     while jobs.run_once(db, SETTINGS, broken, "w"):
         pass
     with db.read() as conn:
-        result = batches.get_bulk(conn, account, batch_id)
+        result = bulk_body(batches.get_bulk(conn, account, batch_id))
     assert result["general"]["status"] == "completed"
     assert result["stats"]["credits_cost"] == 40 and result["stats"]["finished"] == 3
 
@@ -213,4 +216,4 @@ def test_a_claim_past_max_attempts_gives_up_at_once(db: Database) -> None:
     assert jobs.process(db, SETTINGS, finder, job) is True
     assert finder.calls == 0
     with db.read() as conn:
-        assert batches.get_bulk(conn, account, batch_id)["general"]["status"] == "failed"
+        assert bulk_body(batches.get_bulk(conn, account, batch_id))["general"]["status"] == "failed"

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tests.finder.builder import StoreBuilder
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
+from trova.api.bodies import bulk_body
 from trova.batches import service as batches
 from trova.erasure.selectors import selector_from
 from trova.finder.service import Finder
@@ -87,7 +88,7 @@ def work(db: Database) -> int:
 
 def bulk_results(db: Database, owner: Account, batch_id: str) -> dict[str, Any]:
     with db.read() as conn:
-        return batches.get_bulk(conn, owner, batch_id)
+        return bulk_body(batches.get_bulk(conn, owner, batch_id))
 
 
 def credits_of(db: Database, owner: Account) -> int:

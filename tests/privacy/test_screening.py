@@ -30,6 +30,7 @@ from tests.privacy.support import (
     write_csv,
 )
 from trova.batches import service as batches
+from trova.batches.events import single_result
 from trova.erasure import reports
 from trova.erasure.selectors import selector_from
 from trova.errors import SuppressionNotFound
@@ -61,7 +62,7 @@ def test_suppressed_person_or_number_is_never_returned_nor_charged(db: Database,
     assert found_numbers(results)[2] == BOB_PHONE
     assert results["stats"]["credits_cost"] == 80
     with db.read() as conn:
-        _done, single = batches.get_single(conn, owner, single_id)
+        single = single_result(batches.get_single(conn, owner, single_id))
     assert single["qualification"] == "not_found"
     assert credits_of(db, owner) == 1000 - 80
 

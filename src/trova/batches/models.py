@@ -103,3 +103,13 @@ class BatchStats:
     valid: int
     credits_cost: int
     credits_to_refund: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkReport:
+    """A bulk batch as GET /phone/bulk reports it: while ongoing only the batch (its counters);
+    once finished also its stats and every search in index order."""
+
+    batch: Batch
+    stats: BatchStats | None = None
+    rows: tuple[SearchRow, ...] = ()

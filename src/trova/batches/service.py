@@ -17,12 +17,14 @@ from sqlalchemy.engine import Connection
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.batches import repository as repo
+from trova.batches.events import single_result
 from trova.batches.models import (
     BULK_EVENT,
     SINGLE_EVENT,
     Batch,
     BatchStats,
     BatchStatus,
+    BulkReport,
     NewSearch,
     PendingSearch,
     SearchRow,
@@ -275,7 +277,7 @@ def complete(conn: Connection, batch: Batch) -> None:
             "event": SINGLE_EVENT,
             "id": batch.id,
             "credits": {"cost": cost[0]},
-            "result": single_body(rows[0]),
+            "result": single_result(rows[0]),
         }
     else:
         payload = {"event": BULK_EVENT, "id": batch.id, "credits": {"cost": cost[0]}}
@@ -302,49 +304,19 @@ def batch_cost(conn: Connection, batch_id: str) -> tuple[int, int]:
     return reserved - refunded, refunded
 
 
-def result_fields(row: SearchRow) -> dict[str, Any]:
-    """``params``, ``custom`` (only if sent), ``qualification`` and, when found, the number fields
-    (with the extensions ``line_type``, ``sources`` — the sources that reported the number — and
-    ``last_seen``). A found result whose number was since erased reads as ``not_found``: a client
-    never sees ``found`` without a number."""
-    body: dict[str, Any] = {"params": row.params}
-    if row.has_custom:
-        body["custom"] = row.custom
-    if row.status != "done":
-        body["qualification"] = "ongoing"
-        return body
-    if row.qualification != "found" or row.number is None:
-        body["qualification"] = "not_found"
-        return body
-    body["qualification"] = "found"
-    body["number"] = row.number
-    body["country"] = row.country
-    if row.line_type:
-        body["line_type"] = row.line_type
-    if row.source_names:
-        body["sources"] = list(row.source_names)
-    if row.last_seen:
-        body["last_seen"] = row.last_seen
-    return body
-
-
-def single_body(row: SearchRow) -> dict[str, Any]:
-    """The body of GET /phone/single for a stored search."""
-    return {"id": row.id, **result_fields(row)}
-
-
-def get_single(conn: Connection, account: Account, search_id: str) -> tuple[bool, dict[str, Any]]:
-    """``(done, body)`` for GET /phone/single; another account's id is simply not found."""
+def get_single(conn: Connection, account: Account, search_id: str) -> SearchRow:
+    """The stored search behind GET /phone/single; another account's id is simply not found."""
     batch = repo.get_batch(conn, search_id, account_id=account.id)
     if batch is None or batch.kind != "single":
         raise SearchNotFound()
     rows = repo.searches_of_batch(conn, batch.id)
     if not rows:
         raise SearchNotFound()
-    return rows[0].status == "done", single_body(rows[0])
+    return rows[0]
 
 
 def stats_of(batch: Batch, rows: Sequence[SearchRow], cost: tuple[int, int]) -> BatchStats:
+    """A finished batch's counts and charge: found (= valid) results, and ``cost`` from the ledger."""
     found = sum(1 for row in rows if row.qualification == "found")
     return BatchStats(
         requested=batch.requested,
@@ -356,27 +328,12 @@ def stats_of(batch: Batch, rows: Sequence[SearchRow], cost: tuple[int, int]) -> 
     )
 
 
-def get_bulk(conn: Connection, account: Account, batch_id: str) -> dict[str, Any]:
-    """The body of GET /phone/bulk: stats while running; stats and results in index order when done."""
+def get_bulk(conn: Connection, account: Account, batch_id: str) -> BulkReport:
+    """A bulk batch for GET /phone/bulk: the batch while ongoing; its stats and results once done."""
     batch = repo.get_batch(conn, batch_id, account_id=account.id)
     if batch is None or batch.kind != "bulk":
         raise BulkNotFound()
-    general: dict[str, Any] = {"id": batch.id, "status": batch.status}
-    if batch.has_custom:
-        general["custom"] = batch.custom
     if batch.status == "ongoing":
-        return {"general": general, "stats": {"requested": batch.requested, "finished": batch.finished}}
+        return BulkReport(batch)
     rows = repo.searches_of_batch(conn, batch.id)
-    stats = stats_of(batch, rows, batch_cost(conn, batch.id))
-    return {
-        "general": general,
-        "stats": {
-            "requested": stats.requested,
-            "finished": stats.finished,
-            "found": stats.found,
-            "valid": stats.valid,
-            "credits_cost": stats.credits_cost,
-            "credits_to_refund": stats.credits_to_refund,
-        },
-        "results": [{"index": row.index, **result_fields(row)} for row in rows],
-    }
+    return BulkReport(batch, stats_of(batch, rows, batch_cost(conn, batch.id)), tuple(rows))

@@ -94,3 +94,8 @@ def run_keyed(conn: Connection, statement_for: StatementFor, keys: Iterable[Any]
     statement per :func:`padded_slices` slice."""
     for part in padded_slices(keys):
         yield from run_compiled(conn, statement_for, len(part), {f"k{i}": key for i, key in enumerate(part)})
+
+
+def ping(conn: Connection) -> None:
+    """One trivial statement: the database answers on this connection (``/healthz``)."""
+    conn.execute(sa.text("SELECT 1"))

@@ -1,4 +1,4 @@
-"""Schemas of the HTTP API, for the OpenAPI document only.
+"""Schemas of the HTTP API, for the OpenAPI document only, and the routes' error declarations.
 
 Bodies are parsed by hand (raw bytes → orjson) so that every refusal carries the spec's exact text;
 these models describe the Enrow shapes to readers of ``/openapi.json`` and ``/docs`` and to fuzzers.
@@ -125,6 +125,25 @@ class AccountInfo(BaseModel):
 
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Message, "description": text}
+    for status, text in (
+        (400, "Bad request (spec text)"),
+        (401, "Missing or invalid API key"),
+        (402, "Insufficient credits"),
+        (404, "Not found"),
+        (409, "Idempotency-Key reused with another body"),
+        (413, "Payload too large"),
+        (429, "Rate limit exceeded"),
+    )
+}
+"""The error answers an endpoint may give, all in the ``{"message": ...}`` envelope."""
+
+ID_PARAM: dict[str, Any] = {
+    "parameters": [{"name": "id", "in": "query", "required": True, "schema": {"type": "string"}}]
+}
+"""``openapi_extra`` declaring the ``id`` query parameter (read by hand, see ``trova.api.deps``)."""
 
 
 def component_schemas(*models: type[BaseModel]) -> dict[str, Any]:

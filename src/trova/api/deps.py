@@ -1,0 +1,101 @@
+"""What the routers receive from FastAPI: the app context and the authenticated account.
+
+The context (settings, database, the POST rate limiter) is built once by ``create_app`` and kept in
+``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``. Headers
+and the ``id`` query parameter are read from the request by hand, never declared as parameters, so
+that every refusal carries the spec's exact text and the OpenAPI document stays as written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from trova.accounts import service as accounts
+from trova.accounts.models import Account
+from trova.api.service import RateLimiter
+from trova.errors import MissingId, PayloadTooLarge
+from trova.settings import Settings
+from trova.store import Database
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every handler needs: settings, database and the POST rate limiter of this process."""
+
+    settings: Settings
+    db: Database
+    limiter: RateLimiter
+
+
+async def context(request: Request) -> Context:
+    """The app's :class:`Context` (``app.state.ctx``, set by ``create_app``)."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+AppContext = Annotated[Context, Depends(context)]
+
+
+def authenticate(ctx: Context, api_key: str | None, *, phone: bool) -> Account:
+    """The account of ``api_key`` (401 otherwise), read in its own transaction; blocking."""
+    with ctx.db.read() as conn:
+        return accounts.authenticate(conn, api_key, phone=phone)
+
+
+def phone_account(request: Request, ctx: AppContext) -> Account:
+    """The account allowed to use the phone endpoints (run in the thread pool by FastAPI)."""
+    return authenticate(ctx, request.headers.get("x-api-key"), phone=True)
+
+
+def any_account(request: Request, ctx: AppContext) -> Account:
+    """The account of any valid key, phone access or not (run in the thread pool by FastAPI)."""
+    return authenticate(ctx, request.headers.get("x-api-key"), phone=False)
+
+
+def check_declared_size(request: Request, limit: int) -> None:
+    """413 at once when ``Content-Length`` announces more than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge()
+
+
+async def submitting_account(request: Request, ctx: AppContext) -> Account:
+    """The account of a POST, in the spec's order: declared size (413), key (401), rate limit (429)."""
+    check_declared_size(request, ctx.settings.max_body_bytes)
+    account = await run_in_threadpool(authenticate, ctx, request.headers.get("x-api-key"), phone=True)
+    await run_in_threadpool(ctx.limiter.check, f"account:{account.id}")
+    return account
+
+
+PhoneAccount = Annotated[Account, Depends(phone_account)]
+AnyAccount = Annotated[Account, Depends(any_account)]
+SubmittingAccount = Annotated[Account, Depends(submitting_account)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it exceeds ``limit`` (declared or streamed)."""
+    check_declared_size(request, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def id_param(request: Request) -> str | None:
+    """The ``id`` query parameter (``Missing id`` when absent); ``None`` when it cannot name any
+    stored batch (not a UUID)."""
+    value = request.query_params.get("id")
+    if not value:
+        raise MissingId()
+    return value.lower() if _UUID.match(value) else None

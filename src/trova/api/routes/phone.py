@@ -1,0 +1,141 @@
+"""The Enrow phone endpoints: POST and GET of /phone/single and /phone/bulk.
+
+Bodies are read as raw bytes and parsed with orjson so every refusal is the spec's exact text; the
+database work of each request runs in the thread pool inside one transaction the handler owns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from trova.accounts.models import Account
+from trova.api import bodies, schemas, service
+from trova.api.deps import AppContext, Context, PhoneAccount, SubmittingAccount, id_param, read_body
+from trova.api.responses import JsonResponse
+from trova.batches import service as batches
+from trova.batches.events import single_result
+from trova.batches.models import BatchKind, SearchRow
+from trova.errors import BulkNotFound, SearchNotFound
+from trova.jobs.service import notify_work
+from trova.store import utcnow
+
+router = APIRouter()
+
+
+def _submit(
+    ctx: Context,
+    account: Account,
+    kind: BatchKind,
+    raw: bytes,
+    content_type: str | None,
+    idempotency_key: str | None,
+    path: str,
+) -> tuple[int, Any]:
+    """Validate, then store the batch and the idempotency record in one write transaction.
+
+    Two requests racing with one new ``Idempotency-Key`` on PostgreSQL: the loser's insert of the
+    key fails, its whole transaction (batch included) rolls back, and the retry replays the winner.
+    """
+    body = service.parse_json_body(raw, content_type)
+    read = batches.read_single if kind == "single" else batches.read_bulk
+    submission = read(body, ctx.settings)
+    fingerprint = service.request_fingerprint(path, raw)
+    for attempt in range(2):
+        try:
+            with ctx.db.write() as conn:
+                now = utcnow()
+                if idempotency_key:
+                    replayed = service.replay(
+                        conn,
+                        account.id,
+                        idempotency_key,
+                        fingerprint,
+                        now=now,
+                        ttl_s=ctx.settings.idempotency_ttl_s,
+                    )
+                    if replayed is not None:
+                        return replayed
+                response = bodies.created_body(batches.submit(conn, account, submission, ctx.settings))
+                if idempotency_key:
+                    service.remember(conn, account.id, idempotency_key, fingerprint, 201, response, now=now)
+            notify_work()
+            return 201, response
+        except sa.exc.IntegrityError:
+            if not idempotency_key or attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _post_search(request: Request, ctx: Context, account: Account, kind: BatchKind) -> Response:
+    key = service.check_key(request.headers.get("idempotency-key"))
+    raw = await read_body(request, ctx.settings.max_body_bytes)
+    status, body = await run_in_threadpool(
+        _submit, ctx, account, kind, raw, request.headers.get("content-type"), key, request.url.path
+    )
+    return JsonResponse(body, status_code=status)
+
+
+def _read_single(ctx: Context, account: Account, search_id: str) -> SearchRow:
+    with ctx.db.read() as conn:
+        return batches.get_single(conn, account, search_id)
+
+
+def _bulk_body(ctx: Context, account: Account, batch_id: str) -> dict[str, Any]:
+    """Read and build in the thread pool: a finished batch's body holds up to 3,000 results."""
+    with ctx.db.read() as conn:
+        bulk = batches.get_bulk(conn, account, batch_id)
+    return bodies.bulk_body(bulk)
+
+
+@router.post(
+    "/phone/single",
+    status_code=201,
+    openapi_extra=schemas.body_schema(schemas.SingleIn),
+    responses={201: {"model": schemas.SingleCreated}, **schemas.ERRORS},
+    summary="Start one search",
+)
+async def post_single(request: Request, ctx: AppContext, account: SubmittingAccount) -> Response:
+    return await _post_search(request, ctx, account, "single")
+
+
+@router.post(
+    "/phone/bulk",
+    status_code=201,
+    openapi_extra=schemas.body_schema(schemas.BulkIn),
+    responses={201: {"model": schemas.BulkCreated}, **schemas.ERRORS},
+    summary="Start a batch of searches",
+)
+async def post_bulk(request: Request, ctx: AppContext, account: SubmittingAccount) -> Response:
+    return await _post_search(request, ctx, account, "bulk")
+
+
+@router.get(
+    "/phone/single",
+    openapi_extra=schemas.ID_PARAM,
+    summary="One search's result",
+    responses={200: {"model": schemas.SingleResult}, 202: {"model": schemas.SingleResult}, **schemas.ERRORS},
+)
+async def get_single(request: Request, ctx: AppContext, account: PhoneAccount) -> Response:
+    search_id = id_param(request)
+    if search_id is None:
+        raise SearchNotFound()
+    row = await run_in_threadpool(_read_single, ctx, account, search_id)
+    return JsonResponse(single_result(row), status_code=200 if row.status == "done" else 202)
+
+
+@router.get(
+    "/phone/bulk",
+    openapi_extra=schemas.ID_PARAM,
+    summary="A batch's status and results",
+    responses={200: {"model": schemas.BulkResults}, **schemas.ERRORS},
+)
+async def get_bulk(request: Request, ctx: AppContext, account: PhoneAccount) -> Response:
+    batch_id = id_param(request)
+    if batch_id is None:
+        raise BulkNotFound()
+    return JsonResponse(await run_in_threadpool(_bulk_body, ctx, account, batch_id))
