@@ -31,7 +31,7 @@ from trova.api import service
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.batches.models import BatchKind, Submitted
-from trova.errors import BulkNotFound, MissingId, PayloadTooLarge, SearchNotFound, TrovaError
+from trova.errors import ApiError, BulkNotFound, MissingId, PayloadTooLarge, SearchNotFound
 from trova.jobs import repository as jobs_repo
 from trova.jobs.service import notify_work
 from trova.settings import Settings
@@ -203,7 +203,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _id_param(request: Request, missing: type[TrovaError] = MissingId) -> str | None:
+def _id_param(request: Request, missing: type[ApiError] = MissingId) -> str | None:
     """The ``id`` query parameter; ``None`` when it cannot name any stored batch (not a UUID)."""
     value = request.query_params.get("id")
     if not value:
@@ -253,8 +253,8 @@ class MetricsMiddleware:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def on_trova_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, TrovaError)
+    async def on_api_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
         return error_response(exc.status_code, exc.message, exc.headers or None)
 
     async def on_http_error(_request: Request, exc: Exception) -> Response:
@@ -271,7 +271,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "Internal server error")
 
-    app.add_exception_handler(TrovaError, on_trova_error)
+    app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
