@@ -9,7 +9,9 @@ import pytest
 from trova import errors
 from trova.errors import ApiError, OperatorError, TooManySearches, TrovaError
 
-LINE = re.compile(r'^    (?P<indent>(?:  )*)[*x+\-·] (?P<name>\w+)(?:\s+(?P<status>\d{3})\s+"(?P<message>.*)")?$')
+LINE = re.compile(
+    r'^    (?P<indent>(?:  )*)[*x+\-·] (?P<name>\w+)(?:\s+(?P<status>\d{3})\s+"(?P<message>.*)")?$'
+)
 
 Node = tuple[str, int | None, str | None, tuple["Node", ...]]
 
@@ -33,7 +35,7 @@ def _drawn_tree() -> Node:
 
     def close() -> None:
         nonlocal root
-        depth, name, status, message, children = stack.pop()
+        _depth, name, status, message, children = stack.pop()
         node: Node = (name, status, message, tuple(children))
         if stack:
             stack[-1][4].append(node)

@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from trova.contacts.models import COLUMN_ALIASES, header_key
+from trova.people.columns import COLUMN_ALIASES, header_key
 
 Format = Literal["csv", "tsv", "jsonl"]
 FORMAT_SUFFIXES: dict[str, Format] = {
