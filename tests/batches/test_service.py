@@ -10,6 +10,7 @@ from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
+from trova.batches.models import SearchRow
 from trova.errors import (
     BadRequest,
     BulkNotFound,
@@ -214,14 +215,14 @@ def test_concurrent_submissions_never_overdraw(db: Database) -> None:
         assert conn.execute(batches_table.select()).all().__len__() == 10
 
 
-def _done_row(**fields: Any) -> batches_repo.SearchRow:
+def _done_row(**fields: Any) -> SearchRow:
     base: dict[str, Any] = dict(
         id="s1", index=0, params={"linkedin_url": "linkedin.com/in/ada"}, custom=None, has_custom=False,
         status="done", qualification="found", number="+33612345678", country="FR", line_type="mobile",
         source_names=("crm", "vendor"), last_seen="2026-10-01",
     )
     base.update(fields)
-    return batches_repo.SearchRow(**base)
+    return SearchRow(**base)
 
 
 def test_a_found_result_carries_its_detail_beside_the_enrow_fields() -> None:
