@@ -1,8 +1,51 @@
 """The one exception tree of Trova.
 
-Every error a client can see is a :class:`TrovaError` carrying an HTTP status and the exact message
-text of the spec; the API turns it into ``{"message": ...}`` and nothing else ever reaches a client.
-Domain code raises these; only the API layer knows about HTTP responses.
+Our exception hierarchy (an API error shows its HTTP status and the exact ``message`` the API answers
+as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)::
+
+    * TrovaError
+      x ApiError                          500  "Internal server error"
+        + BadRequest                      400  "Bad request"
+          - MissingPayload                400  "Missing payload"
+          - InvalidJson                   400  "Invalid JSON input"
+          - MissingId                     400  "Missing id in the query params"
+          - InvalidWebhookUrl             400  "Invalid webhook url"
+          - InvalidSearch                 400  "Missing mandatory property"
+            · MissingMandatoryProperty    400  "Missing mandatory property"
+            · InvalidLinkedinUrl          400  "Invalid linkedin_url"
+          - NoSearches                    400  "At least 1 phone search must be present in the payload"
+          - TooManySearches               400  "Too many searches. Limit is currently at {limit} per batch."
+        + Unauthorized                    401  "This apikey is not valid"
+          - MissingApiKey                 401  "No apikey found in the x-api-key headers"
+          - InvalidApiKey                 401  "This apikey is not valid"
+          - PhoneFeatureDisabled          401  "This account is not allowed to use the phone search feature"
+        + InsufficientCredits             402  "Insufficient credits"
+        + NotFound                        404  "Not found"
+          - SearchNotFound                404  "Search not found"
+          - BulkNotFound                  404  "Bulk search not found"
+        + IdempotencyConflict             409  "Idempotency-Key already used with a different request"
+        + PayloadTooLarge                 413  "Payload too large"
+        + RateLimited                     429  "Rate limit exceeded"
+      x OperatorError
+        + UnknownAccount
+        + AccountExists
+        + SuppressionNotFound
+        + MessageNotFound
+        + InvalidSelector
+        + ImportFileRefused
+        + ImportFailed
+        + TableError
+        + SourceConfigError
+        + DatabaseCopyError
+        + AddressRefused
+
+``ApiError`` is everything a client can be told: the API turns one into ``{"message": ...}`` with its
+``status_code`` and ``headers`` (``api.app``), and nothing else ever reaches a client (any other
+exception, an ``OperatorError`` included, answers 500 ``Internal server error`` and is logged).
+``OperatorError`` is what an operator is told, by a CLI command or at start-up (configuration): it has
+no HTTP status, the command prints its message on one line and exits non-zero. Domain code raises
+these; only the API layer knows about HTTP responses. ``tests/test_errors.py`` keeps this drawing
+equal to the classes below.
 """
 
 from __future__ import annotations
@@ -11,19 +54,30 @@ from collections.abc import Mapping
 
 
 class TrovaError(Exception):
-    """Base of every error Trova raises on purpose."""
+    """Base of every error Trova raises on purpose; ``message`` is its one readable line."""
 
-    status_code: int = 500
     message: str = "Internal server error"
 
-    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, message: str | None = None) -> None:
         if message is not None:
             self.message = message
-        self.headers: dict[str, str] = dict(headers or {})
         super().__init__(self.message)
 
 
-class BadRequest(TrovaError):
+# --- what the API answers -------------------------------------------------------------------------
+
+
+class ApiError(TrovaError):
+    """An error the API answers with: ``status_code``, ``{"message": message}`` and ``headers``."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class BadRequest(ApiError):
     status_code = 400
     message = "Bad request"
 
@@ -48,6 +102,7 @@ class InvalidSearch(BadRequest):
     """A search that identifies nobody; ``reason`` is the spec's message for a single search."""
 
     reason = "Missing mandatory property"
+    message = reason
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.reason)
@@ -59,10 +114,12 @@ class InvalidSearch(BadRequest):
 
 class MissingMandatoryProperty(InvalidSearch):
     reason = "Missing mandatory property"
+    message = reason
 
 
 class InvalidLinkedinUrl(InvalidSearch):
     reason = "Invalid linkedin_url"
+    message = reason
 
 
 class NoSearches(BadRequest):
@@ -70,10 +127,15 @@ class NoSearches(BadRequest):
 
 
 class TooManySearches(BadRequest):
-    message = "Too many searches. Limit is currently at 3000 per batch."
+    """More searches than ``Settings.max_searches_per_batch``; the message quotes that limit."""
+
+    message = "Too many searches. Limit is currently at {limit} per batch."
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(type(self).message.format(limit=limit))
 
 
-class Unauthorized(TrovaError):
+class Unauthorized(ApiError):
     status_code = 401
     message = "This apikey is not valid"
 
@@ -90,12 +152,12 @@ class PhoneFeatureDisabled(Unauthorized):
     message = "This account is not allowed to use the phone search feature"
 
 
-class InsufficientCredits(TrovaError):
+class InsufficientCredits(ApiError):
     status_code = 402
     message = "Insufficient credits"
 
 
-class NotFound(TrovaError):
+class NotFound(ApiError):
     status_code = 404
     message = "Not found"
 
@@ -108,69 +170,100 @@ class BulkNotFound(NotFound):
     message = "Bulk search not found"
 
 
-class IdempotencyConflict(TrovaError):
+class IdempotencyConflict(ApiError):
     status_code = 409
     message = "Idempotency-Key already used with a different request"
 
 
-class PayloadTooLarge(TrovaError):
+class PayloadTooLarge(ApiError):
     status_code = 413
     message = "Payload too large"
 
 
-class RateLimited(TrovaError):
+class RateLimited(ApiError):
     status_code = 429
     message = "Rate limit exceeded"
 
 
-class UnknownAccount(TrovaError):
+# --- what an operator is told (CLI commands, configuration): no HTTP status -----------------------
+
+
+class OperatorError(TrovaError):
+    """An operator's command or configuration cannot be carried out; never an API answer."""
+
+    message = "The command failed"
+
+
+class UnknownAccount(OperatorError):
     """Raised by operator commands naming an account that does not exist."""
 
-    status_code = 404
     message = "No such account"
 
 
-class AccountExists(TrovaError):
+class AccountExists(OperatorError):
     """Raised by ``trova accounts create`` when the name is taken."""
 
-    status_code = 409
     message = "An account with this name already exists"
 
 
-class ImportFileRefused(BadRequest):
+class SuppressionNotFound(OperatorError):
+    """Raised by ``trova suppress remove`` for an id that is not on the suppression list."""
+
+    message = "No such suppression entry"
+
+
+class MessageNotFound(OperatorError):
+    """Raised by the ``trova webhooks`` commands for a message id that does not exist."""
+
+    message = "No such webhook message"
+
+
+class InvalidSelector(OperatorError):
+    """Raised by the privacy commands for a selector that names no person and no number."""
+
+    message = "Give --linkedin URL, --phone NUMBER, or --first and --last with --domain or --company"
+
+
+class ImportFileRefused(OperatorError):
     """Raised by the contact import for a file that is not CSV or JSON Lines text; nothing is written."""
 
     message = "Not a CSV or JSON Lines file"
 
 
-class ImportFailed(TrovaError):
+class ImportFailed(OperatorError):
     """Raised by the contact import when a file could not be read to its end (an I/O error, a reader
     process that died); every chunk committed before it stays stored, and a re-run completes it."""
 
     message = "The import could not finish"
 
 
-class SourceConfigError(TrovaError):
+class TableError(OperatorError):
+    """Raised by ``trova bulk`` for a lead file (or a ``--map``) that cannot be read as a table; one
+    readable line, with the line number if any."""
+
+    message = "Not a readable lead file"
+
+
+class SourceConfigError(OperatorError):
     """A ``[[sources]]`` entry of ``trova.toml`` that cannot be used; the message names the entry."""
 
-    status_code = 500
     message = "Invalid source configuration"
 
 
-class InvalidSelector(BadRequest):
-    """Raised by the privacy commands for a selector that names no person and no number."""
-
-    message = "Give --linkedin URL, --phone NUMBER, or --first and --last with --domain or --company"
-
-
-class SuppressionNotFound(NotFound):
-    """Raised by ``trova suppress remove`` for an id that is not on the suppression list."""
-
-    message = "No such suppression entry"
-
-
-class DatabaseCopyError(TrovaError):
+class DatabaseCopyError(OperatorError):
     """Raised by ``trova db copy``: a target that is not empty, a source that is not a Trova
     database, or a copy whose verification failed (the target is then left untouched)."""
 
     message = "The database copy failed"
+
+
+class AddressRefused(OperatorError):
+    """Webhook delivery refused: every address of the host is non-public. Final, never retried; the
+    ``reason`` is recorded as the attempt's error that ``trova webhooks`` shows the operator."""
+
+    message = "Refused to connect to a non-public address"
+
+    @property
+    def reason(self) -> str:
+        """Why the delivery was refused (the message)."""
+        return self.message

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Err
 
 from tests.api.conftest import Api
 
@@ -17,7 +18,12 @@ EXAMPLES_PER_OPERATION = 15
 def operations(api: Api) -> list[Any]:
     document = httpx.get(f"{api.server.base_url}/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
-    return [result.ok() for result in schema.get_all_operations()]
+    found = []
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
+        found.append(result.ok())
+    return found
 
 
 def test_the_document_describes_every_operation(api: Api) -> None:

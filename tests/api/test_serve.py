@@ -49,7 +49,7 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
 def printed_key(log: Path) -> str:
     keys = re.findall(r"trova_[A-Za-z0-9_-]{43}", log.read_text())
     assert keys, log.read_text()
-    return keys[0]
+    return str(keys[0])
 
 
 def test_demo_creates_then_rotates_the_key_and_stops_gracefully(tmp_path: Path) -> None:

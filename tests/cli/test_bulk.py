@@ -19,9 +19,9 @@ import pytest
 
 from tests.client.support import Deployment, contact, deployment
 from tests.support.servers import run_trova, trova_command
+from trova.bulk.engine import Journal, batch_body, build_plan, state_path
+from trova.bulk.tabular import Table, auto_mapping
 from trova.client import Client
-from trova.client.bulk import Journal, batch_body, build_plan, state_path
-from trova.client.tabular import Table, auto_mapping
 
 KNOWN = range(1, 301)
 HEADER = ["id", "First Name", "Last Name", "Company", "Website", "LinkedIn"]

@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from trova.client import RetryPolicy, WaitTimeout
-from trova.client._core import Poll, resolve_config, retry_after_seconds
+from trova.client import RetryPolicy, WaitTimeout, retry_after_seconds
+from trova.client._core import Poll, resolve_config
 
 
 def test_retry_after_in_seconds_or_as_an_http_date() -> None:

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from trova.people.normalise import company_key, linkedin_key, name_key, read_phone, registrable_domain
 from trova.store import Database, utcnow
@@ -23,6 +24,12 @@ from trova.store.tables import (
 DEFAULT_DATE = dt.datetime(2025, 1, 1)
 
 
+def _inserted_id(conn: Connection, statement: sa.Insert) -> int:
+    key = conn.execute(statement).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 class StoreBuilder:
     """Small, explicit store contents: companies, people (names, profile, companies) and numbers."""
 
@@ -34,9 +41,7 @@ class StoreBuilder:
         """A company known by every given name and domain (URLs and legal suffixes allowed)."""
         now = utcnow()
         with self.db.write() as conn:
-            company_id = int(
-                conn.execute(sa.insert(companies).values(created_at=now)).inserted_primary_key[0]
-            )
+            company_id = _inserted_id(conn, sa.insert(companies).values(created_at=now))
             for name in names:
                 key = company_key(name)
                 assert key is not None, name
@@ -63,10 +68,8 @@ class StoreBuilder:
         now = utcnow()
         profile = linkedin_key(linkedin) if linkedin else None
         with self.db.write() as conn:
-            person_id = int(
-                conn.execute(
-                    sa.insert(people).values(linkedin_key=profile, created_at=now, updated_at=now)
-                ).inserted_primary_key[0]
+            person_id = _inserted_id(
+                conn, sa.insert(people).values(linkedin_key=profile, created_at=now, updated_at=now)
             )
             if first is not None and last is not None:
                 conn.execute(

@@ -7,7 +7,9 @@ import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -101,7 +103,7 @@ def test_a_reader_that_dies_fails_the_import_instead_of_hanging(tmp_path: Path) 
 
 def test_a_writer_that_stops_early_stops_its_readers(tmp_path: Path) -> None:
     files = to_read(write_files(tmp_path, 3000))
-    read = normalised_chunks(files, NOW, 50, 2)
+    read = cast(Generator[Any, None, None], normalised_chunks(files, NOW, 50, 2))  # closing is its contract
     next(read)
     assert len(multiprocessing.active_children()) == 2
     read.close()

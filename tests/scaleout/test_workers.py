@@ -62,7 +62,7 @@ def assert_processed_exactly_once(d: Deployment, engine: sa.Engine, key: str, ba
     successful attempt per job, and balances that match both the arithmetic and the ledger."""
     assert batch_status(engine, batch_id) == "completed"
     statuses = "SELECT status, count(*) FROM searches WHERE batch_id = :id GROUP BY status"
-    by_status = dict(rows(engine, statuses, id=batch_id))
+    by_status = dict(map(tuple, rows(engine, statuses, id=batch_id)))
     assert by_status == {"done": SEARCHES}
     found = scalar(engine, "SELECT count(*) FROM searches WHERE batch_id = :id AND qualification = 'found'",
                    id=batch_id)

@@ -86,8 +86,9 @@ def test_bad_json_path_is_a_config_error() -> None:
 def test_missing_secrets_are_named() -> None:
     [_, spec] = parse_sources(
         [
-            SourceConfig(
-                name="h", kind="http", url="http://x/?k=${KEY_A}", headers={"A": "${KEY_B}"}, numbers_path="n"
+            SourceConfig.model_validate(
+                {"name": "h", "kind": "http", "url": "http://x/?k=${KEY_A}", "headers": {"A": "${KEY_B}"},
+                 "numbers_path": "n"}
             )
         ]
     )

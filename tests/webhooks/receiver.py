@@ -58,7 +58,7 @@ class Receiver:
         self.port = int(self._server.server_address[1])
         self.scheme = "http"
         if tls is not None:
-            tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)  # type: ignore[assignment]
+            tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trova.errors import InvalidWebhookUrl
+from trova.errors import AddressRefused, InvalidWebhookUrl
 from trova.settings import Settings
-from trova.webhooks.guard import AddressRefused, refusal_reason, resolve, validate_submitted_url, vet
+from trova.webhooks.guard import refusal_reason, resolve, validate_submitted_url, vet
 
 REFUSED = {
     "127.0.0.1": "loopback",

@@ -22,7 +22,7 @@ from trova.api.deps import Context
 from trova.api.middleware import MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
 from trova.api.routes import account, health, phone
-from trova.errors import TrovaError
+from trova.errors import ApiError
 from trova.settings import Settings
 from trova.store import Database
 
@@ -32,8 +32,8 @@ _STATUS_TEXT = {404: "Not found", 405: "Method not allowed"}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def on_trova_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, TrovaError)
+    async def on_api_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
         return error_response(exc.status_code, exc.message, exc.headers or None)
 
     async def on_http_error(_request: Request, exc: Exception) -> Response:
@@ -50,7 +50,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("unhandled error", exc_info=exc)
         return error_response(500, "Internal server error")
 
-    app.add_exception_handler(TrovaError, on_trova_error)
+    app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -98,9 +98,7 @@ def read_bulk(body: object, settings: Settings) -> Submission:
     if not isinstance(items, list) or not items:
         raise NoSearches()
     if len(items) > settings.max_searches_per_batch:
-        raise TooManySearches(
-            f"Too many searches. Limit is currently at {settings.max_searches_per_batch} per batch."
-        )
+        raise TooManySearches(settings.max_searches_per_batch)
     total = len(items)
     for position, item in enumerate(items, start=1):
         try:

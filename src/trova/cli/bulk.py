@@ -19,8 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
 
-from trova.client import ApiError, Client, ClientError, InsufficientCreditsError, PhoneResult
-from trova.client.bulk import (
+from trova.bulk.engine import (
     MAX_BATCH_SIZE,
     BulkError,
     Interrupted,
@@ -34,16 +33,17 @@ from trova.client.bulk import (
     state_path,
     write_output,
 )
-from trova.client.bulk import Progress as RunProgress
-from trova.client.tabular import (
+from trova.bulk.engine import Progress as RunProgress
+from trova.bulk.tabular import (
     SEARCH_FIELDS,
     Table,
-    TableError,
     apply_overrides,
     auto_mapping,
     identifies_someone,
     output_format,
 )
+from trova.client import ApiError, Client, ClientError, InsufficientCreditsError, PhoneResult
+from trova.errors import TableError
 
 EXIT_ERROR, EXIT_USAGE, EXIT_NO_CREDITS, EXIT_INTERRUPTED = 1, 2, 3, 130
 DEFAULT_PRICE = 40
@@ -160,6 +160,7 @@ def summary_line(summary: Summary, output: Path) -> str:
 MAP_OPTION = typer.Option("--map", metavar="COLUMN=FIELD", help="Map a column to a field ('-': ignore it).")
 DRY_RUN_OPTION = typer.Option("--dry-run", help="Show the mapping, counts and maximum cost; send nothing.")
 PRICE_OPTION = typer.Option(min=0, help="Credits per phone found, for the --dry-run cost.")
+BATCH_SIZE_OPTION = typer.Option(help=f"Searches per batch (at most {MAX_BATCH_SIZE}).")
 
 
 def bulk(
@@ -170,7 +171,7 @@ def bulk(
     webhook: Annotated[str | None, typer.Option(help="URL notified as each batch finishes.")] = None,
     base_url: Annotated[str | None, typer.Option(envvar="TROVA_BASE_URL", help="Server URL.")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="TROVA_API_KEY", help="API key.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Searches per batch (at most 3000).")] = MAX_BATCH_SIZE,
+    batch_size: Annotated[int, BATCH_SIZE_OPTION] = MAX_BATCH_SIZE,
     max_in_flight: Annotated[int, typer.Option(min=1, help="Batches running at once.")] = 4,
     poll_interval: Annotated[float, typer.Option(min=0.0, help="Seconds between progress checks.")] = 2.0,
     price_per_phone: Annotated[int, PRICE_OPTION] = DEFAULT_PRICE,

@@ -15,7 +15,7 @@ import typer
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
-from trova.errors import TrovaError
+from trova.errors import SourceConfigError, TrovaError
 from trova.runtime import Runtime, database_for, freeze_startup_objects
 from trova.settings import Settings, get_settings
 from trova.store import Database
@@ -40,7 +40,6 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _open_database(settings: Settings) -> Database:
-    from trova.errors import SourceConfigError
     from trova.sources.config import configured_sources
 
     try:

@@ -137,6 +137,7 @@ class Call(Generic[T]):
 
 
 def new_idempotency_key() -> str:
+    """A fresh ``Idempotency-Key``: the same key sent again makes the server answer the same batch."""
     return str(uuid.uuid4())
 
 

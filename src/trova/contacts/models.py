@@ -23,32 +23,6 @@ SkipReason = Literal[
     "suppressed",
 ]
 
-#: Canonical column -> accepted header aliases (IMPORT.md), compared after :func:`header_key`.
-COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
-    "linkedin_url": ("linkedin_url", "linkedin", "linkedin profile", "profile_url", "li_url"),
-    "first_name": ("first_name", "firstname", "first name", "given_name"),
-    "last_name": ("last_name", "lastname", "last name", "surname", "family_name"),
-    "full_name": ("full_name", "fullname", "name", "full name"),
-    "company_name": ("company_name", "company", "organization", "employer", "account name"),
-    "company_domain": ("company_domain", "domain", "website", "company_website", "company url"),
-    "phone": ("phone", "phone_number", "mobile", "mobile_phone", "telephone", "tel", "number"),
-    "country": ("country", "country_code", "region"),
-    "source": ("source", "provider", "vendor"),
-    "observed_at": ("observed_at", "updated_at", "date", "last_seen"),
-}
-
-
-def header_key(text: str) -> str:
-    """A header cell reduced for alias matching: case-folded, ``_``/``-``/spaces as one space."""
-    folded = text.strip().strip('"').casefold().replace("_", " ").replace("-", " ")
-    return " ".join(folded.split())
-
-
-CANONICAL_BY_HEADER: Mapping[str, str] = {
-    header_key(alias): column for column, aliases in COLUMN_ALIASES.items() for alias in aliases
-}
-
-
 class RawRow(NamedTuple):
     """One data row of a file: its first physical line and its cells by canonical column."""
 

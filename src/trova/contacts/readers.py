@@ -18,15 +18,9 @@ from typing import IO, cast
 
 import orjson
 
-from trova.contacts.models import (
-    CANONICAL_BY_HEADER,
-    COLUMN_ALIASES,
-    FileFormat,
-    RawRow,
-    RowProblem,
-    header_key,
-)
+from trova.contacts.models import FileFormat, RawRow, RowProblem
 from trova.errors import ImportFileRefused
+from trova.people.columns import CANONICAL_BY_HEADER, COLUMN_ALIASES, header_key
 
 SNIFF_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"

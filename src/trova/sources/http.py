@@ -29,7 +29,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from trova.client._core import retry_after_seconds
+from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
 from trova.people.normalise import read_phone
 from trova.sources.config import ENV_REFERENCE, HttpOptions

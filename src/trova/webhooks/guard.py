@@ -20,7 +20,7 @@ import anyio
 import httpcore
 import httpx
 
-from trova.errors import InvalidWebhookUrl
+from trova.errors import AddressRefused, InvalidWebhookUrl
 from trova.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -30,14 +30,6 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _MAX_URL_LENGTH = 2048
-
-
-class AddressRefused(Exception):
-    """Delivery refused: every address of the webhook host is non-public. Final, never retried."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -31,10 +31,11 @@ import httpx
 import orjson
 
 from trova import __version__
+from trova.errors import AddressRefused
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.webhooks import service
-from trova.webhooks.guard import AddressRefused, GuardedNetworkBackend, delivery_refusal
+from trova.webhooks.guard import GuardedNetworkBackend, delivery_refusal
 from trova.webhooks.models import EXCERPT_BYTES, Message, Outcome, SigningSecrets, Verdict
 from trova.webhooks.signing import signed_headers
 

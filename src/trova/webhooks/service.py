@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from trova.accounts import repository as accounts_repo
-from trova.errors import NotFound, UnknownAccount
+from trova.errors import MessageNotFound, UnknownAccount
 from trova.settings import Settings
 from trova.store import utcnow
 from trova.webhooks import repository as repo
@@ -31,10 +31,6 @@ back after an outage are not hit by every queued message in the same second."""
 
 MAX_RETRY_AFTER_S = 24 * 3600.0
 """A receiver's ``Retry-After`` is honoured up to this, so one header cannot park a message forever."""
-
-
-class MessageNotFound(NotFound):
-    message = "No such webhook message"
 
 
 @dataclass(frozen=True)

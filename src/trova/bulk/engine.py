@@ -25,11 +25,16 @@ from typing import Any
 
 import orjson
 
-from trova.client._core import new_idempotency_key
-from trova.client._sync import Client
-from trova.client.errors import ApiError, ClientError, InsufficientCreditsError, RateLimitError
-from trova.client.models import Bulk
-from trova.client.tabular import Record, Table, TableFormat, TableWriter
+from trova.bulk.tabular import Record, Table, TableFormat, TableWriter
+from trova.client import (
+    ApiError,
+    Bulk,
+    Client,
+    ClientError,
+    InsufficientCreditsError,
+    RateLimitError,
+    new_idempotency_key,
+)
 from trova.errors import InvalidSearch
 from trova.people.models import Search
 from trova.people.normalise import search_from_params

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trova.client.tabular import (
+from trova.bulk.tabular import (
     Table,
-    TableError,
     TableFormat,
     TableWriter,
     apply_overrides,
@@ -18,6 +17,7 @@ from trova.client.tabular import (
     identifies_someone,
     output_format,
 )
+from trova.errors import TableError
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

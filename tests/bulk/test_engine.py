@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trova.client.bulk import (
+from trova.bulk.engine import (
     BulkError,
     Journal,
     Plan,
@@ -16,8 +16,8 @@ from trova.client.bulk import (
     state_path,
     write_output,
 )
+from trova.bulk.tabular import Table, auto_mapping
 from trova.client.models import parse_bulk
-from trova.client.tabular import Table, auto_mapping
 
 
 def leads(path: Path, rows: list[list[str]]) -> Table:

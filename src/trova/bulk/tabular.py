@@ -19,7 +19,8 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from trova.contacts.models import COLUMN_ALIASES, header_key
+from trova.errors import TableError
+from trova.people.columns import COLUMN_ALIASES, header_key
 
 Format = Literal["csv", "tsv", "jsonl"]
 FORMAT_SUFFIXES: dict[str, Format] = {
@@ -31,10 +32,6 @@ ALIASES: Mapping[str, tuple[str, ...]] = {field: COLUMN_ALIASES[field] for field
 IGNORE = "-"
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-
-
-class TableError(ValueError):
-    """The file cannot be read as a table at all (one readable line, with the line number if any)."""
 
 
 _ALIAS_INDEX = {header_key(alias): field for field, aliases in ALIASES.items() for alias in aliases}
