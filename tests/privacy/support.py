@@ -13,6 +13,7 @@ from tests.finder.builder import StoreBuilder
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
 from trova.batches import service as batches
+from trova.batches.step import BatchStep
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
 from trova.settings import Settings
@@ -73,7 +74,7 @@ def submit_single(db: Database, owner: Account, search: Mapping[str, Any], webho
 
 def work(db: Database) -> int:
     """Run the real job path with the real finder (contact store only) until the queue is empty."""
-    return jobs.run_until_idle(db, SETTINGS, Finder(db, waterfall=None))
+    return jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, Finder(db)))
 
 
 def bulk_results(db: Database, owner: Account, batch_id: str) -> dict[str, Any]:

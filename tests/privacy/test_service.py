@@ -33,6 +33,7 @@ from tests.privacy.support import (
 from trova.accounts import service as accounts
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
+from trova.batches.step import BatchStep
 from trova.contacts.service import import_paths
 from trova.errors import BulkNotFound, SuppressionNotFound
 from trova.finder.service import Finder
@@ -91,7 +92,7 @@ def test_suppressed_person_or_number_is_never_returned_nor_charged(db: Database,
 def test_finder_answers_suppressed_searches_not_found_with_the_reason(db: Database) -> None:
     build_store(db)
     suppress(db, linkedin=ADA_URL)
-    finder = Finder(db, waterfall=None)
+    finder = Finder(db)
     by_name, by_url, bob = finder.resolve_many(
         [search_from_params(ADA_BY_NAME), search_from_params(ADA_BY_URL), search_from_params(BOB_BY_URL)]
     )
@@ -109,7 +110,7 @@ def test_removing_an_entry_makes_the_person_findable_again(db: Database) -> None
         privacy.unsuppress(conn, entry.id)
         with pytest.raises(SuppressionNotFound):
             privacy.unsuppress(conn, entry.id)
-    (answer,) = Finder(db, waterfall=None).resolve_many([search_from_params(ADA_BY_URL)])
+    (answer,) = Finder(db).resolve_many([search_from_params(ADA_BY_URL)])
     assert answer.number == ADA_PHONE
 
 
@@ -197,7 +198,7 @@ def test_erasure_removes_every_row_holding_the_number_and_a_reimport_does_not_br
     again = import_paths(db, [path])
     assert again.skipped == {"suppressed": 1}
     assert rows_holding(db, ADA_PHONE) == []
-    (answer,) = Finder(db, waterfall=None).resolve_many([search_from_params(ADA_BY_NAME)])
+    (answer,) = Finder(db).resolve_many([search_from_params(ADA_BY_NAME)])
     assert answer.reason == "suppressed"
     with db.read() as conn:
         events = privacy.audit_of_subject(conn, privacy.selector_from(linkedin=ADA_URL))
@@ -285,7 +286,7 @@ class SuppressingFinder(Finder):
     """Resolves the chunk, then an operator suppresses a number before the job step stores it."""
 
     def __init__(self, db: Database, number: str) -> None:
-        super().__init__(db, waterfall=None)
+        super().__init__(db)
         self.number = number
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
@@ -298,7 +299,7 @@ def test_an_entry_added_while_a_chunk_resolves_still_wins(db: Database) -> None:
     build_store(db)
     owner = account(db, "acme", credits=1000)
     batch_id = submit_bulk(db, owner, [ADA_BY_URL, BOB_BY_URL])
-    jobs.run_until_idle(db, SETTINGS, SuppressingFinder(db, ADA_PHONE))
+    jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, SuppressingFinder(db, ADA_PHONE)))
     results = bulk_results(db, owner, batch_id)
     assert found_numbers(results) == [None, BOB_PHONE]
     assert [row["qualification"] for row in results["results"]] == ["not_found", "found"]
@@ -319,5 +320,5 @@ def test_erasure_leaves_a_switchboard_shared_with_colleagues(db: Database) -> No
     assert rows_holding(db, SWITCHBOARD) == ["phone_observations.e164", "phone_observations.raw"]
     with db.read() as conn:
         assert privacy.people_of(conn, privacy.selector_from(linkedin=BOB_URL)) == {colleague}
-    (answer,) = Finder(db, waterfall=None).resolve_many([search_from_params(BOB_BY_URL)])
+    (answer,) = Finder(db).resolve_many([search_from_params(BOB_BY_URL)])
     assert answer.number == SWITCHBOARD

@@ -13,11 +13,13 @@ import sqlalchemy as sa
 
 from tests.scaleout.support import PRICE, Deployment, bulk_body, contacts_csv, deployment, profile
 from tests.support.servers import run_trova
+from trova.batches.step import BatchStep
 from trova.errors import DatabaseCopyError
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
 from trova.people.models import Answer, Search
 from trova.settings import Settings
+from trova.sources.waterfall import from_settings
 from trova.store import Database, utcnow
 from trova.store.copy import copy_database
 from trova.store.tables import metadata
@@ -37,7 +39,8 @@ def work(url: str, *, broken: bool = False) -> None:
     db = Database(url)
     try:
         settings = Settings(database_url=url, job_max_attempts=1)
-        jobs.run_until_idle(db, settings, BrokenFinder(db) if broken else Finder(db))
+        finder = BrokenFinder(db) if broken else Finder(db, from_settings(db, settings))
+        jobs.run_until_idle(db, settings, BatchStep(db, settings, finder))
     finally:
         db.dispose()
 

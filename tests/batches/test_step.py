@@ -1,4 +1,4 @@
-"""The worker path on both databases: claims, leases, fencing, charging once, retries and give-up."""
+"""The batch job step on both databases: claims, leases, fencing, charging once, retries and give-up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from sqlalchemy.engine import Connection
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.batches import service as batches
+from trova.batches import step as batch_step
+from trova.batches.step import BatchStep
 from trova.finder.service import Finder
 from trova.jobs import repository as jobs_repo
 from trova.jobs import service as jobs
@@ -69,7 +71,7 @@ def test_batch_completes_charging_each_person_once(db: Database) -> None:
     finder = TableFinder(
         db, {"ada": found("p:1"), "ada-again": found("p:1"), "bob": found("p:2", "+33700000000")}
     )
-    assert jobs.run_until_idle(db, SETTINGS, finder) == 3
+    assert jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, finder)) == 3
     with db.read() as conn:
         result = batches.get_bulk(conn, account, batch_id)
         assert balances(conn, account.id) == accounts.ledger_balance(conn, account.id)
@@ -112,7 +114,7 @@ def test_single_webhook_carries_the_get_body(db: Database) -> None:
             {**li("ada"), "custom": "x", "settings": {"webhook": "https://h.example/1"}}, SETTINGS
         )
         single_id = batches.submit(conn, account, submission, SETTINGS).id
-    jobs.run_until_idle(db, SETTINGS, TableFinder(db, {"ada": found("p:1")}))
+    jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, TableFinder(db, {"ada": found("p:1")})))
     with db.read() as conn:
         done, body = batches.get_single(conn, account, single_id)
         message = conn.execute(webhook_messages.select()).one()
@@ -154,13 +156,13 @@ def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Data
         )
     assert (second.id, second.attempts, first.attempts) == (first.id, 2, 1)
     finder = TableFinder(db, {"ada": found("p:1")})
-    pending = jobs.read_pending(db, first)
-    outcomes = batches.outcomes_for(pending, jobs.resolve(finder, jobs.normalised(pending)))
-    assert jobs.record(db, first, outcomes) is False
+    pending = batch_step.read_pending(db, first)
+    outcomes = batches.outcomes_for(pending, batch_step.resolve(finder, batch_step.normalised(pending)))
+    assert batch_step.record(db, first, outcomes) is False
     with db.read() as conn:
         assert batches.get_bulk(conn, account, batch_id)["stats"]["finished"] == 0
-    assert jobs.process(db, SETTINGS, finder, second) is True
-    assert jobs.record(db, first, outcomes) is False
+    assert batch_step.process(db, SETTINGS, finder, second) is True
+    assert batch_step.record(db, first, outcomes) is False
     with db.read() as conn:
         result = batches.get_bulk(conn, account, batch_id)
         attempts = [row.outcome for row in conn.execute(job_attempts.select().order_by(job_attempts.c.id))]
@@ -171,7 +173,7 @@ def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Data
 
 def test_a_failing_job_is_retried_then_given_up_and_refunded(db: Database) -> None:
     account, batch_id = setup(db, credits=40, paygo=40, body={"searches": [li("ada"), li("bob")]})
-    broken = BrokenFinder(db)
+    broken = BatchStep(db, SETTINGS, BrokenFinder(db))
     assert jobs.run_once(db, SETTINGS, broken, "w") == 1
     with db.read() as conn:
         job = conn.execute(jobs_table.select()).one()
@@ -189,8 +191,9 @@ def test_a_failing_job_is_retried_then_given_up_and_refunded(db: Database) -> No
 
 def test_a_batch_with_some_work_done_is_completed_not_failed(db: Database) -> None:
     account, batch_id = setup(db, credits=1000, paygo=0, body={"searches": [li("a"), li("b"), li("c")]})
-    assert jobs.run_once(db, SETTINGS, TableFinder(db, {"a": found("p:1")}), "w") == 1
-    broken = BrokenFinder(db)
+    finder = TableFinder(db, {"a": found("p:1")})
+    assert jobs.run_once(db, SETTINGS, BatchStep(db, SETTINGS, finder), "w") == 1
+    broken = BatchStep(db, SETTINGS, BrokenFinder(db))
     while jobs.run_once(db, SETTINGS, broken, "w"):
         pass
     with db.read() as conn:
@@ -210,7 +213,7 @@ def test_a_claim_past_max_attempts_gives_up_at_once(db: Database) -> None:
             )
     assert job.attempts == 3
     finder = TableFinder(db, {"a": found("p:1")})
-    assert jobs.process(db, SETTINGS, finder, job) is True
+    assert batch_step.process(db, SETTINGS, finder, job) is True
     assert finder.calls == 0
     with db.read() as conn:
         assert batches.get_bulk(conn, account, batch_id)["general"]["status"] == "failed"
