@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from tests.scaleout.support import PRICE, Deployment, bulk_body, contacts_csv, deployment, profile
 from tests.support.servers import run_trova
+from trova.accounts.service import verify_copied_balances
 from trova.batches.step import BatchStep
 from trova.errors import DatabaseCopyError
 from trova.finder.service import Finder
@@ -157,7 +158,7 @@ def test_copy_refuses_a_target_with_tables_that_are_not_trovas(
         conn.execute(sa.text("CREATE TABLE invoices (id integer primary key)"))
     engine.dispose()
     with pytest.raises(DatabaseCopyError) as refused:
-        copy_database(sqlite_url, pg_url)
+        copy_database(sqlite_url, pg_url, verify_copied_balances)
     assert refused.value.message == (
         "the target database is not empty: it has tables that are not Trova's (invoices)"
     )
