@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
@@ -50,7 +50,7 @@ def found(person: str, number: str = "+33612345678") -> Answer:
     return Answer(person_key=person, number=number, country="FR", line_type="mobile", sources=("local",))
 
 
-def setup(db: Database, credits: int, paygo: int, body: dict[str, object]) -> tuple[Account, str]:
+def setup(db: Database, credits: int, paygo: int, body: Mapping[str, object]) -> tuple[Account, str]:
     with db.write() as conn:
         account = accounts.create_account(
             conn, "acme", credits=credits, paygo=paygo, webhook_url="https://hooks.example.com/t"
