@@ -41,6 +41,8 @@ from tests.support.servers import TrovaServer, run_trova  # noqa: E402
 from trova.batches.service import normalise  # noqa: E402
 from trova.finder.service import Finder  # noqa: E402
 from trova.ingest.service import import_paths  # noqa: E402
+from trova.settings import get_settings  # noqa: E402
+from trova.sources.waterfall import from_settings  # noqa: E402
 from trova.store import Database  # noqa: E402
 from trova.store.migrate import upgrade  # noqa: E402
 
@@ -108,7 +110,7 @@ def floor_seconds(url: str, searches: list[dict[str, object]]) -> float:
     db = Database(url)
     try:
         started = time.perf_counter()
-        Finder(db).resolve_many([normalise(params) for params in searches])
+        Finder(db, from_settings(db, get_settings())).resolve_many([normalise(params) for params in searches])
         return time.perf_counter() - started
     finally:
         db.dispose()

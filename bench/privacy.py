@@ -110,7 +110,7 @@ def main() -> None:
     with db.write() as conn:
         for table in (audit_subjects, audit_events, suppressions):
             conn.execute(sa.delete(table))
-    finder = Finder(db, waterfall=None)
+    finder = Finder(db)
     print(f"store: {args.size:,} people, batches of 3,000 searches (median of {args.batches})")
     rate, _ = searches_per_s(finder, args.size, args.batches, seed=1)
     print(f"  empty suppression list:                {rate:8,.0f} searches/s")

@@ -221,7 +221,7 @@ def core_resolve(db: Database, searches: list[Search]) -> list[Answer]:
 
 
 def measure(db: Database, size: int, batches: int, seed: int) -> Figures:
-    finder = Finder(db, waterfall=None)
+    finder = Finder(db)
     rng = random.Random(seed)
     finder.resolve_many([search_from_params(p) for p in batch_params(size, rng)])
     core, core_cpu, resolve, full, found = [], [], [], [], []

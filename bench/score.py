@@ -7,8 +7,9 @@
 Imports the record files with the real ``trova import`` command into a fresh SQLite database (or
 ``--db URL``), then runs every search of ``searches.jsonl``: through a ``trova serve`` subprocess
 (POST /phone/bulk in batches of 3,000, then GET until completed), or with ``--direct`` through
-``Finder(db).resolve_many`` and ``search_from_params``. Precision = returned numbers that are the
-expected one; recall = resolvable searches (expected number not null) answered with that number.
+``Finder.resolve_many`` (upstream: the waterfall of the settings) and ``search_from_params``.
+Precision = returned numbers that are the expected one; recall = resolvable searches (expected
+number not null) answered with that number.
 Exit status 0 when the targets (precision >= 99.9%, recall >= 98%) are met, 1 otherwise.
 """
 
@@ -95,10 +96,12 @@ def answers_direct(searches: Sequence[dict[str, Any]], database_url: str) -> lis
     from trova.finder.service import Finder
     from trova.people.models import Search
     from trova.people.normalise import search_from_params
+    from trova.settings import get_settings
+    from trova.sources.waterfall import from_settings
     from trova.store import Database
 
     db = Database(database_url)
-    finder = Finder(db)
+    finder = Finder(db, from_settings(db, get_settings()))
     answers: list[str | None] = []
     for batch in batches(searches):
         normalised: list[Search | None] = []

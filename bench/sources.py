@@ -171,7 +171,7 @@ def waterfall_bench(root: Path, latency_s: float) -> None:
             ]
         )
         sources = {s.name: build_source(s, environ={"BENCH_KEY": key}) for s in specs if s.kind != "local"}
-        finder = Finder(db, waterfall=Waterfall(db, specs, sources))
+        finder = Finder(db, upstream=Waterfall(db, specs, sources))
         searches = [
             search_from_params({"linkedin_url": person(i)["linkedin_url"]}) for i in range(1, BATCH + 1)
         ]
@@ -240,7 +240,7 @@ def http_bench(rate: float, count: int, concurrency: int) -> None:
                 ]
             )
             sources = {s.name: build_source(s, environ={}) for s in specs if s.kind != "local"}
-            finder = Finder(db, waterfall=Waterfall(db, specs, sources))
+            finder = Finder(db, upstream=Waterfall(db, specs, sources))
             searches = [
                 search_from_params({"first_name": "A", "last_name": f"N{i}", "company_domain": "x.com"})
                 for i in range(count)

@@ -13,10 +13,13 @@ import logging
 import threading
 from collections.abc import Callable
 
+from trova.batches.step import BatchStep
 from trova.erasure.retention import retention_loop
-from trova.jobs.notify import listen_for_work
-from trova.jobs.service import notify_work, worker_loop
+from trova.finder.service import Finder
+from trova.jobs.notify import listen_for_work, notify_work
+from trova.jobs.service import worker_loop
 from trova.settings import Settings
+from trova.sources import waterfall
 from trova.store import Database, utcnow
 from trova.webhooks.sender import run_sender
 
@@ -58,6 +61,13 @@ register_loop(listen_for_work)
 register_loop(retention_loop)
 
 
+def batch_worker(settings: Settings, db: Database, stop: threading.Event, *, slot: int = 0) -> None:
+    """One worker thread: runs the batch job step with its own finder, whose upstream is the
+    waterfall configured in ``settings`` (none when only the local store is), until ``stop``."""
+    finder = Finder(db, waterfall.from_settings(db, settings))
+    worker_loop(settings, db, stop, BatchStep(db, settings, finder), slot=slot)
+
+
 def database_for(settings: Settings) -> Database:
     """The process's database, its pool sized for the API threads plus the worker threads."""
     return Database(settings.database_url, pool_size=max(10, 2 * settings.worker_concurrency + 4))
@@ -91,7 +101,7 @@ class Runtime:
         for slot in range(self.settings.worker_concurrency):
             self._spawn(
                 f"worker-{slot}",
-                lambda slot=slot: worker_loop(self.settings, self.db, self.stop_event, slot=slot),  # type: ignore[misc]
+                lambda slot=slot: batch_worker(self.settings, self.db, self.stop_event, slot=slot),  # type: ignore[misc]
             )
         for loop in list(BACKGROUND_LOOPS):
             name = getattr(loop, "__name__", "loop")

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.databases import fresh_postgres_database
 from tests.support.servers import TrovaServer, run_trova
+from trova.batches.step import BatchStep
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
 from trova.people.models import Answer, Search
@@ -57,7 +58,8 @@ class Api:
         """Run the workers in this process until the queue is empty."""
         db = Database(self.url)
         try:
-            return jobs.run_until_idle(db, Settings(database_url=self.url), TableFinder(db, table or {}))
+            settings = Settings(database_url=self.url)
+            return jobs.run_until_idle(db, settings, BatchStep(db, settings, TableFinder(db, table or {})))
         finally:
             db.dispose()
 

@@ -90,7 +90,7 @@ def test_erasure_removes_every_row_holding_the_number_and_a_reimport_does_not_br
     again = import_paths(db, [path])
     assert again.skipped == {"suppressed": 1}
     assert rows_holding(db, ADA_PHONE) == []
-    (answer,) = Finder(db, waterfall=None).resolve_many([search_from_params(ADA_BY_NAME)])
+    (answer,) = Finder(db).resolve_many([search_from_params(ADA_BY_NAME)])
     assert answer.reason == "suppressed"
     with db.read() as conn:
         events = reports.audit_of_subject(conn, selector_from(linkedin=ADA_URL))
@@ -124,5 +124,5 @@ def test_erasure_leaves_a_switchboard_shared_with_colleagues(db: Database) -> No
     assert rows_holding(db, SWITCHBOARD) == ["phone_observations.e164", "phone_observations.raw"]
     with db.read() as conn:
         assert erasure.people_of(conn, selector_from(linkedin=BOB_URL)) == {colleague}
-    (answer,) = Finder(db, waterfall=None).resolve_many([search_from_params(BOB_BY_URL)])
+    (answer,) = Finder(db).resolve_many([search_from_params(BOB_BY_URL)])
     assert answer.number == SWITCHBOARD

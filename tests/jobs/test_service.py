@@ -1,219 +1,103 @@
-"""The worker path on both databases: claims, leases, fencing, charging once, retries and give-up."""
+"""The queue's worker loop with a step given to it (any ``JobStep``): claiming, running, requeueing."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping, Sequence
+import threading
+import time
 
-from sqlalchemy.engine import Connection
+import sqlalchemy as sa
 
-from trova.accounts import service as accounts
-from trova.accounts.models import Account, Split
-from trova.api.bodies import bulk_body
-from trova.batches import service as batches
-from trova.batches.events import single_result
-from trova.finder.service import Finder
-from trova.jobs import repository as jobs_repo
+from tests.jobs.support import new_batch
+from trova.jobs import repository as repo
 from trova.jobs import service as jobs
-from trova.people.models import Answer, Search
+from trova.jobs.models import Job
+from trova.jobs.notify import notify_work
 from trova.settings import Settings
 from trova.store import Database, utcnow
-from trova.store.tables import job_attempts, webhook_messages
+from trova.store.tables import job_attempts
 from trova.store.tables import jobs as jobs_table
 
-SETTINGS = Settings(job_chunk_size=2, job_max_attempts=2, job_lease_s=60)
+SETTINGS = Settings(job_lease_s=60, worker_poll_interval_s=0.05)
 
 
-class TableFinder(Finder):
-    """A finder answering from a fixed table of LinkedIn keys (the contact store is the finder's concern)."""
+class Recorder:
+    """A step that closes every job it is given as done, fenced like the batch step."""
 
-    def __init__(self, db: Database, table: dict[str, Answer] | None = None) -> None:
-        super().__init__(db)
-        self.table = table or {}
-        self.calls = 0
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.seen: list[Job] = []
 
-    def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
-        self.calls += 1
-        return [self.table.get(search.linkedin_key or "", Answer(person_key=None)) for search in searches]
-
-
-class BrokenFinder(Finder):
-    def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
-        raise RuntimeError("upstream down")
-
-
-def li(name: str) -> dict[str, str]:
-    return {"linkedin_url": f"https://www.linkedin.com/in/{name}"}
+    def __call__(self, job: Job, /) -> bool:
+        self.seen.append(job)
+        with self.db.write() as conn:
+            if not repo.still_held(conn, job):
+                return False
+            repo.finish(conn, job, "done", now=utcnow())
+            repo.close_attempt(conn, job, "done", now=utcnow())
+        return True
 
 
-def found(person: str, number: str = "+33612345678") -> Answer:
-    return Answer(person_key=person, number=number, country="FR", line_type="mobile", sources=("local",))
-
-
-def setup(db: Database, credits: int, paygo: int, body: Mapping[str, object]) -> tuple[Account, str]:
-    with db.write() as conn:
-        account = accounts.create_account(
-            conn, "acme", credits=credits, paygo=paygo, webhook_url="https://hooks.example.com/t"
-        ).account
-        submitted = batches.submit(conn, account, batches.read_bulk(body, SETTINGS), SETTINGS)
-    return account, submitted.id
-
-
-def balances(conn: Connection, account_id: int) -> Split:
-    account = accounts.get_account(conn, account_id)
-    assert account is not None
-    return Split(account.sub_credits, account.paygo_credits)
-
-
-def test_batch_completes_charging_each_person_once(db: Database) -> None:
-    body = {"searches": [li("ada"), li("nobody"), li("bob"), li("ada-again"), li("ada")], "custom": {"r": 1}}
-    account, batch_id = setup(db, credits=100, paygo=200, body=body)
-    finder = TableFinder(
-        db, {"ada": found("p:1"), "ada-again": found("p:1"), "bob": found("p:2", "+33700000000")}
-    )
-    assert jobs.run_until_idle(db, SETTINGS, finder) == 3
+def statuses(db: Database) -> list[str]:
     with db.read() as conn:
-        result = bulk_body(batches.get_bulk(conn, account, batch_id))
-        assert balances(conn, account.id) == accounts.ledger_balance(conn, account.id)
-        final = balances(conn, account.id)
-        messages = conn.execute(webhook_messages.select()).all()
-    assert result["general"] == {"id": batch_id, "status": "completed", "custom": {"r": 1}}
-    assert [r["index"] for r in result["results"]] == [0, 1, 2, 3, 4]
-    assert [r["qualification"] for r in result["results"]] == [
-        "found",
-        "not_found",
-        "found",
-        "found",
-        "found",
+        rows = conn.execute(sa.select(jobs_table.c.status).order_by(jobs_table.c.id)).scalars()
+        return [str(status) for status in rows]
+
+
+def test_run_until_idle_gives_every_job_to_the_step_once(db: Database) -> None:
+    with db.write() as conn:
+        new_batch(conn, [(0, 0), (1, 1), (2, 2)])
+    step = Recorder(db)
+    assert jobs.run_until_idle(db, SETTINGS, step, owner="w") == 3
+    assert [(job.first_idx, job.lease_owner, job.attempts) for job in step.seen] == [
+        (0, "w", 1),
+        (1, "w", 1),
+        (2, "w", 1),
     ]
-    assert "number" not in result["results"][1] and result["results"][2]["number"] == "+33700000000"
-    # ada (index 0) and bob (index 2) are charged; nobody, and the two other copies of ada, are refunded
-    assert result["stats"] == {
-        "requested": 5,
-        "finished": 5,
-        "found": 4,
-        "valid": 4,
-        "credits_cost": 80,
-        "credits_to_refund": 120,
-    }
-    # reserved: 0→40 sub, 1→40 sub, 2→20 sub + 20 paygo, 3→40 paygo, 4→40 paygo; charged: 0 and 2
-    assert final == Split(sub=100 - 40 - 20, paygo=200 - 20)
-    assert len(messages) == 1
-    assert messages[0].payload == {
-        "event": "bulk_phone_search_finished",
-        "id": batch_id,
-        "credits": {"cost": 80},
-        "custom": {"r": 1},
-    }
+    assert statuses(db) == ["done", "done", "done"]
+    assert jobs.run_once(db, SETTINGS, step, "w") == 0
 
 
-def test_single_webhook_carries_the_get_body(db: Database) -> None:
+def test_requeue_puts_a_held_job_back_and_does_nothing_for_a_lost_one(db: Database) -> None:
     with db.write() as conn:
-        account = accounts.create_account(conn, "acme", credits=40).account
-        submission = batches.read_single(
-            {**li("ada"), "custom": "x", "settings": {"webhook": "https://h.example/1"}}, SETTINGS
-        )
-        single_id = batches.submit(conn, account, submission, SETTINGS).id
-    jobs.run_until_idle(db, SETTINGS, TableFinder(db, {"ada": found("p:1")}))
+        new_batch(conn, [(0, 0)])
+    (job,) = jobs.claim_jobs(db, SETTINGS, "w1")
+    assert jobs.requeue(db, job, "boom") is True
+    assert statuses(db) == ["queued"]
+    (again,) = jobs.claim_jobs(db, SETTINGS, "w2")
+    assert again.attempts == 2
+    assert jobs.requeue(db, job, "late") is False
+    assert statuses(db) == ["running"]
     with db.read() as conn:
-        row = batches.get_single(conn, account, single_id)
-        done, body = row.status == "done", single_result(row)
-        message = conn.execute(webhook_messages.select()).one()
-    assert done and body == {
-        "id": single_id,
-        "params": li("ada"),
-        "custom": "x",
-        "qualification": "found",
-        "number": "+33612345678",
-        "country": "FR",
-        "line_type": "mobile",
-        "sources": ["local"],
-    }
-    assert message.url == "https://h.example/1"
-    assert message.payload == {
-        "event": "single_phone_search_finished",
-        "id": single_id,
-        "credits": {"cost": 40},
-        "result": body,
-    }
+        attempts = conn.execute(
+            sa.select(job_attempts.c.outcome, job_attempts.c.error).order_by(job_attempts.c.id)
+        ).all()
+    assert [tuple(attempt) for attempt in attempts] == [("error", "boom"), (None, None)]
 
 
-def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Database) -> None:
-    account, batch_id = setup(db, credits=1000, paygo=0, body={"searches": [li("ada"), li("bob")]})
-    now = utcnow()
+def test_the_lease_keeper_renews_the_lease_while_the_step_runs(db: Database) -> None:
+    settings = Settings(job_lease_s=0.3)
     with db.write() as conn:
-        (first,) = jobs_repo.claim(
-            conn, owner="a", limit=5, now=now, lease_until=now + dt.timedelta(seconds=60)
-        )
+        new_batch(conn, [(0, 0)])
+    (job,) = jobs.claim_jobs(db, settings, "slow")
+    with jobs.LeaseKeeper(db, settings, job):
+        time.sleep(0.5)
+        with db.read() as conn:
+            renewed = conn.execute(sa.select(jobs_table.c.lease_until)).scalar_one()
+    assert renewed > job.lease_until
+
+
+def test_the_worker_loop_runs_the_step_until_stopped(db: Database) -> None:
     with db.write() as conn:
-        assert (
-            jobs_repo.claim(conn, owner="b", limit=5, now=now, lease_until=now + dt.timedelta(seconds=60))
-            == []
-        )
-    later = now + dt.timedelta(seconds=61)
-    with db.write() as conn:
-        (second,) = jobs_repo.claim(
-            conn, owner="b", limit=5, now=later, lease_until=later + dt.timedelta(seconds=60)
-        )
-    assert (second.id, second.attempts, first.attempts) == (first.id, 2, 1)
-    finder = TableFinder(db, {"ada": found("p:1")})
-    pending = jobs.read_pending(db, first)
-    outcomes = batches.outcomes_for(pending, jobs.resolve(finder, jobs.normalised(pending)))
-    assert jobs.record(db, first, outcomes) is False
-    with db.read() as conn:
-        assert bulk_body(batches.get_bulk(conn, account, batch_id))["stats"]["finished"] == 0
-    assert jobs.process(db, SETTINGS, finder, second) is True
-    assert jobs.record(db, first, outcomes) is False
-    with db.read() as conn:
-        result = bulk_body(batches.get_bulk(conn, account, batch_id))
-        attempts = [row.outcome for row in conn.execute(job_attempts.select().order_by(job_attempts.c.id))]
-        assert balances(conn, account.id) == Split(1000 - 40, 0) == accounts.ledger_balance(conn, account.id)
-    assert result["stats"]["finished"] == 2 and result["stats"]["credits_cost"] == 40
-    assert attempts == ["lost", "done"]
-
-
-def test_a_failing_job_is_retried_then_given_up_and_refunded(db: Database) -> None:
-    account, batch_id = setup(db, credits=40, paygo=40, body={"searches": [li("ada"), li("bob")]})
-    broken = BrokenFinder(db)
-    assert jobs.run_once(db, SETTINGS, broken, "w") == 1
-    with db.read() as conn:
-        job = conn.execute(jobs_table.select()).one()
-    assert (job.status, job.attempts) == ("queued", 1) and "upstream down" in job.last_error
-    assert jobs.run_once(db, SETTINGS, broken, "w") == 1
-    with db.read() as conn:
-        job = conn.execute(jobs_table.select()).one()
-        result = bulk_body(batches.get_bulk(conn, account, batch_id))
-        assert balances(conn, account.id) == Split(40, 40) == accounts.ledger_balance(conn, account.id)
-    assert job.status == "failed"
-    assert result["general"]["status"] == "failed"
-    assert result["stats"]["credits_cost"] == 0 and result["stats"]["credits_to_refund"] == 80
-    assert {r["qualification"] for r in result["results"]} == {"not_found"}
-
-
-def test_a_batch_with_some_work_done_is_completed_not_failed(db: Database) -> None:
-    account, batch_id = setup(db, credits=1000, paygo=0, body={"searches": [li("a"), li("b"), li("c")]})
-    assert jobs.run_once(db, SETTINGS, TableFinder(db, {"a": found("p:1")}), "w") == 1
-    broken = BrokenFinder(db)
-    while jobs.run_once(db, SETTINGS, broken, "w"):
-        pass
-    with db.read() as conn:
-        result = bulk_body(batches.get_bulk(conn, account, batch_id))
-    assert result["general"]["status"] == "completed"
-    assert result["stats"]["credits_cost"] == 40 and result["stats"]["finished"] == 3
-
-
-def test_a_claim_past_max_attempts_gives_up_at_once(db: Database) -> None:
-    account, batch_id = setup(db, credits=1000, paygo=0, body={"searches": [li("a")]})
-    now = utcnow()
-    for step in range(3):
-        at = now + dt.timedelta(seconds=120 * step)
-        with db.write() as conn:
-            (job,) = jobs_repo.claim(
-                conn, owner=f"w{step}", limit=1, now=at, lease_until=at + dt.timedelta(seconds=60)
-            )
-    assert job.attempts == 3
-    finder = TableFinder(db, {"a": found("p:1")})
-    assert jobs.process(db, SETTINGS, finder, job) is True
-    assert finder.calls == 0
-    with db.read() as conn:
-        assert bulk_body(batches.get_bulk(conn, account, batch_id))["general"]["status"] == "failed"
+        new_batch(conn, [(0, 0), (1, 1)])
+    step = Recorder(db)
+    stop = threading.Event()
+    worker = threading.Thread(target=jobs.worker_loop, args=(SETTINGS, db, stop, step))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while statuses(db) != ["done", "done"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    notify_work()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert statuses(db) == ["done", "done"] and len(step.seen) == 2

@@ -14,6 +14,7 @@ from trova.accounts import service as accounts
 from trova.accounts.models import Account
 from trova.api.bodies import bulk_body
 from trova.batches import service as batches
+from trova.batches.step import BatchStep
 from trova.erasure.selectors import selector_from
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
@@ -83,7 +84,7 @@ def submit_single(db: Database, owner: Account, search: Mapping[str, Any], webho
 
 def work(db: Database) -> int:
     """Run the real job path with the real finder (contact store only) until the queue is empty."""
-    return jobs.run_until_idle(db, SETTINGS, Finder(db, waterfall=None))
+    return jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, Finder(db)))
 
 
 def bulk_results(db: Database, owner: Account, batch_id: str) -> dict[str, Any]:

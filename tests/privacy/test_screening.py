@@ -31,6 +31,7 @@ from tests.privacy.support import (
 )
 from trova.batches import service as batches
 from trova.batches.events import single_result
+from trova.batches.step import BatchStep
 from trova.erasure import reports
 from trova.erasure.selectors import selector_from
 from trova.errors import SuppressionNotFound
@@ -70,7 +71,7 @@ def test_suppressed_person_or_number_is_never_returned_nor_charged(db: Database,
 def test_finder_answers_suppressed_searches_not_found_with_the_reason(db: Database) -> None:
     build_store(db)
     suppress(db, linkedin=ADA_URL)
-    finder = Finder(db, waterfall=None)
+    finder = Finder(db)
     by_name, by_url, bob = finder.resolve_many(
         [search_from_params(ADA_BY_NAME), search_from_params(ADA_BY_URL), search_from_params(BOB_BY_URL)]
     )
@@ -88,7 +89,7 @@ def test_removing_an_entry_makes_the_person_findable_again(db: Database) -> None
         suppressions.unsuppress(conn, entry.id)
         with pytest.raises(SuppressionNotFound):
             suppressions.unsuppress(conn, entry.id)
-    (answer,) = Finder(db, waterfall=None).resolve_many([search_from_params(ADA_BY_URL)])
+    (answer,) = Finder(db).resolve_many([search_from_params(ADA_BY_URL)])
     assert answer.number == ADA_PHONE
 
 
@@ -127,7 +128,7 @@ class SuppressingFinder(Finder):
     """Resolves the chunk, then an operator suppresses a number before the job step stores it."""
 
     def __init__(self, db: Database, number: str) -> None:
-        super().__init__(db, waterfall=None)
+        super().__init__(db)
         self.number = number
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
@@ -140,7 +141,7 @@ def test_an_entry_added_while_a_chunk_resolves_still_wins(db: Database) -> None:
     build_store(db)
     owner = account(db, "acme", credits=1000)
     batch_id = submit_bulk(db, owner, [ADA_BY_URL, BOB_BY_URL])
-    jobs.run_until_idle(db, SETTINGS, SuppressingFinder(db, ADA_PHONE))
+    jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, SuppressingFinder(db, ADA_PHONE)))
     results = bulk_results(db, owner, batch_id)
     assert found_numbers(results) == [None, BOB_PHONE]
     assert [row["qualification"] for row in results["results"]] == ["not_found", "found"]

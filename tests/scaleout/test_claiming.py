@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from trova.accounts import service as accounts
 from trova.batches import service as batches
+from trova.batches import step as batch_step
 from trova.finder.service import Finder
 from trova.jobs import notify
 from trova.jobs import repository as jobs_repo
@@ -96,7 +97,7 @@ def test_a_job_longer_than_its_lease_renews_it_and_is_not_taken_over(db: Databas
     submit_single(db, settings)
     (job,) = jobs.claim_jobs(db, settings, "slow-worker")
     finder = LeaseWatchingFinder(db, settings, job.lease_until)
-    assert jobs.process(db, settings, finder, job) is True
+    assert batch_step.process(db, settings, finder, job) is True
     assert finder.renewed_until is not None and finder.renewed_until > job.lease_until
     assert finder.stolen == []
 

@@ -13,11 +13,14 @@ import sqlalchemy as sa
 
 from tests.scaleout.support import PRICE, Deployment, bulk_body, contacts_csv, deployment, profile
 from tests.support.servers import run_trova
+from trova.accounts.service import verify_copied_balances
+from trova.batches.step import BatchStep
 from trova.errors import DatabaseCopyError
 from trova.finder.service import Finder
 from trova.jobs import service as jobs
 from trova.people.models import Answer, Search
 from trova.settings import Settings
+from trova.sources.waterfall import from_settings
 from trova.store import Database, utcnow
 from trova.store.copy import copy_database
 from trova.store.tables import metadata
@@ -37,7 +40,8 @@ def work(url: str, *, broken: bool = False) -> None:
     db = Database(url)
     try:
         settings = Settings(database_url=url, job_max_attempts=1)
-        jobs.run_until_idle(db, settings, BrokenFinder(db) if broken else Finder(db))
+        finder = BrokenFinder(db) if broken else Finder(db, from_settings(db, settings))
+        jobs.run_until_idle(db, settings, BatchStep(db, settings, finder))
     finally:
         db.dispose()
 
@@ -154,7 +158,7 @@ def test_copy_refuses_a_target_with_tables_that_are_not_trovas(
         conn.execute(sa.text("CREATE TABLE invoices (id integer primary key)"))
     engine.dispose()
     with pytest.raises(DatabaseCopyError) as refused:
-        copy_database(sqlite_url, pg_url)
+        copy_database(sqlite_url, pg_url, verify_copied_balances)
     assert refused.value.message == (
         "the target database is not empty: it has tables that are not Trova's (invoices)"
     )

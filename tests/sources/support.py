@@ -26,7 +26,7 @@ def waterfall(
 
 
 def finder(db: Database, *configs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Finder:
-    return Finder(db, waterfall=waterfall(db, *configs, environ=environ))
+    return Finder(db, upstream=waterfall(db, *configs, environ=environ))
 
 
 def resolve(finder: Finder, searches: Sequence[Mapping[str, object]]) -> list[Answer]:

@@ -1,5 +1,5 @@
-"""The sources' rows on SQLite and PostgreSQL: counters, negative cache, breaker state; and the
-breaker's rules as pure functions."""
+"""The sources' rows on SQLite and PostgreSQL: counters, negative cache, breaker state (the
+breaker's rules themselves are the waterfall's: ``test_waterfall.py``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import datetime as dt
 import threading
 
 from trova.sources import repository as repo
-from trova.sources.config import CommonOptions
-from trova.sources.models import Lookup, SourceHealth, SourceStats
-from trova.sources.waterfall import after_step, gate
+from trova.sources.models import SourceHealth, SourceStats
 from trova.store import Database
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, 0)
@@ -67,30 +65,3 @@ def test_health_row_is_created_once_and_saved(db: Database) -> None:
         again = repo.lock_health(conn, "up", NOW)
     assert (again.consecutive_failures, again.last_error) == (2, "HTTP 503")
 
-
-OPTIONS = CommonOptions(circuit_failures=2, circuit_open_s=60, exhausted_recheck_s=3600)
-
-
-def test_breaker_opens_after_consecutive_failures_and_closes_on_success() -> None:
-    failed = Lookup(failure="error", error="HTTP 503")
-    once = after_step(SourceHealth("up"), failed, OPTIONS, NOW)
-    assert gate(once, OPTIONS, NOW) == "ok"
-    twice = after_step(once, failed, OPTIONS, NOW)
-    assert twice.open_until == NOW + dt.timedelta(seconds=60)
-    assert gate(twice, OPTIONS, NOW + dt.timedelta(seconds=59)) == "open"
-    assert gate(twice, OPTIONS, NOW + dt.timedelta(seconds=60)) == "ok"
-    probe_failed = after_step(twice, failed, OPTIONS, NOW + dt.timedelta(seconds=61))
-    assert gate(probe_failed, OPTIONS, NOW + dt.timedelta(seconds=62)) == "open"
-    healed = after_step(probe_failed, Lookup(), OPTIONS, NOW + dt.timedelta(seconds=200))
-    assert (healed.consecutive_failures, healed.open_until, healed.last_error) == (0, None, "HTTP 503")
-    assert gate(healed, OPTIONS, NOW + dt.timedelta(seconds=200)) == "ok"
-
-
-def test_exhaustion_and_backoff() -> None:
-    exhausted = after_step(SourceHealth("up"), Lookup(failure="exhausted", error="402"), OPTIONS, NOW)
-    assert gate(exhausted, OPTIONS, NOW + dt.timedelta(minutes=59)) == "exhausted"
-    assert gate(exhausted, OPTIONS, NOW + dt.timedelta(minutes=60)) == "ok"
-    limited = after_step(SourceHealth("up"), Lookup(failure="rate_limited", retry_after_s=30), OPTIONS, NOW)
-    assert limited.backoff_until == NOW + dt.timedelta(seconds=30)
-    assert gate(limited, OPTIONS, NOW + dt.timedelta(seconds=29)) == "backing_off"
-    assert limited.consecutive_failures == 0

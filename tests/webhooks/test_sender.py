@@ -11,9 +11,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.webhooks.conftest import attempts, fast_settings, message, queue, sender_running, settled
 from tests.webhooks.receiver import Reply, receiver, wait_for
+from trova.accounts.service import new_webhook_secret
 from trova.store import Database, utcnow
 from trova.webhooks.service import account_webhook_secret, redeliver
-from trova.webhooks.signing import new_secret
 
 
 def test_500_then_timeout_then_200_is_delivered_on_the_third_attempt_with_one_webhook_id(
@@ -54,7 +54,7 @@ def test_the_signature_verifies_with_standardwebhooks_and_fails_with_another_sec
     assert request.headers["content-type"] == "application/json"
     assert Webhook(secret).verify(request.body, request.headers) == payload
     with pytest.raises(WebhookVerificationError):
-        Webhook(new_secret()).verify(request.body, request.headers)
+        Webhook(new_webhook_secret()).verify(request.body, request.headers)
     tampered = request.body.replace(b"80", b"81")
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(tampered, request.headers)

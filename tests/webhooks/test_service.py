@@ -11,11 +11,12 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from trova.accounts.service import new_webhook_secret
 from trova.settings import DEFAULT_WEBHOOK_RETRY_SCHEDULE_S, Settings
 from trova.webhooks.models import SigningSecrets
 from trova.webhooks.sender import parse_retry_after
 from trova.webhooks.service import JITTER, MAX_RETRY_AFTER_S, retry_delay_s
-from trova.webhooks.signing import ROTATION_OVERLAP, new_secret, secrets_in_force, signed_headers
+from trova.webhooks.signing import ROTATION_OVERLAP, secrets_in_force, signed_headers
 
 
 @pytest.mark.parametrize("attempts_done", range(1, len(DEFAULT_WEBHOOK_RETRY_SCHEDULE_S) + 1))
@@ -71,7 +72,7 @@ def test_the_previous_secret_is_in_force_for_24_hours_after_a_rotation() -> None
 
 
 def test_signed_headers_verify_with_the_library_for_each_secret_in_force() -> None:
-    old, new = new_secret(), new_secret()
+    old, new = new_webhook_secret(), new_webhook_secret()
     assert old.startswith("whsec_") and old != new
     body = b'{"event":"bulk_phone_search_finished","id":"x"}'
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -81,7 +82,7 @@ def test_signed_headers_verify_with_the_library_for_each_secret_in_force() -> No
     for secret in (old, new):
         assert Webhook(secret).verify(body, headers) == {"event": "bulk_phone_search_finished", "id": "x"}
     with pytest.raises(WebhookVerificationError):
-        Webhook(new_secret()).verify(body, headers)
+        Webhook(new_webhook_secret()).verify(body, headers)
     only_new = signed_headers("msg_1", body, SigningSecrets(new), now)
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(body, only_new)

@@ -11,6 +11,7 @@ CreditSource = Literal["sub", "paygo"]
 
 KEY_PREFIX = "trova_"
 WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,23 @@ class NewAccount:
     account: Account
     api_key: str
     webhook_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """An account's balances, and the balances its ledger implies, as compared by the copy's check."""
+
+    account_id: int
+    sub_credits: int
+    paygo_credits: int
+    ledger_sub: int
+    ledger_paygo: int
+
+
+@dataclass(frozen=True, slots=True)
+class BalancesVerified:
+    """What :func:`~trova.accounts.service.verify_copied_balances` found equal: how many accounts,
+    holding how many credits in all."""
+
+    accounts: int
+    credits: int

@@ -1,11 +1,14 @@
 """Accounts, API keys and credits: creation, authentication, top-ups, reservations and refunds.
 
 Keys are ``trova_`` + 256 random bits, shown once and stored only as their SHA-256 hex digest. A
-lookup goes by digest (indexed) and is confirmed with :func:`hmac.compare_digest`.
+lookup goes by digest (indexed) and is confirmed with :func:`hmac.compare_digest`. Each account
+also holds the secret its webhooks are signed with (``webhooks.signing``), created here with the
+account and rotated by ``webhooks.service``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -15,9 +18,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts import repository as repo
-from trova.accounts.models import KEY_PREFIX, Account, LedgerEntry, LedgerKind, NewAccount, Split
+from trova.accounts.models import (
+    KEY_PREFIX,
+    WEBHOOK_SECRET_BYTES,
+    WEBHOOK_SECRET_PREFIX,
+    Account,
+    AccountBalance,
+    BalancesVerified,
+    LedgerEntry,
+    LedgerKind,
+    NewAccount,
+    Split,
+)
 from trova.errors import (
     AccountExists,
+    DatabaseCopyError,
     InsufficientCredits,
     InvalidApiKey,
     MissingApiKey,
@@ -25,12 +40,16 @@ from trova.errors import (
     UnknownAccount,
 )
 from trova.store import utcnow
-from trova.webhooks.signing import new_secret as new_webhook_secret
 
 
 def new_api_key() -> str:
     """``trova_`` followed by 32 random bytes, URL-safe base64 (256 bits)."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_webhook_secret() -> str:
+    """A fresh Standard Webhooks secret: ``whsec_`` and base64 of 32 random bytes."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode("ascii")
 
 
 def hash_api_key(api_key: str) -> str:
@@ -193,3 +212,33 @@ def batch_ledger_totals(conn: Connection, batch_id: str) -> dict[LedgerKind, Spl
 def ledger_balance(conn: Connection, account_id: int) -> Split:
     """The balances implied by the ledger alone (they always equal the account's balances)."""
     return repo.ledger_balance(conn, account_id)
+
+
+def balances(conn: Connection) -> list[AccountBalance]:
+    """Every account's stored balances beside the sums of its ledger, by account id."""
+    found = []
+    for account in repo.list_accounts(conn):
+        ledger = repo.ledger_balance(conn, account.id)
+        found.append(
+            AccountBalance(
+                account_id=account.id,
+                sub_credits=account.sub_credits,
+                paygo_credits=account.paygo_credits,
+                ledger_sub=ledger.sub,
+                ledger_paygo=ledger.paygo,
+            )
+        )
+    return found
+
+
+def verify_copied_balances(source: Connection, target: Connection) -> BalancesVerified:
+    """``trova db copy``'s check: every account has the same balances and ledger sums in ``target``
+    as in ``source``; raises :class:`~trova.errors.DatabaseCopyError` naming those that differ."""
+    source_balances, target_balances = balances(source), balances(target)
+    if source_balances != target_balances:
+        differing = sorted(
+            {b.account_id for b in set(source_balances).symmetric_difference(target_balances)}
+        )
+        raise DatabaseCopyError(f"verification failed: balances differ for account ids {differing}")
+    credits = sum(b.sub_credits + b.paygo_credits for b in target_balances)
+    return BalancesVerified(accounts=len(target_balances), credits=credits)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from trova.accounts.service import verify_copied_balances
 from trova.errors import TrovaError
 from trova.store.copy import copy_database
 
@@ -27,13 +28,13 @@ def copy_command(
     Stop the servers and workers using --from first; start them on --to afterwards.
     """
     try:
-        report = copy_database(source, target, progress=_print_table)
+        report = copy_database(source, target, verify_copied_balances, progress=_print_table)
     except TrovaError as error:
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from None
     typer.echo(
         f"copied {report.rows} rows in {len(report.tables)} tables; verified row counts and the balances of "
-        f"{report.accounts} accounts ({report.credits} credits)"
+        f"{report.checked.accounts} accounts ({report.checked.credits} credits)"
     )
 
 

@@ -91,7 +91,7 @@ class Explanation:
 def explain(db: Database, search: Search) -> Explanation:
     """Resolve ``search`` as the finder does from the contact store (upstream sources are never
     asked) and keep every intermediate finding. People on the suppression list are not shown."""
-    result = Finder(db, waterfall=None).resolve_many([search])[0]
+    result = Finder(db).resolve_many([search])[0]
     with db.read() as conn:
         identification = identify_many(conn, [search])[search]
         namesake_ids = _namesakes(conn, search, identification)

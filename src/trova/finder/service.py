@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.engine import Connection
 
 from trova.contacts import lookups as contacts_lookups
+from trova.finder.upstream import Upstream
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
 from trova.people.rank import RankedNumber, choose
 from trova.privacy import screening as privacy
 from trova.store import Database
-
-if TYPE_CHECKING:
-    from trova.sources.waterfall import Waterfall
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,36 +79,30 @@ def answer(identification: Identification, chosen: RankedNumber | None) -> Answe
 class Finder:
     """Resolves normalised searches to answers; pure of batches, credits and jobs.
 
-    ``waterfall``: the upstream sources asked for what the local store cannot answer (FINDER.md
-    §4); by default those configured in ``trova.toml`` (None when only the local store is).
+    ``upstream``: the sources asked for what the local store cannot answer (FINDER.md §4; the
+    :class:`~trova.finder.upstream.Upstream` contract), built by the entry point (``runtime`` and
+    the CLI pass ``sources.waterfall.from_settings``); None: the contact store alone.
     """
 
-    def __init__(
-        self, db: Database, waterfall: Waterfall | Literal["configured"] | None = "configured"
-    ) -> None:
+    def __init__(self, db: Database, upstream: Upstream | None = None) -> None:
         self.db = db
-        if waterfall == "configured":
-            from trova.settings import get_settings
-            from trova.sources.waterfall import from_settings
-
-            waterfall = from_settings(db, get_settings())
-        self.waterfall = waterfall
+        self.upstream = upstream
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
         """One answer per search, in order. Identical searches are resolved once (FINDER.md §5).
 
-        The local store first, then the waterfall's upstream sources for what it did not answer.
+        The local store first, then the upstream sources for what it did not answer.
         A suppressed person is never sent upstream, and every answer, whichever source gave it,
         passes ``privacy.screen_answers`` last: no source returns a suppressed person or number.
         """
         distinct = list(dict.fromkeys(searches))
         answers = self.resolve_locally(distinct)
-        if self.waterfall is not None:
+        if self.upstream is not None:
             allowed = [search for search in distinct if answers[search].reason != privacy.SUPPRESSED]
-            answers.update(self.waterfall.complete(allowed, answers, self.resolve_locally))
+            answers.update(self.upstream.complete(allowed, answers, self.resolve_locally))
         with self.db.read() as conn:
             # Every store person answered went through resolve_locally's screening (upstream answers
-            # too: the waterfall keeps them in the store and resolves them locally again).
+            # too: the upstream keeps them in the store and resolves them locally again).
             checked = privacy.screen_answers(conn, list(answers.values()), check_people=False)
             screened = dict(zip(answers, checked, strict=True))
         return [screened[search] for search in searches]

@@ -1,10 +1,14 @@
-"""The worker: claim a chunk under a lease, resolve it with the finder, record it in one transaction.
+"""The durable queue's workers: claim a job under a lease, keep the lease alive, run a step on it.
 
-Crash safety comes from three rules. (1) Work is claimed with a lease; a claim that outlives its
-holder (crash, kill -9) is taken again once the lease expires. (2) The results are written in one
-transaction that first re-checks the lease on a locked job row (fencing): a worker that lost its
-lease discards its work instead of writing it. (3) Every write is keyed: a search takes a result
-only while pending, a refund only once per search, a person is charged once per batch.
+``jobs`` knows job rows, leases and attempts, never what a job is *for*: the work itself is a
+:class:`JobStep` given by the entry point (the batch resolution step lives in ``batches.step``).
+
+Crash safety comes from three rules, split between the queue and the step. (1) Work is claimed
+with a lease (:func:`claim_jobs`); a claim that outlives its holder (crash, kill -9) is taken again
+once the lease expires, and :class:`LeaseKeeper` renews the lease while a long step runs. (2) The
+step writes its results in one transaction that first re-checks the lease on a locked job row
+(fencing, ``repository.still_held``): a worker that lost its lease discards its work instead of
+writing it. (3) Every write of the step is keyed, so a job run twice writes its results once.
 """
 
 from __future__ import annotations
@@ -13,34 +17,40 @@ import logging
 import os
 import socket
 import threading
-import traceback
 import uuid
-from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Protocol
 
-from prometheus_client import Counter
-
-from trova.batches import repository as batches_repo
-from trova.batches import service as batches
-from trova.batches.models import PendingSearch
-from trova.errors import TrovaError
-from trova.finder.service import Finder
 from trova.jobs import repository as repo
 from trova.jobs.models import Job
-from trova.jobs.notify import notify_work as notify_work
 from trova.jobs.notify import wait_for_work, work_generation
-from trova.people.models import Answer, Search, SearchOutcome
-from trova.privacy.audit import audit_outcomes
-from trova.privacy.screening import screen_outcomes
 from trova.settings import Settings
 from trova.store import Database, utcnow
 
 log = logging.getLogger("trova.jobs")
 
-SEARCHES_RESOLVED = Counter(
-    "trova_searches_resolved", "Searches given a result by this process", ["qualification"]
-)
-JOBS_PROCESSED = Counter("trova_jobs_processed", "Jobs finished by this process", ["outcome"])
+
+class JobStep(Protocol):
+    """The work done on one claimed job: the worker loop's only collaborator.
+
+    ``step(job)`` is called with a job this worker has just claimed (``job.attempts`` counts the
+    claims so far, this one included) and returns when the job is over for this claim: True when
+    its results were recorded, False otherwise (lease lost, or failed and put back in the queue).
+
+    The loop relies on the step to:
+
+    * **not raise**: an error of the work is the step's to handle, by putting the job back in the
+      queue (:func:`requeue`) or giving it up; an exception that escapes is logged by
+      :func:`worker_loop` as a failed claim, and the job waits for its lease to expire;
+    * **keep the lease** while it works past ``job_lease_s`` (:class:`LeaseKeeper`);
+    * **fence its writes**: one write transaction that first calls ``repository.still_held`` on
+      the job and writes nothing if the claim was lost, then closes the job
+      (``repository.finish``) and its attempt (``repository.close_attempt``) in that transaction;
+    * **key its writes**, so that a job processed twice (a lease that expired mid-step) has its
+      results written once.
+    """
+
+    def __call__(self, job: Job, /) -> bool: ...
 
 
 def worker_id(slot: int = 0) -> str:
@@ -49,6 +59,7 @@ def worker_id(slot: int = 0) -> str:
 
 
 def claim_jobs(db: Database, settings: Settings, owner: str, limit: int = 1) -> list[Job]:
+    """Claim up to ``limit`` jobs for ``owner`` under a lease of ``job_lease_s``, in one transaction."""
     now = utcnow()
     with db.write() as conn:
         return repo.claim(
@@ -57,7 +68,7 @@ def claim_jobs(db: Database, settings: Settings, owner: str, limit: int = 1) -> 
 
 
 class LeaseKeeper:
-    """Extends a job's lease every third of its length while a long resolution runs.
+    """Extends a job's lease every third of its length while a long step runs.
 
     Without it a chunk that takes longer than the lease (slow upstream sources) would be claimed
     a second time while still being worked on; fencing keeps that safe but wastes the work.
@@ -88,134 +99,42 @@ class LeaseKeeper:
                 log.exception("could not extend the lease of job %s", self._job.id)
 
 
-def read_pending(db: Database, job: Job) -> list[PendingSearch]:
-    with db.read() as conn:
-        return batches_repo.pending_searches(conn, job.batch_id, job.first_idx, job.last_idx)
+def requeue(db: Database, job: Job, error: str) -> bool:
+    """Put a job that failed back in the queue, fenced: nothing happens if the claim was lost.
 
-
-def normalised(pending: Sequence[PendingSearch]) -> list[Search | None]:
-    """The finder's search for each stored params; ``None`` for one that no longer validates."""
-    searches: list[Search | None] = []
-    for search in pending:
-        try:
-            searches.append(batches.normalise(search.params))
-        except TrovaError:
-            searches.append(None)
-    return searches
-
-
-def resolve(finder: Finder, searches: Sequence[Search | None]) -> list[Answer | None]:
-    """One finder call for the whole chunk; unusable searches stay unresolved (not found)."""
-    usable = [search for search in searches if search is not None]
-    answers = iter(finder.resolve_many(usable)) if usable else iter(())
-    return [next(answers) if search is not None else None for search in searches]
-
-
-def record(
-    db: Database,
-    job: Job,
-    outcomes: Sequence[SearchOutcome],
-    *,
-    searches: Mapping[str, Search | None] | None = None,
-    gave_up: bool = False,
-) -> bool:
-    """The job step's one write transaction; False (and nothing written) if the lease was lost.
-
-    ``searches`` are the normalised searches the outcomes answer, by search id: the privacy screen
-    and the audit trail read their subjects from them instead of normalising the params again.
+    Closes the attempt as ``error`` and the job as ``queued``, keeping ``error`` on both; True when
+    the job was put back.
     """
     now = utcnow()
     with db.write() as conn:
         if not repo.still_held(conn, job):
-            repo.close_attempt(conn, job, "lost", now=now)
             return False
-        batch = batches_repo.get_batch(conn, job.batch_id)
-        pending = batches_repo.pending_searches(
-            conn, job.batch_id, job.first_idx, job.last_idx, with_params=False
-        )
-        still_pending = {search.id for search in pending}
-        fresh = [outcome for outcome in outcomes if outcome.search_id in still_pending]
-        if gave_up:
-            fresh = [SearchOutcome(search_id=search.id, qualification="not_found") for search in pending]
-        repo.finish(conn, job, "failed" if gave_up else "done", now=now)
-        repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
-        if batch is not None:
-            fresh = screen_outcomes(conn, searches or {}, fresh)
-            batches.record_outcomes(conn, batch, pending, fresh)
-            audit_outcomes(
-                conn,
-                account_id=batch.account_id,
-                batch_id=batch.id,
-                searches=searches or {},
-                outcomes=fresh,
-                now=now,
-            )
-    for outcome in fresh:
-        SEARCHES_RESOLVED.labels(outcome.qualification).inc()
-    JOBS_PROCESSED.labels("failed" if gave_up else "done").inc()
-    return True
+        repo.close_attempt(conn, job, "error", now=now, error=error)
+        repo.finish(conn, job, "queued", now=now, error=error)
+        return True
 
 
-def release_after_error(db: Database, settings: Settings, job: Job, error: str) -> None:
-    """Put a failed job back in the queue, or give it up after ``job_max_attempts`` claims."""
-    if job.attempts >= settings.job_max_attempts:
-        record(db, job, (), gave_up=True)
-        return
-    now = utcnow()
-    with db.write() as conn:
-        if repo.still_held(conn, job):
-            repo.close_attempt(conn, job, "error", now=now, error=error)
-            repo.finish(conn, job, "queued", now=now, error=error)
-
-
-def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
-    """Run one claimed job to its end; True when its results were recorded."""
-    if job.attempts > settings.job_max_attempts:
-        return record(db, job, (), gave_up=True)
-    try:
-        with LeaseKeeper(db, settings, job):
-            pending = read_pending(db, job)
-            searches = normalised(pending)
-            answers = resolve(finder, searches)
-        by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
-        return record(db, job, batches.outcomes_for(pending, answers), searches=by_id)
-    except Exception:
-        error = traceback.format_exc(limit=5)
-        log.exception("job %s of batch %s failed (attempt %s)", job.id, job.batch_id, job.attempts)
-        JOBS_PROCESSED.labels("error").inc()
-        release_after_error(db, settings, job, error)
-        return False
-
-
-def run_once(db: Database, settings: Settings, finder: Finder, owner: str) -> int:
-    """Claim and process at most one job; returns how many were processed (0 when the queue is idle)."""
+def run_once(db: Database, settings: Settings, step: JobStep, owner: str) -> int:
+    """Claim and run at most one job; returns how many were claimed (0 when the queue is idle)."""
     claimed = claim_jobs(db, settings, owner)
     for job in claimed:
-        process(db, settings, finder, job)
+        step(job)
     return len(claimed)
 
 
-def run_until_idle(
-    db: Database, settings: Settings, finder: Finder | None = None, owner: str | None = None
-) -> int:
-    """Process jobs in this thread until none is claimable (tests and benchmarks)."""
-    finder = finder or Finder(db)
+def run_until_idle(db: Database, settings: Settings, step: JobStep, owner: str | None = None) -> int:
+    """Run jobs in this thread until none is claimable (tests and benchmarks)."""
     owner = owner or worker_id()
     total = 0
-    while processed := run_once(db, settings, finder, owner):
+    while processed := run_once(db, settings, step, owner):
         total += processed
     return total
 
 
 def worker_loop(
-    settings: Settings,
-    db: Database,
-    stop: threading.Event,
-    *,
-    slot: int = 0,
-    finder_factory: Callable[[Database], Finder] = Finder,
+    settings: Settings, db: Database, stop: threading.Event, step: JobStep, *, slot: int = 0
 ) -> None:
-    """Claim and process jobs until ``stop`` is set; when idle, waits for :func:`notify_work` (this
+    """Claim and run jobs until ``stop`` is set; when idle, waits for :func:`notify_work` (this
     process, or a PostgreSQL ``NOTIFY`` relayed by ``jobs.notify``) or ``worker_poll_interval_s``,
     whichever comes first. The wake-up generation is read before looking for work, so a
     notification that arrives during the look is not slept through.
@@ -223,12 +142,11 @@ def worker_loop(
     Errors of the claim itself (database restarting, lock timeouts) are logged and retried after
     the poll interval rather than ending the thread.
     """
-    finder = finder_factory(db)
     owner = worker_id(slot)
     while not stop.is_set():
         seen = work_generation()
         try:
-            if run_once(db, settings, finder, owner):
+            if run_once(db, settings, step, owner):
                 continue
         except Exception:
             log.exception("worker %s: claim failed", owner)

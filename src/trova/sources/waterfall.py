@@ -1,5 +1,6 @@
 """The waterfall (FINDER.md §4): each source in the configured order is asked only for the searches
-the ones before it found nothing usable for.
+the ones before it found nothing usable for. :class:`Waterfall` is the finder's
+:class:`~trova.finder.upstream.Upstream`; the entry points build it with :func:`from_settings`.
 
 One upstream step for a chunk of searches:
 
@@ -27,6 +28,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from trova.finder.upstream import LocalResolver
 from trova.people.models import Answer, Search
 from trova.people.rank import choose
 from trova.settings import Settings
@@ -47,8 +49,6 @@ from trova.sources.models import (
 from trova.store import Database, utcnow
 
 log = logging.getLogger("trova.sources")
-
-LocalResolver = Callable[[Sequence[Search]], dict[Search, Answer]]
 
 SOURCE_COUNTERS: dict[str, Counter] = {
     name: Counter(f"trova_source_{name}", f"Upstream source counter: {name.replace('_', ' ')}", ["source"])
@@ -121,7 +121,8 @@ class Step:
 
 
 class Waterfall:
-    """The configured sources after the local store, each with its upstream client."""
+    """The configured sources after the local store, each with its upstream client: the finder's
+    ``Upstream`` (it implements :meth:`complete`, the one method the finder calls)."""
 
     def __init__(
         self,

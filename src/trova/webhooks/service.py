@@ -17,13 +17,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from trova.accounts import repository as accounts_repo
+from trova.accounts.service import new_webhook_secret
 from trova.errors import MessageNotFound, UnknownAccount
 from trova.settings import Settings
 from trova.store import utcnow
 from trova.webhooks import repository as repo
 from trova.webhooks.guard import validate_submitted_url
 from trova.webhooks.models import Attempt, Message, MessageStatus, Outcome, SigningSecrets
-from trova.webhooks.signing import new_secret, secrets_in_force
+from trova.webhooks.signing import secrets_in_force
 
 JITTER = 0.1
 """Each retry delay is scaled by a random factor in [1 - JITTER, 1 + JITTER], so receivers that come
@@ -209,7 +210,7 @@ def account_webhook_secret(conn: Connection, account_name: str, *, rotate: bool)
         raise UnknownAccount(f"No such account: {account_name}")
     now = utcnow()
     if rotate:
-        accounts_repo.rotate_webhook_secret(conn, account.id, secret=new_secret(), now=now)
+        accounts_repo.rotate_webhook_secret(conn, account.id, secret=new_webhook_secret(), now=now)
     secrets = signing_secrets(conn, account.id, now)
     assert secrets is not None
     return secrets

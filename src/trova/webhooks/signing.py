@@ -3,29 +3,20 @@
 Every attempt carries ``webhook-id`` (the message id, the same on every attempt so receivers can
 de-duplicate), ``webhook-timestamp`` (the attempt's Unix time, so receivers can refuse replays) and
 ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``). Each account has one
-``whsec_`` secret; after a rotation the previous secret stays in force for :data:`ROTATION_OVERLAP`
-and both signatures are sent, space-separated, so receivers can switch secrets without losing
-messages.
+``whsec_`` secret (created by ``accounts.service.new_webhook_secret``); after a rotation the
+previous secret stays in force for :data:`ROTATION_OVERLAP` and both signatures are sent,
+space-separated, so receivers can switch secrets without losing messages.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import secrets
 
 from standardwebhooks import Webhook
 
 from trova.webhooks.models import SigningSecrets
 
-SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 32
 ROTATION_OVERLAP = dt.timedelta(hours=24)
-
-
-def new_secret() -> str:
-    """A fresh ``whsec_`` secret: base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
 def secrets_in_force(

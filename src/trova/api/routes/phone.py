@@ -21,7 +21,7 @@ from trova.batches import service as batches
 from trova.batches.events import single_result
 from trova.batches.models import BatchKind, SearchRow
 from trova.errors import BulkNotFound, SearchNotFound
-from trova.jobs.service import notify_work
+from trova.jobs.notify import notify_work
 from trova.store import utcnow
 
 router = APIRouter()

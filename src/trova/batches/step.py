@@ -1,0 +1,157 @@
+"""The batch job step: resolve one claimed chunk of a batch with the finder and record it.
+
+The worker loop of ``jobs`` claims a chunk (a job: an index range of one batch) under a lease and
+calls a :class:`BatchStep` on it (the :class:`~trova.jobs.service.JobStep` contract). The step
+reads the chunk's pending searches, resolves them in one finder call while a
+:class:`~trova.jobs.service.LeaseKeeper` renews the lease, and records the outcomes in one write
+transaction.
+
+Crash safety comes from three rules. (1) Work is claimed with a lease; a claim that outlives its
+holder (crash, kill -9) is taken again once the lease expires. (2) The results are written in one
+transaction that first re-checks the lease on a locked job row (fencing): a worker that lost its
+lease discards its work instead of writing it. (3) Every write is keyed: a search takes a result
+only while pending, a refund only once per search, a person is charged once per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+
+from trova.batches import repository as batches_repo
+from trova.batches import service as batches
+from trova.batches.models import PendingSearch
+from trova.errors import TrovaError
+from trova.finder.service import Finder
+from trova.jobs import repository as jobs_repo
+from trova.jobs.models import Job
+from trova.jobs.service import LeaseKeeper, requeue
+from trova.people.models import Answer, Search, SearchOutcome
+from trova.privacy.audit import audit_outcomes
+from trova.privacy.screening import screen_outcomes
+from trova.settings import Settings
+from trova.store import Database, utcnow
+
+log = logging.getLogger("trova.jobs")
+
+SEARCHES_RESOLVED = Counter(
+    "trova_searches_resolved", "Searches given a result by this process", ["qualification"]
+)
+JOBS_PROCESSED = Counter("trova_jobs_processed", "Jobs finished by this process", ["outcome"])
+
+
+def read_pending(db: Database, job: Job) -> list[PendingSearch]:
+    """The searches of the job's index range that have no result yet."""
+    with db.read() as conn:
+        return batches_repo.pending_searches(conn, job.batch_id, job.first_idx, job.last_idx)
+
+
+def normalised(pending: Sequence[PendingSearch]) -> list[Search | None]:
+    """The finder's search for each stored params; ``None`` for one that no longer validates."""
+    searches: list[Search | None] = []
+    for search in pending:
+        try:
+            searches.append(batches.normalise(search.params))
+        except TrovaError:
+            searches.append(None)
+    return searches
+
+
+def resolve(finder: Finder, searches: Sequence[Search | None]) -> list[Answer | None]:
+    """One finder call for the whole chunk; unusable searches stay unresolved (not found)."""
+    usable = [search for search in searches if search is not None]
+    answers = iter(finder.resolve_many(usable)) if usable else iter(())
+    return [next(answers) if search is not None else None for search in searches]
+
+
+def record(
+    db: Database,
+    job: Job,
+    outcomes: Sequence[SearchOutcome],
+    *,
+    searches: Mapping[str, Search | None] | None = None,
+    gave_up: bool = False,
+) -> bool:
+    """The job step's one write transaction; False (and nothing written) if the lease was lost.
+
+    ``searches`` are the normalised searches the outcomes answer, by search id: the privacy screen
+    and the audit trail read their subjects from them instead of normalising the params again.
+    """
+    now = utcnow()
+    with db.write() as conn:
+        if not jobs_repo.still_held(conn, job):
+            jobs_repo.close_attempt(conn, job, "lost", now=now)
+            return False
+        batch = batches_repo.get_batch(conn, job.batch_id)
+        pending = batches_repo.pending_searches(
+            conn, job.batch_id, job.first_idx, job.last_idx, with_params=False
+        )
+        still_pending = {search.id for search in pending}
+        fresh = [outcome for outcome in outcomes if outcome.search_id in still_pending]
+        if gave_up:
+            fresh = [SearchOutcome(search_id=search.id, qualification="not_found") for search in pending]
+        jobs_repo.finish(conn, job, "failed" if gave_up else "done", now=now)
+        jobs_repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
+        if batch is not None:
+            fresh = screen_outcomes(conn, searches or {}, fresh)
+            batches.record_outcomes(conn, batch, pending, fresh)
+            audit_outcomes(
+                conn,
+                account_id=batch.account_id,
+                batch_id=batch.id,
+                searches=searches or {},
+                outcomes=fresh,
+                now=now,
+            )
+    for outcome in fresh:
+        SEARCHES_RESOLVED.labels(outcome.qualification).inc()
+    JOBS_PROCESSED.labels("failed" if gave_up else "done").inc()
+    return True
+
+
+def release_after_error(db: Database, settings: Settings, job: Job, error: str) -> None:
+    """Put a failed job back in the queue, or give it up after ``job_max_attempts`` claims."""
+    if job.attempts >= settings.job_max_attempts:
+        record(db, job, (), gave_up=True)
+        return
+    requeue(db, job, error)
+
+
+def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
+    """Run one claimed job to its end; True when its results were recorded."""
+    if job.attempts > settings.job_max_attempts:
+        return record(db, job, (), gave_up=True)
+    try:
+        with LeaseKeeper(db, settings, job):
+            pending = read_pending(db, job)
+            searches = normalised(pending)
+            answers = resolve(finder, searches)
+        by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
+        return record(db, job, batches.outcomes_for(pending, answers), searches=by_id)
+    except Exception:
+        error = traceback.format_exc(limit=5)
+        log.exception("job %s of batch %s failed (attempt %s)", job.id, job.batch_id, job.attempts)
+        JOBS_PROCESSED.labels("error").inc()
+        release_after_error(db, settings, job, error)
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStep:
+    """The batch job step bound to its database, settings and finder: a ``jobs`` ``JobStep``.
+
+    ``finder`` is built by the entry point (``runtime`` gives each worker thread its own, with the
+    upstream waterfall configured in the settings).
+    """
+
+    db: Database
+    settings: Settings
+    finder: Finder
+
+    def __call__(self, job: Job, /) -> bool:
+        """Run one claimed job to its end (:func:`process`); True when its results were recorded."""
+        return process(self.db, self.settings, self.finder, job)
