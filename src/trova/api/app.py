@@ -26,8 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
+from trova.api import explain, service
 from trova.api import models as schemas
-from trova.api import service
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.batches.models import BatchKind, Submitted
@@ -404,6 +404,8 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         if batch_id is None:
             raise BulkNotFound()
         return JsonResponse(await run_in_threadpool(_get_bulk, ctx, account, batch_id))
+
+    app.include_router(explain.router)
 
     @app.get("/account/info", responses={200: {"model": schemas.AccountInfo}, **_ERRORS}, summary="Credits")
     async def account_info(request: Request) -> Response:
