@@ -66,6 +66,12 @@ class McpHttpServer(TrovaServer):
     def url(self) -> str:
         return f"{self.base_url}/mcp"
 
+    def start(self, *, wait: bool = True) -> McpHttpServer:
+        super().start(wait=False)
+        if wait:
+            self.wait_ready()
+        return self
+
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
