@@ -35,8 +35,10 @@ def test_explain_found_not_found_and_refusals(api: Api, tmp_path: Path) -> None:
     key = api.account("explainer", "--credits", "1000")
     with api.client(key) as http:
         found = http.post("/phone/single", json={"linkedin_url": "linkedin.com/in/grace-hopper"}).json()["id"]
-        ambiguous = http.post("/phone/single", json={"first_name": "John", "last_name": "Smith",
-                                                     "company_domain": "twincorp.com"}).json()["id"]
+        ambiguous = http.post(
+            "/phone/single",
+            json={"first_name": "John", "last_name": "Smith", "company_domain": "twincorp.com"},
+        ).json()["id"]
         resolve(api)
         why = http.get("/phone/single/explain", params={"id": found})
         why_not = http.get("/phone/single/explain", params={"id": ambiguous.upper()})
@@ -52,8 +54,12 @@ def test_explain_found_not_found_and_refusals(api: Api, tmp_path: Path) -> None:
     assert why.status_code == 200
     body = why.json()
     assert body["id"] == found
-    assert body["result"] == {"qualification": "found", "number": "+15705550101", "country": "US",
-                              "line_type": "fixed_line_or_mobile"}
+    assert body["result"] == {
+        "qualification": "found",
+        "number": "+15705550101",
+        "country": "US",
+        "line_type": "fixed_line_or_mobile",
+    }
     explanation = body["explanation"]
     assert (explanation["rule"], explanation["number"]) == ("linkedin", "+15705550101")
     [grace] = explanation["candidates"]

@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx
-from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, TextContent
 
+from mcp import ClientSession, StdioServerParameters, stdio_client
 from tests.support.servers import TrovaServer
 
 T = TypeVar("T")
@@ -37,7 +37,10 @@ async def stdio_session(base_url: str, api_key: str, cwd: Path) -> AsyncIterator
         cwd=cwd,
     )
     with open(cwd / "mcp-stdio.log", "a") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
             await session.initialize()
             yield session
 
@@ -58,9 +61,21 @@ class McpHttpServer(TrovaServer):
     """``trova mcp --http`` on a free loopback port, ready once it answers (401 without a key)."""
 
     def __init__(self, base_url: str, files_dir: Path, log_path: Path) -> None:
-        super().__init__({"TROVA_API_KEY": "", "TROVA_BASE_URL": ""}, args=(), cwd=files_dir, log_path=log_path)
-        self.args = ["mcp", "--http", "--host", "127.0.0.1", "--port", str(self.port),
-                     "--base-url", base_url, "--files-dir", str(files_dir)]
+        super().__init__(
+            {"TROVA_API_KEY": "", "TROVA_BASE_URL": ""}, args=(), cwd=files_dir, log_path=log_path
+        )
+        self.args = [
+            "mcp",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--base-url",
+            base_url,
+            "--files-dir",
+            str(files_dir),
+        ]
 
     @property
     def url(self) -> str:
@@ -102,7 +117,10 @@ async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str,
 
 
 async def poll(
-    session: ClientSession, tool: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 120.0,
+    session: ClientSession,
+    tool: str,
+    done: Callable[[dict[str, Any]], bool],
+    timeout_s: float = 120.0,
     **arguments: Any,
 ) -> dict[str, Any]:
     """Call ``tool`` until ``done`` says so (the deadline only guards against a hung server)."""

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mcp import MCPError
 
+from mcp import MCPError
 from tests.client.support import PRICE, Deployment, contact
 from tests.mcp.support import McpHttpServer, ProgressLog, call, data_of, http_session, run, text_of
 
@@ -31,7 +31,9 @@ def test_x_api_key_header_authenticates_each_request(mcp_http: McpHttpServer, ap
     async def main() -> None:
         async with http_session(mcp_http.url, {"x-api-key": api_key}) as session:
             tools = {tool.name for tool in (await session.list_tools()).tools}
-            found = await call(session, "find_phone_and_wait", linkedin_url=person.linkedin_url, timeout_s=120)
+            found = await call(
+                session, "find_phone_and_wait", linkedin_url=person.linkedin_url, timeout_s=120
+            )
             account = await call(session, "get_account_info")
         assert "find_phone" in tools and "explain_phone" in tools
         assert (found["qualification"], found["number"]) == ("found", person.phone)
@@ -44,7 +46,9 @@ def test_a_bearer_token_carries_the_key_too(mcp_http: McpHttpServer, api_key: st
     async def main() -> None:
         async with http_session(mcp_http.url, {"Authorization": f"Bearer {api_key}"}) as session:
             account = await call(session, "get_account_info")
-            explained = await session.call_tool("explain_phone", {"id": "00000000-0000-4000-8000-000000000000"})
+            explained = await session.call_tool(
+                "explain_phone", {"id": "00000000-0000-4000-8000-000000000000"}
+            )
         assert account["credits"] == 10_000
         assert explained.is_error and text_of(explained) == "Search not found (HTTP 404)"
 
@@ -61,22 +65,37 @@ def test_two_callers_on_one_server_each_use_their_own_key(
             http_session(mcp_http.url, {"x-api-key": api_key}) as mine,
             http_session(mcp_http.url, {"x-api-key": other}) as theirs,
         ):
-            return (await call(mine, "get_account_info"))["credits"], (await call(theirs, "get_account_info"))[
-                "credits"]
+            return (await call(mine, "get_account_info"))["credits"], (
+                await call(theirs, "get_account_info")
+            )["credits"]
 
     assert run(main) == (10_000, 123)
 
 
 def test_a_request_without_a_key_is_refused(mcp_http: McpHttpServer) -> None:
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-    answer = httpx.post(mcp_http.url, json=initialize,
-                        headers={"accept": "application/json, text/event-stream"}, timeout=30)
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    answer = httpx.post(
+        mcp_http.url, json=initialize, headers={"accept": "application/json, text/event-stream"}, timeout=30
+    )
     assert answer.status_code == 401
-    assert answer.json() == {"message": "Missing API key: send it in the x-api-key header "
-                                        "(or Authorization: Bearer KEY)"}
-    assert httpx.post(mcp_http.url, json=initialize, timeout=30,
-                      headers={"authorization": "Basic abc"}).status_code == 401
+    assert answer.json() == {
+        "message": "Missing API key: send it in the x-api-key header (or Authorization: Bearer KEY)"
+    }
+    assert (
+        httpx.post(
+            mcp_http.url, json=initialize, timeout=30, headers={"authorization": "Basic abc"}
+        ).status_code
+        == 401
+    )
 
     async def main() -> None:
         async with http_session(mcp_http.url, {}):
@@ -111,9 +130,13 @@ def test_find_phones_in_csv_over_http_stays_in_the_files_directory(
 
     async def main() -> None:
         async with http_session(mcp_http.url, {"x-api-key": api_key}) as session:
-            done = data_of(await session.call_tool(
-                "find_phones_in_csv", {"input_path": "leads.tsv", "output_path": "out/leads.csv",
-                                       "poll_interval_s": 0.1}, progress_callback=progress))
+            done = data_of(
+                await session.call_tool(
+                    "find_phones_in_csv",
+                    {"input_path": "leads.tsv", "output_path": "out/leads.csv", "poll_interval_s": 0.1},
+                    progress_callback=progress,
+                )
+            )
             escape = await session.call_tool("find_phones_in_csv", {"input_path": str(outside)})
             climb = await session.call_tool("find_phones_in_csv", {"input_path": "../secret.csv"})
         assert (done["rows"], done["found"], done["not_found"]) == (2, 1, 1)
@@ -125,5 +148,8 @@ def test_find_phones_in_csv_over_http_stays_in_the_files_directory(
     run(main)
     with (files / "out" / "leads.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["phone_status"], r["phone"]) for r in rows] == [("found", contact(10).phone), ("not_found", "")]
+    assert [(r["phone_status"], r["phone"]) for r in rows] == [
+        ("found", contact(10).phone),
+        ("not_found", ""),
+    ]
     assert progress.updates and progress.updates[-1][:2] == (2.0, 2.0)
