@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -70,7 +71,7 @@ class TrovaServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, wait: bool = True) -> TrovaServer:
+    def start(self, *, wait: bool = True) -> Self:
         args = [*self.args]
         if args and args[0] == "serve":
             args += ["--host", "127.0.0.1", "--port", str(self.port)]
@@ -115,7 +116,7 @@ class TrovaServer:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def __enter__(self) -> TrovaServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -115,6 +115,11 @@ class AsyncClient:
         for result in (await self.wait_bulk(bulk_id, timeout_s=timeout_s)).results:
             yield result
 
+    async def explain(self, search_id: str) -> dict[str, Any]:
+        """GET /phone/single/explain (a Trova extension; Enrow answers 404): why the search got its
+        number, or none, as the JSON document the server returns."""
+        return await self._run(_core.explain_call(search_id))
+
     async def account(self) -> AccountInfo:
         """GET /account/info: the spendable credits and the account's webhooks."""
         return await self._run(_core.account_call())

@@ -180,6 +180,10 @@ def account_call() -> Call[AccountInfo]:
     return Call("GET", "/account/info", parse_account)
 
 
+def explain_call(search_id: str) -> Call[dict[str, Any]]:
+    return Call("GET", "/phone/single/explain", dict, params={"id": search_id})
+
+
 @dataclass(frozen=True, slots=True)
 class Retry:
     delay_s: float

@@ -109,6 +109,11 @@ class Client:
         """Wait for a batch, then yield its results in index order."""
         yield from self.wait_bulk(bulk_id, timeout_s=timeout_s).results
 
+    def explain(self, search_id: str) -> dict[str, Any]:
+        """GET /phone/single/explain (a Trova extension; Enrow answers 404): why the search got its
+        number, or none, as the JSON document the server returns."""
+        return self._run(_core.explain_call(search_id))
+
     def account(self) -> AccountInfo:
         """GET /account/info: the spendable credits and the account's webhooks."""
         return self._run(_core.account_call())
