@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -78,14 +77,12 @@ def test_25_posts_let_10_through_and_the_rest_carry_both_headers(limited: Api) -
             for i in range(25)
         ]
         gets = [client.get("/account/info") for _ in range(15)]
-    started = time.time()
     assert [r.status_code for r in responses] == [201] * 10 + [429] * 15
     for refused in responses[10:]:
         assert refused.json() == {"message": "Rate limit exceeded"}
         retry_after = int(refused.headers["Retry-After"])
-        reset = int(refused.headers["X-RateLimit-Reset"])
         assert 1 <= retry_after <= 60
-        assert started - 5 < reset <= started + 61
+        assert refused.headers["X-RateLimit-Reset"] == str(retry_after)
     assert {r.status_code for r in gets} == {200}
     assert gets[-1].json()["credits"] == 100000 - 10 * 40
     with limited.client(other) as client:

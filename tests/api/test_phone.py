@@ -278,15 +278,27 @@ def test_bulk_lifecycle(api: Api, key: str) -> None:
         "credits_used": 120,
         "estimated_duration": 1,
         "credits": {"amount": 120, "source": "sub", "split": {"fromSub": 120, "fromPaygo": 0}},
+        "batch_id": batch_id,
+        "batchId": batch_id,
+        "total": 3,
+        "status": "ongoing",
     }
     ongoing = get(api, key, f"/phone/bulk?id={batch_id}")
     assert ongoing.status_code == 200
     assert ongoing.json() == {
         "general": {"id": batch_id, "status": "ongoing", "custom": {"campaign": "q4"}},
         "stats": {"requested": 3, "finished": 0},
+        "batch_id": batch_id,
+        "batchId": batch_id,
+        "total": 3,
+        "status": "ongoing",
     }
     api.work(FOUND)
     done = get(api, key, f"/phone/bulk?id={batch_id}").json()
+    aliases = (done["batch_id"], done["batchId"], done["total"], done["status"])
+    assert aliases == (batch_id, batch_id, 3, "completed")
+    search_ids = [result.pop("id") for result in done["results"]]
+    assert len(set(search_ids)) == 3 and all(isinstance(search_id, str) for search_id in search_ids)
     assert done["general"] == {"id": batch_id, "status": "completed", "custom": {"campaign": "q4"}}
     assert done["stats"] == {
         "requested": 3,

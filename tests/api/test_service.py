@@ -80,4 +80,14 @@ def test_rate_limiter_counts_per_key() -> None:
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert limiter.hit("b").allowed
     headers = decisions[-1].headers(now=decisions[-1].reset_at - 59.5)
-    assert headers == {"Retry-After": "60", "X-RateLimit-Reset": str(int(-(-decisions[-1].reset_at // 1)))}
+    assert headers == {
+        "Retry-After": "60",
+        "X-RateLimit-Limit": "3",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "60",
+    }
+    assert decisions[0].headers(now=decisions[0].reset_at - 59.5) == {
+        "X-RateLimit-Limit": "3",
+        "X-RateLimit-Remaining": "2",
+        "X-RateLimit-Reset": "60",
+    }

@@ -56,3 +56,8 @@ def test_waiting_gives_up_after_its_timeout() -> None:
 def test_poll_interval_grows_to_its_maximum() -> None:
     poll = Poll(timeout_s=None, interval_s=1.0, max_interval_s=2.0, what="x")
     assert [poll.next_delay_s() for _ in range(4)] == [1.0, 1.5, 2.0, 2.0]
+
+
+def test_x_rate_limit_reset_is_the_wait_when_retry_after_is_absent() -> None:
+    assert retry_after_seconds(httpx.Headers({"X-RateLimit-Reset": "2"})) == 2.0
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "5", "X-RateLimit-Reset": "2"})) == 5.0

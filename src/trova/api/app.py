@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trova.api import schemas, service
-from trova.api.deps import Context
+from trova.api.deps import Context, rate_limit_headers
 from trova.api.middleware import MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
 from trova.api.routes import account, explain, health, phone
@@ -32,9 +32,10 @@ _STATUS_TEXT = {404: "Not found", 405: "Method not allowed"}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def on_api_error(_request: Request, exc: Exception) -> Response:
+    async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status_code, exc.message, exc.headers or None)
+        headers = {**rate_limit_headers(request), **(exc.headers or {})}
+        return error_response(exc.status_code, exc.message, headers or None)
 
     async def on_http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

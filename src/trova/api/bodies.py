@@ -31,7 +31,14 @@ def created_body(submitted: Submitted) -> dict[str, Any]:
         "credits_used": amount,
         "estimated_duration": submitted.estimated_duration_min,
         "credits": submitted.credits.as_credits(),
+        **_batch_aliases(submitted.id, submitted.requested, "ongoing"),
     }
+
+
+def _batch_aliases(batch_id: str, total: int, status: str) -> dict[str, Any]:
+    """What other Enrow clients read instead of ``id`` / ``stats.requested`` / ``general.status``:
+    ``batch_id`` (Go SDK), ``batchId`` (JS SDK types, Rust crate), ``total`` and ``status`` (both)."""
+    return {"batch_id": batch_id, "batchId": batch_id, "total": total, "status": status}
 
 
 def bulk_body(bulk: BulkReport) -> dict[str, Any]:
@@ -44,9 +51,14 @@ def bulk_body(bulk: BulkReport) -> dict[str, Any]:
     general: dict[str, Any] = {"id": batch.id, "status": batch.status}
     if batch.has_custom:
         general["custom"] = batch.custom
+    aliases = _batch_aliases(batch.id, batch.requested, batch.status)
     stats = bulk.stats
     if stats is None:
-        return {"general": general, "stats": {"requested": batch.requested, "finished": batch.finished}}
+        return {
+            "general": general,
+            "stats": {"requested": batch.requested, "finished": batch.finished},
+            **aliases,
+        }
     return {
         "general": general,
         "stats": {
@@ -57,7 +69,8 @@ def bulk_body(bulk: BulkReport) -> dict[str, Any]:
             "credits_cost": stats.credits_cost,
             "credits_to_refund": stats.credits_to_refund,
         },
-        "results": [{"index": row.index, **result_fields(row)} for row in bulk.rows],
+        "results": [{"index": row.index, "id": row.id, **result_fields(row)} for row in bulk.rows],
+        **aliases,
     }
 
 

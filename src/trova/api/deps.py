@@ -67,11 +67,21 @@ def check_declared_size(request: Request, limit: int) -> None:
 
 
 async def submitting_account(request: Request, ctx: AppContext) -> Account:
-    """The account of a POST, in the spec's order: declared size (413), key (401), rate limit (429)."""
+    """The account of a POST, in the spec's order: declared size (413), key (401), rate limit (429).
+
+    The rate-limit headers of a counted POST are kept in ``request.state.rate_limit_headers``, so
+    that its answer carries them whatever it is (201, or an error raised later).
+    """
     check_declared_size(request, ctx.settings.max_body_bytes)
     account = await run_in_threadpool(authenticate, ctx, request.headers.get("x-api-key"), phone=True)
-    await run_in_threadpool(ctx.limiter.check, f"account:{account.id}")
+    request.state.rate_limit_headers = await run_in_threadpool(ctx.limiter.check, f"account:{account.id}")
     return account
+
+
+def rate_limit_headers(request: Request) -> dict[str, str]:
+    """The headers :func:`submitting_account` set for this request (none before it ran)."""
+    headers: dict[str, str] = getattr(request.state, "rate_limit_headers", {})
+    return headers
 
 
 PhoneAccount = Annotated[Account, Depends(phone_account)]

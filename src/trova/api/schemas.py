@@ -66,7 +66,16 @@ class SingleCreated(BaseModel):
     credits: CreditsOut
 
 
-class BulkCreated(BaseModel):
+class BatchAliases(BaseModel):
+    """Compatibility aliases read by Enrow's other clients (docs/api.md §18)."""
+
+    batch_id: str = Field(description="= id (Go SDK)")
+    batchId: str = Field(description="= id (JS SDK types, Rust crate)")
+    total: int = Field(description="= stats.requested (Go SDK, Rust crate)")
+    status: Literal["ongoing", "completed", "failed"] = Field(description="= general.status")
+
+
+class BulkCreated(BatchAliases):
     message: str = "Bulk search operating"
     id: str
     credits_used: int
@@ -100,6 +109,7 @@ class BulkStats(_Open):
 
 class BulkResultItem(_Open):
     index: int
+    id: str = Field(description="the search's id (the Rust crate requires one on every result)")
     params: Any
     custom: Any = None
     qualification: Literal["found", "not_found"]
@@ -107,7 +117,7 @@ class BulkResultItem(_Open):
     country: str | None = None
 
 
-class BulkResults(BaseModel):
+class BulkResults(BatchAliases):
     general: BulkGeneral
     stats: BulkStats
     results: list[BulkResultItem] | None = None

@@ -72,10 +72,21 @@ class RateDecision:
     allowed: bool
     reset_at: float
     """Unix time when a request will be accepted again (window start + window)."""
+    limit: int
+    remaining: int
+    """Requests still accepted in the current window (0 once refused)."""
 
     def headers(self, now: float) -> dict[str, str]:
-        retry_after = max(1, math.ceil(self.reset_at - now))
-        return {"Retry-After": str(retry_after), "X-RateLimit-Reset": str(math.ceil(self.reset_at))}
+        """``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (whole seconds until the window has
+        room again, at least 1: Enrow's Python and JS SDKs hand it to their users as the wait), and
+        ``Retry-After`` (the same seconds) on a refusal."""
+        wait_s = str(max(1, math.ceil(self.reset_at - now)))
+        found = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": wait_s,
+        }
+        return found if self.allowed else {"Retry-After": wait_s, **found}
 
 
 class RateLimiter:
@@ -111,24 +122,29 @@ class RateLimiter:
 
     def hit(self, key: str) -> RateDecision:
         """Count one request for ``key``; an unavailable storage lets it through (see the class)."""
+        limit = self._item.amount
         if self._storage_skipped():
             RATE_LIMIT_UNCHECKED.inc()
-            return RateDecision(allowed=True, reset_at=time.time())
+            return RateDecision(allowed=True, reset_at=time.time(), limit=limit, remaining=limit)
         try:
             allowed = self._limiter.hit(self._item, key)
-            reset_at, _remaining = self._limiter.get_window_stats(self._item, key)
+            reset_at, remaining = self._limiter.get_window_stats(self._item, key)
         except StorageError as error:
             self._storage_failed(error)
             RATE_LIMIT_UNCHECKED.inc()
-            return RateDecision(allowed=True, reset_at=time.time())
+            return RateDecision(allowed=True, reset_at=time.time(), limit=limit, remaining=limit)
         self._storage_answered()
-        return RateDecision(allowed=allowed, reset_at=float(reset_at))
+        return RateDecision(
+            allowed=allowed, reset_at=float(reset_at), limit=limit, remaining=max(0, remaining)
+        )
 
-    def check(self, key: str, clock: Callable[[], float] = time.time) -> None:
-        """Count one request for ``key``; raises 429 with ``Retry-After`` and ``X-RateLimit-Reset``."""
+    def check(self, key: str, clock: Callable[[], float] = time.time) -> dict[str, str]:
+        """Count one request for ``key``: the rate-limit headers for its answer, or 429 with them."""
         decision = self.hit(key)
+        headers = decision.headers(clock())
         if not decision.allowed:
-            raise RateLimited(headers=decision.headers(clock()))
+            raise RateLimited(headers=headers)
+        return headers
 
     def close(self) -> None:
         """Close the storage's connections (a Redis client's pool); a no-op for memory."""

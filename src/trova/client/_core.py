@@ -256,8 +256,9 @@ def error_message(content: bytes, status: int) -> str:
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """``Retry-After`` as seconds, in either of its forms (delta-seconds or an HTTP date)."""
-    value = headers.get("Retry-After")
+    """``Retry-After`` as seconds, in either of its forms (delta-seconds or an HTTP date); without it,
+    ``X-RateLimit-Reset`` as the seconds to wait (what Trova and Enrow's own SDKs mean by it)."""
+    value = headers.get("Retry-After") or headers.get("X-RateLimit-Reset")
     if value is None:
         return None
     try:

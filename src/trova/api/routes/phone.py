@@ -15,7 +15,15 @@ from starlette.concurrency import run_in_threadpool
 
 from trova.accounts.models import Account
 from trova.api import bodies, schemas, service
-from trova.api.deps import AppContext, Context, PhoneAccount, SubmittingAccount, id_param, read_body
+from trova.api.deps import (
+    AppContext,
+    Context,
+    PhoneAccount,
+    SubmittingAccount,
+    id_param,
+    rate_limit_headers,
+    read_body,
+)
 from trova.api.responses import JsonResponse
 from trova.batches import service as batches
 from trova.batches.events import single_result
@@ -77,7 +85,7 @@ async def _post_search(request: Request, ctx: Context, account: Account, kind: B
     status, body = await run_in_threadpool(
         _submit, ctx, account, kind, raw, request.headers.get("content-type"), key, request.url.path
     )
-    return JsonResponse(body, status_code=status)
+    return JsonResponse(body, status_code=status, headers=rate_limit_headers(request))
 
 
 def _read_single(ctx: Context, account: Account, search_id: str) -> SearchRow:
