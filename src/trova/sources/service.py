@@ -73,6 +73,8 @@ def _state(
     state = gate(health, spec.options, now)
     if health is None or state == "ok":
         return state, ""
+    if state == "disabled":
+        return state, health.disabled_reason or ""
     until = {
         "exhausted": (health.exhausted_at or now) + dt.timedelta(seconds=spec.options.exhausted_recheck_s),
         "backing_off": health.backoff_until,
