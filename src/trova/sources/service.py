@@ -119,6 +119,17 @@ def stats(conn: Connection, specs: Sequence[SourceSpec], since: dt.date | None) 
     return [summed.get(name, SourceStats(name)) for name in names]
 
 
+def spend(
+    conn: Connection, specs: Sequence[SourceSpec], since: dt.date | None, *, by_country: bool = False
+) -> list[repo.CallStats]:
+    """Asked, billed, found and spend from the vendor call rows, per source in waterfall order (and
+    per country of the number found when ``by_country``; misses have no country)."""
+    start = dt.datetime(since.year, since.month, since.day) if since else None
+    rows = repo.call_stats(conn, start, by_country=by_country)
+    order = {spec.name: spec.position for spec in specs}
+    return sorted(rows, key=lambda row: (order.get(row.source, len(order)), row.source, row.country or "~"))
+
+
 def reset(conn: Connection, source: str, now: dt.datetime, *, forget_misses: bool = False) -> None:
     """Close the breaker and clear exhaustion and backoff (after credits were topped up, say)."""
     health = repo.lock_health(conn, source, now)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,3 +41,14 @@ def call_rows(db: Database, source: str | None = None) -> list[sa.Row[Any]]:
 
 def linkedin(slug: str) -> dict[str, str]:
     return {"linkedin_url": f"https://www.linkedin.com/in/{slug}"}
+
+
+def write_config(path: Path, *sources: Mapping[str, Any]) -> Path:
+    """A ``trova.toml`` with these ``[[sources]]`` (flat values only)."""
+    lines = []
+    for source in sources:
+        lines.append("[[sources]]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in source.items())
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
