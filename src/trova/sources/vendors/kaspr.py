@@ -1,7 +1,8 @@
 """Kaspr (``kind = "kaspr"``).
 
-Written from Kaspr's public API documentation (the "LinkedIn profile" endpoint of
-https://kaspr.stoplight.io and Kaspr's help-centre API article): ``POST /profile/linkedin`` with
+Kaspr's reference pages could not be read from here; the wire format below follows the issue's table
+and the shape seen in public integrations of Kaspr's API (to check against the vendor's reference
+before relying on it): ``POST /profile/linkedin`` with
 ``authorization: Bearer <key>`` and ``accept-version: v2.0`` headers and ``{"id": <LinkedIn slug>,
 "name": <full name>, "dataToGet": ["phone"]}``; the answer is ``{"profile": {…, "phones": […],
 "starryPhone": …}}`` (``starryPhone``: the number Kaspr rates best). One phone credit is spent per

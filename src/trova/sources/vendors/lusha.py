@@ -1,7 +1,9 @@
 """Lusha (``kind = "lusha"``).
 
 Written from Lusha's public Person API v2 documentation (https://docs.lusha.com/apis/openapi/
-enrichment/searchsinglecontact and the v2 deprecation/migration guides): ``GET /v2/person`` with the
+enrichment/searchsinglecontact, https://docs.lusha.com/tutorials/person-api-v1-deprecation and the
+status codes of https://www.lusha.com/docs/); the ``contact`` envelope is as public integrations of
+v2 read it: ``GET /v2/person`` with the
 ``api_key`` header and ``linkedinUrl``, or ``firstName`` + ``lastName`` + ``companyDomain``/
 ``companyName``. The answer is ``{"contact": {"error": …, "isCreditCharged": …, "data": {…,
 "phoneNumbers": [{"number", "phoneType", "doNotCall", …}]}}}``: a reveal is billed only when
