@@ -4,7 +4,8 @@ Written from PDL's public documentation of the Person Enrichment API
 (https://docs.peopledatalabs.com/docs/enrichment-api-deprecated.md: 200 billed per match, 404 free;
 https://docs.peopledatalabs.com/docs/usage-limits: 429 and its headers).
 
-``GET /v5/person/enrich`` with the ``X-Api-Key`` header and the person as query parameters (``profile``, or ``first_name`` + ``last_name`` + ``company``), a
+``GET /v5/person/enrich`` with the ``X-Api-Key`` header and the person as query parameters
+(``profile``, or ``first_name`` + ``last_name`` + ``company``), a
 ``min_likelihood`` floor and ``required``; 200 with ``likelihood`` and ``data`` (``mobile_phone``,
 ``phone_numbers[]``) for a match, which is billed; 404 for none, which is free. 401/403: the key is
 refused; 402: the credits are spent; 429: the rate limit (its ``Retry-After`` is honoured).

@@ -3,7 +3,8 @@
 Written from Prospeo's public API documentation (https://prospeo.io/api-docs/enrich-person,
 /api-docs/authentication, /api-docs/person-object and the error codes of /mcp-docs/errors).
 
-``POST /enrich-person`` with the ``X-KEY`` header and ``{"enrich_mobile": true, "only_verified_mobile": true, "data": {…}}`` where ``data`` holds
+``POST /enrich-person`` with the ``X-KEY`` header and ``{"enrich_mobile": true,
+"only_verified_mobile": true, "data": {…}}`` where ``data`` holds
 ``linkedin_url``, or ``first_name`` + ``last_name`` + ``company_website``/``company_name``. A
 match answers 200 ``{"error": false, "free_enrichment": …, "person": {"mobile": {"status",
 "revealed", "mobile", …}}}``; a record enriched before is free (``free_enrichment``). Errors come as
