@@ -51,7 +51,10 @@ def test_the_issue_example_reads_as_written(tmp_path: Path, monkeypatch: pytest.
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"name": "x", "kind": "ftp"}, "source 'x': unknown kind 'ftp' (expected one of local, enrow, http)"),
+        (
+            {"name": "x", "kind": "ftp"},
+            "source 'x': unknown kind 'ftp' (expected one of local, enrow, http, pdl, prospeo, lusha, kaspr)",
+        ),
         (enrow(deadline=5), "source 'up' (enrow): deadline: Extra inputs are not permitted"),
         (
             enrow(max_per_call=3001),

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from trova.cli.accounts import fail, write_transaction
 from trova.errors import SourceConfigError
 from trova.settings import get_settings
+from trova.sources import repository as repo
 from trova.sources import service
 from trova.sources.config import SourceSpec, configured_sources
 from trova.sources.models import STAT_COLUMNS
@@ -100,28 +101,83 @@ def list_command(
     Console(width=WIDE).print(table)
 
 
+def _spend_row(row: repo.CallStats) -> dict[str, object]:
+    return {
+        "asked": row.asked,
+        "billed": row.billed,
+        "found": row.found,
+        "hit_rate": round(row.hit_rate, 4) if row.hit_rate is not None else None,
+        "spend": round(row.spend, 4),
+        "cost_per_found": round(row.cost_per_found, 4) if row.cost_per_found is not None else None,
+    }
+
+
+SPEND_COLUMNS = ("asked", "billed", "found", "hit rate", "spend", "cost per found")
+
+
+def _spend_cells(row: repo.CallStats) -> list[str]:
+    rate = f"{row.hit_rate:.1%}" if row.hit_rate is not None else "-"
+    per = f"{row.cost_per_found:,.2f}" if row.cost_per_found is not None else "-"
+    return [f"{row.asked:,}", f"{row.billed:,}", f"{row.found:,}", rate, f"{row.spend:,.2f}", per]
+
+
 @sources_app.command("stats")
 def stats_command(
     days: Annotated[
         int | None, typer.Option("--days", min=1, help="Only the last N days (UTC, today included).")
     ] = None,
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option("--since", formats=["%Y-%m-%d"], help="Only from this UTC day on (YYYY-MM-DD)."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="'country': vendor calls per country of the number found.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per source.")] = False,
 ) -> None:
-    """Per upstream source: requests, searches sent, hits, misses, errors, credits spent, and more."""
+    """Per upstream source: requests, hits, misses, errors, credits; and from the vendor call rows:
+    asked, billed, found, hit rate, spend (in each source's price unit), cost per found number."""
+    if by not in (None, "country"):
+        typer.echo(f"error: --by accepts only 'country', not {by!r}", err=True)
+        raise typer.Exit(2)
     specs = _specs()
-    since = utcnow().date() - dt.timedelta(days=days - 1) if days else None
+    start = since.date() if since else utcnow().date() - dt.timedelta(days=days - 1) if days else None
     with _connection() as conn:
-        rows = service.stats(conn, specs, since)
+        rows = service.stats(conn, specs, start)
+        spent = service.spend(conn, specs, start, by_country=by == "country")
+    if by == "country":
+        _print_by_country(spent, as_json)
+        return
+    per_source = {row.source: row for row in spent}
     if as_json:
         for row in rows:
-            typer.echo(orjson.dumps({"source": row.source, **row.as_row()}).decode())
+            extra = _spend_row(per_source[row.source]) if row.source in per_source else {}
+            typer.echo(orjson.dumps({"source": row.source, **row.as_row(), **extra}).decode())
         return
-    table = Table("source", *(name.replace("_", " ") for name in STAT_COLUMNS))
+    table = Table("source", *(name.replace("_", " ") for name in STAT_COLUMNS), *SPEND_COLUMNS)
     for row in rows:
-        table.add_row(row.source, *(f"{value:,}" for value in row.as_row().values()))
+        cells = (
+            _spend_cells(per_source[row.source]) if row.source in per_source else ["-"] * len(SPEND_COLUMNS)
+        )
+        table.add_row(row.source, *(f"{value:,}" for value in row.as_row().values()), *cells)
     Console(width=WIDE).print(table)
     if not rows:
         typer.echo("no upstream source is configured")
+
+
+def _print_by_country(spent: list[repo.CallStats], as_json: bool) -> None:
+    if as_json:
+        for row in spent:
+            typer.echo(
+                orjson.dumps({"source": row.source, "country": row.country, **_spend_row(row)}).decode()
+            )
+        return
+    table = Table("source", "country", *SPEND_COLUMNS)
+    for row in spent:
+        table.add_row(row.source, row.country or "-", *_spend_cells(row))
+    Console(width=WIDE).print(table)
+    if not spent:
+        typer.echo("no vendor call in the period")
 
 
 @sources_app.command("reset")

@@ -114,10 +114,59 @@ class HttpOptions(CommonOptions):
         return self
 
 
+class VendorOptions(CommonOptions):
+    """A data vendor with a kind of its own (``pdl``, ``prospeo``, ``lusha``, ``kaspr``): one request
+    per search, paced and bounded like ``http``, each request a ``source_calls`` row with its cost."""
+
+    api_key_env: str
+    base_url: str = ""
+    """The vendor's public endpoint by default; set it to reach a proxy (or a test's fake)."""
+    price: float = Field(default=1.0, ge=0)
+    """What one billed answer costs, in the vendor's unit (credits, cents): accounting and ordering."""
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    concurrency: int = Field(default=4, ge=1, le=256)
+    default_country: str | None = Field(default=None, min_length=2, max_length=2)
+    """Region used to read numbers the vendor writes in national form."""
+    budget_per_day: float | None = Field(default=None, ge=0)
+    budget_per_month: float | None = Field(default=None, ge=0)
+    """Spend (in ``price`` units, UTC day / calendar month) past which the source is skipped."""
+    deadline_s: float = Field(default=120.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("base_url must be an http(s) URL")
+        return value.rstrip("/")
+
+
+class PdlOptions(VendorOptions):
+    base_url: str = "https://api.peopledatalabs.com"
+    min_likelihood: int = Field(default=6, ge=1, le=10)
+    """PDL answers a match only at or above this likelihood (its own 1-10 score)."""
+
+
+class ProspeoOptions(VendorOptions):
+    base_url: str = "https://api.prospeo.io"
+
+
+class LushaOptions(VendorOptions):
+    base_url: str = "https://api.lusha.com"
+
+
+class KasprOptions(VendorOptions):
+    base_url: str = "https://api.developers.kaspr.io"
+    accept_version: str = "v2.0"
+
+
 KIND_OPTIONS: Mapping[str, type[BaseModel]] = {
     "local": LocalOptions,
     "enrow": EnrowOptions,
     "http": HttpOptions,
+    "pdl": PdlOptions,
+    "prospeo": ProspeoOptions,
+    "lusha": LushaOptions,
+    "kaspr": KasprOptions,
 }
 
 
@@ -150,7 +199,7 @@ def missing_secrets(spec: SourceSpec, environ: Mapping[str, str] | None = None) 
     """The environment variables this source needs that are not set."""
     environ = os.environ if environ is None else environ
     wanted: set[str] = set()
-    if isinstance(spec.options, EnrowOptions):
+    if isinstance(spec.options, EnrowOptions | VendorOptions):
         wanted.add(spec.options.api_key_env)
     if isinstance(spec.options, HttpOptions):
         wanted |= env_references([spec.options.url, spec.options.headers, spec.options.body])

@@ -15,11 +15,17 @@ from urllib.parse import quote
 
 from trova.people.models import Observation, Search
 
-SourceKind = Literal["local", "enrow", "http"]
-Health = Literal["ok", "open", "exhausted", "backing_off", "misconfigured"]
+SourceKind = Literal["local", "enrow", "http", "pdl", "prospeo", "lusha", "kaspr"]
+VENDOR_KINDS: tuple[SourceKind, ...] = ("pdl", "prospeo", "lusha", "kaspr")
+Health = Literal["ok", "open", "exhausted", "backing_off", "misconfigured", "disabled"]
 """``open``: the circuit breaker skips the source for a while after repeated failures;
-``exhausted``: it answered 402 (no credits left); ``backing_off``: it answered 429."""
-Failure = Literal["error", "exhausted", "rate_limited", "deadline"]
+``exhausted``: it answered 402 (no credits left); ``backing_off``: it answered 429;
+``disabled``: it refused the key (until ``trova sources reset``)."""
+Failure = Literal["error", "exhausted", "rate_limited", "deadline", "bad_key"]
+CallOutcome = Literal[
+    "found", "no_match", "masked", "bad_key", "no_credits", "rate_limited", "error", "timeout", "malformed"
+]
+"""What one vendor call came to (``source_calls.outcome``): only ``found`` is a find."""
 
 STAT_COLUMNS = (
     "requests",
@@ -71,6 +77,19 @@ def search_fields(search: Search) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Call:
+    """One request sent to a vendor about one search: a ``source_calls`` row once accounted."""
+
+    search: Search
+    outcome: CallOutcome
+    billed: bool
+    cost: float
+    latency_ms: int
+    request_id: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """What one source said about a batch of searches.
 
@@ -92,6 +111,8 @@ class Lookup:
     unfinished: Mapping[str, tuple[Search, ...]] = field(default_factory=dict)
     """Upstream batches still running at the deadline (upstream id -> its searches, in index order):
     already paid for, so a later step collects them instead of asking again."""
+    calls: tuple[Call, ...] = ()
+    """Every request sent to a vendor (vendor kinds only), with its cost and outcome."""
 
 
 def search_to_json(search: Search) -> list[str | None]:
@@ -134,6 +155,8 @@ class SourceHealth:
     last_error: str | None = None
     last_error_at: dt.datetime | None = None
     last_success_at: dt.datetime | None = None
+    disabled_at: dt.datetime | None = None
+    disabled_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ workers never lose an increment.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +16,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from trova.sources.models import STAT_COLUMNS, SourceHealth, SourceStats
+from trova.sources.models import STAT_COLUMNS, Call, SourceHealth, SourceStats, search_key
 from trova.store.sql import batches
 from trova.store.sql import distinct_slices as _slices
-from trova.store.tables import source_batches, source_health, source_misses, source_stats
+from trova.store.tables import (
+    source_batches,
+    source_calls,
+    source_health,
+    source_leases,
+    source_misses,
+    source_stats,
+)
 
 MISS_ROWS = 1000
 """Misses per ``executemany`` of the upsert."""
@@ -27,8 +34,6 @@ MISS_ROWS = 1000
 
 def _upsert(conn: Connection, table: sa.Table) -> Any:
     return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-
-
 
 
 # --- counters --------------------------------------------------------------------------------------
@@ -78,6 +83,8 @@ def health_of(conn: Connection, sources: Collection[str]) -> dict[str, SourceHea
             last_error=row.last_error,
             last_error_at=row.last_error_at,
             last_success_at=row.last_success_at,
+            disabled_at=row.disabled_at,
+            disabled_reason=row.disabled_reason,
         )
         for row in rows
     }
@@ -108,6 +115,8 @@ def save_health(conn: Connection, health: SourceHealth, now: dt.datetime) -> Non
             last_error=health.last_error,
             last_error_at=health.last_error_at,
             last_success_at=health.last_success_at,
+            disabled_at=health.disabled_at,
+            disabled_reason=health.disabled_reason,
             updated_at=now,
         )
     )
@@ -214,3 +223,152 @@ def close_batch(conn: Connection, upstream_id: str, outcome: str, now: dt.dateti
         .values(closed_at=now, outcome=outcome)
     )
     return bool(result.rowcount)
+
+
+# --- vendor calls: what each request cost and what came of it ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    """The calls of one source (and country, when grouped by it) over a period."""
+
+    source: str
+    country: str | None
+    asked: int
+    billed: int
+    found: int
+    spend: float
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.found / self.asked if self.asked else None
+
+    @property
+    def cost_per_found(self) -> float | None:
+        return self.spend / self.found if self.found else None
+
+
+def record_calls(conn: Connection, source: str, calls: Sequence[Call], now: dt.datetime) -> None:
+    """One ``source_calls`` row per request sent (in the transaction that accounts for its effect)."""
+    rows = [
+        {
+            "source": source,
+            "search_key": search_key(call.search),
+            "request_id": (call.request_id or None) and call.request_id[:100],
+            "billed": call.billed,
+            "cost": call.cost,
+            "outcome": call.outcome,
+            "latency_ms": call.latency_ms,
+            "country": call.country,
+            "called_at": now,
+        }
+        for call in calls
+    ]
+    for part in batches(rows, MISS_ROWS):
+        conn.execute(sa.insert(source_calls), part)
+
+
+def spend_since(conn: Connection, source: str, since: dt.datetime) -> float:
+    """What ``source`` was billed from ``since`` on (its budget's consumption)."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(source_calls.c.cost), 0.0)).where(
+        source_calls.c.source == source, source_calls.c.called_at >= since, source_calls.c.billed.is_(True)
+    )
+    return float(conn.execute(query).scalar_one())
+
+
+def call_stats(conn: Connection, since: dt.datetime | None, *, by_country: bool = False) -> list[CallStats]:
+    """Asked, billed, found and spend per source (and per country of the number found, when asked)."""
+    billed = sa.case((source_calls.c.billed.is_(True), 1), else_=0)
+    found = sa.case((source_calls.c.outcome == "found", 1), else_=0)
+    spend = sa.case((source_calls.c.billed.is_(True), source_calls.c.cost), else_=0.0)
+    country = source_calls.c.country if by_country else sa.literal(None, sa.String).label("country")
+    query = sa.select(
+        source_calls.c.source,
+        country.label("country"),
+        sa.func.count().label("asked"),
+        sa.func.sum(billed).label("billed"),
+        sa.func.sum(found).label("found"),
+        sa.func.sum(spend).label("spend"),
+    )
+    group = [source_calls.c.source, source_calls.c.country] if by_country else [source_calls.c.source]
+    query = query.group_by(*group).order_by(*group)
+    if since is not None:
+        query = query.where(source_calls.c.called_at >= since)
+    return [
+        CallStats(
+            row.source,
+            row.country,
+            int(row.asked),
+            int(row.billed or 0),
+            int(row.found or 0),
+            float(row.spend or 0),
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def paid_twice(conn: Connection, source: str | None = None) -> int:
+    """How many (source, person) pairs were billed more than once: zero, or a bug."""
+    query = (
+        sa.select(source_calls.c.source, source_calls.c.search_key)
+        .where(source_calls.c.billed.is_(True))
+        .group_by(source_calls.c.source, source_calls.c.search_key)
+        .having(sa.func.count() > 1)
+    )
+    if source is not None:
+        query = query.where(source_calls.c.source == source)
+    return len(conn.execute(query).all())
+
+
+# --- leases: one vendor call per person, whoever asks ------------------------------------------------
+
+
+def acquire_leases(
+    conn: Connection, source: str, keys: Collection[str], holder: str, now: dt.datetime, until: dt.datetime
+) -> set[str]:
+    """Take the lease on each key nobody holds (or whose lease expired); the keys now held by ``holder``."""
+    if not keys:
+        return set()
+    table = source_leases
+    for part in _slices(keys):
+        conn.execute(
+            sa.delete(table).where(
+                table.c.source == source, table.c.search_key.in_(part), table.c.expires_at <= now
+            )
+        )
+    rows = [{"source": source, "search_key": key, "holder": holder, "expires_at": until} for key in keys]
+    statement = _upsert(conn, table).on_conflict_do_nothing(index_elements=["source", "search_key"])
+    for chunk in batches(rows, MISS_ROWS):
+        conn.execute(statement, chunk)
+    held: set[str] = set()
+    for part in _slices(keys):
+        held.update(
+            conn.execute(
+                sa.select(table.c.search_key).where(
+                    table.c.source == source, table.c.search_key.in_(part), table.c.holder == holder
+                )
+            ).scalars()
+        )
+    return held
+
+
+def leased(conn: Connection, source: str, keys: Collection[str], now: dt.datetime) -> set[str]:
+    """The keys someone is asking ``source`` about right now (an unexpired lease)."""
+    found: set[str] = set()
+    for part in _slices(keys):
+        found.update(
+            conn.execute(
+                sa.select(source_leases.c.search_key).where(
+                    source_leases.c.source == source,
+                    source_leases.c.search_key.in_(part),
+                    source_leases.c.expires_at > now,
+                )
+            ).scalars()
+        )
+    return found
+
+
+def release_leases(conn: Connection, source: str, holder: str) -> None:
+    conn.execute(
+        sa.delete(source_leases).where(source_leases.c.source == source, source_leases.c.holder == holder)
+    )

@@ -73,6 +73,8 @@ def _state(
     state = gate(health, spec.options, now)
     if health is None or state == "ok":
         return state, ""
+    if state == "disabled":
+        return state, health.disabled_reason or ""
     until = {
         "exhausted": (health.exhausted_at or now) + dt.timedelta(seconds=spec.options.exhausted_recheck_s),
         "backing_off": health.backoff_until,
@@ -115,6 +117,17 @@ def stats(conn: Connection, specs: Sequence[SourceSpec], since: dt.date | None) 
     names = [spec.name for spec in specs if spec.kind != "local"]
     names += sorted(set(summed) - set(names))
     return [summed.get(name, SourceStats(name)) for name in names]
+
+
+def spend(
+    conn: Connection, specs: Sequence[SourceSpec], since: dt.date | None, *, by_country: bool = False
+) -> list[repo.CallStats]:
+    """Asked, billed, found and spend from the vendor call rows, per source in waterfall order (and
+    per country of the number found when ``by_country``; misses have no country)."""
+    start = dt.datetime(since.year, since.month, since.day) if since else None
+    rows = repo.call_stats(conn, start, by_country=by_country)
+    order = {spec.name: spec.position for spec in specs}
+    return sorted(rows, key=lambda row: (order.get(row.source, len(order)), row.source, row.country or "~"))
 
 
 def reset(conn: Connection, source: str, now: dt.datetime, *, forget_misses: bool = False) -> None:

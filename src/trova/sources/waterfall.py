@@ -35,6 +35,7 @@ from trova.settings import Settings
 from trova.sources import local
 from trova.sources import repository as repo
 from trova.sources.config import CommonOptions, SourceSpec, configured_sources, missing_secrets
+from trova.sources.guard import Leases, budget_left
 from trova.sources.models import (
     STAT_COLUMNS,
     Health,
@@ -58,6 +59,10 @@ SOURCE_COUNTERS: dict[str, Counter] = {
 ``trova sources stats`` shows the same counters summed over every process from the database."""
 
 
+CALLS = Counter("trova_source_calls", "Vendor calls by outcome", ["source", "outcome"])
+SPEND = Counter("trova_source_spend", "What vendors billed, in each source's price unit", ["source"])
+
+
 def worth_asking(search: Search, answer: Answer) -> bool:
     """Whether an upstream could turn this unanswered search into an answer.
 
@@ -74,6 +79,8 @@ def gate(health: SourceHealth | None, options: CommonOptions, now: dt.datetime) 
     """``ok`` when the source may be asked now, else why it is skipped."""
     if health is None:
         return "ok"
+    if health.disabled_at is not None:
+        return "disabled"
     if health.exhausted_at is not None and now < health.exhausted_at + dt.timedelta(
         seconds=options.exhausted_recheck_s
     ):
@@ -100,6 +107,8 @@ def after_step(
             last_success_at=now,
         )
     failed = replace(health, last_error=(lookup.error or lookup.failure)[:500], last_error_at=now)
+    if lookup.failure == "bad_key":
+        return replace(failed, disabled_at=now, disabled_reason=(lookup.error or "the key was refused")[:500])
     if lookup.failure == "exhausted":
         return replace(failed, exhausted_at=now)
     if lookup.failure == "rate_limited":
@@ -187,15 +196,52 @@ class Waterfall:
         with self.db.read() as conn:
             cached = repo.remembered_misses(conn, spec.name, keys.values(), now)
         ask = [search for search in askable if keys[search] not in cached]
-        if not ask:
-            stats = SourceStats(spec.name, cached_misses=len(askable))
-            return Step(collected, self._account(spec, stats, None, [], now).stats)
-        lookup = self._lookup(spec, source, ask, options)
-        answers, stats = self._absorb(spec, ask, lookup, resolve_locally)
-        stats = replace(stats, cached_misses=len(askable) - len(ask))
-        misses = [keys[s] for s in ask if s in lookup.missed or (s in lookup.found and not answers[s].found)]
-        step = self._account(spec, stats, lookup, misses, self.clock())
+        cached_count = len(askable) - len(ask)
+        allowed = budget_left(self.db, spec.name, options, now)
+        over_budget = max(0, len(ask) - allowed) if allowed is not None else 0
+        ask = ask[: len(ask) - over_budget]
+        if over_budget:
+            log.info(
+                "source %s: budget allows %d of %d search(es)", spec.name, len(ask), len(ask) + over_budget
+            )
+        leases = Leases(self.db, spec.name, options.deadline_s + options.timeout_s)
+        ask, others = leases.take(ask, now) if ask else ([], [])
+        deadline = time.monotonic() + options.deadline_s
+        answers: dict[Search, Answer] = {}
+        stats = SourceStats(spec.name)
+        lookup: Lookup | None = None
+        misses: list[str] = []
+        if ask:
+            lookup = self._lookup(spec, source, ask, options)
+            answers, stats = self._absorb(spec, ask, lookup, resolve_locally)
+            misses = [
+                keys[s] for s in ask if s in lookup.missed or (s in lookup.found and not answers[s].found)
+            ]
+        stats = replace(stats, cached_misses=cached_count, skipped=over_budget)
+        step = self._account(spec, stats, lookup, misses, self.clock(), leases=leases)
+        if others:
+            answers.update(self._after_others(spec, others, keys, resolve_locally, deadline))
         return Step({**collected, **answers}, step.stats)
+
+    def _after_others(
+        self,
+        spec: SourceSpec,
+        others: list[Search],
+        keys: Mapping[Search, str],
+        resolve_locally: LocalResolver,
+        deadline: float,
+    ) -> dict[Search, Answer]:
+        """Searches another worker was asking this source about: wait for it, then take its result
+        (the number it kept, or the miss it remembered) instead of paying again. Whatever it did not
+        conclude (it failed, or the deadline came) falls through to the next source."""
+        Leases(self.db, spec.name, 0).wait_for_others(others, deadline, self.clock)
+        answers = resolve_locally(others)
+        unanswered = [s for s in others if not answers[s].found]
+        with self.db.read() as conn:
+            cached = repo.remembered_misses(conn, spec.name, [keys[s] for s in unanswered], self.clock())
+        stats = SourceStats(spec.name, cached_misses=sum(1 for s in unanswered if keys[s] in cached))
+        self._account(spec, stats, None, [], self.clock())
+        return {s: a for s, a in answers.items() if a.found}
 
     def _collect(
         self, spec: SourceSpec, source: Source, resolve_locally: LocalResolver
@@ -276,8 +322,10 @@ class Waterfall:
         now: dt.datetime,
         *,
         closing: str | None = None,
+        leases: Leases | None = None,
     ) -> Step:
-        """The step's one write transaction: counters, misses, breaker, batches left running."""
+        """The step's one write transaction: counters, misses, breaker, batches left running, one
+        ``source_calls`` row per vendor request, and the release of the step's leases."""
         options = spec.options
         assert isinstance(options, CommonOptions)
         with self.db.write() as conn:
@@ -293,6 +341,14 @@ class Waterfall:
                 repo.save_health(conn, after_step(health, lookup, options, now), now)
                 for upstream_id, searches in lookup.unfinished.items():
                     repo.open_batch(conn, spec.name, upstream_id, [search_to_json(s) for s in searches], now)
+                repo.record_calls(conn, spec.name, lookup.calls, now)
+            if leases is not None:
+                leases.release_in(conn)
+        if lookup is not None:
+            for call in lookup.calls:
+                CALLS.labels(spec.name, call.outcome).inc()
+                if call.billed:
+                    SPEND.labels(spec.name).inc(call.cost)
         for name, value in stats.as_row().items():
             if value:
                 SOURCE_COUNTERS[name].labels(spec.name).inc(value)
@@ -311,10 +367,15 @@ class Waterfall:
 
 def build_source(spec: SourceSpec, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Source:
     """The upstream client of one configured source (not for ``local``)."""
-    from trova.sources.config import EnrowOptions, HttpOptions
+    from trova.sources.config import EnrowOptions, HttpOptions, VendorOptions
     from trova.sources.enrow import EnrowSource
     from trova.sources.http import HttpSource
+    from trova.sources.vendors import adapter_for
 
+    if isinstance(spec.options, VendorOptions):
+        from trova.sources.vendor import VendorSource
+
+        return VendorSource(spec.name, spec.options, adapter_for(spec.options), environ=environ, **kwargs)
     if isinstance(spec.options, EnrowOptions):
         return EnrowSource(spec.name, spec.options, environ=environ, **kwargs)
     if isinstance(spec.options, HttpOptions):

@@ -302,6 +302,9 @@ source_health = sa.Table(
     sa.Column("last_error_at", sa.DateTime, nullable=True),
     sa.Column("last_success_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # A vendor that refused the key: skipped until ``trova sources reset`` (the reason is shown).
+    sa.Column("disabled_at", sa.DateTime, nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
 )
 
 source_misses = sa.Table(
@@ -323,6 +326,34 @@ source_batches = sa.Table(
     sa.Column("closed_at", sa.DateTime, nullable=True),
     sa.Column("outcome", sa.String(16), nullable=True),
     sa.Index("ix_source_batches_source_open", "source", "closed_at"),
+)
+
+# One row per upstream call (per search asked of a vendor): what it cost and what came of it.
+source_calls = sa.Table(
+    "source_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("search_key", sa.String(64), nullable=False),
+    sa.Column("request_id", sa.String(100), nullable=True),
+    sa.Column("billed", sa.Boolean, nullable=False),
+    sa.Column("cost", sa.Float, nullable=False, server_default="0"),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("country", sa.String(2), nullable=True),
+    sa.Column("called_at", sa.DateTime, nullable=False),
+    sa.Index("ix_source_calls_source_called_at", "source", "called_at"),
+    sa.Index("ix_source_calls_search_key", "search_key"),
+)
+
+# "This worker is asking this source about this person now": others wait instead of paying again.
+source_leases = sa.Table(
+    "source_leases",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("search_key", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
 # --- privacy -------------------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""What keeps the waterfall from spending badly: budgets, and one vendor call per person at a time.
+
+**Budgets.** A vendor source's ``budget_per_day`` / ``budget_per_month`` (in ``price`` units, UTC
+day and calendar month) bound what it may be billed, counted from its ``source_calls`` rows: a step
+asks at most as many searches as the budget left can pay for at ``price`` each (every one might be
+billed), and the rest fall through to the next source.
+
+**Leases.** Before a source is asked about a person (a search key), the step takes a lease on
+``(source, key)`` in the database. A search whose person another worker — another thread, batch or
+process — is asking that source about right now is not sent: the step waits for that lease to go,
+then takes what the other call produced (its number is in the contact store, or its miss in the
+negative cache). So two searches for one person in flight at once cause one vendor call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.engine import Connection
+
+from trova.people.models import Search
+from trova.sources import repository as repo
+from trova.sources.config import CommonOptions, VendorOptions
+from trova.sources.models import search_key
+from trova.store import Database
+
+LEASE_POLL_S = 0.05
+"""How often a step waiting for another worker's lease looks again."""
+
+
+def budget_left(db: Database, source: str, options: CommonOptions, now: dt.datetime) -> int | None:
+    """How many more searches the source's budgets allow now (None: no budget configured)."""
+    if not isinstance(options, VendorOptions):
+        return None
+    limits: list[tuple[float, dt.datetime]] = []
+    day = dt.datetime(now.year, now.month, now.day)
+    if options.budget_per_day is not None:
+        limits.append((options.budget_per_day, day))
+    if options.budget_per_month is not None:
+        limits.append((options.budget_per_month, day.replace(day=1)))
+    if not limits:
+        return None
+    with db.read() as conn:
+        left = min(budget - repo.spend_since(conn, source, since) for budget, since in limits)
+    if left <= 0:
+        return 0
+    return math.floor(left / options.price + 1e-9) if options.price > 0 else None
+
+
+class Leases:
+    """The leases one step holds on its source's person keys."""
+
+    def __init__(self, db: Database, source: str, hold_s: float) -> None:
+        self.db = db
+        self.source = source
+        self.holder = uuid.uuid4().hex
+        self.hold_s = hold_s
+
+    def take(self, searches: Sequence[Search], now: dt.datetime) -> tuple[list[Search], list[Search]]:
+        """(the searches this step may ask about, those someone else is asking about now)."""
+        keys = {search: search_key(search) for search in searches}
+        until = now + dt.timedelta(seconds=self.hold_s)
+        with self.db.write() as conn:
+            held = repo.acquire_leases(conn, self.source, set(keys.values()), self.holder, now, until)
+        mine = [search for search in searches if keys[search] in held]
+        return mine, [search for search in searches if keys[search] not in held]
+
+    def wait_for_others(
+        self, searches: Sequence[Search], deadline: float, clock: Callable[[], dt.datetime]
+    ) -> bool:
+        """Wait until nobody holds a lease on these searches (True), or the deadline (False)."""
+        keys = {search_key(search) for search in searches}
+        while True:
+            with self.db.read() as conn:
+                if not repo.leased(conn, self.source, keys, clock()):
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LEASE_POLL_S)
+
+    def release_in(self, conn: Connection) -> None:
+        """Drop this step's leases in the caller's transaction (the one accounting for the calls)."""
+        repo.release_leases(conn, self.source, self.holder)

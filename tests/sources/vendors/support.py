@@ -1,0 +1,54 @@
+"""Configuring vendor sources against their fakes, and reading back what was recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.sources.vendors.fakes import FakeVendor
+from trova.store import Database
+from trova.store.tables import source_calls
+
+ENV = {"VENDOR_KEY": "test-key"}
+
+
+def vendor_config(kind: str, fake: FakeVendor, name: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name or kind,
+        "kind": kind,
+        "api_key_env": "VENDOR_KEY",
+        "base_url": fake.url,
+        "price": 2.5,
+        "timeout_s": 2,
+        "retries": 1,
+        "backoff_base_s": 0.01,
+        "backoff_cap_s": 0.02,
+        **extra,
+    }
+
+
+def call_rows(db: Database, source: str | None = None) -> list[sa.Row[Any]]:
+    query = sa.select(source_calls).order_by(source_calls.c.id)
+    if source is not None:
+        query = query.where(source_calls.c.source == source)
+    with db.read() as conn:
+        return list(conn.execute(query))
+
+
+def linkedin(slug: str) -> dict[str, str]:
+    return {"linkedin_url": f"https://www.linkedin.com/in/{slug}"}
+
+
+def write_config(path: Path, *sources: Mapping[str, Any]) -> Path:
+    """A ``trova.toml`` with these ``[[sources]]`` (flat values only)."""
+    lines = []
+    for source in sources:
+        lines.append("[[sources]]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in source.items())
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
