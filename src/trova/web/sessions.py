@@ -102,12 +102,12 @@ class Sessions:
         current = request.cookies.get(CSRF_COOKIE)
         if current and self._valid_csrf(current):
             return current
-        fresh: str = request.state.__dict__.get("new_csrf") or self._csrf.dumps(secrets.token_urlsafe(24))
+        fresh: str = getattr(request.state, "new_csrf", None) or self._csrf.dumps(secrets.token_urlsafe(24))
         request.state.new_csrf = fresh
         return fresh
 
     def keep_csrf(self, request: Request, response: Response) -> None:
-        fresh = request.state.__dict__.get("new_csrf")
+        fresh = getattr(request.state, "new_csrf", None)
         if fresh:
             response.set_cookie(
                 CSRF_COOKIE, fresh, httponly=True, samesite="lax",
