@@ -81,9 +81,9 @@ def added_columns(code: int, upload: Upload, answers: dict[int, SearchRow]) -> d
     row = answers.get(code)
     if row is None or row.status != "done":
         return {"phone": "", "phone_country": "", "phone_line_type": "", "phone_status": "pending"}
-    if row.qualification != "found":
+    if row.qualification != "found" or row.number is None:
         return {"phone": "", "phone_country": "", "phone_line_type": "", "phone_status": "not_found"}
-    return {"phone": row.number or "", "phone_country": row.country or "",
+    return {"phone": row.number, "phone_country": row.country or "",
             "phone_line_type": row.line_type or "", "phone_status": "found"}
 
 

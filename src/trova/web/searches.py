@@ -19,6 +19,7 @@ from trova.errors import ApiError
 from trova.jobs.notify import notify_work
 from trova.web import leads, results
 from trova.web.auth import csrf_refused, current_account, form_text, not_found, to_sign_in
+from trova.web.i18n import N_
 from trova.web.leads import LeadsError, Preview
 from trova.web.runs import Upload
 from trova.web.sessions import CSRF_FIELD
@@ -27,6 +28,15 @@ from trova.web.site import Web, web_of
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
 FIELD_CHOICES = ("", *leads.SEARCH_FIELDS)
+FIELD_LABELS = {
+    "": N_("(not used)"),
+    "linkedin_url": N_("LinkedIn URL"),
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "full_name": N_("Full name"),
+    "company_name": N_("Company name"),
+    "company_domain": N_("Company domain"),
+}
 
 
 @router.get("/searches/new")
@@ -97,7 +107,7 @@ def _preview_page(
     error: str | None = None, status: int = 200,
 ) -> Response:
     context = {
-        "upload": entry, "preview": preview, "choices": FIELD_CHOICES, "error": error,
+        "upload": entry, "preview": preview, "choices": FIELD_CHOICES, "labels": FIELD_LABELS, "error": error,
         "max_cost": preview.searches * web.settings.price_per_phone,
     }
     return web.render(request, "preview.html", context, status_code=status, account=account)
