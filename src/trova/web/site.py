@@ -35,8 +35,9 @@ CSP = (
     "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; "
     "form-action 'self'; base-uri 'none'; object-src 'none'"
 )
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+"""Swagger UI and ReDoc set inline styles; their scripts are still only this site's files."""
 SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
@@ -90,9 +91,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        path = str(scope.get("path", ""))
+        csp = DOCS_CSP if path in ("/docs", "/redoc") else CSP
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                headers = [*message.get("headers", []), *SECURITY_HEADERS]
+                message["headers"] = [*headers, (b"content-security-policy", csp.encode())]
             await send(message)
 
         await self.app(scope, receive, with_headers)
