@@ -142,7 +142,9 @@ def test_upload_preview_find_and_download(page: Any, site: Site, tmp_path: Path)
         page.get_by_role("link", name="Download XLSX").click()
     assert download_info.value.suggested_filename == "leads-phones.xlsx"
     book = load_workbook(io.BytesIO(Path(download_info.value.path()).read_bytes()), read_only=True)
-    sheet_rows = [["" if v is None else str(v) for v in row] for row in book.worksheets[0].iter_rows(values_only=True)]
+    sheet_rows = [
+        ["" if v is None else str(v) for v in row] for row in book.worksheets[0].iter_rows(values_only=True)
+    ]
     book.close()
     check_rows(sheet_rows, answers)
 

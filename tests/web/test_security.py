@@ -138,7 +138,8 @@ def test_xlsx_jsonl_and_tsv_leads(page: Any, site: Site, tmp_path: Path) -> None
     tsv.write_text("first_name\tlast_name\tcompany_domain\n" + "".join(
         f"{contact(i).first_name}\t{contact(i).last_name}\t{contact(i).company_domain}\n" for i in range(2)
     ))
-    for path, rows, searches, invalid in ((tmp_path / "leads.xlsx", 4, 3, 1), (jsonl, 4, 4, 0), (tsv, 2, 2, 0)):
+    cases = ((tmp_path / "leads.xlsx", 4, 3, 1), (jsonl, 4, 4, 0), (tsv, 2, 2, 0))
+    for path, rows, searches, invalid in cases:
         upload(page, path)
         expect(page).to_have_url(re.compile(r"/searches/uploads/"))
         expect(page.locator("#count-rows")).to_have_text(str(rows))

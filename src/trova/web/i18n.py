@@ -26,7 +26,7 @@ LANG_COOKIE = "trova_lang"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional name of a "translate later" marker
+def N_(message: str) -> str:
     """Marks a string for the catalogue without translating it yet."""
     return message
 

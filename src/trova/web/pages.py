@@ -10,10 +10,10 @@ from trova.accounts import service as accounts
 from trova.accounts.models import Account
 from trova.errors import ApiError
 from trova.web import searches
+from trova.web.auth import csrf_refused, current_account, form_text, safe_next, to_sign_in
 from trova.web.i18n import LANG_COOKIE, LOCALES
 from trova.web.results import RunState, state_of
 from trova.web.runs import Upload
-from trova.web.auth import csrf_refused, current_account, form_text, safe_next, to_sign_in
 from trova.web.sessions import CSRF_FIELD, Session
 from trova.web.site import Web, web_of
 

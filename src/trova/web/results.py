@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -102,10 +102,10 @@ class ResultRow:
 
 
 def result_rows(
-    table: Table, codes: list[int] | object, upload: Upload, answers: dict[int, SearchRow]
+    table: Table, codes: Sequence[int], upload: Upload, answers: dict[int, SearchRow]
 ) -> Iterator[ResultRow]:
     columns = table.columns
-    for record, code in zip(table.records(), codes, strict=False):  # type: ignore[call-overload]
+    for record, code in zip(table.records(), codes, strict=False):
         yield ResultRow(record.line, _cells(record, columns), added_columns(int(code), upload, answers))
 
 

@@ -15,6 +15,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 
 from trova.accounts.models import Account
 from trova.batches import service as batches
+from trova.bulk.tabular import SEARCH_FIELDS
 from trova.errors import ApiError
 from trova.jobs.notify import notify_work
 from trova.web import leads, results
@@ -27,7 +28,7 @@ from trova.web.site import Web, web_of
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
-FIELD_CHOICES = ("", *leads.SEARCH_FIELDS)
+FIELD_CHOICES = ("", *SEARCH_FIELDS)
 FIELD_LABELS = {
     "": N_("(not used)"),
     "linkedin_url": N_("LinkedIn URL"),
@@ -140,7 +141,8 @@ async def preview_action(request: Request, upload_id: str) -> Response:
     entry = web.runs.get(account.id, upload_id)
     if entry is None or entry.batch_ids:
         return not_found(web, request, account)
-    return await run_in_threadpool(_act, web, request, account, entry, dict(form), form_text(form.get("action")))
+    action = form_text(form.get("action"))
+    return await run_in_threadpool(_act, web, request, account, entry, dict(form), action)
 
 
 def _act(
@@ -201,9 +203,9 @@ def search_page(request: Request, batch_id: str) -> Response:
     if entry is None:
         return not_found(web, request, account)
     wanted = request.query_params.get("show", "all")
-    show: results.RowFilter = wanted if wanted in results.FILTERS else "all"  # type: ignore[assignment]
-    page = int(request.query_params.get("page", "1")) if request.query_params.get("page", "1").isdigit() else 1
-    page = max(page, 1)
+    show: results.RowFilter = next((name for name in results.FILTERS if name == wanted), "all")
+    asked = request.query_params.get("page", "1")
+    page = max(int(asked), 1) if asked.isdigit() and len(asked) < 9 else 1
     with web.db.read() as conn:
         try:
             state = results.state_of(conn, account, entry)

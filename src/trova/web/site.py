@@ -133,7 +133,8 @@ def _install_docs(app: FastAPI) -> None:
         return _docs_page(
             "Trova - API", "",
             '<div id="redoc" data-spec-url="/openapi.json"></div>'
-            '<script src="/assets/redoc.standalone.js"></script><script src="/assets/redoc-init.js"></script>',
+            '<script src="/assets/redoc.standalone.js"></script>'
+            '<script src="/assets/redoc-init.js"></script>',
         )
 
     app.add_route("/docs", docs, include_in_schema=False)
