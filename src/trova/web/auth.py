@@ -48,3 +48,11 @@ def not_found(web: Web, request: Request, account: Account | None) -> Response:
 
 
 NOT_FOUND = N_("This page does not exist, or it belongs to another account.")
+
+API_MESSAGES = (
+    N_("This apikey is not valid"),
+    N_("No apikey found in the x-api-key headers"),
+    N_("Insufficient credits"),
+    N_("Too many requests"),
+)
+"""The API's own refusals a page can show (signing in, running a search), for the catalogue."""
