@@ -2,8 +2,8 @@
 
 ``install`` is the one call ``trova.api.app.create_app`` makes. The pages (``trova.web.pages``) are
 rendered on the server with Jinja2; every script, style and icon is a file of this package served
-under ``/assets``; ``/docs`` (Swagger UI, from the ``swagger-ui-bundle`` package) and ``/redoc``
-(ReDoc's standalone bundle, shipped here) need no internet access.
+under ``/assets``; ``/docs`` (Swagger UI 5, ``swagger-ui-dist``) and ``/redoc`` (ReDoc's standalone
+bundle) are shipped here too (``static/``, with their licences) and need no internet access.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle
 from fastapi import FastAPI
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -118,8 +117,6 @@ def _install_docs(app: FastAPI) -> None:
         if getattr(route, "path", None) not in ("/docs", "/docs/oauth2-redirect", "/redoc")
     ]
     app.router.routes[:] = kept
-    swagger = Path(swagger_ui_bundle.swagger_ui_path)
-    app.router.routes.append(Mount("/assets/swagger-ui", StaticFiles(directory=swagger), name="swagger"))
 
     async def docs(_request: Request) -> Response:
         return _docs_page(
