@@ -134,7 +134,7 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
 
 def shoot(page: Any, site: Site, name: str) -> Path:
     path = site.shots / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))  # the viewport: what a person sees first
     return path
 
 

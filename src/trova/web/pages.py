@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -58,9 +60,23 @@ async def sign_out(request: Request) -> Response:
 
 
 def _home_data(web: Web, account: Account) -> list[tuple[Upload, RunState]]:
-    recent = web.runs.recent(account.id)
+    """The recent runs and their counters: kept in the run once it is over, read while it runs;
+    a run whose batches were deleted since (retention, erasure) is left out."""
+    shown = []
     with web.db.read() as conn:
-        return [(upload, state_of(conn, account, upload)) for upload in recent]
+        for upload in web.runs.recent(account.id):
+            if upload.final is not None:
+                shown.append((upload, RunState(**upload.final)))
+                continue
+            try:
+                state = state_of(conn, account, upload)
+            except ApiError:
+                continue
+            if state.status != "ongoing":
+                upload.final = asdict(state)
+                web.runs.save(account.id, upload)
+            shown.append((upload, state))
+    return shown
 
 
 @router.get("/")

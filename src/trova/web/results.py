@@ -87,6 +87,14 @@ def added_columns(code: int, upload: Upload, answers: dict[int, SearchRow]) -> d
             "phone_line_type": row.line_type or "", "phone_status": "found"}
 
 
+def kind_of(code: int, answers: dict[int, SearchRow]) -> RowFilter:
+    if code < 0:
+        return "invalid"
+    row = answers.get(code)
+    found = row is not None and row.qualification == "found" and row.number is not None
+    return "found" if found else "not_found"
+
+
 @dataclass(frozen=True, slots=True)
 class ResultRow:
     line: int
@@ -114,17 +122,26 @@ def _cells(record: Record, columns: list[str]) -> list[str]:
 
 
 def page_of(
-    rows: Iterator[ResultRow], wanted: RowFilter, page: int, per_page: int
+    table: Table, codes: Sequence[int], upload: Upload, answers: dict[int, SearchRow],
+    wanted: RowFilter, page: int, per_page: int,
 ) -> tuple[list[ResultRow], int]:
-    """One page of the rows of kind ``wanted`` and how many such rows there are."""
-    start, kept, total = (page - 1) * per_page, [], 0
-    for row in rows:
-        if wanted != "all" and row.kind != wanted:
-            continue
-        if start <= total < start + per_page:
-            kept.append(row)
-        total += 1
-    return kept, total
+    """One page of the rows of kind ``wanted`` and how many such rows there are; the file is read
+    only up to the last row shown."""
+    positions = range(len(codes)) if wanted == "all" else [
+        i for i, code in enumerate(codes) if kind_of(code, answers) == wanted
+    ]
+    shown = set(positions[(page - 1) * per_page : page * per_page])
+    kept: list[ResultRow] = []
+    if shown:
+        last = max(shown)
+        for position, record in enumerate(table.records()):
+            if position in shown:
+                code = codes[position]
+                kept.append(ResultRow(record.line, _cells(record, table.columns),
+                                      added_columns(code, upload, answers)))
+            if position >= last:
+                break
+    return kept, len(positions)
 
 
 def neutralise(cell: str) -> str:

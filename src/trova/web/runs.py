@@ -16,6 +16,7 @@ import secrets
 from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -35,6 +36,8 @@ class Upload:
     searches: int = 0
     invalid: int = 0
     reasons: list[str] = field(default_factory=list)
+    final: dict[str, Any] | None = None
+    """The run's counters once no batch of it is ongoing any more (they do not change after)."""
 
     @property
     def created(self) -> dt.datetime:

@@ -213,8 +213,8 @@ def search_page(request: Request, batch_id: str) -> Response:
             return not_found(web, request, account)
         answers = results.answers_of(conn, account, entry) if state.status != "ongoing" else {}
     table = leads.open_table(web.runs.input_path(account.id, entry))
-    rows = results.result_rows(table, web.runs.codes(account.id, entry), entry, answers)
-    shown, total = results.page_of(rows, show, page, PER_PAGE)
+    codes = web.runs.codes(account.id, entry)
+    shown, total = results.page_of(table, codes, entry, answers, show, page, PER_PAGE)
     context = {
         "upload": entry, "state": state, "batch_id": entry.batch_ids[0], "columns": table.columns,
         "rows": shown, "total": total, "page": page, "pages": max(1, -(-total // PER_PAGE)),
