@@ -54,5 +54,7 @@ API_MESSAGES = (
     N_("No apikey found in the x-api-key headers"),
     N_("Insufficient credits"),
     N_("Too many requests"),
+    N_("Missing mandatory property"),
+    N_("Invalid linkedin_url"),
 )
 """The API's own refusals a page can show (signing in, running a search), for the catalogue."""

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
 from trova.errors import ApiError
-from trova.web import searches
+from trova.web import searches, single
 from trova.web.auth import csrf_refused, current_account, form_text, safe_next, to_sign_in
 from trova.web.i18n import LANG_COOKIE, LOCALES
 from trova.web.results import RunState, state_of
@@ -21,6 +21,7 @@ from trova.web.site import Web, web_of
 
 router = APIRouter(include_in_schema=False)
 router.include_router(searches.router)
+router.include_router(single.router)
 
 @router.get("/sign-in")
 def sign_in_page(request: Request) -> Response:

@@ -97,6 +97,7 @@ def kind_of(code: int, answers: dict[int, SearchRow]) -> RowFilter:
 
 @dataclass(frozen=True, slots=True)
 class ResultRow:
+    position: int
     line: int
     cells: list[str]
     added: dict[str, str]
@@ -113,8 +114,9 @@ def result_rows(
     table: Table, codes: Sequence[int], upload: Upload, answers: dict[int, SearchRow]
 ) -> Iterator[ResultRow]:
     columns = table.columns
-    for record, code in zip(table.records(), codes, strict=False):
-        yield ResultRow(record.line, _cells(record, columns), added_columns(int(code), upload, answers))
+    for position, (record, code) in enumerate(zip(table.records(), codes, strict=False)):
+        added = added_columns(int(code), upload, answers)
+        yield ResultRow(position, record.line, _cells(record, columns), added)
 
 
 def _cells(record: Record, columns: list[str]) -> list[str]:
@@ -137,7 +139,7 @@ def page_of(
         for position, record in enumerate(table.records()):
             if position in shown:
                 code = codes[position]
-                kept.append(ResultRow(record.line, _cells(record, table.columns),
+                kept.append(ResultRow(position, record.line, _cells(record, table.columns),
                                       added_columns(code, upload, answers)))
             if position >= last:
                 break

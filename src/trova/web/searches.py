@@ -24,6 +24,7 @@ from trova.web.i18n import N_
 from trova.web.leads import LeadsError, Preview
 from trova.web.runs import Upload
 from trova.web.sessions import CSRF_FIELD
+from trova.web.single import why_of
 from trova.web.site import Web, web_of
 
 router = APIRouter(include_in_schema=False)
@@ -280,3 +281,21 @@ def download_xlsx(request: Request, batch_id: str) -> Response:
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         background=BackgroundTask(dest.unlink, missing_ok=True),
     )
+
+
+@router.get("/searches/{batch_id}/why/{position}")
+def why_page(request: Request, batch_id: str, position: int) -> Response:
+    """Why row ``position`` (0-based, in file order) of a run got its number."""
+    web = web_of(request)
+    account, entry = _owned(web, request, batch_id)
+    if account is None:
+        return to_sign_in()
+    codes = web.runs.codes(account.id, entry) if entry is not None else None
+    if entry is None or codes is None or not 0 <= position < len(codes) or codes[position] < 0:
+        return not_found(web, request, account)
+    with web.db.read() as conn:
+        row = results.answers_of(conn, account, entry).get(codes[position])
+    if row is None or row.status != "done":
+        return not_found(web, request, account)
+    context = {"upload": entry, "batch_id": entry.batch_ids[0], "line": position + 2, "why": why_of(web, row)}
+    return web.render(request, "why_row.html", context, account=account)
