@@ -362,3 +362,25 @@ audit_subjects = sa.Table(
     sa.Column("key_hash", sa.String(64), primary_key=True),
     sa.Index("ix_audit_subjects_key_hash", "key_hash"),
 )
+
+# --- operators (the web console) --------------------------------------------------------------------
+
+operator_tokens = sa.Table(
+    "operator_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("token_prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+operator_actions = sa.Table(
+    "operator_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("operator_tokens.id"), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("subject", sa.Text, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+)
