@@ -31,6 +31,10 @@ def accounts(page: Any) -> Any:
     return page.get_by_role("table", name="Accounts").get_by_role("row")
 
 
+def suppressed(page: Any) -> Any:
+    return page.get_by_role("table", name="Suppression list").get_by_role("row")
+
+
 def test_operator_console(page: Any, site: Site) -> None:
     page.goto("/admin")
     page.get_by_label("Operator token").fill("trova_op_wrong")
@@ -75,15 +79,77 @@ def test_operator_console(page: Any, site: Site) -> None:
 
     page.get_by_label("Number (+…) or LinkedIn URL").fill("+33612345678")
     page.get_by_role("button", name="Suppress").click()
-    entry = page.get_by_role("table", name="Suppression list").get_by_role("row").filter(has_text="phone")
+    entry = suppressed(page).filter(has_text="phone")
     expect(entry).to_be_visible()
     shoot(page, site, "admin")
     entry.get_by_role("button", name=re.compile("Remove entry")).click()
     page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("table", name="Suppression list").get_by_role("row").filter(has_text="phone")).to_have_count(0)
+    expect(suppressed(page).filter(has_text="phone")).to_have_count(0)
 
     assert [action for action, _subject in audit_actions(site)] == [
         "create", "topup", "disable_phone", "rotate_key", "suppress", "unsuppress"
     ]
     page.get_by_role("button", name="Sign out of the console").click()
     expect(page.get_by_label("Operator token")).to_be_visible()
+
+
+def test_opt_out_request_then_approval_erases_and_suppresses(browser: Any, site: Site) -> None:
+    from tests.client.support import contact
+
+    person = contact(42)
+    context = browser.new_context(base_url=site.base_url)
+    try:
+        public = context.new_page()
+        public.goto("/opt-out")
+        public.get_by_role("button", name="Send request").click()
+        expect(public.get_by_role("alert")).to_contain_text("Give the phone number")
+        answers = []
+        for phone, linkedin in ((person.phone, person.linkedin_url),
+                                ("+33699999999", "https://www.linkedin.com/in/nobody-here")):
+            public.goto("/opt-out")
+            public.get_by_label("Phone number").fill(phone)
+            public.get_by_label("LinkedIn URL").fill(linkedin)
+            public.get_by_role("button", name="Send request").click()
+            answers.append(public.get_by_role("status").inner_text())
+        assert answers[0] == answers[1] and answers[0].startswith("Thank you")  # reveals nothing
+        shoot(public, site, "opt-out")
+    finally:
+        context.close()
+
+    key = site.account("optout-checker")
+    with site.api(key) as client:
+        posted = client.post("/phone/single", json={"linkedin_url": person.linkedin_url})
+        assert posted.status_code == 201
+
+    token = run_trova("admin", "token", env=site.env, cwd=site.root).stdout.strip()
+    context = browser.new_context(base_url=site.base_url)
+    try:
+        page = context.new_page()
+        page.goto("/admin")
+        page.get_by_label("Operator token").fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        requests = page.get_by_role("table", name="Opt-out requests").get_by_role("row")
+        expect(requests.filter(has_text=person.linkedin_url)).to_have_count(1)
+        request_row = requests.filter(has_text=person.linkedin_url)
+        request_row.get_by_role("button", name=re.compile("Approve request")).click()
+        page.get_by_role("button", name="Confirm").click()
+        expect(requests.filter(has_text=person.linkedin_url)).to_have_count(0)
+        requests.filter(has_text="nobody-here").get_by_role("button", name=re.compile("Reject request")).click()
+        expect(page.get_by_text("No pending request.")).to_be_visible()
+        expect(suppressed(page).filter(has_text="linkedin")).not_to_have_count(0)
+    finally:
+        context.close()
+    actions = [action for action, _subject in audit_actions(site)]
+    assert actions.count("optout_request") == 2
+    assert "approve_optout" in actions and "reject_optout" in actions
+    site.work()  # the search posted before the approval is answered after it
+    with site.api(key) as client:
+        answer = client.get("/phone/single", params={"id": posted.json()["id"]}).json()
+    assert answer["qualification"] == "not_found"
+    db_engine = sa.create_engine(site.url)
+    try:
+        with db_engine.connect() as conn:
+            details = conn.execute(sa.select(tables.optout_requests.c.details)).scalars().all()
+    finally:
+        db_engine.dispose()
+    assert details == [None, None]  # what the person typed is cleared once decided

@@ -16,15 +16,18 @@ from trova.store.tables import operator_actions
 @dataclass(frozen=True, slots=True)
 class OperatorAction:
     id: int
-    token_id: int
+    token_id: int | None
     action: str
     subject: str | None
     detail: Any
     created_at: dt.datetime
 
 
-def record(conn: Connection, token_id: int, action: str, subject: str | None, detail: Any = None) -> None:
-    """Write the audit row of one operator action (call it in the action's own transaction)."""
+def record(
+    conn: Connection, token_id: int | None, action: str, subject: str | None, detail: Any = None
+) -> None:
+    """Write the audit row of one action (call it in the action's own transaction); ``token_id`` is
+    ``None`` for what the public asks (an opt-out request)."""
     conn.execute(
         sa.insert(operator_actions).values(
             token_id=token_id, action=action, subject=subject, detail=detail, created_at=utcnow()

@@ -378,9 +378,20 @@ operator_actions = sa.Table(
     "operator_actions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("token_id", sa.Integer, sa.ForeignKey("operator_tokens.id"), nullable=False),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("operator_tokens.id"), nullable=True),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("subject", sa.Text, nullable=True),
     sa.Column("detail", sa.JSON, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+)
+
+optout_requests = sa.Table(
+    "optout_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("details", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("decided_at", sa.DateTime, nullable=True),
+    sa.Index("ix_optout_requests_status", "status"),
 )

@@ -19,10 +19,11 @@ from starlette.responses import RedirectResponse, Response
 from trova.accounts import operators
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
+from trova.erasure import service as erasure
 from trova.erasure.selectors import selector_from
 from trova.errors import TrovaError
 from trova.privacy import operators as audit
-from trova.privacy import suppressions
+from trova.privacy import optouts, suppressions
 from trova.store import utcnow
 from trova.web.auth import csrf_refused, form_text
 from trova.web.i18n import N_
@@ -36,6 +37,7 @@ BAD_REQUEST = N_("Bad request")
 DESTRUCTIVE = {
     "disable_phone": N_("Disable the phone feature of this account?"),
     "rotate_key": N_("Rotate the API key of this account? The current key stops working at once."),
+    "approve_optout": N_("Approve this request? The person's records and number are erased and suppressed."),
     "unsuppress": N_(
         "Remove this entry from the suppression list? The person or number may be returned again."
     ),
@@ -64,6 +66,7 @@ def _console(web: Web) -> dict[str, Any]:
             "accounts": accounts.list_accounts(conn),
             "suppressions": suppressions.list_suppressions(conn),
             "actions": audit.recent(conn, 30),
+            "optouts": optouts.pending(conn),
         }
 
 
@@ -155,7 +158,28 @@ def _act(conn: Connection, token_id: int, action: str, form: dict[str, str]) -> 
         removed = suppressions.unsuppress(conn, _int(form.get("entry", "0")))
         audit.record(conn, token_id, action, f"#{removed.id} {removed.label}")
         return {}
+    if action in ("approve_optout", "reject_optout"):
+        return _decide(conn, token_id, action, _int(form.get("request", "0")))
     raise ValueError(action)
+
+
+def _decide(conn: Connection, token_id: int, action: str, request_id: int) -> dict[str, Any]:
+    """Approve (erase and suppress, as ``trova erase``) or reject one pending opt-out request."""
+    entry = optouts.get_pending(conn, request_id)
+    if entry is None or entry.details is None:
+        raise ValueError(request_id)
+    if action == "approve_optout":
+        d = entry.details
+        for selector in (
+            selector_from(phone=d["phone"]),
+            selector_from(linkedin=d["linkedin_url"]) if d.get("linkedin_url") else selector_from(
+                first=d.get("first_name"), last=d.get("last_name"), company=d.get("company")
+            ),
+        ):
+            erasure.erase(conn, selector, now=utcnow())
+    optouts.decide(conn, request_id, "approved" if action == "approve_optout" else "rejected")
+    audit.record(conn, token_id, action, f"#{request_id}")
+    return {}
 
 
 @router.post("/admin/actions")

@@ -140,7 +140,7 @@ def _install_docs(app: FastAPI) -> None:
 
 def install(app: FastAPI, settings: Settings, db: Database) -> None:
     """Mount the web app (pages, assets, offline docs, security headers) on the API's ``app``."""
-    from trova.web import admin, pages  # the routers import this module
+    from trova.web import admin, optout, pages  # the routers import this module
 
     root = data_dir(settings)
     templates = Environment(
@@ -159,4 +159,5 @@ def install(app: FastAPI, settings: Settings, db: Database) -> None:
     app.mount("/assets", StaticFiles(directory=STATIC), name="assets")
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(optout.router)
     app.add_middleware(SecurityHeaders)
