@@ -134,7 +134,8 @@ def test_opt_out_request_then_approval_erases_and_suppresses(browser: Any, site:
         request_row.get_by_role("button", name=re.compile("Approve request")).click()
         page.get_by_role("button", name="Confirm").click()
         expect(requests.filter(has_text=person.linkedin_url)).to_have_count(0)
-        requests.filter(has_text="nobody-here").get_by_role("button", name=re.compile("Reject request")).click()
+        stranger = requests.filter(has_text="nobody-here")
+        stranger.get_by_role("button", name=re.compile("Reject request")).click()
         expect(page.get_by_text("No pending request.")).to_be_visible()
         expect(suppressed(page).filter(has_text="linkedin")).not_to_have_count(0)
     finally:
