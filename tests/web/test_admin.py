@@ -154,3 +154,46 @@ def test_opt_out_request_then_approval_erases_and_suppresses(browser: Any, site:
     finally:
         db_engine.dispose()
     assert details == [None, None]  # what the person typed is cleared once decided
+
+
+def failed_message(site: Site, account: str) -> str:
+    """A webhook message given up on (one attempt answered 410), made through the webhooks service."""
+    from trova.accounts import service as accounts
+    from trova.settings import Settings
+    from trova.store import Database, utcnow
+    from trova.webhooks import service as webhooks
+    from trova.webhooks.models import Outcome
+
+    db = Database(site.url)
+    try:
+        with db.write() as conn:
+            account_id = accounts.require_account(conn, account).id
+            message_id = webhooks.notify(
+                conn, account_id=account_id, batch_id="00000000-0000-4000-8000-000000000000",
+                request_url="https://hooks.example/receiver", event="bulk_phone_search_finished",
+                payload={"event": "bulk_phone_search_finished"},
+            )
+            assert message_id is not None
+            claimed = webhooks.claim(conn, owner="test", limit=100, lease_s=60)
+            message = next(m for m in claimed if m.id == message_id)
+            outcome = Outcome("stop", utcnow(), 5, status_code=410, error="HTTP 410")
+            settings = Settings(database_url=site.url)
+            webhooks.record_outcome(conn, message, outcome, owner="test", settings=settings)
+    finally:
+        db.dispose()
+    return message_id
+
+
+def test_console_redelivers_a_failed_webhook_and_shows_sources(page: Any, site: Site) -> None:
+    site.account("hooked")
+    message_id = failed_message(site, "hooked")
+    token = run_trova("admin", "token", env=site.env, cwd=site.root).stdout.strip()
+    page.goto("/admin")
+    page.get_by_label("Operator token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("Only the local store is configured.")).to_be_visible()
+    failed = page.get_by_role("table", name="Failed webhook deliveries").get_by_role("row")
+    expect(failed.filter(has_text="hooks.example")).to_have_count(1)
+    page.get_by_role("button", name=f"Redeliver {message_id}").click()
+    expect(page.get_by_text("No failed delivery.")).to_be_visible()
+    assert ("redeliver", message_id) in audit_actions(site)

@@ -8,6 +8,7 @@ transaction; a new or rotated API key is shown once, on the page that answers th
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,11 +25,14 @@ from trova.erasure.selectors import selector_from
 from trova.errors import TrovaError
 from trova.privacy import operators as audit
 from trova.privacy import optouts, suppressions
+from trova.sources import service as sources
+from trova.sources.config import configured_sources
 from trova.store import utcnow
 from trova.web.auth import csrf_refused, form_text
 from trova.web.i18n import N_
 from trova.web.sessions import CSRF_FIELD, session_secret
 from trova.web.site import Web, web_of
+from trova.webhooks import service as webhooks
 
 router = APIRouter(include_in_schema=False)
 ADMIN_COOKIE = "trova_admin"
@@ -60,9 +64,20 @@ def operator_of(web: Web, request: Request) -> int | None:
         return token_id if operators.token_exists(conn, token_id) else None
 
 
+def _sources(web: Web, conn: Connection) -> list[Any]:
+    """The upstream sources' counters over the last 30 days (none when the configuration is bad)."""
+    try:
+        specs = configured_sources(web.settings)
+    except TrovaError:
+        return []
+    return sources.stats(conn, specs, utcnow().date() - dt.timedelta(days=29))
+
+
 def _console(web: Web) -> dict[str, Any]:
     with web.db.read() as conn:
         return {
+            "sources": _sources(web, conn),
+            "failed_webhooks": webhooks.list_messages(conn, status="failed", limit=50),
             "accounts": accounts.list_accounts(conn),
             "suppressions": suppressions.list_suppressions(conn),
             "actions": audit.recent(conn, 30),
@@ -157,6 +172,10 @@ def _act(conn: Connection, token_id: int, action: str, form: dict[str, str]) -> 
     if action == "unsuppress":
         removed = suppressions.unsuppress(conn, _int(form.get("entry", "0")))
         audit.record(conn, token_id, action, f"#{removed.id} {removed.label}")
+        return {}
+    if action == "redeliver":
+        message = webhooks.redeliver(conn, form.get("message", ""))
+        audit.record(conn, token_id, action, message.id)
         return {}
     if action in ("approve_optout", "reject_optout"):
         return _decide(conn, token_id, action, _int(form.get("request", "0")))
