@@ -9,6 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from tests.support.servers import run_trova
 from tests.web.conftest import Site, shoot, sign_in
 from tests.web.test_security import small_csv
 
@@ -44,6 +45,21 @@ def test_no_serious_accessibility_violation(browser: Any, site: Site, tmp_path: 
         site.work()
         expect(page.locator("#status")).to_have_text("completed", timeout=60_000)
         problems["completed"] = violations(page)
+        page.goto("/find")
+        problems["find"] = violations(page)
+        page.goto("/admin")
+        problems["admin-sign-in"] = violations(page)
+        page.get_by_label("Operator token").fill(
+            run_trova("admin", "token", env=site.env, cwd=site.root).stdout.strip()
+        )
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Accounts")).to_be_visible()
+        problems["admin"] = violations(page)
+        page.get_by_role("button", name=re.compile("Rotate key of")).first.click()
+        expect(page.get_by_role("button", name="Confirm")).to_be_visible()
+        problems["admin-confirm"] = violations(page)
+        page.goto("/opt-out")
+        problems["opt-out"] = violations(page)
         assert {name: found for name, found in problems.items() if found} == {}
     finally:
         context.close()
