@@ -31,6 +31,8 @@ from trova.store import Database
 
 CHROMIUM = Path(os.environ.get("TROVA_CHROMIUM", "/usr/bin/chromium"))
 IMPORTED = range(0, 1500)
+SPARE = (9000,)
+"""Imported too, but named by no lead file of the tests: the opt-out test erases it."""
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +79,7 @@ def import_contacts(root: Path, env: dict[str, str]) -> None:
         writer = csv.writer(handle)
         writer.writerow(["linkedin_url", "first_name", "last_name", "company_name", "company_domain",
                          "phone", "country", "source"])
-        for i in IMPORTED:
+        for i in (*IMPORTED, *SPARE):
             c = contact(i)
             writer.writerow([c.linkedin_url, c.first_name, c.last_name, c.company_name, c.company_domain,
                              c.phone, c.country, "crm"])

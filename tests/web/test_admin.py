@@ -95,8 +95,9 @@ def test_operator_console(page: Any, site: Site) -> None:
 
 def test_opt_out_request_then_approval_erases_and_suppresses(browser: Any, site: Site) -> None:
     from tests.client.support import contact
+    from tests.web.conftest import SPARE
 
-    person = contact(42)
+    person = contact(SPARE[0])
     context = browser.new_context(base_url=site.base_url)
     try:
         public = context.new_page()
