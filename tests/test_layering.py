@@ -31,6 +31,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"sources"}),
     frozenset({"erasure"}),
     frozenset({"bulk"}),
+    frozenset({"web"}),
     frozenset({"api"}),
     frozenset({"runtime"}),
     frozenset({"mcp"}),

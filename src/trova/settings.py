@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     import_workers: int = Field(default=1, ge=0)
     """Worker processes normalising rows of large imports beside the writer (0: all in one process)."""
 
+    web_data_dir: Path | None = None
+    """Where the web app keeps uploaded lead files and its session secret; unset: a ``trova-web``
+    directory beside the SQLite database file (``./trova-web`` for PostgreSQL)."""
+    web_session_secret: str | None = None
+    """Signs the web app's session cookies; unset: generated once and kept in ``web_data_dir``."""
+    web_session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    web_max_upload_bytes: int = Field(default=25_000_000, ge=1024)
+    """The largest lead file the web app accepts (bigger uploads are refused, nothing is charged)."""
+
     @field_validator("webhook_retry_schedule_s", mode="before")
     @classmethod
     def _split_schedule(cls, value: Any) -> Any:

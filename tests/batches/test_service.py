@@ -214,3 +214,26 @@ def test_concurrent_submissions_never_overdraw(db: Database) -> None:
         assert after is not None and after.credits == 0
         assert accounts.ledger_balance(conn, account.id) == Split(0, 0)
         assert conn.execute(batches_table.select()).all().__len__() == 10
+
+
+def test_progress_counts_found_searches_while_the_batch_runs(db: Database) -> None:
+    from trova.people.models import SearchOutcome
+    from trova.store import utcnow
+
+    owner = new_account(db)
+    other = new_account(db, name="other")
+    with db.write() as conn:
+        submission = batches.read_bulk({"searches": [GOOD, GOOD]}, SETTINGS)
+        submitted = batches.submit(conn, owner, submission, SETTINGS)
+    with db.write() as conn:
+        batch, found = batches.progress_of(conn, owner, submitted.id)
+        assert (batch.status, batch.requested, found) == ("ongoing", 2, 0)
+        of_batch = searches_table.c.batch_id == submitted.id
+        first = conn.execute(searches_table.select().where(of_batch, searches_table.c.idx == 0)).one()
+        outcome = SearchOutcome(search_id=first.id, qualification="found", number="+33612345678",
+                                country="FR", line_type="mobile", person_key="p:1")
+        batches_repo.write_outcomes(conn, [outcome], now=utcnow())
+    with db.read() as conn:
+        assert batches.progress_of(conn, owner, submitted.id)[1] == 1
+        with pytest.raises(BulkNotFound):
+            batches.progress_of(conn, other, submitted.id)

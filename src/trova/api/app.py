@@ -25,6 +25,7 @@ from trova.api.routes import account, explain, health, phone
 from trova.errors import ApiError
 from trova.settings import Settings
 from trova.store import Database
+from trova.web import install as install_web
 
 log = logging.getLogger("trova.api")
 
@@ -106,4 +107,5 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
     app.include_router(explain.router)
     app.include_router(account.router)
     app.include_router(health.router)
+    install_web(app, settings, db)
     return app

@@ -299,6 +299,16 @@ def searches_left(conn: Connection) -> int:
     return int(value)
 
 
+def count_found(conn: Connection, batch_id: str) -> int:
+    """Searches of one batch answered ``found`` so far (while it runs, too)."""
+    value = conn.execute(
+        sa.select(sa.func.count()).where(
+            searches.c.batch_id == batch_id, searches.c.qualification == "found"
+        )
+    ).scalar_one()
+    return int(value)
+
+
 def count_by_status(conn: Connection) -> dict[str, int]:
     rows = conn.execute(sa.select(batches.c.status, sa.func.count()).group_by(batches.c.status)).all()
     return {str(row[0]): int(row[1]) for row in rows}

@@ -335,3 +335,11 @@ def get_bulk(conn: Connection, account: Account, batch_id: str) -> BulkReport:
         return BulkReport(batch)
     rows = repo.searches_of_batch(conn, batch.id)
     return BulkReport(batch, stats_of(batch, rows, batch_cost(conn, batch.id)), tuple(rows))
+
+
+def progress_of(conn: Connection, account: Account, batch_id: str) -> tuple[Batch, int]:
+    """A bulk batch of ``account`` and how many of its searches were found so far (404 otherwise)."""
+    batch = repo.get_batch(conn, batch_id, account_id=account.id)
+    if batch is None or batch.kind != "bulk":
+        raise BulkNotFound()
+    return batch, repo.count_found(conn, batch.id)

@@ -155,7 +155,8 @@ def build_plan(table: Table, mapping: Mapping[str, str], batch_size: int = MAX_B
         position = index.get(search)
         if position is None:
             position = index[search] = len(plan.searches)
-            plan.searches.append(orjson.dumps(params))
+            # a copy: orjson's result keeps its 4 KiB working buffer (100,000 searches: 400 MB)
+            plan.searches.append(bytes(memoryview(orjson.dumps(params))))
             plan.rows_per_search.append(0)
         plan.rows_per_search[position] += 1
         plan.codes.append(position)

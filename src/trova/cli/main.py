@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from trova.cli import accounts, bulk, contacts, db, finder, mcp_server, privacy, server, sources, webhooks
+from trova.cli import accounts, admin, bulk, contacts, db, finder, mcp_server, privacy, server, sources, webhooks
 
 app = typer.Typer(
     name="trova",
@@ -14,7 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (server, accounts, contacts, finder, bulk, webhooks, privacy, db, sources, mcp_server):
+for module in (server, accounts, contacts, finder, bulk, webhooks, privacy, db, sources, mcp_server, admin):
     module.register(app)
 
 

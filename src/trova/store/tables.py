@@ -393,3 +393,36 @@ audit_subjects = sa.Table(
     sa.Column("key_hash", sa.String(64), primary_key=True),
     sa.Index("ix_audit_subjects_key_hash", "key_hash"),
 )
+
+# --- operators (the web console) --------------------------------------------------------------------
+
+operator_tokens = sa.Table(
+    "operator_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("token_prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+operator_actions = sa.Table(
+    "operator_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("operator_tokens.id"), nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("subject", sa.Text, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+)
+
+optout_requests = sa.Table(
+    "optout_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("details", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("decided_at", sa.DateTime, nullable=True),
+    sa.Index("ix_optout_requests_status", "status"),
+)

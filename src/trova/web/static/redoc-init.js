@@ -1,0 +1,2 @@
+// ReDoc of /redoc, served from this process (no CDN).
+Redoc.init("/openapi.json", {}, document.getElementById("redoc"));
