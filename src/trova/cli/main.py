@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from trova.cli import accounts, admin, bulk, contacts, db, finder, mcp_server, privacy, server, sources, webhooks
+from trova.cli import (
+    accounts,
+    admin,
+    bulk,
+    contacts,
+    db,
+    finder,
+    mcp_server,
+    privacy,
+    server,
+    sources,
+    webhooks,
+)
 
 app = typer.Typer(
     name="trova",
