@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     rate_limit_post_per_s: int = Field(default=10, ge=1)
     rate_limit_window_s: int = Field(default=1, ge=1)
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    max_json_depth: int = Field(default=64, ge=2, le=200)
+    """Deepest nesting of arrays and objects in a request body; deeper is 400 ``Invalid JSON input``
+    (at most 200, so everything accepted can be written back in results and webhooks)."""
     max_searches_per_batch: int = 3000
     idempotency_ttl_s: int = 24 * 3600
 
