@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -57,6 +57,16 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    """Request line plus headers; larger requests get 431 (docs/api.md §16)."""
+    client_timeout_s: float = Field(default=30.0, gt=0)
+    """Time a client has to send a whole request once it started one; slower gets 408 or a close."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Open connections per API process; past it a new connection is answered 503 and closed."""
+    max_in_flight_requests: int = Field(default=200, ge=1)
+    """Requests being answered at once per API process; past it, 503 at once with Retry-After."""
+    log_format: Literal["text", "json"] = "text"
+    """``text``: one readable line per event; ``json``: one JSON object per line."""
 
     price_per_phone: int = Field(default=40, ge=0)
     rate_limit_post_per_s: int = Field(default=10, ge=1)
