@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -65,8 +65,6 @@ class Settings(BaseSettings):
     """Open connections per API process; past it a new connection is answered 503 and closed."""
     max_in_flight_requests: int = Field(default=200, ge=1)
     """Requests being answered at once per API process; past it, 503 at once with Retry-After."""
-    log_format: Literal["text", "json"] = "text"
-    """``text``: one readable line per event; ``json``: one JSON object per line."""
 
     price_per_phone: int = Field(default=40, ge=0)
     rate_limit_post_per_s: int = Field(default=10, ge=1)

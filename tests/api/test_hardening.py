@@ -108,3 +108,15 @@ def test_64_bit_integers_and_floats_in_custom_come_back_unchanged(api: Api, key:
     result = get(api, key, f"/phone/single?id={created.json()['id']}")
     assert b'"custom":{"max":18446744073709551615,"min":-9223372036854775808,"f":1.5e+300,' in result.content
     assert result.json()["custom"]["s"] == BIG.decode()
+
+
+# --- defect 12: no redirect built from Host -------------------------------------------------------
+
+
+def test_a_trailing_slash_is_404_never_a_redirect_to_the_host_header(api: Api, key: str) -> None:
+    with api.client(key) as client:
+        response = client.post("/phone/single/", json=ADA, headers={"host": "evil.example"})
+        answered = client.get("/healthz/", headers={"host": "evil.example"})
+    assert_error(response, 404, "Not found")
+    assert_error(answered, 404, "Not found")
+    assert "location" not in response.headers

@@ -101,6 +101,7 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         version="0.1.0",
         description="Self-hosted phone-number finder with the Enrow phone API.",
         default_response_class=JsonResponse,
+        redirect_slashes=False,  # a redirect would be built from the Host header: 404 instead
     )
     app.state.ctx = Context(settings=settings, db=db, limiter=limiter or rate_limiter_for(settings))
     _install_error_handlers(app)
