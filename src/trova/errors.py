@@ -15,6 +15,7 @@ as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)
             · InvalidLinkedinUrl          400  "Invalid linkedin_url"
           - NoSearches                    400  "At least 1 phone search must be present in the payload"
           - TooManySearches               400  "Too many searches. Limit is currently at {limit} per batch."
+          - InvalidHttpRequest            400  "Invalid HTTP request"
         + Unauthorized                    401  "This apikey is not valid"
           - MissingApiKey                 401  "No apikey found in the x-api-key headers"
           - InvalidApiKey                 401  "This apikey is not valid"
@@ -25,7 +26,10 @@ as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)
           - BulkNotFound                  404  "Bulk search not found"
         + IdempotencyConflict             409  "Idempotency-Key already used with a different request"
         + PayloadTooLarge                 413  "Payload too large"
+        + RequestTimeout                  408  "Request timeout"
         + RateLimited                     429  "Rate limit exceeded"
+        + HeadersTooLarge                 431  "Request header fields too large"
+        + ServiceUnavailable              503  "Service temporarily unavailable"
       x OperatorError
         + UnknownAccount
         + AccountExists
@@ -180,9 +184,38 @@ class PayloadTooLarge(ApiError):
     message = "Payload too large"
 
 
+class InvalidHttpRequest(BadRequest):
+    """A request the HTTP parser refused (malformed framing, control bytes in headers); the
+    connection is closed after the answer."""
+
+    message = "Invalid HTTP request"
+
+
+class RequestTimeout(ApiError):
+    """The client did not send its request line and headers within ``TROVA_CLIENT_TIMEOUT_S``."""
+
+    status_code = 408
+    message = "Request timeout"
+
+
 class RateLimited(ApiError):
     status_code = 429
     message = "Rate limit exceeded"
+
+
+class HeadersTooLarge(ApiError):
+    """Request line and headers over ``TROVA_MAX_HEADER_BYTES``."""
+
+    status_code = 431
+    message = "Request header fields too large"
+
+
+class ServiceUnavailable(ApiError):
+    """The server cannot take the request now (overloaded, database locked or unwritable); it is
+    sent with ``Retry-After``."""
+
+    status_code = 503
+    message = "Service temporarily unavailable"
 
 
 # --- what an operator is told (CLI commands, configuration): no HTTP status -----------------------

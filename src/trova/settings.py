@@ -57,11 +57,22 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    """Request line plus headers; larger requests get 431 (docs/api.md §16)."""
+    client_timeout_s: float = Field(default=30.0, gt=0)
+    """Time a client has to send a whole request once it started one; slower gets 408 or a close."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Open connections per API process; past it a new connection is answered 503 and closed."""
+    max_in_flight_requests: int = Field(default=200, ge=1)
+    """Requests being answered at once per API process; past it, 503 at once with Retry-After."""
 
     price_per_phone: int = Field(default=40, ge=0)
     rate_limit_post_per_s: int = Field(default=10, ge=1)
     rate_limit_window_s: int = Field(default=1, ge=1)
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
+    max_json_depth: int = Field(default=64, ge=2, le=200)
+    """Deepest nesting of arrays and objects in a request body; deeper is 400 ``Invalid JSON input``
+    (at most 200, so everything accepted can be written back in results and webhooks)."""
     max_searches_per_batch: int = 3000
     idempotency_ttl_s: int = 24 * 3600
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 
 from trova.accounts import service as accounts
@@ -91,3 +92,25 @@ def test_rate_limiter_counts_per_key() -> None:
         "X-RateLimit-Remaining": "2",
         "X-RateLimit-Reset": "60",
     }
+
+
+def test_parse_json_body_bounds_the_depth() -> None:
+    assert service.parse_json_body(b'{"a": [[1]]}', None, max_depth=3) == {"a": [[1]]}
+    with pytest.raises(InvalidJson):
+        service.parse_json_body(b'{"a": [[[1]]]}', None, max_depth=3)
+    assert service.parse_json_body(b'"[[[[[["', None, max_depth=1) == "[[[[[["
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"[1.8446744073709552e+19, 0.123456789012345678901234]", b"[1e19, 1e-1234567890123456789012]",
+     b'{"k": 1e30, "s": "12676506002282294014967032053760"}', b"18446744073709551615"],
+)
+def test_parse_json_body_keeps_floats_and_64_bit_integers(text: bytes) -> None:
+    assert service.parse_json_body(text, None) == orjson.loads(text)
+
+
+@pytest.mark.parametrize("text", [b"[1e30, 1267650600228229401496703205376]", b"18446744073709551616"])
+def test_parse_json_body_refuses_integers_beyond_64_bits(text: bytes) -> None:
+    with pytest.raises(InvalidJson):
+        service.parse_json_body(text, None)

@@ -237,3 +237,18 @@ def test_progress_counts_found_searches_while_the_batch_runs(db: Database) -> No
         assert batches.progress_of(conn, owner, submitted.id)[1] == 1
         with pytest.raises(BulkNotFound):
             batches.progress_of(conn, other, submitted.id)
+
+
+@pytest.mark.parametrize("char", ["\u0000", "\u0001", "\u001f", "\u007f", "\u0085", "\u009f"])
+def test_control_characters_refuse_the_search(char: str) -> None:
+    with pytest.raises(InvalidLinkedinUrl):
+        batches.normalise({"linkedin_url": f"https://www.linkedin.com/in/a{char}b"})
+    with pytest.raises(MissingMandatoryProperty):
+        batches.normalise({"first_name": "Ada", "last_name": "Lovelace", "company_domain": f"a{char}.com"})
+    with pytest.raises(MissingMandatoryProperty):
+        batches.normalise({"linkedin_url": "linkedin.com/in/ada", "full_name": f"Ada{char} Lovelace"})
+
+
+def test_tab_and_line_breaks_are_white_space_not_control_characters() -> None:
+    search = batches.normalise({"linkedin_url": "\thttps://www.linkedin.com/in/ada\r\n", "x": "\u0000"})
+    assert search.linkedin_key == "ada"

@@ -10,9 +10,11 @@ from sqlalchemy.engine import Connection
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.api.bodies import bulk_body
+from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.batches import step as batch_step
 from trova.batches.events import single_result
+from trova.batches.models import NewSearch, Submission
 from trova.batches.step import BatchStep
 from trova.finder.service import Finder
 from trova.jobs import repository as jobs_repo
@@ -220,3 +222,77 @@ def test_a_claim_past_max_attempts_gives_up_at_once(db: Database) -> None:
     assert finder.calls == 0
     with db.read() as conn:
         assert bulk_body(batches.get_bulk(conn, account, batch_id))["general"]["status"] == "failed"
+
+
+# --- one search never fails its neighbours (issue 17, defect 2) ------------------------------------
+
+ISOLATING = Settings(job_chunk_size=10, job_max_attempts=5, job_lease_s=60)
+
+
+class PoisonFinder(TableFinder):
+    """Raises for any call whose searches include the LinkedIn key ``poison`` (a search the store
+    cannot read), answers the others from its table."""
+
+    def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
+        if any(search.linkedin_key == "poison" for search in searches):
+            self.calls += 1
+            raise ValueError("cannot read this search")
+        return super().resolve_many(searches)
+
+
+def submit_raw(db: Database, params: list[dict[str, str]], credits: int = 1000) -> tuple[Account, str]:
+    """Store a batch as given, bypassing the API's validation (as rows stored by an older version)."""
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=credits).account
+        submission = Submission(kind="bulk", searches=tuple(NewSearch(params=p) for p in params))
+        return account, batches.submit(conn, account, submission, ISOLATING).id
+
+
+def test_a_search_that_raises_is_not_found_alone_and_the_rest_completes(db: Database) -> None:
+    account, batch_id = submit_raw(db, [li("ada"), li("bob"), li("poison"), li("cy"), li("dee")])
+    finder = PoisonFinder(db, {"ada": found("p:1"), "cy": found("p:3", "+33700000003")})
+    assert jobs.run_until_idle(db, ISOLATING, BatchStep(db, ISOLATING, finder)) == 1
+    with db.read() as conn:
+        result = bulk_body(batches.get_bulk(conn, account, batch_id))
+        errors = batches_repo.search_errors_of(conn, batch_id)
+        assert balances(conn, account.id) == accounts.ledger_balance(conn, account.id)
+        final = balances(conn, account.id)
+        attempts = conn.execute(job_attempts.select()).all()
+    assert result["general"]["status"] == "completed"
+    assert [r["qualification"] for r in result["results"]] == [
+        "found",
+        "not_found",
+        "not_found",
+        "found",
+        "not_found",
+    ]
+    # the poisoned search is refunded like any not-found one: two found searches are charged
+    assert result["stats"]["credits_cost"] == 80 and final == Split(sub=1000 - 80, paygo=0)
+    (poisoned,) = errors.values()
+    assert poisoned == ["ValueError: cannot read this search"]
+    assert [a.outcome for a in attempts] == ["done"]
+
+
+def test_a_finder_failing_for_every_search_retries_the_job(db: Database) -> None:
+    _account, batch_id = submit_raw(db, [li("poison")])
+    finder = PoisonFinder(db)
+    jobs.run_until_idle(db, ISOLATING, BatchStep(db, ISOLATING, finder))
+    with db.read() as conn:
+        attempts = conn.execute(job_attempts.select()).all()
+        errors = batches_repo.search_errors_of(conn, batch_id)
+    assert len(attempts) == ISOLATING.job_max_attempts and errors == {}
+
+
+def test_a_nul_character_stored_in_a_search_fails_only_that_search(db: Database) -> None:
+    bad = {"linkedin_url": "https://www.linkedin.com/in/a\u0000b", "company_domain": "x\u0000.com"}
+    account, batch_id = submit_raw(db, [li("ada"), bad, li("bob")])
+    assert jobs.run_until_idle(db, ISOLATING, BatchStep(db, ISOLATING, Finder(db))) == 1
+    with db.read() as conn:
+        result = bulk_body(batches.get_bulk(conn, account, batch_id))
+        errors = batches_repo.search_errors_of(conn, batch_id)
+    assert result["general"]["status"] == "completed"
+    assert [r["qualification"] for r in result["results"]] == ["not_found"] * 3
+    assert result["results"][1]["params"] == bad
+    # a stored search with a NUL no longer validates: it is never sent to the store (PostgreSQL would
+    # refuse the NUL in a text parameter), and answers not_found like any search that identifies nobody
+    assert errors == {}

@@ -3,7 +3,11 @@
 ``create_app`` builds the app: its context (``app.state.ctx``, handed to handlers by ``Depends``),
 the exception handlers, the metrics middleware, the OpenAPI document, and one router per endpoint
 group (``trova.api.routes``). Only the ``{"message": ...}`` envelope ever reaches a client, for
-every error including 5xx.
+every error including 5xx and the HTTP protocol errors (``trova.api.protocol``).
+
+Middleware, outermost first: Starlette's error middleware, ``MetricsMiddleware`` (counts every
+answer), ``GuardMiddleware`` (request id, header size, in-flight bound, the one logged 500 with
+``Connection: close``), then FastAPI's exception handlers and the routers.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trova.api import schemas, service
 from trova.api.deps import Context, rate_limit_headers
-from trova.api.middleware import MetricsMiddleware
+from trova.api.middleware import GuardMiddleware, MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
 from trova.api.routes import account, explain, health, phone
 from trova.errors import ApiError
@@ -49,8 +53,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "Bad request")
 
     async def on_unexpected(_request: Request, exc: Exception) -> Response:
+        # Only reached by an error outside GuardMiddleware, which logs and answers the others.
         log.error("unhandled error", exc_info=exc)
-        return error_response(500, "Internal server error")
+        return error_response(500, "Internal server error", {"Connection": "close"})
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
@@ -98,10 +103,16 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         version="0.1.0",
         description="Self-hosted phone-number finder with the Enrow phone API.",
         default_response_class=JsonResponse,
+        redirect_slashes=False,  # a redirect would be built from the Host header: 404 instead
     )
     app.state.ctx = Context(settings=settings, db=db, limiter=limiter or rate_limiter_for(settings))
     _install_error_handlers(app)
     _install_openapi(app)
+    app.add_middleware(
+        GuardMiddleware,
+        max_header_bytes=settings.max_header_bytes,
+        max_in_flight=settings.max_in_flight_requests,
+    )
     app.add_middleware(MetricsMiddleware)
     app.include_router(phone.router)
     app.include_router(explain.router)

@@ -1,12 +1,23 @@
-"""Request counters: how many requests each route answered, with which status, and how fast."""
+"""The app's ASGI middleware: request counters per route (``MetricsMiddleware``) and the outer
+guard of every request (``GuardMiddleware``: request id, header size, in-flight bound, one 500)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
+
+from trova.errors import HeadersTooLarge, InvalidHttpRequest, ServiceUnavailable
+
+log = logging.getLogger("trova.api")
 
 REQUESTS = Counter("trova_http_requests", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -48,3 +59,109 @@ class MetricsMiddleware:
             method = scope.get("method", "")
             REQUESTS.labels(method, label, str(status["code"])).inc()
             LATENCY.labels(method, label).observe(time.perf_counter() - started)
+
+
+# --- guard: request id, header size, in-flight bound, one JSON 500 ------------------------------
+
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+"""Control bytes a header value may not hold (horizontal tab is allowed)."""
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+request_id_var: ContextVar[str] = ContextVar("trova_request_id", default="-")
+"""The id of the request being answered (``-`` outside one), for log lines (``trova.api.logs``)."""
+
+
+def _error(status: int, message: str, headers: list[tuple[bytes, bytes]]) -> tuple[dict[str, Any], bytes]:
+    body = orjson.dumps({"message": message})
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+    }
+    return start, body
+
+
+class GuardMiddleware:
+    """The outer guard of every request (module docstring of ``trova.api.app``):
+
+    - gives it a request id (the client's ``X-Request-Id`` when it is 1 to 64 safe characters, else
+      a new one), sent back in ``X-Request-Id`` and put on every log line written while answering;
+    - refuses request line plus headers over ``max_header_bytes`` with 431, and a request with both
+      ``Content-Length`` and ``Transfer-Encoding`` (no smuggling) or control bytes in a header with
+      400, closing the connection;
+    - answers 503 at once, with ``Retry-After``, past ``max_in_flight`` requests being answered;
+    - turns any exception the app lets through into one logged line and a 500 in the JSON
+      envelope with ``Connection: close`` (the connection is closed after it).
+    """
+
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], *, max_header_bytes: int, max_in_flight: int
+    ) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[..., Awaitable[Any]],
+        send: Callable[..., Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        id_header = (b"x-request-id", request_id.encode())
+        started = False
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        async def refuse(status: int, message: str, *extra: tuple[bytes, bytes]) -> None:
+            start, body = _error(status, message, [*extra])
+            await send_with_id(start)
+            await send({"type": "http.response.body", "body": body})
+
+        try:
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self.max_header_bytes:
+                log.info("431: request line and headers of %s bytes", size)
+                await refuse(431, HeadersTooLarge.message, (b"connection", b"close"))
+                return
+            names = {name for name, _ in scope["headers"]}
+            smuggling = b"content-length" in names and b"transfer-encoding" in names
+            if smuggling or any(_CONTROL_BYTES.search(value) for _, value in scope["headers"]):
+                log.info("400: control bytes in a header, or Content-Length with Transfer-Encoding")
+                await refuse(400, InvalidHttpRequest.message, (b"connection", b"close"))
+                return
+            if self.in_flight >= self.max_in_flight:
+                log.warning("over %s requests in flight: answered 503", self.max_in_flight)
+                await refuse(503, ServiceUnavailable.message, (b"retry-after", b"1"))
+                return
+            self.in_flight += 1
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                self.in_flight -= 1
+        except ClientDisconnect:
+            log.info("client left before its request was read: %s %s", scope.get("method"), scope.get("path"))
+        except Exception as error:
+            if started:
+                raise
+            log.error("unhandled error in %s %s", scope.get("method"), scope.get("path"), exc_info=error)
+            await refuse(500, "Internal server error", (b"connection", b"close"))
+        finally:
+            request_id_var.reset(token)

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -49,8 +50,20 @@ def is_json_content_type(content_type: str | None) -> bool:
     return media in ("application/json", "") or media.endswith("+json")
 
 
-def parse_json_body(raw: bytes, content_type: str | None) -> Any:
-    """The parsed body; ``Missing payload`` when empty, ``Invalid JSON input`` for anything unreadable."""
+DEFAULT_MAX_JSON_DEPTH = 64
+
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+_STRING_OR_INTEGER = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<![0-9.eE+\\-])(-?[0-9]+)(?![0-9.eE])')
+"""A JSON string (skipped) or an integer literal (group 1) in the raw text of a body."""
+
+
+def parse_json_body(raw: bytes, content_type: str | None, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+    """The parsed body; ``Missing payload`` when empty, ``Invalid JSON input`` for anything unreadable.
+
+    Also ``Invalid JSON input``: arrays and objects nested deeper than ``max_depth`` (whatever is
+    accepted must be writable back, and orjson writes at most 254 levels), and an integer outside
+    the 64-bit range, which would otherwise come back as a rounded float (docs/api.md §1).
+    """
     if not raw.strip():
         raise MissingPayload()
     if not is_json_content_type(content_type):
@@ -61,7 +74,42 @@ def parse_json_body(raw: bytes, content_type: str | None) -> Any:
         raise InvalidJson() from exc
     if body is None:
         raise MissingPayload()
+    shape = _shape(body, max_depth)
+    if shape == "too deep" or (shape == "big float" and _has_big_integer(raw)):
+        raise InvalidJson()
     return body
+
+
+def _is_big_float(value: Any) -> bool:
+    """A float that may be a big integer literal orjson rounded: integral, out of the 64-bit range."""
+    return isinstance(value, float) and value.is_integer() and abs(value) >= 2**63
+
+
+def _shape(body: Any, max_depth: int) -> str | None:
+    """``"too deep"`` when arrays and objects nest deeper than ``max_depth``; else ``"big float"``
+    when a float may be a rounded big integer (the raw text then decides); else None."""
+    big_float = _is_big_float(body)
+    stack: list[tuple[Any, int]] = [(body, 1)] if isinstance(body, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        children: Any = value.values() if isinstance(value, dict) else value
+        if depth > max_depth:
+            return "too deep"
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, float) and _is_big_float(child):
+                big_float = True
+    return "big float" if big_float else None
+
+
+def _has_big_integer(raw: bytes) -> bool:
+    """True when the text holds an integer literal that does not fit in 64 bits."""
+    for match in _STRING_OR_INTEGER.finditer(raw):
+        digits = match.group(1)
+        if digits is not None and len(digits) >= 19 and not _INT64_MIN <= int(digits) <= _UINT64_MAX:
+            return True
+    return False
 
 
 # --- rate limit ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, S
 from trova.people.models import SearchOutcome
 from trova.store.bulk import execute_many, insert_many
 from trova.store.sql import distinct_slices as _parts
-from trova.store.tables import batch_people, batches, searches
+from trova.store.tables import batch_people, batches, search_errors, searches
 from trova.store.upsert import insert_ignore
 
 
@@ -257,6 +257,31 @@ OUTCOME_BINDS = (
 )
 
 
+def insert_search_errors(
+    conn: Connection, errors: Sequence[tuple[str, str]], *, job_id: int | None, now: dt.datetime
+) -> None:
+    """One ``search_errors`` row per (search id, error text): searches that raised while resolved."""
+    if errors:
+        conn.execute(
+            search_errors.insert(),
+            [{"search_id": sid, "job_id": job_id, "error": text, "created_at": now} for sid, text in errors],
+        )
+
+
+def search_errors_of(conn: Connection, batch_id: str) -> dict[str, list[str]]:
+    """The recorded resolution errors of a batch's searches, by search id."""
+    rows = conn.execute(
+        sa.select(search_errors.c.search_id, search_errors.c.error)
+        .join(searches, searches.c.id == search_errors.c.search_id)
+        .where(searches.c.batch_id == batch_id)
+        .order_by(search_errors.c.id)
+    )
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row.search_id, []).append(row.error)
+    return found
+
+
 def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, str]]) -> set[str]:
     """Record ``(person_key, search_id)`` as charged in this batch; returns the keys newly recorded.
 
@@ -363,6 +388,8 @@ def delete_batches(conn: Connection, batch_ids: Collection[str]) -> int:
     deleted = 0
     for part in _parts(batch_ids):
         conn.execute(sa.delete(batch_people).where(batch_people.c.batch_id.in_(part)))
+        in_batches = sa.select(searches.c.id).where(searches.c.batch_id.in_(part))
+        conn.execute(sa.delete(search_errors).where(search_errors.c.search_id.in_(in_batches)))
         conn.execute(sa.delete(searches).where(searches.c.batch_id.in_(part)))
         deleted += conn.execute(sa.delete(batches).where(batches.c.id.in_(part))).rowcount
     return deleted

@@ -7,6 +7,7 @@ endpoints share one storage, one worker path and one credit rule.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -34,6 +35,7 @@ from trova.batches.models import (
 from trova.errors import (
     BulkNotFound,
     InvalidJson,
+    InvalidLinkedinUrl,
     InvalidSearch,
     InvalidWebhookUrl,
     MissingMandatoryProperty,
@@ -75,10 +77,39 @@ def _new_search(fields: Mapping[str, Any]) -> NewSearch:
     return NewSearch(params=params, custom=fields.get("custom"), has_custom="custom" in fields)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""Control characters (NUL included) other than the white space tab, line feed and carriage return."""
+
+_IDENTIFYING = ("firstname", "first_name", "lastname", "last_name", "fullname", "full_name")
+_IDENTIFYING_COMPANY = ("company_domain", "company_name")
+
+
+def has_control_characters(text: str) -> bool:
+    """True when ``text`` holds a control character no person, URL or company name contains."""
+    return _CONTROL.search(text) is not None
+
+
+def _refuse_control_characters(params: Mapping[str, Any]) -> None:
+    """The spec's 400 for a search whose identifying text holds a control character (docs/api.md §4)."""
+    linkedin = params.get("linkedin_url")
+    if isinstance(linkedin, str) and has_control_characters(linkedin):
+        raise InvalidLinkedinUrl()
+    for field in (*_IDENTIFYING, *_IDENTIFYING_COMPANY):
+        value = params.get(field)
+        if isinstance(value, str) and has_control_characters(value):
+            raise MissingMandatoryProperty()
+
+
 def normalise(params: object) -> Search:
-    """The finder's normalised search for stored or submitted params; raises the spec's 400s."""
+    """The finder's normalised search for stored or submitted params; raises the spec's 400s.
+
+    A control character (NUL included; tab, line feed and carriage return are white space) in any
+    identifying field refuses the search: ``Invalid linkedin_url`` in ``linkedin_url``, else
+    ``Missing mandatory property``. Such text never reaches the store (PostgreSQL refuses NUL).
+    """
     if not isinstance(params, Mapping):
         raise MissingMandatoryProperty()
+    _refuse_control_characters(params)
     return search_from_params(params)
 
 

@@ -41,6 +41,9 @@ log = logging.getLogger("trova.jobs")
 SEARCHES_RESOLVED = Counter(
     "trova_searches_resolved", "Searches given a result by this process", ["qualification"]
 )
+MAX_ERROR_CHARS = 500
+"""A search's recorded error text is cut to this length."""
+
 JOBS_PROCESSED = Counter("trova_jobs_processed", "Jobs finished by this process", ["outcome"])
 
 
@@ -61,11 +64,61 @@ def normalised(pending: Sequence[PendingSearch]) -> list[Search | None]:
     return searches
 
 
+@dataclass(slots=True)
+class Resolution:
+    """The finder's answer for each search of a chunk, and the error of each search that raised."""
+
+    answers: list[Answer | None]
+    errors: dict[int, str]
+    """Position in the chunk -> the error text of a search that raised on its own (answered None)."""
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+
+
+def resolve_isolated(finder: Finder, searches: Sequence[Search | None]) -> Resolution:
+    """The chunk's answers, one search never failing its neighbours.
+
+    One finder call for the whole chunk; if it raises, the chunk is split in halves and each half
+    resolved again, down to the single searches that raise on their own: each of those is answered
+    ``None`` (not found, refunded) with its error. If every search raises (the finder itself is
+    failing: a database or upstream outage), the first error is raised and the job is retried.
+    """
+    usable = {i: search for i, search in enumerate(searches) if search is not None}
+    positions = list(usable)
+    answers: list[Answer | None] = [None] * len(searches)
+    errors: dict[int, str] = {}
+    first_error: list[Exception] = []
+
+    def run(group: list[int]) -> None:
+        try:
+            got = finder.resolve_many([usable[i] for i in group])
+        except Exception as error:
+            if not first_error:
+                first_error.append(error)
+            if len(group) == 1:
+                errors[group[0]] = _error_text(error)
+                return
+            middle = len(group) // 2
+            run(group[:middle])
+            run(group[middle:])
+            return
+        for i, answer in zip(group, got, strict=True):
+            answers[i] = answer
+
+    if positions:
+        run(positions)
+    if positions and len(errors) == len(positions):
+        raise first_error[0]
+    for i, text in errors.items():
+        log.warning("search %s of the chunk raised while resolved, answered not found: %s", i, text)
+    return Resolution(answers, errors)
+
+
 def resolve(finder: Finder, searches: Sequence[Search | None]) -> list[Answer | None]:
-    """One finder call for the whole chunk; unusable searches stay unresolved (not found)."""
-    usable = [search for search in searches if search is not None]
-    answers = iter(finder.resolve_many(usable)) if usable else iter(())
-    return [next(answers) if search is not None else None for search in searches]
+    """The chunk's answers (:func:`resolve_isolated`); unusable searches stay unresolved (not found)."""
+    return resolve_isolated(finder, searches).answers
 
 
 def record(
@@ -74,12 +127,15 @@ def record(
     outcomes: Sequence[SearchOutcome],
     *,
     searches: Mapping[str, Search | None] | None = None,
+    errors: Sequence[tuple[str, str]] = (),
     gave_up: bool = False,
 ) -> bool:
     """The job step's one write transaction; False (and nothing written) if the lease was lost.
 
     ``searches`` are the normalised searches the outcomes answer, by search id: the privacy screen
     and the audit trail read their subjects from them instead of normalising the params again.
+    ``errors`` are (search id, error text) of searches that raised alone: one ``search_errors`` row
+    each, written with their not_found outcome.
     """
     now = utcnow()
     with db.write() as conn:
@@ -94,6 +150,8 @@ def record(
         fresh = [outcome for outcome in outcomes if outcome.search_id in still_pending]
         if gave_up:
             fresh = [SearchOutcome(search_id=search.id, qualification="not_found") for search in pending]
+        errored = [(sid, text) for sid, text in errors if sid in still_pending and not gave_up]
+        batches_repo.insert_search_errors(conn, errored, job_id=job.id, now=now)
         jobs_repo.finish(conn, job, "failed" if gave_up else "done", now=now)
         jobs_repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
         if batch is not None:
@@ -129,9 +187,11 @@ def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
         with LeaseKeeper(db, settings, job):
             pending = read_pending(db, job)
             searches = normalised(pending)
-            answers = resolve(finder, searches)
+            resolution = resolve_isolated(finder, searches)
         by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
-        return record(db, job, batches.outcomes_for(pending, answers), searches=by_id)
+        errors = [(pending[i].id, text) for i, text in sorted(resolution.errors.items())]
+        outcomes = batches.outcomes_for(pending, resolution.answers)
+        return record(db, job, outcomes, searches=by_id, errors=errors)
     except Exception:
         error = traceback.format_exc(limit=5)
         log.exception("job %s of batch %s failed (attempt %s)", job.id, job.batch_id, job.attempts)

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -112,6 +112,16 @@ def _print_demo(key: str, host: str, port: int, imported: str | None) -> None:
     typer.echo(f"Docs: {base}/docs")
 
 
+def api_process_app() -> Any:
+    """The app of one API process of ``trova serve --workers N`` (uvicorn imports it by name in each
+    process it starts): the settings and database of the process's environment, no background loops."""
+    from trova.api.app import create_app
+
+    settings = get_settings()
+    _configure_logging(settings)
+    return create_app(settings, database_for(settings))
+
+
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default TROVA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default TROVA_PORT).")] = None,
@@ -121,11 +131,15 @@ def serve_command(
     demo: Annotated[
         bool, typer.Option("--demo", help="Create/refresh the demo account and sample data first.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="API processes sharing the port (background loops: once).")
+    ] = 1,
 ) -> None:
     """Serve the API, with background workers unless --no-worker."""
     import uvicorn  # heavy imports only for the command that needs them
 
     from trova.api.app import create_app
+    from trova.api.protocol import uvicorn_options
 
     settings = get_settings()
     _configure_logging(settings)
@@ -138,18 +152,28 @@ def serve_command(
     except TrovaError as error:
         _fail(error.message)
     runtime = Runtime(settings, db, workers=not no_worker).start()
+    app: Any = "trova.cli.server:api_process_app" if workers > 1 else create_app(settings, db)
     config = uvicorn.Config(
-        create_app(settings, db),
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=bind_host,
         port=bind_port,
         log_level=settings.log_level.lower(),
+        log_config=None,
         access_log=False,
         lifespan="off",
+        **uvicorn_options(settings),
     )
     _absorb_stop_signals(runtime.stop_event)
     freeze_startup_objects()
     try:
-        uvicorn.Server(config).run()
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            uvicorn.Server(config).run()
     finally:
         runtime.stop()
         db.dispose()

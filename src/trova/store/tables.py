@@ -158,6 +158,17 @@ job_attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
+search_errors = sa.Table(
+    "search_errors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("search_id", Id, sa.ForeignKey("searches.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("job_id", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+"""One row per search that raised during resolution: it was answered not_found (refunded) alone."""
+
 # --- webhooks ------------------------------------------------------------------------------------
 
 webhook_messages = sa.Table(

@@ -49,7 +49,7 @@ def _submit(
     Two requests racing with one new ``Idempotency-Key`` on PostgreSQL: the loser's insert of the
     key fails, its whole transaction (batch included) rolls back, and the retry replays the winner.
     """
-    body = service.parse_json_body(raw, content_type)
+    body = service.parse_json_body(raw, content_type, ctx.settings.max_json_depth)
     read = batches.read_single if kind == "single" else batches.read_bulk
     submission = read(body, ctx.settings)
     fingerprint = service.request_fingerprint(path, raw)

@@ -1,0 +1,115 @@
+"""The HTTP layer of ``trova serve`` under abuse (issue 17, defects 1 and 7): raw sockets against a
+real server with small limits; every answer is the JSON envelope, or the connection is closed."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from tests.api.conftest import Api, start_api
+
+LIMITS = {"TROVA_MAX_HEADER_BYTES": "8192", "TROVA_CLIENT_TIMEOUT_S": "1"}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    instance = start_api(tmp_path_factory.mktemp("protocol"), LIMITS)
+    yield instance
+    instance.server.stop()
+
+
+def exchange(api: Api, *parts: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``parts`` on one connection, read until the server closes it or answers in full."""
+    with socket.create_connection(("127.0.0.1", api.server.port), timeout=30) as sock:
+        for part in parts:
+            try:
+                sock.sendall(part)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines[0] else 0
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def assert_envelope(answer: tuple[int, dict[str, str], bytes], status: int, message: str) -> None:
+    code, headers, body = answer
+    assert (code, orjson.loads(body)) == (status, {"message": message})
+    assert headers["content-type"] == "application/json"
+
+
+def test_a_complete_header_over_the_limit_is_431(small: Api) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
+    assert_envelope(exchange(small, request), 431, "Request header fields too large")
+
+
+def test_a_header_that_never_ends_is_431_and_closed(small: Api) -> None:
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
+    answer = exchange(small, start, *([b"a" * 16_384] * 64))
+    assert_envelope(answer, 431, "Request header fields too large")
+    assert answer[1]["connection"] == "close"
+
+
+def test_a_long_request_line_is_431(small: Api) -> None:
+    request = b"GET /healthz?" + b"q" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert_envelope(exchange(small, request), 431, "Request header fields too large")
+
+
+def test_headers_under_the_limit_are_served(small: Api) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Ok: " + b"a" * 4000 + b"\r\n\r\n"
+    status, headers, _ = exchange(small, request)
+    assert status == 200 and headers["content-type"] == "application/json"
+
+
+def test_a_client_that_stops_sending_headers_gets_408(small: Api) -> None:
+    answer = exchange(small, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    assert_envelope(answer, 408, "Request timeout")
+
+
+def test_a_connection_that_sends_nothing_gets_408(small: Api) -> None:
+    assert_envelope(exchange(small), 408, "Request timeout")
+
+
+def test_a_client_that_stops_sending_its_body_is_closed(small: Api) -> None:
+    head = b"POST /phone/single HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nContent-Length: 100\r\n\r\n{"
+    status, _, body = exchange(small, head)
+    # the key is checked before the body is read: 401 at once, or a closed connection
+    assert status in (0, 401) and (status == 0 or orjson.loads(body)["message"])
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /phone/single HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        b"POST /phone/single HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /phone/single HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n12345",
+        b"POST /phone/single HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n",
+        b"GARBAGE\r\n\r\n",
+    ],
+)
+def test_protocol_errors_are_answered_in_the_envelope(small: Api, head: bytes) -> None:
+    assert_envelope(exchange(small, head), 400, "Invalid HTTP request")
