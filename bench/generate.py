@@ -6,7 +6,7 @@
 Writes four record files, one per source, each in another dialect (``crm.csv`` comma with BOM,
 ``vendor_a.tsv`` tab with header aliases, ``vendor_b.jsonl``, ``enrich.csv`` semicolon), and
 ``searches.jsonl``: one search a line, ``{"category", "params", "expected"}`` where ``expected`` is
-the E.164 number FINDER.md's rules give from the generated truth, or null for not_found.
+the E.164 number the rules of docs/finder.md give from the generated truth, or null for not_found.
 
 The truth is built first (companies, people, the numbers each source saw) and the expected answer is
 computed from it, never from Trova. Noise: every LinkedIn URL form, case/accents/hyphens in names,
@@ -109,7 +109,7 @@ CATEGORIES = {
 
 
 def fold(text: str) -> str:
-    """FINDER.md §1 name equality, written independently of Trova: ASCII, lower, separators as one space."""
+    """docs/finder.md §1 name equality, written independently of Trova: ASCII, lower, one space."""
     return " ".join(re.sub(r"[^a-z0-9]+", " ", anyascii(text).lower()).split())
 
 
@@ -430,7 +430,7 @@ class Generator:
         row["date"] = when.date().isoformat() if when.hour == 0 else when.strftime("%Y-%m-%dT%H:%M:%SZ")
         return row
 
-    # --- expected answers: FINDER.md §2-§3 applied to the truth --------------------------------------
+    # --- expected answers: docs/finder.md §2-§3 applied to the truth -----------------------------
 
     def best_number(self, person: Person) -> str | None:
         ranked = []

@@ -1,4 +1,4 @@
-"""Every status code and message of API.md for the phone endpoints and account info."""
+"""Every status code and message of docs/api.md for the phone endpoints and account info."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FINDER.md §2-§3 and §5 end to end through ``Finder.resolve_many``, on SQLite and PostgreSQL."""
+"""docs/finder.md §2-§3 and §5 end to end through ``Finder.resolve_many``, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The normalisers of FINDER.md §1, rule by rule, plus property tests."""
+"""The normalisers of docs/finder.md §1, rule by rule, plus property tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FINDER.md §3, step by step, on the pure ranking function (the same code ranks every source)."""
+"""docs/finder.md §3, step by step, on the pure ranking function (the same code ranks every source)."""
 
 from __future__ import annotations
 

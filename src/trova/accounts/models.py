@@ -46,7 +46,7 @@ class Split:
 
     @property
     def source(self) -> CreditSource:
-        """``sub`` when everything came from subscription credits, ``paygo`` otherwise (API.md)."""
+        """``sub`` when everything came from subscription credits, ``paygo`` otherwise (docs/api.md §5)."""
         return "sub" if self.paygo == 0 else "paygo"
 
     def as_credits(self) -> dict[str, object]:

@@ -256,7 +256,8 @@ def outcomes_for(pending: Sequence[PendingSearch], answers: Sequence[Answer | No
 def _charge_once_per_person(
     conn: Connection, batch_id: str, outcomes: list[SearchOutcome]
 ) -> list[SearchOutcome]:
-    """Mark as charged the first found search of each person not yet charged in this batch (FINDER.md §5)."""
+    """Mark as charged the first found search of each person not yet charged in this batch
+    (docs/finder.md §5)."""
     first_by_person: dict[str, str] = {}
     for outcome in outcomes:
         if outcome.qualification == "found" and outcome.person_key:

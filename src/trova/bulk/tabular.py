@@ -211,7 +211,8 @@ class Table:
 
 
 def auto_mapping(columns: Sequence[str]) -> dict[str, str]:
-    """Column -> search field by IMPORT.md's aliases; the first column wins when two mean one field."""
+    """Column -> search field by the aliases of docs/import.md §3; the first column wins when two
+    mean one field."""
     mapping: dict[str, str] = {}
     for column in columns:
         wanted = _ALIAS_INDEX.get(header_key(column))

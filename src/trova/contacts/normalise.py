@@ -75,7 +75,8 @@ def normalise_chunk(
 def normalise_row(
     file_name: str, default_source: str, row: RawRow, now: dt.datetime
 ) -> ContactRecord | RowProblem:
-    """One row normalised per FINDER.md §1; a problem when it lacks a number or a person or has a bad date."""
+    """One row normalised per docs/finder.md §1; a problem when it lacks a number or a person or
+    has a bad date."""
     fields = row.fields
     numbers = split_phone_cell(fields.get("phone", ""))
     if not numbers:

@@ -92,7 +92,7 @@ def _company(text: str) -> str:
 
 
 def selectors_from_file(path: Path) -> Iterator[list[Selector] | RowProblem]:
-    """What each row of a contact file (IMPORT.md columns) names, or why it names nothing.
+    """What each row of a contact file (docs/import.md §3 columns) names, or why it names nothing.
 
     Every column that names someone counts: the person (profile, names at the company) is one
     selector, and each number is one more.

@@ -21,16 +21,16 @@ from trova.store import Database
 
 RULE_TEXT: dict[str, str] = {
     privacy.SUPPRESSED: "the person or number is on the suppression list: never returned",
-    "linkedin": "the LinkedIn profile is on record: its owner is the person (FINDER.md §2.1)",
-    "name_company": "exactly one person has these names at this company (FINDER.md §2.2)",
-    "no_person": "nobody on record matches the profile, or these names at this company (FINDER.md §2.2)",
-    "ambiguous": "several people match these names at this company: never pick one (FINDER.md §2.2)",
+    "linkedin": "the LinkedIn profile is on record: its owner is the person (docs/finder.md §2.1)",
+    "name_company": "exactly one person has these names at this company (docs/finder.md §2.2)",
+    "no_person": "nobody on record matches the profile, or these names at this company (docs/finder.md §2.2)",
+    "ambiguous": "several people match these names at this company: never pick one (docs/finder.md §2.2)",
     "linkedin_conflict": (
         "the profile is unknown and the only name match has a different profile: two different people "
-        "(FINDER.md §2.3)"
+        "(docs/finder.md §2.3)"
     ),
     "no_valid_number": "the person was found but holds no valid mobile, fixed, VoIP or personal number "
-    "(FINDER.md §3.2)",
+    "(docs/finder.md §3.2)",
 }
 
 

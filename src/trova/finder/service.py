@@ -1,8 +1,8 @@
 """The finder's entry point: ``Finder.resolve_many``, a pipeline of three steps.
 
-(a) :func:`identify_many` finds the person each search names (FINDER.md §2); (b) :func:`gather`
+(a) :func:`identify_many` finds the person each search names (docs/finder.md §2); (b) :func:`gather`
 collects the observations the store holds for them; (c) ``rank.choose`` picks the number
-(FINDER.md §3). Upstream sources plug in between (b) and (c): their observations are ranked by
+(docs/finder.md §3). Upstream sources plug in between (b) and (c): their observations are ranked by
 the same code. Every step is batch-oriented, so a call costs a handful of queries.
 """
 
@@ -24,7 +24,7 @@ from trova.store import Database
 
 @dataclass(frozen=True, slots=True)
 class Identification:
-    """Who a search names, and by which rule (FINDER.md §2).
+    """Who a search names, and by which rule (docs/finder.md §2).
 
     ``candidates``: the people matching the names at the search's companies (``company_ids``), or
     the LinkedIn profile's owner.
@@ -46,7 +46,7 @@ class _Lookups:
 
 
 def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search, Identification]:
-    """FINDER.md §2 for a batch of distinct searches, in four bulk lookups."""
+    """docs/finder.md §2 for a batch of distinct searches, in four bulk lookups."""
     lookups = _lookup(conn, searches)
     return {search: _identify(search, lookups) for search in searches}
 
@@ -79,7 +79,7 @@ def answer(identification: Identification, chosen: RankedNumber | None) -> Answe
 class Finder:
     """Resolves normalised searches to answers; pure of batches, credits and jobs.
 
-    ``upstream``: the sources asked for what the local store cannot answer (FINDER.md §4; the
+    ``upstream``: the sources asked for what the local store cannot answer (docs/finder.md §4; the
     :class:`~trova.finder.upstream.Upstream` contract), built by the entry point (``runtime`` and
     the CLI pass ``sources.waterfall.from_settings``); None: the contact store alone.
     """
@@ -89,7 +89,7 @@ class Finder:
         self.upstream = upstream
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
-        """One answer per search, in order. Identical searches are resolved once (FINDER.md §5).
+        """One answer per search, in order. Identical searches are resolved once (docs/finder.md §5).
 
         The local store first, then the upstream sources for what it did not answer.
         A suppressed person is never sent upstream, and every answer, whichever source gave it,

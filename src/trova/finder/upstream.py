@@ -19,7 +19,8 @@ distinct search, screened against the suppression list, in one read transaction.
 
 
 class Upstream(Protocol):
-    """The sources asked, after the contact store, about the searches it did not answer (FINDER.md §4)."""
+    """The sources asked, after the contact store, about the searches it did not
+    answer (docs/finder.md §4)."""
 
     def complete(
         self,

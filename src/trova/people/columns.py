@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-#: Canonical column -> accepted header aliases (IMPORT.md), compared after :func:`header_key`.
+#: Canonical column -> accepted header aliases (docs/import.md §3), compared after :func:`header_key`.
 COLUMN_ALIASES: Mapping[str, tuple[str, ...]] = {
     "linkedin_url": ("linkedin_url", "linkedin", "linkedin profile", "profile_url", "li_url"),
     "first_name": ("first_name", "firstname", "first name", "given_name"),

@@ -15,7 +15,7 @@ answer (``no_valid_number``: a person was found but none of their numbers may be
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """A search reduced to the keys the finder compares (FINDER.md §1).
+    """A search reduced to the keys the finder compares (docs/finder.md §1).
 
     Built by ``people.normalise.search_from_params``; at least the LinkedIn key, or both name keys
     plus a company domain or company key, are set. ``full_name_key`` is set when the names came
@@ -39,7 +39,7 @@ class Answer:
     """What the finder concluded for one search.
 
     ``person_key`` names the resolved person (``"p:<id>"`` in the contact store) whether or not a
-    number survived, so that copies of one person in a batch can be charged once (FINDER.md §5).
+    number survived, so that copies of one person in a batch can be charged once (docs/finder.md §5).
     ``reason`` is a short machine-readable word saying which rule decided (for ``explain``).
     """
 

@@ -1,4 +1,4 @@
-"""Normalisers: every input the finder compares, reduced to one key (FINDER.md §1).
+"""Normalisers: every input the finder compares, reduced to one key (docs/finder.md §1).
 
 All functions are pure and never raise on any string input (``search_from_params`` raises only its
 two documented client errors). The import uses them on every row, so the costly ones (domains,
@@ -259,7 +259,7 @@ LEGAL_SUFFIXES: frozenset[tuple[str, ...]] = frozenset(
 """Legal-form suffixes, as token sequences after folding (dots inside abbreviations removed, other
 punctuation turned into spaces): "S.p.A." -> "spa", "Sp. z o.o." -> "sp z oo", "A/S" -> "as".
 Removed repeatedly from the end ("GmbH & Co. KG" -> "", so the name before it remains), never
-down to nothing. Covers FINDER.md's list plus the common forms of the locales we import."""
+down to nothing. Covers the list of docs/finder.md §1.4 plus the common forms of the locales we import."""
 _LEADING_LEGAL_FORMS = frozenset({"pt", "ooo", "oao", "zao", "pao", "tov", "cv"})
 _MAX_SUFFIX_TOKENS = max(len(form) for form in LEGAL_SUFFIXES)
 
@@ -409,7 +409,7 @@ def _names(params: Mapping[str, object]) -> _Names:
 
 
 def search_from_params(params: Mapping[str, object]) -> Search:
-    """Normalise one API search (API.md field aliases) into a :class:`Search`.
+    """Normalise one API search (docs/api.md §4 field aliases) into a :class:`Search`.
 
     Raises ``MissingMandatoryProperty`` when neither a LinkedIn URL nor names plus a company are
     given, and ``InvalidLinkedinUrl`` when the only identification is a URL that is not a LinkedIn

@@ -1,4 +1,4 @@
-"""Choosing the number (FINDER.md §3): a pure function over one person's observations.
+"""Choosing the number (docs/finder.md §3): a pure function over one person's observations.
 
 Every source's observations go through the same code: group them by number, drop what may never
 be returned, then order what is left by line group, shared line, corroboration, recency and E.164.
@@ -69,7 +69,7 @@ class RankedNumber:
 
 
 def rank_key(number: RankedNumber) -> tuple[int, bool, int, int, str]:
-    """FINDER.md §3 steps 2-6 as one sort key: smaller is better."""
+    """docs/finder.md §3.2-§3.6 as one sort key: smaller is better."""
     recency = (number.last_seen - _EPOCH) // _MICROSECOND
     return (number.group, number.shared, -len(number.sources), -recency, number.e164 or number.raw)
 
@@ -84,7 +84,7 @@ def summarise(observations: Iterable[Observation], shared: Collection[str]) -> l
 
 
 def choose(observations: Iterable[Observation], shared: Collection[str]) -> RankedNumber | None:
-    """The number to answer with, or None when no observation survives FINDER.md §3 step 2."""
+    """The number to answer with, or None when no observation survives docs/finder.md §3.1-§3.2."""
     best = min(_numbers(observations, shared), key=rank_key, default=None)
     return best if best is not None and best.eligible else None
 

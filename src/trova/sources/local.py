@@ -20,7 +20,7 @@ from trova.store import Database, utcnow
 
 class LocalSource:
     """The contact store as a :class:`~trova.sources.models.Source`: the observations it holds for
-    the person each search names (FINDER.md §2), in a handful of queries for the whole batch."""
+    the person each search names (docs/finder.md §2), in a handful of queries for the whole batch."""
 
     kind: SourceKind = "local"
 

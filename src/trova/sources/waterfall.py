@@ -1,4 +1,4 @@
-"""The waterfall (FINDER.md §4): each source in the configured order is asked only for the searches
+"""The waterfall (docs/finder.md §4): each source in the configured order is asked only for the searches
 the ones before it found nothing usable for. :class:`Waterfall` is the finder's
 :class:`~trova.finder.upstream.Upstream`; the entry points build it with :func:`from_settings`.
 
