@@ -106,8 +106,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for the web tests; package-scoped because Playwright's sync API keeps an event
+    loop running in this thread while it is open, which tests of other packages (``asyncio.run``)
+    cannot share."""
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: CI must install the chromium package (scripts/chromium)")
