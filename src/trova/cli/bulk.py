@@ -7,6 +7,7 @@ stderr, results and reports to stdout. A fatal error is one line on stderr and a
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,19 +43,22 @@ from trova.bulk.tabular import (
     identifies_someone,
     output_format,
 )
+from trova.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_CREDITS, EXIT_USAGE
+from trova.cli.common import fail as common_fail
 from trova.client import ApiError, Client, ClientError, InsufficientCreditsError, PhoneResult
-from trova.errors import TableError
+from trova.errors import TableError, UsageError
 
-EXIT_ERROR, EXIT_USAGE, EXIT_NO_CREDITS, EXIT_INTERRUPTED = 1, 2, 3, 130
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_CREDITS", "EXIT_USAGE"]
 DEFAULT_PRICE = 40
+NO_KEY = "no API key: pass --api-key or set TROVA_API_KEY (./dev serve --demo prints the demo key)"
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 
 def fail(command: str, message: str, code: int = EXIT_ERROR) -> NoReturn:
-    typer.echo(f"trova {command}: error: {message}", err=True)
-    raise typer.Exit(code)
+    """One line on stderr, ``error: <message>``, as every command says it; exit ``code``."""
+    common_fail(message, code)
 
 
 def describe_error(exc: Exception) -> str:
@@ -68,6 +72,8 @@ def one_line_errors(command: str) -> Iterator[None]:
     """Every expected failure becomes one readable line on stderr and a non-zero exit code."""
     try:
         yield
+    except UsageError as exc:
+        fail(command, exc.message, EXIT_USAGE)
     except (ClientError, TableError) as exc:
         fail(command, describe_error(exc))
     except OSError as exc:
@@ -111,12 +117,16 @@ def plan_file(
     input_path: Path, output: Path, maps: list[str], batch_size: int, encoding: str
 ) -> tuple[Table, Plan]:
     if output.resolve() == input_path.resolve():
-        raise BulkError("the output must not be the input file")
+        raise UsageError("the output must not be the input file")
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise BulkError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+        raise UsageError(f"--batch-size {batch_size}: must be between 1 and {MAX_BATCH_SIZE}")
+    check_encoding(encoding)
     table = Table.open(input_path, encoding)
     columns = table.scan_columns()
-    mapping = apply_overrides(auto_mapping(columns), columns, maps)
+    try:
+        mapping = apply_overrides(auto_mapping(columns), columns, maps)
+    except TableError as exc:
+        raise UsageError(exc.message) from None
     show_mapping(columns, mapping, err)
     if not identifies_someone(set(mapping.values())):
         raise BulkError(
@@ -124,6 +134,16 @@ def plan_file(
             f"map some with --map COLUMN=FIELD (fields: {', '.join(SEARCH_FIELDS)})"
         )
     return table, build_plan(table, mapping, batch_size)
+
+
+def check_encoding(encoding: str) -> None:
+    """An unknown --encoding is a usage error naming what is accepted."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise UsageError(
+            f"--encoding {encoding!r}: unknown encoding (e.g. utf-8, utf-8-sig, latin-1, cp1252, utf-16)"
+        ) from None
 
 
 def progress_bar(console: Console) -> Progress:
@@ -190,7 +210,7 @@ def bulk(
             state.unlink(missing_ok=True)
         client = Client(api_key, base_url)
         if client.config.api_key is None:
-            raise BulkError("no API key: pass --api-key or set TROVA_API_KEY")
+            raise UsageError(NO_KEY)
         journal = Journal(state, plan)
         options = RunOptions(webhook=webhook, max_in_flight=max_in_flight, poll_interval_s=poll_interval)
         fmt = output_format(output, table.fmt)
@@ -269,7 +289,7 @@ def find(
     search = find_search(linkedin, first, last, domain, company)
     with one_line_errors("find"), Client(api_key, base_url) as client:
         if client.config.api_key is None:
-            raise BulkError("no API key: pass --api-key or set TROVA_API_KEY")
+            raise UsageError(NO_KEY)
         result = client.find_and_wait(search, timeout_s=timeout)
     if as_json:
         typer.echo(orjson.dumps(dict(result.raw), option=orjson.OPT_INDENT_2).decode())
