@@ -115,7 +115,7 @@ def bulk_args(trova: Deployment, key: str, source: Path, output: Path, *extra: s
 
 def error_lines(stderr: str) -> list[str]:
     assert "Traceback" not in stderr
-    return [line for line in stderr.splitlines() if line.startswith("trova bulk: error:")]
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
 @pytest.mark.slow
@@ -194,7 +194,7 @@ def test_insufficient_credits_keep_the_rows_done_and_a_rerun_continues(
     first = run_trova(*args, env=trova.env, check=False)
     assert first.returncode == 3
     [line] = error_lines(first.stderr)
-    assert line.startswith("trova bulk: error: insufficient credits: 4 of 10 rows done")
+    assert line.startswith("error: insufficient credits: 4 of 10 rows done")
     assert [r["phone_status"] for r in read_output(output)] == ["found"] * 4 + ["pending"] * 6
     trova.topup("bulk-poor", 1_000)
     run_trova(*args, env=trova.env)
@@ -305,7 +305,7 @@ def test_fatal_errors_are_one_line_and_a_non_zero_exit(
         *bulk_args(trova, "k", tmp_path / "nope.csv", tmp_path / "o.csv"), env=trova.env, check=False
     )
     assert missing.returncode == 1
-    assert error_lines(missing.stderr) == [f"trova bulk: error: {tmp_path / 'nope.csv'}: no such file"]
+    assert error_lines(missing.stderr) == [f"error: {tmp_path / 'nope.csv'}: no such file"]
     source = small_leads(tmp_path / "in.csv", [1, 2])
     bad_key = run_trova(
         *bulk_args(trova, "wrong-key", source, tmp_path / "o.csv"), env=trova.env, check=False

@@ -8,7 +8,7 @@ stderr, results and reports to stdout. A fatal error is one line on stderr and a
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -136,6 +136,17 @@ def plan_file(
     return table, build_plan(table, mapping, batch_size)
 
 
+def retry_notice(console: Console) -> Callable[[str, float], None] | None:
+    """On a terminal, say each wait before a retry (429, 5xx, timeout); silent in scripts."""
+    if not console.is_terminal:
+        return None
+
+    def notice(reason: str, delay_s: float) -> None:
+        console.print(f"[yellow]{escape(reason)}: retrying in {delay_s:.0f} s[/yellow]")
+
+    return notice
+
+
 def check_encoding(encoding: str) -> None:
     """An unknown --encoding is a usage error naming what is accepted."""
     try:
@@ -208,7 +219,7 @@ def bulk(
             return
         if restart:
             state.unlink(missing_ok=True)
-        client = Client(api_key, base_url)
+        client = Client(api_key, base_url, on_retry=retry_notice(err))
         if client.config.api_key is None:
             raise UsageError(NO_KEY)
         journal = Journal(state, plan)
@@ -287,7 +298,7 @@ def find(
 ) -> None:
     """Find one person's phone number and wait for the answer."""
     search = find_search(linkedin, first, last, domain, company)
-    with one_line_errors("find"), Client(api_key, base_url) as client:
+    with one_line_errors("find"), Client(api_key, base_url, on_retry=retry_notice(err)) as client:
         if client.config.api_key is None:
             raise UsageError(NO_KEY)
         result = client.find_and_wait(search, timeout_s=timeout)

@@ -183,6 +183,7 @@ def account_call() -> Call[AccountInfo]:
 @dataclass(frozen=True, slots=True)
 class Retry:
     delay_s: float
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +207,7 @@ class Exchange(Generic[T]):
         self.attempt += 1
         if self.attempt >= self.config.retry.max_attempts:
             raise error
-        return Retry(self.config.retry.delay_s(self.attempt, retry_after_s))
+        return Retry(self.config.retry.delay_s(self.attempt, retry_after_s), str(error))
 
     def on_response(self, response: httpx.Response) -> Retry | Done[T]:
         status = response.status_code
@@ -220,8 +221,12 @@ class Exchange(Generic[T]):
         raise error
 
     def on_transport_error(self, exc: httpx.TransportError) -> Retry:
+        """Timeouts and lost connections are retried; a refused connection (nothing listens there, or
+        a wrong address) is not: retrying it would only make the user wait for the same answer."""
         error = TransportError(f"cannot reach {self.config.base_url}: {describe(exc)}")
-        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        if isinstance(exc, httpx.ConnectError):
+            raise error
+        never_sent = isinstance(exc, httpx.ConnectTimeout)
         if never_sent or self._may_resend:
             return self._retry_or(error)
         raise error
