@@ -207,7 +207,12 @@ def bulk(
     poll_interval: Annotated[float, typer.Option(min=0.0, help="Seconds between progress checks.")] = 2.0,
     price_per_phone: Annotated[int, PRICE_OPTION] = DEFAULT_PRICE,
     encoding: Annotated[str, typer.Option(help="Input text encoding.")] = "utf-8-sig",
-    restart: Annotated[bool, typer.Option(help="Forget the state of an earlier run (pays again).")] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Forget the state of an earlier run (pays again).")
+    ] = False,
+    keep_state: Annotated[
+        bool, typer.Option("--keep-state", help="Keep the state file (found numbers) after a complete run.")
+    ] = False,
 ) -> None:
     """Find the phone numbers of every row of a lead file; resumable: re-run the same command to continue."""
     with one_line_errors("bulk"):
@@ -225,18 +230,25 @@ def bulk(
         journal = Journal(state, plan)
         options = RunOptions(webhook=webhook, max_in_flight=max_in_flight, poll_interval_s=poll_interval)
         fmt = output_format(output, table.fmt)
+        credits: list[int] = []
         try:
             with client:
+                credits.append(client.account().credits)
                 outcome = run_batches(client, plan, journal, options)
+                credits.append(client.account().credits)
         except KeyboardInterrupt:
             outcome = Outcome(stop=Interrupted("interrupted"))
         except ClientError as exc:
             outcome = Outcome(stop=exc)
         summary = write_output(table, plan, journal, output, fmt)
-        report(outcome, summary, output, state)
+        report(outcome, summary, output, state, keep_state=keep_state)
+        if len(credits) == 2:
+            out.print(f"credits: {credits[0] - credits[1]:,} spent, {credits[1]:,} left")
 
 
-def report(outcome: Outcome, summary: Summary, output: Path, state: Path) -> None:
+def report(
+    outcome: Outcome, summary: Summary, output: Path, state: Path, *, keep_state: bool = False
+) -> None:
     done = summary.rows - summary.statuses["pending"]
     if isinstance(outcome.stop, InsufficientCreditsError):
         fail("bulk", f"insufficient credits: {done:,} of {summary.rows:,} rows done, written to {output}; "
@@ -250,7 +262,11 @@ def report(outcome: Outcome, summary: Summary, output: Path, state: Path) -> Non
         fail("bulk", f"{outcome.failed_batches} batch(es) failed on the server (refunded); {done:,} of "
                      f"{summary.rows:,} rows done, written to {output}; re-run the same command to retry")
     out.print(escape(summary_line(summary, output)))
-    err.print(f"[dim]state kept in {escape(str(state))}: re-running is free; --restart starts afresh[/dim]")
+    if keep_state or summary.statuses["pending"]:
+        kept = escape(str(state))
+        err.print(f"[dim]state kept in {kept}: re-running is free; --restart starts afresh[/dim]")
+    else:
+        state.unlink(missing_ok=True)  # it holds the numbers found: nothing to resume, nothing to keep
 
 
 # --- trova find -----------------------------------------------------------------------------------

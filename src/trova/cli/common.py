@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from trova.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_CREDITS, EXIT_USAGE
 from trova.errors import ConfigError, DatabaseMissing, UsageError
 from trova.settings import Settings, SettingsError, get_settings
 
 if TYPE_CHECKING:
     from trova.store import Database
 
-EXIT_ERROR, EXIT_USAGE, EXIT_NO_CREDITS, EXIT_INTERRUPTED = 1, 2, 3, 130
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_CREDITS", "EXIT_USAGE"]
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

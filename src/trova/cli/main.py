@@ -17,9 +17,8 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from trova.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from trova.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 from trova.errors import ConfigError, TrovaError, UsageError
-from trova.settings import SettingsError
 
 HELP = "Trova: a self-hosted phone-number finder with an Enrow-compatible API."
 
@@ -95,6 +94,12 @@ def one_line(exc: TyperException) -> str:
     return f"{message} (see '{path} --help')"
 
 
+def _is_settings_error(exc: BaseException) -> bool:
+    """A ``trova.settings.SettingsError``, told without importing pydantic for ``trova --help``."""
+    module = sys.modules.get("trova.settings")
+    return module is not None and isinstance(exc, module.SettingsError)
+
+
 def _echo_error(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
 
@@ -117,7 +122,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         _echo_error("interrupted")
         return EXIT_INTERRUPTED
-    except (SettingsError, ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError) as exc:
+        _echo_error(str(exc))
+        return EXIT_USAGE
+    except ValueError as exc:
+        if not _is_settings_error(exc):
+            raise
         _echo_error(str(exc))
         return EXIT_USAGE
     except TrovaError as exc:
