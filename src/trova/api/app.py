@@ -21,7 +21,7 @@ from trova.api import schemas, service
 from trova.api.deps import Context
 from trova.api.middleware import MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
-from trova.api.routes import account, health, phone
+from trova.api.routes import account, bulks, health, phone
 from trova.errors import ApiError
 from trova.settings import Settings
 from trova.store import Database
@@ -102,6 +102,7 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
     _install_openapi(app)
     app.add_middleware(MetricsMiddleware)
     app.include_router(phone.router)
+    app.include_router(bulks.router)
     app.include_router(account.router)
     app.include_router(health.router)
     return app

@@ -151,7 +151,7 @@ def serve_command(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default TROVA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default TROVA_PORT).")] = None,
     no_worker: Annotated[
-        bool, typer.Option("--no-worker", help="Serve the API only; run `trova worker` elsewhere.")
+        bool, typer.Option("--no-worker", help="Serve the API only; run trova worker elsewhere.")
     ] = False,
     demo: Annotated[
         bool, typer.Option("--demo", help="Create/refresh the demo account and sample data first.")

@@ -176,6 +176,13 @@ def get_bulk_call(bulk_id: str) -> Call[Bulk]:
     return Call("GET", "/phone/bulk", parse_bulk, params={"id": bulk_id})
 
 
+def list_bulks_call(limit: int, before: str | None) -> Call[Json]:
+    params = {"limit": str(limit)}
+    if before:
+        params["before"] = before
+    return Call("GET", "/phone/bulks", dict, params=params)
+
+
 def account_call() -> Call[AccountInfo]:
     return Call("GET", "/account/info", parse_account)
 

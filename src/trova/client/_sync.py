@@ -11,7 +11,7 @@ import httpx
 
 from trova.client import _core
 from trova.client._core import Call, Done, Exchange, Poll, RetryPolicy
-from trova.client.models import AccountInfo, Bulk, PhoneResult, Submission
+from trova.client.models import AccountInfo, Bulk, Json, PhoneResult, Submission
 
 T = TypeVar("T")
 
@@ -113,6 +113,10 @@ class Client:
     def iter_bulk_results(self, bulk_id: str, *, timeout_s: float | None = None) -> Iterator[PhoneResult]:
         """Wait for a batch, then yield its results in index order."""
         yield from self.wait_bulk(bulk_id, timeout_s=timeout_s).results
+
+    def list_bulks(self, *, limit: int = 20, before: str | None = None) -> Json:
+        """GET /phone/bulks (Trova extension): the account's batches, newest first, as the JSON body."""
+        return self._run(_core.list_bulks_call(limit, before))
 
     def account(self) -> AccountInfo:
         """GET /account/info: the spendable credits and the account's webhooks."""
