@@ -66,8 +66,18 @@ def test_find_without_a_complete_identity_is_a_usage_error(env: dict[str, str]) 
     result = run_trova("find", "--first", "Ann", "--last", "Nobody", env=env, check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: give --linkedin URL, or --first and --last with --domain or --company"
+        "error: give --linkedin URL, or --first and --last (or --full) with --domain or --company"
     )
+
+
+def test_find_by_full_name_like_explain(env: dict[str, str]) -> None:
+    person = contact(3)
+    full = f"{person.first_name} {person.last_name}"
+    body = json.loads(
+        run_trova("find", "--full", full, "--domain", person.company_domain, "--json", env=env).stdout
+    )
+    assert (body["qualification"], body["number"]) == ("found", person.phone)
+    assert body["params"]["full_name"] == full
 
 
 def test_find_with_a_bad_key_is_one_line(env: dict[str, str]) -> None:

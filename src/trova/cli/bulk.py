@@ -273,18 +273,25 @@ def report(
 
 
 def find_search(
-    linkedin: str | None, first: str | None, last: str | None, domain: str | None, company: str | None
+    linkedin: str | None, first: str | None, last: str | None, domain: str | None, company: str | None,
+    full: str | None = None,
 ) -> dict[str, str]:
     if linkedin:
         return {"linkedin_url": linkedin}
-    if first and last and (domain or company):
-        search = {"first_name": first, "last_name": last}
+    names: dict[str, str] | None = None
+    if first and last:
+        names = {"first_name": first, "last_name": last}
+    elif full:
+        names = {"full_name": full}
+    if names and (domain or company):
+        search = dict(names)
         if domain:
             search["company_domain"] = domain
         if company:
             search["company_name"] = company
         return search
-    fail("find", "give --linkedin URL, or --first and --last with --domain or --company", EXIT_USAGE)
+    fail("find", "give --linkedin URL, or --first and --last (or --full) with --domain or --company",
+         EXIT_USAGE)
 
 
 def show_result(result: PhoneResult, console: Console) -> None:
@@ -305,6 +312,7 @@ def find(
     linkedin: Annotated[str | None, typer.Option(help="LinkedIn profile URL.")] = None,
     first: Annotated[str | None, typer.Option(help="First name.")] = None,
     last: Annotated[str | None, typer.Option(help="Last name.")] = None,
+    full: Annotated[str | None, typer.Option(help="Full name, when first/last are not given.")] = None,
     domain: Annotated[str | None, typer.Option(help="Company domain or website.")] = None,
     company: Annotated[str | None, typer.Option(help="Company name.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -313,7 +321,7 @@ def find(
     api_key: Annotated[str | None, typer.Option(envvar="TROVA_API_KEY", help="API key.")] = None,
 ) -> None:
     """Find one person's phone number and wait for the answer."""
-    search = find_search(linkedin, first, last, domain, company)
+    search = find_search(linkedin, first, last, domain, company, full)
     with one_line_errors("find"), Client(api_key, base_url, on_retry=retry_notice(err)) as client:
         if client.config.api_key is None:
             raise UsageError(NO_KEY)
