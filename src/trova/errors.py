@@ -31,6 +31,10 @@ as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)
         + HeadersTooLarge                 431  "Request header fields too large"
         + ServiceUnavailable              503  "Service temporarily unavailable"
       x OperatorError
+        + UsageError
+        + ConfigError
+          - SourceConfigError
+          - DatabaseMissing
         + UnknownAccount
         + AccountExists
         + SuppressionNotFound
@@ -39,7 +43,6 @@ as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)
         + ImportFileRefused
         + ImportFailed
         + TableError
-        + SourceConfigError
         + DatabaseCopyError
         + AddressRefused
 
@@ -47,7 +50,9 @@ as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)
 ``status_code`` and ``headers`` (``api.app``), and nothing else ever reaches a client (any other
 exception, an ``OperatorError`` included, answers 500 ``Internal server error`` and is logged).
 ``OperatorError`` is what an operator is told, by a CLI command or at start-up (configuration): it has
-no HTTP status, the command prints its message on one line and exits non-zero. Domain code raises
+no HTTP status, the command prints its message on one line and exits non-zero: 2 for a
+``UsageError`` (the command line) or a ``ConfigError`` (settings, the database named by them), 1
+for the others. Domain code raises
 these; only the API layer knows about HTTP responses. ``tests/test_errors.py`` keeps this drawing
 equal to the classes below.
 """
@@ -227,6 +232,24 @@ class OperatorError(TrovaError):
     message = "The command failed"
 
 
+class UsageError(OperatorError):
+    """A command line that cannot be carried out as written (an option value, a --map); exit status 2."""
+
+    message = "Invalid command line"
+
+
+class ConfigError(OperatorError):
+    """A setting, the config file or the database they name cannot be used; exit status 2."""
+
+    message = "Invalid configuration"
+
+
+class DatabaseMissing(ConfigError):
+    """A command that only reads or changes an existing database found none where the settings point."""
+
+    message = "No database"
+
+
 class UnknownAccount(OperatorError):
     """Raised by operator commands naming an account that does not exist."""
 
@@ -277,7 +300,7 @@ class TableError(OperatorError):
     message = "Not a readable lead file"
 
 
-class SourceConfigError(OperatorError):
+class SourceConfigError(ConfigError):
     """A ``[[sources]]`` entry of ``trova.toml`` that cannot be used; the message names the entry."""
 
     message = "Invalid source configuration"

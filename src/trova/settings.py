@@ -2,16 +2,21 @@
 
 Values come, highest priority first, from the environment (``TROVA_`` prefix), then from the TOML
 file named by ``TROVA_CONFIG`` (default ``./trova.toml`` when it exists), then the defaults below.
+A file named by ``TROVA_CONFIG`` that does not exist or does not parse, and a value that does not
+fit its type, is a :class:`SettingsError` whose message is one line naming the setting and where it
+came from (:func:`get_settings`).
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -36,12 +41,37 @@ class SourceConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+ENV_PREFIX = "TROVA_"
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+SECRET_OPTION_WORDS = ("key", "token", "secret", "password", "auth")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, said in one line (the setting, where it came from, what is accepted)."""
+
+
 def _config_file() -> Path | None:
     named = os.environ.get("TROVA_CONFIG")
     if named:
-        return Path(named)
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError(f"TROVA_CONFIG names {named}, which does not exist (or is not a file)")
+        return path
     default = Path("trova.toml")
     return default if default.exists() else None
+
+
+def config_file_values(path: Path | None) -> dict[str, Any]:
+    """The top-level keys of the config file, parsed; a file that does not parse is a SettingsError."""
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 class Settings(BaseSettings):
@@ -112,11 +142,22 @@ class Settings(BaseSettings):
     web_max_upload_bytes: int = Field(default=25_000_000, ge=1024)
     """The largest lead file the web app accepts (bigger uploads are refused, nothing is charged)."""
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError("only sqlite:///PATH and postgresql://… databases are supported")
+        return value
+
     @field_validator("webhook_retry_schedule_s", mode="before")
     @classmethod
     def _split_schedule(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(float(part) for part in value.split(",") if part.strip())
+            try:
+                return tuple(float(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("expected seconds separated by commas, e.g. 5,300,1800") from None
         return value
 
     @classmethod
@@ -131,6 +172,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = _config_file()
         if config_file is not None:
+            config_file_values(config_file)  # a file that does not parse is a SettingsError
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
@@ -139,7 +181,72 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def origin_of(
+    name: str, environ: Mapping[str, str], file_values: Mapping[str, Any], file: Path | None
+) -> str:
+    """Where setting ``name`` came from: ``environment``, the config file, or ``default``."""
+    env_name = ENV_PREFIX + name.upper()
+    if any(key.upper() == env_name for key in environ):
+        return f"environment ({env_name})"
+    if name in file_values:
+        return f"file ({file})"
+    return "default"
+
+
+def _describe_invalid(error: ValidationError) -> str:
+    file = _config_file()
+    file_values = config_file_values(file)
+    parts = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "settings"
+        origin = origin_of(name, os.environ, file_values, file)
+        where = f"{ENV_PREFIX}{name.upper()}" if origin.startswith("environment") else f"{name} in {file}"
+        value = problem.get("input")
+        shown = f"={value!r}" if isinstance(value, str | int | float) and "url" not in name else ""
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}{shown}: {message}")
+    return "; ".join(parts)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and the config file; any problem is one :class:`SettingsError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe_invalid(exc)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment and the config file."""
-    return Settings()
+    return load_settings()
+
+
+def mask_secret(name: str, value: Any) -> Any:
+    """``value`` with passwords in URLs and secret-looking source options replaced by ``****``."""
+    if isinstance(value, str) and "://" in value and "@" in value:
+        scheme, rest = value.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:****@{host}" if ":" in credentials else f"{scheme}://****@{host}"
+    if isinstance(value, Mapping):
+        return {key: mask_secret(str(key), item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_secret(name, item) for item in value]
+    if isinstance(value, str) and value and "prefix" not in name.lower() and any(
+        word in name.lower() for word in SECRET_OPTION_WORDS
+    ):
+        return "****"
+    return value
+
+
+def effective_settings(settings: Settings) -> list[tuple[str, Any, str]]:
+    """(name, value with secrets masked, origin) of every setting, in declaration order."""
+    file = _config_file()
+    file_values = config_file_values(file)
+    rows = []
+    dumped = settings.model_dump(mode="json")
+    for name in type(settings).model_fields:
+        value = mask_secret(name, dumped[name])
+        rows.append((name, value, origin_of(name, os.environ, file_values, file)))
+    return rows

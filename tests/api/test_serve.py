@@ -15,7 +15,7 @@ from tests.support.servers import free_port, trova_command
 from trova.cli.server import SAMPLE_CONTACTS, sample_linkedin_url
 
 
-def start_demo(tmp_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_demo(tmp_path: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
@@ -23,7 +23,7 @@ def start_demo(tmp_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            trova_command("serve", "--demo", "--host", "127.0.0.1", "--port", str(port)),
+            trova_command("serve", "--demo", "--host", "127.0.0.1", "--port", str(port), *extra),
             env=env,
             cwd=tmp_path,
             stdout=out,
@@ -52,22 +52,31 @@ def printed_key(log: Path) -> str:
     return str(keys[0])
 
 
-def test_demo_creates_then_rotates_the_key_and_stops_gracefully(tmp_path: Path) -> None:
+def test_demo_keeps_its_key_across_restarts_and_stops_gracefully(tmp_path: Path) -> None:
     port = free_port()
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     proc = start_demo(tmp_path, port, first_log)
     base = f"http://127.0.0.1:{port}"
+    key_file = tmp_path / "trova.db.demo-key"
     try:
         key = printed_key(first_log)
         output = first_log.read_text()
         assert f"curl -s -X POST {base.replace('127.0.0.1', 'localhost')}/phone/single" in output
         assert httpx.get(f"{base}/account/info", headers={"x-api-key": key}).json()["credits"] == 100_000
+        assert key_file.read_text().strip() == key
+        assert key_file.stat().st_mode & 0o777 == 0o600
     finally:
         assert stop(proc) == 0
     proc = start_demo(tmp_path, port, second_log)
     try:
-        new_key = printed_key(second_log)
-        assert new_key != key
+        assert printed_key(second_log) == key
+        assert httpx.get(f"{base}/account/info", headers={"x-api-key": key}).json()["credits"] == 100_000
+    finally:
+        assert stop(proc) == 0
+    proc = start_demo(tmp_path, port, tmp_path / "third.log", "--new-demo-key")
+    try:
+        new_key = printed_key(tmp_path / "third.log")
+        assert new_key != key and key_file.read_text().strip() == new_key
         assert httpx.get(f"{base}/account/info", headers={"x-api-key": key}).status_code == 401
         assert httpx.get(f"{base}/account/info", headers={"x-api-key": new_key}).json()["credits"] == 100_000
     finally:

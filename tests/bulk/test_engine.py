@@ -75,14 +75,14 @@ def test_the_journal_replays_what_happened_and_ignores_a_torn_last_line(tmp_path
     journal = Journal(path, plan)
     journal.intend(0, "k0")
     journal.submitted(0, "b0")
-    journal.completed(0, [("+33612345678", "FR", "mobile"), None])
+    journal.completed(0, [("+33612345678", "FR", "mobile", "crm", "2026-11-02"), None])
     journal.intend(1, "k1")
     with path.open("ab") as handle:
         handle.write(b'{"chunk": 1, "id": "b')
     again = Journal(path, plan)
     assert (again.chunks[0].key, again.chunks[0].bulk_id, again.chunks[0].done) == ("k0", "b0", True)
     assert (again.chunks[1].key, again.chunks[1].bulk_id, again.chunks[1].done) == ("k1", None, False)
-    assert again.answer(plan, 0) == ("+33612345678", "FR", "mobile")
+    assert again.answer(plan, 0) == ("+33612345678", "FR", "mobile", "crm", "2026-11-02")
     assert again.answer(plan, 1) is None
     assert again.answer(plan, 2) == "pending"
 
@@ -124,7 +124,7 @@ def test_results_are_placed_by_index() -> None:
             ],
         }
     )
-    assert answers_of(bulk, 3) == [None, None, ("+12015550123", "US", "")]
+    assert answers_of(bulk, 3) == [None, None, ("+12015550123", "US", "", "", "")]
 
 
 def test_output_rows_say_found_not_found_invalid_or_pending(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_output_rows_say_found_not_found_invalid_or_pending(tmp_path: Path) -> N
     )
     plan = plan_of(table, batch_size=2)
     journal = Journal(state_path(tmp_path / "out.csv"), plan)
-    journal.completed(0, [("+33612345678", "FR", "mobile"), None])
+    journal.completed(0, [("+33612345678", "FR", "mobile", "crm", "2026-11-02"), None])
     summary = write_output(table, plan, journal, tmp_path / "out.csv", table.fmt)
     with (tmp_path / "out.csv").open() as handle:
         rows = list(csv.DictReader(handle))

@@ -50,7 +50,9 @@ def test_phone_switches(env: dict[str, str]) -> None:
         (("accounts", "create", "acme"), "error: An account with this name already exists"),
         (
             ("accounts", "create", "web", "--webhook", "http://insecure.example.com"),
-            "error: Invalid webhook url",
+            "error: Invalid webhook url: 'http://insecure.example.com'; a webhook URL needs https:// "
+            "(TROVA_WEBHOOK_ALLOW_HTTP=true allows http://) and a public address "
+            "(TROVA_WEBHOOK_ALLOW_PRIVATE=true allows others)",
         ),
     ],
 )
@@ -69,6 +71,6 @@ def test_negative_credits_are_refused(env: dict[str, str]) -> None:
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     env = {"TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'missing-dir' / 'trova.db'}"}
-    result = run_trova("accounts", "list", env=env, check=False)
+    result = run_trova("accounts", "create", "acme", env=env, check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("error: database error:") and len(result.stderr.strip().splitlines()) == 1

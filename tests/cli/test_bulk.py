@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -115,7 +116,7 @@ def bulk_args(trova: Deployment, key: str, source: Path, output: Path, *extra: s
 
 def error_lines(stderr: str) -> list[str]:
     assert "Traceback" not in stderr
-    return [line for line in stderr.splitlines() if line.startswith("trova bulk: error:")]
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
 @pytest.mark.slow
@@ -128,6 +129,15 @@ def test_7500_rows_in_3_batches_keep_their_order_and_get_the_stored_numbers(
     assert_complete(output)
     assert trova.batches_of("bulk-7500") == 3
     assert "7,500 rows: 600 found" in result.stdout
+    assert f"credits: {300 * 40:,} spent, {10_000_000 - 300 * 40:,} left" in result.stdout
+    rows = read_output(output)
+    assert list(rows[0])[-6:] == [
+        "phone", "phone_country", "phone_line_type", "phone_sources", "phone_last_seen", "phone_status"
+    ]
+    found = [r for r in rows if r["phone_status"] == "found"]
+    assert found and all(r["phone_sources"] == "crm" and len(r["phone_last_seen"]) == 10 for r in found)
+    assert all(r["phone_sources"] == r["phone_last_seen"] == "" for r in rows if r["phone_status"] != "found")
+    assert not state_path(output).exists(), "a complete run leaves no journal of found numbers behind"
     with Client(key, trova.base_url) as client:
         assert client.account().credits == 10_000_000 - 300 * 40
 
@@ -194,10 +204,12 @@ def test_insufficient_credits_keep_the_rows_done_and_a_rerun_continues(
     first = run_trova(*args, env=trova.env, check=False)
     assert first.returncode == 3
     [line] = error_lines(first.stderr)
-    assert line.startswith("trova bulk: error: insufficient credits: 4 of 10 rows done")
+    assert line.startswith("error: insufficient credits: 4 of 10 rows done")
     assert [r["phone_status"] for r in read_output(output)] == ["found"] * 4 + ["pending"] * 6
+    assert state_path(output).exists()
     trova.topup("bulk-poor", 1_000)
-    run_trova(*args, env=trova.env)
+    run_trova(*args, "--keep-state", env=trova.env)
+    assert state_path(output).exists()
     rows = read_output(output)
     assert [r["phone_status"] for r in rows] == ["found"] * 4 + ["not_found"] * 6
     assert [r["phone"] for r in rows[:4]] == [contact(i).phone for i in range(1, 5)]
@@ -238,6 +250,8 @@ def test_jsonl_with_a_manual_mapping_keeps_values_and_reports_bad_lines(
     output = tmp_path / "out.jsonl"
     run_trova(*bulk_args(trova, key, source, output, "--map", "who=linkedin_url"), env=trova.env)
     rows = [json.loads(line) for line in output.read_text().splitlines()]
+    last_seen = rows[0].pop("phone_last_seen")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", last_seen)
     assert rows[0] == {
         "who": contact(1).linkedin_url,
         "crm_id": 1,
@@ -245,6 +259,7 @@ def test_jsonl_with_a_manual_mapping_keeps_values_and_reports_bad_lines(
         "phone": contact(1).phone,
         "phone_country": "FR",
         "phone_line_type": "mobile",
+        "phone_sources": "crm",
         "phone_status": "found",
     }
     assert rows[1]["phone_status"] == "invalid_input: not valid JSON" and rows[1]["input"] == "{not json"
@@ -305,7 +320,7 @@ def test_fatal_errors_are_one_line_and_a_non_zero_exit(
         *bulk_args(trova, "k", tmp_path / "nope.csv", tmp_path / "o.csv"), env=trova.env, check=False
     )
     assert missing.returncode == 1
-    assert error_lines(missing.stderr) == [f"trova bulk: error: {tmp_path / 'nope.csv'}: no such file"]
+    assert error_lines(missing.stderr) == [f"error: {tmp_path / 'nope.csv'}: no such file"]
     source = small_leads(tmp_path / "in.csv", [1, 2])
     bad_key = run_trova(
         *bulk_args(trova, "wrong-key", source, tmp_path / "o.csv"), env=trova.env, check=False
@@ -319,7 +334,7 @@ def test_a_changed_input_is_refused_instead_of_mixing_results(trova: Deployment,
     key = trova.create_account("bulk-changed", 100_000)
     source = small_leads(tmp_path / "in.csv", [1, 2])
     output = tmp_path / "out.csv"
-    run_trova(*bulk_args(trova, key, source, output), env=trova.env)
+    run_trova(*bulk_args(trova, key, source, output, "--keep-state"), env=trova.env)
     small_leads(source, [2, 1])
     changed = run_trova(*bulk_args(trova, key, source, output), env=trova.env, check=False)
     assert changed.returncode == 1

@@ -107,6 +107,18 @@ def test_get_is_retried_on_5xx_and_extra_fields_are_ignored(scripted: ScriptedSe
     assert all(s.headers["x-api-key"] == "key-1" and "authorization" not in s.headers for s in scripted.seen)
 
 
+def test_each_retry_is_announced_with_its_reason_and_delay(scripted: ScriptedServer) -> None:
+    scripted.replies = [
+        Reply(429, {"message": "Rate limit exceeded"}, {"Retry-After": "0"}),
+        Reply(503, {"message": "down"}),
+        Reply(200, {"credits": 1, "webhooks": []}),
+    ]
+    announced: list[tuple[str, float]] = []
+    with Client("k", scripted.url, retry=FAST, on_retry=lambda r, d: announced.append((r, d))) as client:
+        client.account()
+    assert announced == [("429: Rate limit exceeded", 0.0), ("503: down", 0.0)]
+
+
 def test_a_retried_post_repeats_its_idempotency_key_and_body(scripted: ScriptedServer) -> None:
     scripted.replies = [Reply(500, {"message": "Internal server error"}), Reply(201, CREATED)]
     with Client("k", scripted.url, retry=FAST) as client:
@@ -167,12 +179,16 @@ def test_retries_give_up_with_the_last_error(scripted: ScriptedServer) -> None:
     assert len(scripted.seen) == FAST.max_attempts
 
 
-def test_a_server_that_is_not_there_is_a_transport_error() -> None:
+def test_a_server_that_is_not_there_is_a_transport_error_at_once() -> None:
+    """Connection refused is not retried: the same answer would come after a minute of backoff."""
+    announced: list[tuple[str, float]] = []
+    url = f"http://127.0.0.1:{free_port()}"
     with (
-        Client("k", f"http://127.0.0.1:{free_port()}", retry=FAST) as client,
-        pytest.raises(TransportError, match="cannot reach"),
+        Client("k", url, on_retry=lambda r, d: announced.append((r, d))) as client,
+        pytest.raises(TransportError, match=r"cannot reach http://127\.0\.0\.1:\d+: .*[Cc]onnection refused"),
     ):
         client.account()
+    assert announced == []
 
 
 def test_a_2xx_that_is_not_the_contract_is_an_api_error(scripted: ScriptedServer) -> None:

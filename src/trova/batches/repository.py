@@ -409,3 +409,38 @@ def set_batch_times(
         .where(searches.c.batch_id == batch_id, searches.c.finished_at.is_not(None))
         .values(finished_at=completed_at or created_at)
     )
+
+
+def list_batches(
+    conn: Connection, account_id: int, *, kind: BatchKind, limit: int, before: str | None = None
+) -> list[Batch]:
+    """The account's batches of ``kind``, newest first; ``before`` (a batch id) starts after that batch."""
+    query = sa.select(batches).where(batches.c.account_id == account_id, batches.c.kind == kind)
+    if before is not None:
+        cursor = conn.execute(
+            sa.select(batches.c.created_at, batches.c.id).where(
+                batches.c.id == before, batches.c.account_id == account_id
+            )
+        ).first()
+        if cursor is None:
+            return []
+        query = query.where(
+            sa.or_(
+                batches.c.created_at < cursor.created_at,
+                sa.and_(batches.c.created_at == cursor.created_at, batches.c.id < cursor.id),
+            )
+        )
+    query = query.order_by(batches.c.created_at.desc(), batches.c.id.desc()).limit(limit)
+    return [_batch(row) for row in conn.execute(query)]
+
+
+def found_counts(conn: Connection, batch_ids: Sequence[str]) -> dict[str, int]:
+    """How many searches of each batch were found."""
+    if not batch_ids:
+        return {}
+    query = (
+        sa.select(searches.c.batch_id, sa.func.count())
+        .where(searches.c.batch_id.in_(list(batch_ids)), searches.c.qualification == "found")
+        .group_by(searches.c.batch_id)
+    )
+    return {str(batch_id): int(count) for batch_id, count in conn.execute(query)}

@@ -40,12 +40,15 @@ from trova.people.models import Search
 from trova.people.normalise import search_from_params
 
 MAX_BATCH_SIZE = 3000
-ADDED_COLUMNS = ("phone", "phone_country", "phone_line_type", "phone_status")
+ADDED_COLUMNS = (
+    "phone", "phone_country", "phone_line_type", "phone_sources", "phone_last_seen", "phone_status"
+)
 STATE_SUFFIX = ".trova-state"
 JOURNAL_VERSION = 1
 EXAMPLES_KEPT = 20
 
-Answer = tuple[str, str, str] | None  # (number, country, line_type) when found
+Answer = tuple[str, str, str, str, str] | None
+"""(number, country, line_type, sources joined by ``;``, last_seen) when found."""
 
 
 class BulkError(ClientError):
@@ -220,7 +223,7 @@ class Journal:
         if "id" in entry:
             state.bulk_id = str(entry["id"])
         if "answers" in entry:
-            state.answers = [(str(a[0]), str(a[1]), str(a[2])) if a else None for a in entry["answers"]]
+            state.answers = [_answer(a) for a in entry["answers"]]
         if entry.get("reset"):
             state.key = state.bulk_id = None
 
@@ -285,12 +288,23 @@ def batch_body(plan: Plan, chunk: int, label: str) -> tuple[list[dict[str, Any]]
     return plan.chunk_searches(chunk), {"source": label, "batch": chunk + 1, "of": plan.chunk_count}
 
 
+def _answer(value: Any) -> Answer:
+    """A journal entry's answer; journals of earlier versions hold three fields."""
+    if not value:
+        return None
+    cells = [str(cell) for cell in value] + [""] * (5 - len(value))
+    return (cells[0], cells[1], cells[2], cells[3], cells[4])
+
+
 def answers_of(bulk: Bulk, size: int) -> list[Answer]:
     answers: list[Answer] = [None] * size
     for position, result in enumerate(bulk.results):
         index = result.index if result.index is not None else position
         if 0 <= index < size and result.found and result.number:
-            answers[index] = (result.number, result.country or "", result.line_type or "")
+            answers[index] = (
+                result.number, result.country or "", result.line_type or "", ";".join(result.sources),
+                result.last_seen or "",
+            )
     return answers
 
 
@@ -402,15 +416,15 @@ class Summary:
 
 
 def row_columns(plan: Plan, journal: Journal, code: int) -> dict[str, str]:
+    empty = dict.fromkeys(ADDED_COLUMNS[:-1], "")
     if code < 0:
-        return {"phone": "", "phone_country": "", "phone_line_type": "",
-                "phone_status": f"invalid_input: {plan.reasons[-1 - code]}"}
+        return {**empty, "phone_status": f"invalid_input: {plan.reasons[-1 - code]}"}
     answer = journal.answer(plan, code)
     if not isinstance(answer, tuple):
-        return {"phone": "", "phone_country": "", "phone_line_type": "",
-                "phone_status": "not_found" if answer is None else "pending"}
-    number, country, line_type = answer
-    return {"phone": number, "phone_country": country, "phone_line_type": line_type, "phone_status": "found"}
+        return {**empty, "phone_status": "not_found" if answer is None else "pending"}
+    number, country, line_type, sources, last_seen = answer
+    return {"phone": number, "phone_country": country, "phone_line_type": line_type, "phone_sources": sources,
+            "phone_last_seen": last_seen, "phone_status": "found"}
 
 
 def write_output(table: Table, plan: Plan, journal: Journal, output: Path, fmt: TableFormat) -> Summary:

@@ -14,10 +14,9 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
-from trova.errors import TrovaError
-from trova.settings import get_settings
+from trova.cli.common import fail, open_database, settings
+from trova.errors import ConfigError, TrovaError
 from trova.store import Database
-from trova.store.migrate import upgrade
 
 accounts_app = typer.Typer(
     name="accounts", help="Manage accounts, API keys and credits.", no_args_is_help=True
@@ -27,21 +26,22 @@ Credits = Annotated[int, typer.Option("--credits", min=0, help="Subscription cre
 Paygo = Annotated[int, typer.Option("--paygo", min=0, help="Pay-as-you-go credits.")]
 
 
-def fail(message: str) -> None:
-    """One readable line on stderr and exit status 1 (never a traceback)."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+__all__ = ["fail", "write_transaction"]
 
 
 @contextmanager
-def write_transaction() -> Iterator[Connection]:
-    """A write transaction on the configured (and migrated) database; errors become one stderr line."""
+def write_transaction(*, create: bool = False) -> Iterator[Connection]:
+    """A write transaction on the configured (and migrated) database; errors become one stderr line.
+
+    Only ``create`` (``trova accounts create``) may create a database that does not exist yet.
+    """
     db: Database | None = None
     try:
-        db = Database(get_settings().database_url)
-        upgrade(db)
+        db = open_database(create=create)
         with db.write() as conn:
             yield conn
+    except ConfigError:
+        raise
     except TrovaError as error:
         fail(error.message)
     except sa.exc.SQLAlchemyError as error:
@@ -66,13 +66,10 @@ def create(
     if not name.strip():
         fail("the account name must not be empty")
     if webhook is not None:
-        from trova.webhooks.guard import validate_submitted_url
+        from trova.cli.webhooks import check_webhook_url
 
-        try:
-            validate_submitted_url(webhook, get_settings())
-        except TrovaError as error:
-            fail(error.message)
-    with write_transaction() as conn:
+        check_webhook_url(webhook, settings())
+    with write_transaction(create=True) as conn:
         created = accounts.create_account(conn, name, credits=credits, paygo=paygo, webhook_url=webhook)
     typer.echo(f"created account {name!r}: {credits} subscription + {paygo} pay-as-you-go credits")
     typer.echo(created.api_key)

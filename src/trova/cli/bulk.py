@@ -7,7 +7,8 @@ stderr, results and reports to stdout. A fatal error is one line on stderr and a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import codecs
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -42,19 +43,22 @@ from trova.bulk.tabular import (
     identifies_someone,
     output_format,
 )
+from trova.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_CREDITS, EXIT_USAGE
+from trova.cli.common import fail as common_fail
 from trova.client import ApiError, Client, ClientError, InsufficientCreditsError, PhoneResult
-from trova.errors import TableError
+from trova.errors import TableError, UsageError
 
-EXIT_ERROR, EXIT_USAGE, EXIT_NO_CREDITS, EXIT_INTERRUPTED = 1, 2, 3, 130
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_NO_CREDITS", "EXIT_USAGE"]
 DEFAULT_PRICE = 40
+NO_KEY = "no API key: pass --api-key or set TROVA_API_KEY (./dev serve --demo prints the demo key)"
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 
 def fail(command: str, message: str, code: int = EXIT_ERROR) -> NoReturn:
-    typer.echo(f"trova {command}: error: {message}", err=True)
-    raise typer.Exit(code)
+    """One line on stderr, ``error: <message>``, as every command says it; exit ``code``."""
+    common_fail(message, code)
 
 
 def describe_error(exc: Exception) -> str:
@@ -68,6 +72,8 @@ def one_line_errors(command: str) -> Iterator[None]:
     """Every expected failure becomes one readable line on stderr and a non-zero exit code."""
     try:
         yield
+    except UsageError as exc:
+        fail(command, exc.message, EXIT_USAGE)
     except (ClientError, TableError) as exc:
         fail(command, describe_error(exc))
     except OSError as exc:
@@ -111,12 +117,16 @@ def plan_file(
     input_path: Path, output: Path, maps: list[str], batch_size: int, encoding: str
 ) -> tuple[Table, Plan]:
     if output.resolve() == input_path.resolve():
-        raise BulkError("the output must not be the input file")
+        raise UsageError("the output must not be the input file")
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise BulkError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+        raise UsageError(f"--batch-size {batch_size}: must be between 1 and {MAX_BATCH_SIZE}")
+    check_encoding(encoding)
     table = Table.open(input_path, encoding)
     columns = table.scan_columns()
-    mapping = apply_overrides(auto_mapping(columns), columns, maps)
+    try:
+        mapping = apply_overrides(auto_mapping(columns), columns, maps)
+    except TableError as exc:
+        raise UsageError(exc.message) from None
     show_mapping(columns, mapping, err)
     if not identifies_someone(set(mapping.values())):
         raise BulkError(
@@ -124,6 +134,27 @@ def plan_file(
             f"map some with --map COLUMN=FIELD (fields: {', '.join(SEARCH_FIELDS)})"
         )
     return table, build_plan(table, mapping, batch_size)
+
+
+def retry_notice(console: Console) -> Callable[[str, float], None] | None:
+    """On a terminal, say each wait before a retry (429, 5xx, timeout); silent in scripts."""
+    if not console.is_terminal:
+        return None
+
+    def notice(reason: str, delay_s: float) -> None:
+        console.print(f"[yellow]{escape(reason)}: retrying in {delay_s:.0f} s[/yellow]")
+
+    return notice
+
+
+def check_encoding(encoding: str) -> None:
+    """An unknown --encoding is a usage error naming what is accepted."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise UsageError(
+            f"--encoding {encoding!r}: unknown encoding (e.g. utf-8, utf-8-sig, latin-1, cp1252, utf-16)"
+        ) from None
 
 
 def progress_bar(console: Console) -> Progress:
@@ -176,7 +207,12 @@ def bulk(
     poll_interval: Annotated[float, typer.Option(min=0.0, help="Seconds between progress checks.")] = 2.0,
     price_per_phone: Annotated[int, PRICE_OPTION] = DEFAULT_PRICE,
     encoding: Annotated[str, typer.Option(help="Input text encoding.")] = "utf-8-sig",
-    restart: Annotated[bool, typer.Option(help="Forget the state of an earlier run (pays again).")] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Forget the state of an earlier run (pays again).")
+    ] = False,
+    keep_state: Annotated[
+        bool, typer.Option("--keep-state", help="Keep the state file (found numbers) after a complete run.")
+    ] = False,
 ) -> None:
     """Find the phone numbers of every row of a lead file; resumable: re-run the same command to continue."""
     with one_line_errors("bulk"):
@@ -188,24 +224,31 @@ def bulk(
             return
         if restart:
             state.unlink(missing_ok=True)
-        client = Client(api_key, base_url)
+        client = Client(api_key, base_url, on_retry=retry_notice(err))
         if client.config.api_key is None:
-            raise BulkError("no API key: pass --api-key or set TROVA_API_KEY")
+            raise UsageError(NO_KEY)
         journal = Journal(state, plan)
         options = RunOptions(webhook=webhook, max_in_flight=max_in_flight, poll_interval_s=poll_interval)
         fmt = output_format(output, table.fmt)
+        credits: list[int] = []
         try:
             with client:
+                credits.append(client.account().credits)
                 outcome = run_batches(client, plan, journal, options)
+                credits.append(client.account().credits)
         except KeyboardInterrupt:
             outcome = Outcome(stop=Interrupted("interrupted"))
         except ClientError as exc:
             outcome = Outcome(stop=exc)
         summary = write_output(table, plan, journal, output, fmt)
-        report(outcome, summary, output, state)
+        report(outcome, summary, output, state, keep_state=keep_state)
+        if len(credits) == 2:
+            out.print(f"credits: {credits[0] - credits[1]:,} spent, {credits[1]:,} left")
 
 
-def report(outcome: Outcome, summary: Summary, output: Path, state: Path) -> None:
+def report(
+    outcome: Outcome, summary: Summary, output: Path, state: Path, *, keep_state: bool = False
+) -> None:
     done = summary.rows - summary.statuses["pending"]
     if isinstance(outcome.stop, InsufficientCreditsError):
         fail("bulk", f"insufficient credits: {done:,} of {summary.rows:,} rows done, written to {output}; "
@@ -219,25 +262,36 @@ def report(outcome: Outcome, summary: Summary, output: Path, state: Path) -> Non
         fail("bulk", f"{outcome.failed_batches} batch(es) failed on the server (refunded); {done:,} of "
                      f"{summary.rows:,} rows done, written to {output}; re-run the same command to retry")
     out.print(escape(summary_line(summary, output)))
-    err.print(f"[dim]state kept in {escape(str(state))}: re-running is free; --restart starts afresh[/dim]")
+    if keep_state or summary.statuses["pending"]:
+        kept = escape(str(state))
+        err.print(f"[dim]state kept in {kept}: re-running is free; --restart starts afresh[/dim]")
+    else:
+        state.unlink(missing_ok=True)  # it holds the numbers found: nothing to resume, nothing to keep
 
 
 # --- trova find -----------------------------------------------------------------------------------
 
 
 def find_search(
-    linkedin: str | None, first: str | None, last: str | None, domain: str | None, company: str | None
+    linkedin: str | None, first: str | None, last: str | None, domain: str | None, company: str | None,
+    full: str | None = None,
 ) -> dict[str, str]:
     if linkedin:
         return {"linkedin_url": linkedin}
-    if first and last and (domain or company):
-        search = {"first_name": first, "last_name": last}
+    names: dict[str, str] | None = None
+    if first and last:
+        names = {"first_name": first, "last_name": last}
+    elif full:
+        names = {"full_name": full}
+    if names and (domain or company):
+        search = dict(names)
         if domain:
             search["company_domain"] = domain
         if company:
             search["company_name"] = company
         return search
-    fail("find", "give --linkedin URL, or --first and --last with --domain or --company", EXIT_USAGE)
+    fail("find", "give --linkedin URL, or --first and --last (or --full) with --domain or --company",
+         EXIT_USAGE)
 
 
 def show_result(result: PhoneResult, console: Console) -> None:
@@ -258,6 +312,7 @@ def find(
     linkedin: Annotated[str | None, typer.Option(help="LinkedIn profile URL.")] = None,
     first: Annotated[str | None, typer.Option(help="First name.")] = None,
     last: Annotated[str | None, typer.Option(help="Last name.")] = None,
+    full: Annotated[str | None, typer.Option(help="Full name, when first/last are not given.")] = None,
     domain: Annotated[str | None, typer.Option(help="Company domain or website.")] = None,
     company: Annotated[str | None, typer.Option(help="Company name.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -266,10 +321,10 @@ def find(
     api_key: Annotated[str | None, typer.Option(envvar="TROVA_API_KEY", help="API key.")] = None,
 ) -> None:
     """Find one person's phone number and wait for the answer."""
-    search = find_search(linkedin, first, last, domain, company)
-    with one_line_errors("find"), Client(api_key, base_url) as client:
+    search = find_search(linkedin, first, last, domain, company, full)
+    with one_line_errors("find"), Client(api_key, base_url, on_retry=retry_notice(err)) as client:
         if client.config.api_key is None:
-            raise BulkError("no API key: pass --api-key or set TROVA_API_KEY")
+            raise UsageError(NO_KEY)
         result = client.find_and_wait(search, timeout_s=timeout)
     if as_json:
         typer.echo(orjson.dumps(dict(result.raw), option=orjson.OPT_INDENT_2).decode())

@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from trova.cli.common import fail, open_database, settings, sqlite_path
 from trova.contacts.models import ImportReport, RowProblem
-from trova.errors import TrovaError
+from trova.errors import ConfigError, TrovaError
 from trova.ingest.service import import_paths
-from trova.settings import get_settings
 from trova.store import Database
 from trova.store.migrate import current_revision, upgrade
 
@@ -36,17 +36,14 @@ def import_command(
         bool, typer.Option("--quiet", "-q", help="Do not list skipped rows, only the summary")
     ] = False,
 ) -> None:
-    """Import contact records; skipped rows are listed on stderr as ``file:line: reason``."""
-    db = Database(get_settings().database_url)
+    """Import contact records; skipped rows are listed on stderr as file:line: reason."""
+    db = _dry_run_store() if dry_run else open_database()
     try:
-        if not dry_run:
-            upgrade(db)
-        elif current_revision(db) is None:
-            db.dispose()
-            db = _empty_store()
         report = import_paths(
             db, files, source=source, dry_run=dry_run, on_problem=None if quiet else _print_problem
         )
+    except ConfigError:
+        raise
     except TrovaError as exc:
         _fail(exc.message)
     except SQLAlchemyError as exc:
@@ -54,6 +51,19 @@ def import_command(
     finally:
         db.dispose()
     typer.echo(summary(report))
+
+
+def _dry_run_store() -> Database:
+    """The configured store, read only; a missing or unmigrated one is an empty scratch store."""
+    url = settings().database_url
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return _empty_store()
+    db = Database(url)
+    if current_revision(db) is None:
+        db.dispose()
+        return _empty_store()
+    return db
 
 
 def _empty_store() -> Database:
@@ -69,8 +79,7 @@ def _print_problem(problem: RowProblem) -> None:
 
 
 def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(code=1)
+    fail(message)
 
 
 def summary(report: ImportReport) -> str:

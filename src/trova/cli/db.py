@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from trova.accounts.service import verify_copied_balances
+from trova.cli.common import require_database
 from trova.errors import TrovaError
 from trova.store.copy import copy_database
 
@@ -27,6 +28,7 @@ def copy_command(
 
     Stop the servers and workers using --from first; start them on --to afterwards.
     """
+    require_database(source)
     try:
         report = copy_database(source, target, verify_copied_balances, progress=_print_table)
     except TrovaError as error:

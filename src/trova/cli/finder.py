@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import orjson
 import typer
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from trova.cli.common import EXIT_USAGE, fail, require_database, settings
 from trova.errors import TrovaError
 from trova.finder.explain import explain, render_text
 from trova.people.normalise import search_from_params
-from trova.settings import Settings
 from trova.store import Database
 
 
@@ -50,8 +48,8 @@ def explain_command(
         search = search_from_params({key: value for key, value in params.items() if value is not None})
     except TrovaError as exc:
         _fail(f"{exc.message} (give --linkedin URL, or --first and --last with --domain or --company)")
-    url = Settings().database_url
-    _require_existing_sqlite_file(url)
+    url = settings().database_url
+    require_database(url)
     db = Database(url)
     try:
         explanation = explain(db, search)
@@ -65,14 +63,5 @@ def explain_command(
         typer.echo(render_text(explanation))
 
 
-def _require_existing_sqlite_file(url: str) -> None:
-    """Explaining reads only: never let SQLite create an empty database file as a side effect."""
-    parsed = make_url(url)
-    is_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
-    if is_file and not Path(str(parsed.database)).exists():
-        _fail(f"no contact store at {parsed.database} (run `trova import` first)")
-
-
 def _fail(message: str) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(2)
+    fail(message, EXIT_USAGE)

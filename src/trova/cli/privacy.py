@@ -145,7 +145,7 @@ def list_command() -> None:
 
 @suppress_app.command("remove")
 def remove_command(
-    entry_id: Annotated[int, typer.Argument(help="Entry id, as shown by `suppress list`.")],
+    entry_id: Annotated[int, typer.Argument(help="Entry id, as shown by trova suppress list.")],
 ) -> None:
     """Take one entry off the list: the person or number may be returned (and imported) again."""
     with write_transaction() as conn:
@@ -227,7 +227,7 @@ def audit_command(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="With --account: the newest N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, for machines.")] = False,
 ) -> None:
-    """Who was shown a person's or a number's number, and when (a subject access request), or with
+    """Who was shown a person's number, or a given number, and when (a subject access request), or with
     --account NAME every number that account was shown. Entries are kept TROVA_AUDIT_RETENTION_DAYS."""
     if account is not None and any((linkedin, phone, first, last, domain, company)):
         fail("give either --account or a person/number, not both")

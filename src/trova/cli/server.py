@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import signal
 import sys
 import threading
@@ -12,12 +13,14 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Split
-from trova.errors import SourceConfigError, TrovaError
+from trova.cli.common import fail, require_database, settings, sqlite_path
+from trova.errors import ConfigError, TrovaError
 from trova.runtime import Runtime, database_for, freeze_startup_objects
-from trova.settings import Settings, get_settings
+from trova.settings import Settings
 from trova.store import Database
 from trova.store.migrate import upgrade
 
@@ -27,8 +30,7 @@ SAMPLE_CONTACTS = Path(__file__).resolve().parent.parent / "data" / "sample_cont
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    fail(message)
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -39,32 +41,64 @@ def _configure_logging(settings: Settings) -> None:
     )
 
 
-def _open_database(settings: Settings) -> Database:
+def _open_database(settings: Settings, *, create: bool = True) -> Database:
     from trova.sources.config import configured_sources
 
-    try:
-        configured_sources(settings)
-    except SourceConfigError as error:
-        _fail(error.message)
+    configured_sources(settings)  # a bad [[sources]] entry is a ConfigError: one line, exit 2
+    if not create:
+        require_database(settings.database_url)
     db = database_for(settings)
     upgrade(db)
     return db
 
 
-def demo_key(db: Database) -> str:
-    """Create the ``demo`` account with 100,000 credits, or give the existing one a fresh key.
+def demo_key_file(database_url: str) -> Path:
+    """Where the demo key is kept: beside the SQLite file (``trova.db.demo-key``), else ./trova-demo.key."""
+    path = sqlite_path(database_url)
+    return path.with_name(path.name + ".demo-key") if path is not None else Path("trova-demo.key")
 
-    Keys are stored only hashed, so an existing demo account cannot show its old key again.
-    """
+
+def _saved_key(conn: Connection, key_file: Path, account_id: int) -> str | None:
+    try:
+        saved = key_file.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        owner = accounts.authenticate(conn, saved, phone=False)
+    except TrovaError:
+        return None
+    return saved if owner.id == account_id else None
+
+
+def _keep_key(key_file: Path, key: str) -> None:
+    """Write the key readable by its owner only (mode 0600), atomically."""
+    tmp = key_file.with_name(key_file.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, key_file)
+
+
+def demo_key(db: Database, key_file: Path, *, rotate: bool = False) -> str:
+    """The ``demo`` account's key, stable across restarts: created with 100,000 credits the first
+    time, then read back from ``key_file`` (keys are stored only hashed in the database); a new key
+    only with ``rotate`` or when the file is gone or no longer holds the demo account's key."""
     with db.write() as conn:
         existing = accounts.find_account(conn, DEMO_ACCOUNT)
         if existing is None:
-            return accounts.create_account(conn, DEMO_ACCOUNT, credits=DEMO_CREDITS).api_key
-        if existing.credits < DEMO_CREDITS // 10:
-            accounts.topup(
-                conn, existing.id, Split(sub=DEMO_CREDITS - existing.credits, paygo=0), note="demo refill"
-            )
-        return accounts.rotate_key(conn, existing.id)
+            key = accounts.create_account(conn, DEMO_ACCOUNT, credits=DEMO_CREDITS).api_key
+        else:
+            if existing.credits < DEMO_CREDITS // 10:
+                accounts.topup(
+                    conn, existing.id, Split(sub=DEMO_CREDITS - existing.credits, paygo=0), note="demo refill"
+                )
+            saved = None if rotate else _saved_key(conn, key_file, existing.id)
+            if saved is not None:
+                return saved
+            key = accounts.rotate_key(conn, existing.id)
+    _keep_key(key_file, key)
+    return key
 
 
 def import_sample(db: Database) -> str | None:
@@ -95,13 +129,14 @@ def sample_linkedin_url(path: Path = SAMPLE_CONTACTS) -> str:
     return fallback
 
 
-def _print_demo(key: str, host: str, port: int, imported: str | None) -> None:
+def _print_demo(key: str, key_file: Path, host: str, port: int, imported: str | None) -> None:
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     base = f"http://{shown_host}:{port}"
     if imported:
         typer.echo(f"Sample contacts: {imported}")
-    typer.echo(f"Demo account '{DEMO_ACCOUNT}' — API key (shown once; restart with --demo for a new one):")
+    typer.echo(f"Demo account '{DEMO_ACCOUNT}' — API key (kept in {key_file}; --new-demo-key for a new one):")
     typer.echo(f"  {key}")
+    typer.echo(f"  export TROVA_API_KEY={key}")
     typer.echo("Try it:")
     body = orjson.dumps({"linkedin_url": sample_linkedin_url()}).decode()
     typer.echo(
@@ -117,16 +152,16 @@ def api_process_app() -> Any:
     process it starts): the settings and database of the process's environment, no background loops."""
     from trova.api.app import create_app
 
-    settings = get_settings()
-    _configure_logging(settings)
-    return create_app(settings, database_for(settings))
+    current = settings()
+    _configure_logging(current)
+    return create_app(current, database_for(current))
 
 
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default TROVA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default TROVA_PORT).")] = None,
     no_worker: Annotated[
-        bool, typer.Option("--no-worker", help="Serve the API only; run `trova worker` elsewhere.")
+        bool, typer.Option("--no-worker", help="Serve the API only; run trova worker elsewhere.")
     ] = False,
     demo: Annotated[
         bool, typer.Option("--demo", help="Create/refresh the demo account and sample data first.")
@@ -134,6 +169,9 @@ def serve_command(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="API processes sharing the port (background loops: once).")
     ] = 1,
+    new_demo_key: Annotated[
+        bool, typer.Option("--new-demo-key", help="With --demo: give the demo account a new key.")
+    ] = False,
 ) -> None:
     """Serve the API, with background workers unless --no-worker."""
     import uvicorn  # heavy imports only for the command that needs them
@@ -141,29 +179,32 @@ def serve_command(
     from trova.api.app import create_app
     from trova.api.protocol import uvicorn_options
 
-    settings = get_settings()
-    _configure_logging(settings)
-    bind_host, bind_port = host or settings.host, port or settings.port
+    current = settings()
+    _configure_logging(current)
+    bind_host, bind_port = host or current.host, port or current.port
     try:
-        db = _open_database(settings)
+        db = _open_database(current)
         if demo:
             imported = import_sample(db)
-            _print_demo(demo_key(db), bind_host, bind_port, imported)
+            key_file = demo_key_file(current.database_url)
+            _print_demo(demo_key(db, key_file, rotate=new_demo_key), key_file, bind_host, bind_port, imported)
+    except ConfigError:
+        raise
     except TrovaError as error:
         _fail(error.message)
-    runtime = Runtime(settings, db, workers=not no_worker).start()
-    app: Any = "trova.cli.server:api_process_app" if workers > 1 else create_app(settings, db)
+    runtime = Runtime(current, db, workers=not no_worker).start()
+    app: Any = "trova.cli.server:api_process_app" if workers > 1 else create_app(current, db)
     config = uvicorn.Config(
         app,
         factory=workers > 1,
         workers=workers,
         host=bind_host,
         port=bind_port,
-        log_level=settings.log_level.lower(),
+        log_level=current.log_level.lower(),
         log_config=None,
         access_log=False,
         lifespan="off",
-        **uvicorn_options(settings),
+        **uvicorn_options(current),
     )
     _absorb_stop_signals(runtime.stop_event)
     freeze_startup_objects()
@@ -196,10 +237,10 @@ def _absorb_stop_signals(stop: threading.Event) -> None:
 
 def worker_command() -> None:
     """Run the background workers alone (no HTTP API) until SIGTERM or Ctrl-C."""
-    settings = get_settings()
-    _configure_logging(settings)
-    db = _open_database(settings)
-    runtime = Runtime(settings, db, workers=True)
+    current = settings()
+    _configure_logging(current)
+    db = _open_database(current, create=False)
+    runtime = Runtime(current, db, workers=True)
     stopped = threading.Event()
     _absorb_stop_signals(stopped)
     runtime.start()
@@ -212,8 +253,7 @@ def worker_command() -> None:
 
 def migrate_command() -> None:
     """Create or upgrade the database schema (also done on every start)."""
-    settings = get_settings()
-    db = Database(settings.database_url)
+    db = Database(settings().database_url)
     try:
         upgrade(db)
     finally:

@@ -14,8 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from trova.cli.accounts import accounts_app, fail, write_transaction
-from trova.settings import get_settings
+from trova.cli.common import settings
+from trova.errors import InvalidWebhookUrl
+from trova.settings import Settings
 from trova.webhooks import service
+from trova.webhooks.guard import validate_submitted_url
 from trova.webhooks.service import MessageView
 from trova.webhooks.signing import ROTATION_OVERLAP
 
@@ -109,14 +112,17 @@ def redeliver(message_id: Annotated[str, typer.Argument(help="The message id to 
 
 def set_webhook(
     name: Annotated[str, typer.Argument(help="The account.")],
-    url: Annotated[str | None, typer.Argument(help="The default webhook URL (https://…).")] = None,
+    url: Annotated[str | None, typer.Argument(help="The default webhook URL (https:// required).")] = None,
     none: Annotated[bool, typer.Option("--none", help="Remove the default webhook.")] = False,
 ) -> None:
     """Set the account's default webhook URL (used when a request gives none), or remove it with --none."""
     if (url is None) == (not none):
         fail("give either a URL or --none")
+    current = settings()
+    if url is not None:
+        check_webhook_url(url, current)
     with write_transaction() as conn:
-        stored = service.set_account_webhook(conn, name, url, get_settings())
+        stored = service.set_account_webhook(conn, name, url, current)
     typer.echo(f"{name}: default webhook {stored}" if stored else f"{name}: no default webhook")
 
 
@@ -134,6 +140,20 @@ def webhook_secret(
         typer.echo(f"the previous secret is still signed with, for up to {hours} h after the rotation:")
         typer.echo(f"previous: {secrets.previous}")
     typer.echo(secrets.current)
+
+
+def check_webhook_url(url: str, current: Settings) -> None:
+    """Refuse a webhook URL with one line saying what is required (https, a public address)."""
+    try:
+        validate_submitted_url(url, current)
+    except InvalidWebhookUrl as error:
+        wanted = []
+        if not current.webhook_allow_http:
+            wanted.append("https:// (TROVA_WEBHOOK_ALLOW_HTTP=true allows http://)")
+        if not current.webhook_allow_private:
+            wanted.append("a public address (TROVA_WEBHOOK_ALLOW_PRIVATE=true allows others)")
+        needs = f"; a webhook URL needs {' and '.join(wanted)}" if wanted else ""
+        fail(f"{error.message}: {url!r}{needs}")
 
 
 def register(app: typer.Typer) -> None:

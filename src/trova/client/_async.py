@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -29,8 +29,11 @@ class AsyncClient:
         self, api_key: str | None = None, base_url: str | None = None, *, timeout_s: float = 30.0,
         retry: RetryPolicy | None = None, retry_unsafe_posts: bool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_retry: Callable[[str, float], None] | None = None,
     ) -> None:
         self.config = _core.resolve_config(api_key, base_url, timeout_s, retry, retry_unsafe_posts)
+        self.on_retry = on_retry
+        """Called with (reason, seconds) before each wait for a retry (429, 5xx, timeout)."""
         self._http = httpx.AsyncClient(base_url=self.config.base_url, timeout=timeout_s, transport=transport)
 
     async def __aenter__(self) -> AsyncClient:
@@ -57,6 +60,8 @@ class AsyncClient:
                 step = exchange.on_transport_error(exc)
             if isinstance(step, Done):
                 return step.value
+            if self.on_retry is not None:
+                self.on_retry(step.reason, step.delay_s)
             await asyncio.sleep(step.delay_s)
 
     async def find(

@@ -176,6 +176,13 @@ def get_bulk_call(bulk_id: str) -> Call[Bulk]:
     return Call("GET", "/phone/bulk", parse_bulk, params={"id": bulk_id})
 
 
+def list_bulks_call(limit: int, before: str | None) -> Call[Json]:
+    params = {"limit": str(limit)}
+    if before:
+        params["before"] = before
+    return Call("GET", "/phone/bulks", dict, params=params)
+
+
 def account_call() -> Call[AccountInfo]:
     return Call("GET", "/account/info", parse_account)
 
@@ -187,6 +194,7 @@ def explain_call(search_id: str) -> Call[dict[str, Any]]:
 @dataclass(frozen=True, slots=True)
 class Retry:
     delay_s: float
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +218,7 @@ class Exchange(Generic[T]):
         self.attempt += 1
         if self.attempt >= self.config.retry.max_attempts:
             raise error
-        return Retry(self.config.retry.delay_s(self.attempt, retry_after_s))
+        return Retry(self.config.retry.delay_s(self.attempt, retry_after_s), str(error))
 
     def on_response(self, response: httpx.Response) -> Retry | Done[T]:
         status = response.status_code
@@ -224,8 +232,12 @@ class Exchange(Generic[T]):
         raise error
 
     def on_transport_error(self, exc: httpx.TransportError) -> Retry:
+        """Timeouts and lost connections are retried; a refused connection (nothing listens there, or
+        a wrong address) is not: retrying it would only make the user wait for the same answer."""
         error = TransportError(f"cannot reach {self.config.base_url}: {describe(exc)}")
-        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        if isinstance(exc, httpx.ConnectError):
+            raise error
+        never_sent = isinstance(exc, httpx.ConnectTimeout)
         if never_sent or self._may_resend:
             return self._retry_or(error)
         raise error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -11,7 +11,7 @@ import httpx
 
 from trova.client import _core
 from trova.client._core import Call, Done, Exchange, Poll, RetryPolicy
-from trova.client.models import AccountInfo, Bulk, PhoneResult, Submission
+from trova.client.models import AccountInfo, Bulk, Json, PhoneResult, Submission
 
 T = TypeVar("T")
 
@@ -29,8 +29,11 @@ class Client:
         self, api_key: str | None = None, base_url: str | None = None, *, timeout_s: float = 30.0,
         retry: RetryPolicy | None = None, retry_unsafe_posts: bool | None = None,
         transport: httpx.BaseTransport | None = None,
+        on_retry: Callable[[str, float], None] | None = None,
     ) -> None:
         self.config = _core.resolve_config(api_key, base_url, timeout_s, retry, retry_unsafe_posts)
+        self.on_retry = on_retry
+        """Called with (reason, seconds) before each wait for a retry (429, 5xx, timeout)."""
         self._http = httpx.Client(base_url=self.config.base_url, timeout=timeout_s, transport=transport)
 
     def __enter__(self) -> Client:
@@ -56,6 +59,8 @@ class Client:
                 step = exchange.on_transport_error(exc)
             if isinstance(step, Done):
                 return step.value
+            if self.on_retry is not None:
+                self.on_retry(step.reason, step.delay_s)
             time.sleep(step.delay_s)
 
     def find(
@@ -113,6 +118,10 @@ class Client:
         """GET /phone/single/explain (a Trova extension; Enrow answers 404): why the search got its
         number, or none, as the JSON document the server returns."""
         return self._run(_core.explain_call(search_id))
+
+    def list_bulks(self, *, limit: int = 20, before: str | None = None) -> Json:
+        """GET /phone/bulks (Trova extension): the account's batches, newest first, as the JSON body."""
+        return self._run(_core.list_bulks_call(limit, before))
 
     def account(self) -> AccountInfo:
         """GET /account/info: the spendable credits and the account's webhooks."""

@@ -49,6 +49,10 @@ class PhoneResult:
     number: str | None = None
     country: str | None = None
     line_type: str | None = None
+    sources: tuple[str, ...] = ()
+    """Trova extension: the names of the sources that reported the number (empty against Enrow)."""
+    last_seen: str | None = None
+    """Trova extension: the date (YYYY-MM-DD) the number was last observed."""
     params: Json = field(default_factory=dict, compare=False)
     custom: Any = None
     raw: Json = field(default_factory=dict, compare=False, repr=False)
@@ -167,6 +171,12 @@ def _qualification(value: Any) -> Qualification:
     return "not_found"
 
 
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(item) for item in value if isinstance(item, str | int))
+
+
 def parse_result(body: Json) -> PhoneResult:
     number = _str(body.get("number"))
     qualification = _qualification(body.get("qualification"))
@@ -179,6 +189,8 @@ def parse_result(body: Json) -> PhoneResult:
         number=number,
         country=_str(body.get("country")),
         line_type=_str(body.get("line_type")),
+        sources=_strings(body.get("sources")),
+        last_seen=_str(body.get("last_seen")),
         params=_object(body.get("params")),
         custom=body.get("custom"),
         raw=body,

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import run_trova, trova_command
+from trova.store import Database
+from trova.store.migrate import upgrade
 
 
 @pytest.fixture
@@ -23,7 +25,12 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(db_path: Path) -> dict[str, str]:
-    return {"TROVA_DATABASE_URL": f"sqlite:///{db_path}", "COLUMNS": "200"}
+    """A migrated, empty store (``trova import`` does not create a database: ``trova migrate`` does)."""
+    url = f"sqlite:///{db_path}"
+    db = Database(url)
+    upgrade(db)
+    db.dispose()
+    return {"TROVA_DATABASE_URL": url, "COLUMNS": "200"}
 
 
 def scalar(db_path: Path, sql: str) -> int:
@@ -52,15 +59,20 @@ def test_import_lists_skipped_rows_on_stderr_and_ends_with_a_summary(
     assert scalar(db_path, "SELECT count(*) FROM phone_observations") == 1
 
 
-def test_dry_run_writes_nothing(tmp_path: Path, env: dict[str, str], db_path: Path) -> None:
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    db_path = tmp_path / "fresh" / "trova.db"
+    db_path.parent.mkdir()
+    env = {"TROVA_DATABASE_URL": f"sqlite:///{db_path}"}
     path = tmp_path / "crm.jsonl.gz"
     path.write_bytes(gzip.compress(b'{"linkedin_url": "linkedin.com/in/ada", "phone": "+15705551234"}\n'))
     for migrated in (False, True):
         result = run_trova("import", "--dry-run", str(path), env=env)
         assert result.stdout.startswith("Dry run: nothing written. 1 rows read")
         assert "records would be stored: 1" in result.stdout and "people would be created: 1" in result.stdout
-        table = "people" if migrated else "sqlite_master"
-        assert not db_path.exists() or scalar(db_path, f"SELECT count(*) FROM {table}") == 0
+        if migrated:
+            assert scalar(db_path, "SELECT count(*) FROM people") == 0
+        else:
+            assert not db_path.exists()
         run_trova("migrate", env=env)
 
 

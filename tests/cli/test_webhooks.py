@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.webhooks.conftest import fast_settings, new_account, queue, sender_running, settled
 from tests.webhooks.receiver import Reply, receiver, wait_for
-from trova.cli.main import app
+from trova.cli.main import run
 from trova.settings import get_settings
 from trova.store import Database
 from trova.store.migrate import upgrade
@@ -31,9 +32,11 @@ def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Datab
 
 
 def trova(*args: str, code: int = 0) -> tuple[str, str]:
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == code, (args, result.stdout, result.stderr)
-    return result.stdout, result.stderr
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        exit_code = run(list(args))
+    assert exit_code == code, (args, stdout.getvalue(), stderr.getvalue())
+    return stdout.getvalue(), stderr.getvalue()
 
 
 def test_list_show_and_redeliver(sqlite_db: Database) -> None:
@@ -86,7 +89,9 @@ def test_list_show_and_redeliver(sqlite_db: Database) -> None:
 def test_errors_are_one_line_on_stderr(sqlite_db: Database, args: tuple[str, ...], text: str) -> None:
     trova("accounts", "create", "acme")
     out, err = trova(*args, code=1)
-    assert err == f"error: {text}\n" and out == ""
+    assert err.startswith(f"error: {text}") and err.count("\n") == 1 and out == ""
+    if "http://" in " ".join(args):
+        assert "needs https://" in err
 
 
 def test_set_webhook_validates_like_the_api_and_can_be_removed(sqlite_db: Database) -> None:

@@ -212,6 +212,7 @@ def test_suppress_file_erase_and_audit_commands(site: Site) -> None:
 )
 def test_bad_input_is_one_line_on_stderr(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     env = {"TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}"}
+    run_trova("migrate", env=env)
     result = run_trova(*args, env=env, cwd=tmp_path, check=False)
     assert result.returncode == 1
     assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1

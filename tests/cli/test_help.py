@@ -1,0 +1,29 @@
+"""The help of every command reads cleanly: plain text, flags as flags, no stray markup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from trova.cli.main import COMMANDS, load_command
+
+
+def commands() -> Iterator[tuple[str, Any]]:
+    for name in COMMANDS:
+        command = load_command(name)
+        assert command is not None, name
+        yield name, command
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            yield f"{name} {sub_name}", sub
+
+
+@pytest.mark.parametrize(("path", "command"), list(commands()))
+def test_help_reads_cleanly(path: str, command: Any) -> None:
+    ctx = command.make_context(f"trova {path}", ["--help"], resilient_parsing=True)
+    text = command.get_help(ctx)
+    assert "`" not in text, text
+    assert "<bool>" not in text and "╭" not in text, text
+    assert "number's number" not in text, text
+    assert " / --no-" not in text, text
