@@ -20,7 +20,7 @@ from trova.store import tables
 
 XSS = "<script>document.title='pwned'</script>"
 FORMULA = '=HYPERLINK("http://evil.example","click")'
-ADDED = ["phone", "phone_country", "phone_line_type", "phone_status"]
+ADDED = ["phone", "phone_country", "phone_line_type", "phone_sources", "phone_last_seen", "phone_status"]
 
 
 def lead_row(i: int) -> list[str]:
@@ -73,11 +73,13 @@ def expected_added(row: list[str], answers: dict[bytes, dict[str, Any]]) -> list
     names = ("linkedin_url", "first_name", "last_name", "company_name")
     params = {name: value for name, value in zip(names, row, strict=False) if value}
     if "linkedin_url" not in params and "last_name" not in params:
-        return ["", "", "", "invalid_input: " + "x"]
+        return ["", "", "", "", "", "invalid_input: " + "x"]
     result = answers[orjson.dumps(params, option=orjson.OPT_SORT_KEYS)]
     if result["qualification"] != "found":
-        return ["", "", "", "not_found"]
-    return [result["number"], result["country"], result.get("line_type", ""), "found"]
+        return ["", "", "", "", "", "not_found"]
+    sources = ";".join(result.get("sources", []))
+    return [result["number"], result["country"], result.get("line_type", ""), sources,
+            result.get("last_seen", ""), "found"]
 
 
 def check_rows(rows: list[list[str]], answers: dict[bytes, dict[str, Any]]) -> None:
@@ -89,12 +91,12 @@ def check_rows(rows: list[list[str]], answers: dict[bytes, dict[str, Any]]) -> N
         expected_notes = "'" + FORMULA if i == 1 else source[4]
         assert row[:5] == [*source[:4], expected_notes], i
         wanted = expected_added(source, answers)
-        if wanted[3].startswith("invalid_input"):
-            assert row[8].startswith("invalid_input: "), (i, row)
-            assert row[5:8] == ["", "", ""]
+        if wanted[5].startswith("invalid_input"):
+            assert row[10].startswith("invalid_input: "), (i, row)
+            assert row[5:10] == ["", "", "", "", ""]
         else:
             assert row[5:] == wanted, (i, row, wanted)
-        found += row[8] == "found"
+        found += row[10] == "found"
     assert found == 1500 + 500 + 1500  # by LinkedIn, the repeats, by name
 
 

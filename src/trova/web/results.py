@@ -74,17 +74,19 @@ def answers_of(conn: Connection, account: Account, upload: Upload) -> dict[int, 
 
 
 def added_columns(code: int, upload: Upload, answers: dict[int, SearchRow]) -> dict[str, str]:
+    """The bulk tool's added columns (``bulk.engine.ADDED_COLUMNS``) for one row of the upload."""
+    empty = dict.fromkeys(ADDED_COLUMNS[:-1], "")
     if code < 0:
         reason = upload.reasons[-1 - code] if -1 - code < len(upload.reasons) else ""
-        return {"phone": "", "phone_country": "", "phone_line_type": "",
-                "phone_status": f"invalid_input: {reason}"}
+        return {**empty, "phone_status": f"invalid_input: {reason}"}
     row = answers.get(code)
     if row is None or row.status != "done":
-        return {"phone": "", "phone_country": "", "phone_line_type": "", "phone_status": "pending"}
+        return {**empty, "phone_status": "pending"}
     if row.qualification != "found" or row.number is None:
-        return {"phone": "", "phone_country": "", "phone_line_type": "", "phone_status": "not_found"}
-    return {"phone": row.number, "phone_country": row.country or "",
-            "phone_line_type": row.line_type or "", "phone_status": "found"}
+        return {**empty, "phone_status": "not_found"}
+    return {"phone": row.number, "phone_country": row.country or "", "phone_line_type": row.line_type or "",
+            "phone_sources": ";".join(row.source_names), "phone_last_seen": row.last_seen or "",
+            "phone_status": "found"}
 
 
 def kind_of(code: int, answers: dict[int, SearchRow]) -> RowFilter:
