@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.cli.test_privacy import CONTACTS, bulk, credits, start_site
 from tests.privacy.support import (
     ADA_BY_URL,
     ADA_PHONE,
@@ -14,7 +15,6 @@ from tests.privacy.support import (
     rows_holding,
     write_csv,
 )
-from tests.privacy.test_cli import CONTACTS, bulk, credits, start_site
 from trova.store import Database
 
 
