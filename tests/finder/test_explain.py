@@ -146,7 +146,7 @@ def test_explain_command_text_and_json(tmp_path: Path) -> None:
     )
     assert (
         no_store.returncode != 0
-        and "no contact store" in no_store.stderr
+        and "no database at" in no_store.stderr
         and "Traceback" not in no_store.stderr
     )
     assert not absent.exists()

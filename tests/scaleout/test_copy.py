@@ -140,9 +140,9 @@ def test_an_embedded_install_copied_to_postgresql_answers_identically(
 def test_copy_refuses_a_missing_source_and_the_same_database(sqlite_url: str, tmp_path: Path) -> None:
     missing = run_trova("db", "copy", "--from", sqlite_url, "--to", f"sqlite:///{tmp_path / 'b.db'}",
                         env={}, check=False)
-    assert (missing.returncode, missing.stderr.strip().splitlines()) == (
-        1, [f"error: source database file not found: {tmp_path / 'trova.db'}"]
-    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith(f"error: no database at {tmp_path / 'trova.db'} ")
+    assert len(missing.stderr.strip().splitlines()) == 1
     run_trova("migrate", env={"TROVA_DATABASE_URL": sqlite_url})
     same = run_trova("db", "copy", "--from", sqlite_url, "--to", sqlite_url, env={}, check=False)
     assert (same.returncode, same.stderr.strip()) == (1, "error: --from and --to name the same database")

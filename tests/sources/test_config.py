@@ -133,8 +133,8 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
     config.write_text('[[sources]]\nname = "up"\nkind = "enrow"\nbase_url = "https://e"\n')
     env = {"TROVA_CONFIG": str(config), "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}"}
     result = run_trova("sources", "list", env=env, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a configuration error (docs: exit 2 for usage and configuration)
     assert result.stderr == "error: source 'up' (enrow): api_key_env: Field required\n"
     serve = run_trova("serve", "--port", "1", env=env, check=False)
-    assert serve.returncode == 1
+    assert serve.returncode == 2
     assert serve.stderr.strip().splitlines()[-1] == "error: source 'up' (enrow): api_key_env: Field required"

@@ -14,7 +14,6 @@ from rich.table import Table
 from sqlalchemy.engine import Connection
 
 from trova.cli.accounts import fail, write_transaction
-from trova.errors import SourceConfigError
 from trova.settings import get_settings
 from trova.sources import repository as repo
 from trova.sources import service
@@ -32,11 +31,7 @@ WIDE = 200
 
 
 def _specs() -> list[SourceSpec]:
-    try:
-        return configured_sources(get_settings())
-    except SourceConfigError as error:
-        fail(error.message)
-        raise AssertionError("unreachable") from None
+    return configured_sources(get_settings())
 
 
 @contextmanager
