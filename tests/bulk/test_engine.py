@@ -18,6 +18,9 @@ from trova.bulk.engine import (
 )
 from trova.bulk.tabular import Table, auto_mapping
 from trova.client.models import parse_bulk
+from trova.errors import InvalidSearch
+from trova.people.models import Search
+from trova.people.normalise import search_from_params
 
 
 def leads(path: Path, rows: list[list[str]]) -> Table:
@@ -59,6 +62,37 @@ def test_identical_searches_are_sent_once_and_invalid_rows_cost_nothing(tmp_path
         "last_name": "Durand",
         "company_name": "Acme Corp.",
     }
+
+
+def reference_codes(table: Table) -> list[int]:
+    """Each row's search position computed the plain way: normalise every row, first seen first."""
+    mapping = auto_mapping(table.columns)
+    seen: dict[Search, int] = {}
+    codes = []
+    for record in table.records():
+        params = {f: record.values[c].strip() for c, f in mapping.items() if record.values.get(c, "").strip()}
+        try:
+            search = search_from_params(params)
+        except InvalidSearch:
+            codes.append(-1)
+            continue
+        codes.append(seen.setdefault(search, len(seen)))
+    return codes
+
+
+def test_the_plan_finds_the_searches_that_normalising_every_row_finds(tmp_path: Path) -> None:
+    rows = []
+    for i in range(300):
+        url = f"https://www.linkedin.com/in/p{i % 97}" if i % 3 else ""
+        shouted = url.upper().replace("HTTPS://WWW.", "") if i % 7 == 0 else url
+        names = [("Ann", "Lee"), ("ann", "LEE"), ("Bob", ""), ("Élodie", "Durand")][i % 4]
+        rows.append([*names, ["Acme", "ACME Corp.", "", "Other"][i % 5 % 4], shouted])
+    table = leads(tmp_path / "in.csv", rows)
+    plan = plan_of(table)
+    expected = reference_codes(table)
+    assert [max(code, -1) for code in plan.codes] == expected
+    assert len(plan.searches) == max(expected) + 1
+    assert sum(plan.rows_per_search) == sum(1 for code in expected if code >= 0)
 
 
 def test_searches_are_split_into_batches(tmp_path: Path) -> None:

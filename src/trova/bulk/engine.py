@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from trova.bulk.tabular import Record, Table, TableFormat, TableWriter
+from trova.bulk.tabular import Table, TableFormat, TableWriter
 from trova.client import (
     ApiError,
     Bulk,
@@ -37,7 +37,7 @@ from trova.client import (
 )
 from trova.errors import InvalidSearch
 from trova.people.models import Search
-from trova.people.normalise import search_from_params
+from trova.people.normalise import linkedin_key, search_from_params
 
 MAX_BATCH_SIZE = 3000
 ADDED_COLUMNS = (
@@ -124,16 +124,6 @@ class Plan:
             self.examples.append(Unusable(line, reason))
 
 
-def search_params(record: Record, mapping: Mapping[str, str]) -> dict[str, str]:
-    """The API search of one row: each mapped, non-blank cell under its API field name."""
-    params: dict[str, str] = {}
-    for column, field_name in mapping.items():
-        value = record.values.get(column, "").strip()
-        if value:
-            params[field_name] = value
-    return params
-
-
 def validate(params: Mapping[str, str]) -> Search | str:
     """The normalised search, or the API's reason for refusing it (checked here so it costs nothing)."""
     try:
@@ -142,25 +132,64 @@ def validate(params: Mapping[str, str]) -> Search | str:
         return exc.reason
 
 
+_profile_key = linkedin_key.__wrapped__
+"""Uncached: a file's profile URLs are mostly read once, and a 100,000-row file would fill the
+shared cache with entries nobody asks for again."""
+
+
+class _Dedupe:
+    """The position of each row's search among the unique searches, normalising only what it must.
+
+    Two searches with different LinkedIn profile keys are never the same search, and a search with a
+    profile key is always valid; so a row whose profile key no earlier row had is a new search,
+    found without normalising its names and company. Rows sharing a profile key, and rows with
+    none, are compared on their full normalised search (``search_from_params``), as the API would.
+    On files of LinkedIn URLs this is what makes a 100,000-row plan take a second, not ten.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.alone: dict[str, int] = {}
+        """Profile key -> the one position holding it so far (its search not normalised)."""
+        self.compared: set[str] = set()
+        self.by_search: dict[Search, int] = {}
+
+    def position(self, params: dict[str, str]) -> int | str:
+        """The row's search position (a new one if needed), or why the row is refused."""
+        text = params.get("linkedin_url")
+        profile = _profile_key(text) if text is not None else None
+        if profile is not None and profile not in self.compared:
+            first = self.alone.get(profile)
+            if first is None:
+                self.alone[profile] = position = self._add(params)
+                return position
+            del self.alone[profile]
+            self.compared.add(profile)
+            self.by_search[search_from_params(orjson.loads(self.plan.searches[first]))] = first
+        search = validate(params)
+        if isinstance(search, str):
+            return search
+        position = self.by_search.get(search)
+        if position is None:
+            position = self.by_search[search] = self._add(params)
+        return position
+
+    def _add(self, params: dict[str, str]) -> int:
+        # a copy: orjson's result keeps its 4 KiB working buffer (100,000 searches: 400 MB)
+        self.plan.searches.append(bytes(memoryview(orjson.dumps(params))))
+        self.plan.rows_per_search.append(0)
+        return len(self.plan.searches) - 1
+
+
 def build_plan(table: Table, mapping: Mapping[str, str], batch_size: int = MAX_BATCH_SIZE) -> Plan:
     """One pass over the file: validate each row locally and de-duplicate identical searches."""
     plan = Plan(dict(mapping), batch_size)
-    index: dict[Search, int] = {}
-    for record in table.records():
-        if record.problem is not None:
-            plan.add_unusable(record.line, record.problem)
+    dedupe = _Dedupe(plan)
+    for line, params in table.mapped_rows(mapping):
+        position = params if isinstance(params, str) else dedupe.position(params)
+        if isinstance(position, str):
+            plan.add_unusable(line, position)
             continue
-        params = search_params(record, mapping)
-        search = validate(params)
-        if isinstance(search, str):
-            plan.add_unusable(record.line, search)
-            continue
-        position = index.get(search)
-        if position is None:
-            position = index[search] = len(plan.searches)
-            # a copy: orjson's result keeps its 4 KiB working buffer (100,000 searches: 400 MB)
-            plan.searches.append(bytes(memoryview(orjson.dumps(params))))
-            plan.rows_per_search.append(0)
         plan.rows_per_search[position] += 1
         plan.codes.append(position)
     return plan

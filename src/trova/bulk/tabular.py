@@ -171,24 +171,56 @@ class Table:
             raise TableError(f"cannot read {self.path}: {exc}") from None
 
     def _csv_records(self, handle: IO[str]) -> Iterator[Record]:
+        width = len(self.columns)
+        for line, cells in self._csv_rows(handle):
+            values = dict(zip(self.columns, cells, strict=False))
+            problem = None
+            if len(cells) != width:
+                problem = f"wrong column count (expected {width}, got {len(cells)})"
+            yield Record(line, values, tuple(cells[width:]), problem)
+
+    def _csv_rows(self, handle: IO[str]) -> Iterator[tuple[int, list[str]]]:
         reader = csv.reader(handle, delimiter=self.fmt.delimiter)
-        width, seen_header = len(self.columns), False
+        seen_header = False
         start = 1
         try:
             for cells in reader:
                 line, start = start, reader.line_num + 1
-                if not any(cell.strip() for cell in cells):
+                if not "".join(cells).strip():
                     continue
                 if not seen_header:
                     seen_header = True
                     continue
-                values = dict(zip(self.columns, cells, strict=False))
-                problem = None
-                if len(cells) != width:
-                    problem = f"wrong column count (expected {width}, got {len(cells)})"
-                yield Record(line, values, tuple(cells[width:]), problem)
+                yield line, cells
         except csv.Error as exc:
             raise TableError(f"{self.path}, line {reader.line_num}: {exc}") from None
+
+    def mapped_rows(self, mapping: Mapping[str, str]) -> Iterator[tuple[int, dict[str, str] | str]]:
+        """Each data row's line and its mapped, non-blank cells by field (or why the row is
+        malformed), in file order: what :meth:`records` gives, without building a record per row."""
+        if self.fmt.kind == "jsonl":
+            for record in self.records():
+                yield record.line, record.problem or _mapped(record.values, mapping)
+            return
+        width = len(self.columns)
+        last_index = {column: index for index, column in enumerate(self.columns)}
+        picks = [(last_index[column], name) for column, name in mapping.items() if column in last_index]
+        try:
+            with _open_text(self.path, self.fmt.gzip, self.encoding) as handle:
+                for line, cells in self._csv_rows(handle):
+                    if len(cells) != width:
+                        yield line, f"wrong column count (expected {width}, got {len(cells)})"
+                        continue
+                    params = {}
+                    for index, name in picks:
+                        value = cells[index].strip()
+                        if value:
+                            params[name] = value
+                    yield line, params
+        except UnicodeDecodeError:
+            raise TableError(not_text(self.path, self.encoding)) from None
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise TableError(f"cannot read {self.path}: {exc}") from None
 
     def _json_records(self, handle: IO[str]) -> Iterator[Record]:
         known = set(self.columns)
@@ -208,6 +240,15 @@ class Table:
                     known.add(key)
                     self.columns.append(key)
             yield Record(number, {k: _cell(v) for k, v in obj.items()}, (), None, obj)
+
+
+def _mapped(values: Mapping[str, str], mapping: Mapping[str, str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for column, name in mapping.items():
+        value = values.get(column, "").strip()
+        if value:
+            params[name] = value
+    return params
 
 
 def auto_mapping(columns: Sequence[str]) -> dict[str, str]:
