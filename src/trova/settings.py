@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     web_session_max_age_s: int = Field(default=12 * 3600, ge=60)
     web_max_upload_bytes: int = Field(default=25_000_000, ge=1024)
     """The largest lead file the web app accepts (bigger uploads are refused, nothing is charged)."""
+    web_crash_after_submit: bool = False
+    """A test hook: the process exits, as a crash would, right after a web run's batches commit
+    and before they are linked to the upload (the crash-recovery test of the web app sets it)."""
 
     @field_validator("database_url")
     @classmethod

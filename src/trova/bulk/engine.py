@@ -161,8 +161,8 @@ class _Dedupe:
         if profile is not None and profile not in self.compared:
             first = self.alone.get(profile)
             if first is None:
-                self.alone[profile] = position = self._add(params)
-                return position
+                self.alone[profile] = self._add(params)
+                return self.alone[profile]
             del self.alone[profile]
             self.compared.add(profile)
             self.by_search[search_from_params(orjson.loads(self.plan.searches[first]))] = first

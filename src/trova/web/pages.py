@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -11,10 +9,10 @@ from starlette.responses import RedirectResponse, Response
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
 from trova.errors import ApiError
-from trova.web import searches, single
+from trova.web import searches, single, submitting
 from trova.web.auth import csrf_refused, current_account, form_text, safe_next, to_sign_in
 from trova.web.i18n import LANG_COOKIE, LOCALES
-from trova.web.results import RunState, state_of
+from trova.web.results import RunState, settled_state
 from trova.web.runs import Upload
 from trova.web.sessions import CSRF_FIELD, Session
 from trova.web.site import Web, web_of
@@ -64,19 +62,13 @@ def _home_data(web: Web, account: Account) -> list[tuple[Upload, RunState]]:
     """The recent runs and their counters: kept in the run once it is over, read while it runs;
     a run whose batches were deleted since (retention, erasure) is left out."""
     shown = []
+    submitting.recover(web, account)
     with web.db.read() as conn:
         for upload in web.runs.recent(account.id):
-            if upload.final is not None:
-                shown.append((upload, RunState(**upload.final)))
-                continue
             try:
-                state = state_of(conn, account, upload)
+                shown.append((upload, settled_state(conn, web.runs, account, upload)))
             except ApiError:
                 continue
-            if state.status != "ongoing":
-                upload.final = asdict(state)
-                web.runs.save(account.id, upload)
-            shown.append((upload, state))
     return shown
 
 

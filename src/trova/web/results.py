@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account
+from trova.batches import lookups
 from trova.batches import service as batches
 from trova.batches.models import SearchRow
 from trova.bulk.engine import ADDED_COLUMNS
 from trova.bulk.tabular import Record, Table
-from trova.web.runs import Upload
+from trova.errors import BulkNotFound
+from trova.web.runs import Runs, Upload
 
 RowFilter = Literal["all", "found", "not_found", "invalid"]
 FILTERS: tuple[RowFilter, ...] = ("all", "found", "not_found", "invalid")
@@ -44,23 +46,63 @@ class RunState:
 
 
 def state_of(conn: Connection, account: Account, upload: Upload) -> RunState:
-    """Status and counters over the run's batches (404 when one is not this account's)."""
-    statuses, requested, finished, found, cost = [], 0, 0, 0, 0
-    for batch_id in upload.batch_ids:
-        batch, found_here = batches.progress_of(conn, account, batch_id)
-        statuses.append(batch.status)
-        requested += batch.requested
-        finished += batch.finished
-        found += found_here
-        if batch.status != "ongoing":
-            cost += batches.batch_cost(conn, batch_id)[0]
+    """Status and counters over the run's batches: the ones kept in the run once it is over, else
+    three reads whatever the number of batches (plus the ledger of each batch that has finished).
+    ``BulkNotFound`` when a batch is gone (retention, erasure) or is not this account's."""
+    if upload.final is not None:
+        return RunState(**upload.final)
+    found = lookups.counters(conn, account.id, upload.batch_ids)
+    if len(found) != len(set(upload.batch_ids)):
+        raise BulkNotFound()
+    statuses = [found[batch_id].status for batch_id in upload.batch_ids]
+    hits = lookups.found_counts(conn, upload.batch_ids)
+    cost = sum(batches.batch_cost(conn, b)[0] for b in upload.batch_ids if found[b].status != "ongoing")
     if "ongoing" in statuses:
         status = "ongoing"
     elif statuses and all(s == "failed" for s in statuses):
         status = "failed"
     else:
         status = "completed"
-    return RunState(status, requested, finished, found, cost)
+    counters = found.values()
+    return RunState(status, sum(c.requested for c in counters), sum(c.finished for c in counters),
+                    sum(hits.values()), cost)
+
+
+def settled_state(conn: Connection, runs: Runs, account: Account, upload: Upload) -> RunState:
+    """:func:`state_of`, kept in the run (``upload.final``) the first time it is no longer ongoing."""
+    state = state_of(conn, account, upload)
+    if upload.final is None and state.status != "ongoing":
+        upload.final = asdict(state)
+        runs.save(account.id, upload)
+    return state
+
+
+def still_stored(conn: Connection, account: Account, upload: Upload) -> bool:
+    """Whether every batch of the run is still this account's (retention or erasure may delete them)."""
+    return len(lookups.counters(conn, account.id, upload.batch_ids)) == len(set(upload.batch_ids))
+
+
+def found_codes(conn: Connection, upload: Upload) -> set[int]:
+    """The plan's search indexes (the codes of the file's rows) answered with a number."""
+    found: set[int] = set()
+    by_batch = lookups.found_indexes(conn, upload.batch_ids)
+    for part, batch_id in enumerate(upload.batch_ids):
+        found.update(part * upload.batch_size + index for index in by_batch[batch_id])
+    return found
+
+
+def answers_at(conn: Connection, upload: Upload, codes: Iterable[int]) -> dict[int, SearchRow]:
+    """The stored results of the plan's search indexes ``codes`` (only these are read)."""
+    wanted: dict[int, list[int]] = {}
+    for code in codes:
+        if code >= 0 and upload.batch_size:
+            wanted.setdefault(code // upload.batch_size, []).append(code % upload.batch_size)
+    answers: dict[int, SearchRow] = {}
+    for part, indexes in wanted.items():
+        if part < len(upload.batch_ids):
+            for row in lookups.results_at(conn, upload.batch_ids[part], indexes):
+                answers[part * upload.batch_size + row.index] = row
+    return answers
 
 
 def answers_of(conn: Connection, account: Account, upload: Upload) -> dict[int, SearchRow]:
@@ -89,12 +131,10 @@ def added_columns(code: int, upload: Upload, answers: dict[int, SearchRow]) -> d
             "phone_status": "found"}
 
 
-def kind_of(code: int, answers: dict[int, SearchRow]) -> RowFilter:
+def kind_of(code: int, found: set[int]) -> RowFilter:
     if code < 0:
         return "invalid"
-    row = answers.get(code)
-    found = row is not None and row.qualification == "found" and row.number is not None
-    return "found" if found else "not_found"
+    return "found" if code in found else "not_found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,27 +165,32 @@ def _cells(record: Record, columns: list[str]) -> list[str]:
     return [record.values.get(column, "") for column in columns]
 
 
-def page_of(
-    table: Table, codes: Sequence[int], upload: Upload, answers: dict[int, SearchRow],
-    wanted: RowFilter, page: int, per_page: int,
-) -> tuple[list[ResultRow], int]:
-    """One page of the rows of kind ``wanted`` and how many such rows there are; the file is read
-    only up to the last row shown."""
+def page_positions(
+    codes: Sequence[int], found: set[int], wanted: RowFilter, page: int, per_page: int
+) -> tuple[list[int], int]:
+    """The row positions of one page of the rows of kind ``wanted``, and how many such rows there are."""
     positions = range(len(codes)) if wanted == "all" else [
-        i for i, code in enumerate(codes) if kind_of(code, answers) == wanted
+        i for i, code in enumerate(codes) if kind_of(code, found) == wanted
     ]
-    shown = set(positions[(page - 1) * per_page : page * per_page])
+    return list(positions[(page - 1) * per_page : page * per_page]), len(positions)
+
+
+def rows_at(
+    table: Table, codes: Sequence[int], upload: Upload, answers: dict[int, SearchRow], positions: list[int]
+) -> list[ResultRow]:
+    """The rows at ``positions`` (ascending) with their added columns; the file is read only up to
+    the last of them."""
+    shown = set(positions)
     kept: list[ResultRow] = []
     if shown:
         last = max(shown)
         for position, record in enumerate(table.records()):
             if position in shown:
-                code = codes[position]
                 kept.append(ResultRow(position, record.line, _cells(record, table.columns),
-                                      added_columns(code, upload, answers)))
+                                      added_columns(codes[position], upload, answers)))
             if position >= last:
                 break
-    return kept, len(positions)
+    return kept
 
 
 def neutralise(cell: str) -> str:

@@ -109,6 +109,32 @@ class Runs:
             return None
         return self.get(account_id, upload_id)
 
+    def _pending(self, account_id: int) -> Path:
+        return self._account(account_id) / "submitting"
+
+    def mark_submitting(self, account_id: int, upload: Upload, batch_size: int) -> None:
+        """Note, before the transaction that submits the upload's batches, that it may commit: a
+        crash between that commit and :meth:`link_batches` is then found and repaired
+        (``web.submitting.recover``)."""
+        folder = self._pending(account_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        note = {"batch_size": batch_size, "at": dt.datetime.now(dt.UTC).isoformat()}
+        _write_atomic(folder / upload.id, orjson.dumps(note))
+
+    def submitting(self, account_id: int) -> dict[str, dict[str, Any]]:
+        """Upload id -> its note, for the uploads whose submission was started and not yet linked."""
+        folder = self._pending(account_id)
+        if not folder.is_dir():
+            return {}
+        notes = {}
+        for child in folder.iterdir():
+            if _ID.match(child.name):
+                notes[child.name] = orjson.loads(child.read_bytes())
+        return notes
+
+    def clear_submitting(self, account_id: int, upload_id: str) -> None:
+        (self._pending(account_id) / upload_id).unlink(missing_ok=True)
+
     def recent(self, account_id: int, limit: int = 20) -> list[Upload]:
         """The account's runs (uploads that were run), newest first."""
         folder = self._account(account_id) / "uploads"

@@ -14,11 +14,9 @@ from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from trova.accounts.models import Account
-from trova.batches import service as batches
 from trova.bulk.tabular import SEARCH_FIELDS
 from trova.errors import ApiError
-from trova.jobs.notify import notify_work
-from trova.web import leads, results
+from trova.web import leads, results, submitting
 from trova.web.auth import csrf_refused, current_account, form_text, not_found, to_sign_in
 from trova.web.i18n import N_
 from trova.web.leads import LeadsError, Preview
@@ -121,6 +119,7 @@ def preview_page(request: Request, upload_id: str) -> Response:
     account = current_account(web, request)
     if account is None:
         return to_sign_in()
+    submitting.recover(web, account)
     entry = web.runs.get(account.id, upload_id)
     if entry is None:
         return not_found(web, request, account)
@@ -139,9 +138,12 @@ async def preview_action(request: Request, upload_id: str) -> Response:
     form = await request.form()
     if not web.sessions.check_post(request, form_text(form.get(CSRF_FIELD))):
         return csrf_refused(web, request, account)
+    await run_in_threadpool(submitting.recover, web, account)
     entry = web.runs.get(account.id, upload_id)
-    if entry is None or entry.batch_ids:
+    if entry is None:
         return not_found(web, request, account)
+    if entry.batch_ids:
+        return RedirectResponse(f"/searches/{entry.batch_ids[0]}", status_code=303)
     action = form_text(form.get("action"))
     return await run_in_threadpool(_act, web, request, account, entry, dict(form), action)
 
@@ -162,37 +164,21 @@ def _act(
     if not preview.searches:
         return _preview_page(web, request, account, entry, preview, leads.NOTHING_TO_FIND, 400)
     try:
-        _run(web, account, entry, preview)
+        submitting.run(web, account, entry, preview.plan)
     except ApiError as error:
         return _preview_page(web, request, account, entry, preview, error.message, error.status_code)
     return RedirectResponse(f"/searches/{entry.batch_ids[0]}", status_code=303)
-
-
-def _run(web: Web, account: Account, entry: Upload, preview: Preview) -> None:
-    """Submit every batch of the plan in one transaction (all are paid for, or none)."""
-    plan = preview.plan
-    submissions = [
-        batches.read_bulk(
-            {"searches": plan.chunk_searches(chunk), "custom": {"web_upload": entry.id}}, web.settings
-        )
-        for chunk in range(plan.chunk_count)
-    ]
-    with web.db.write() as conn:
-        ids = [batches.submit(conn, account, submission, web.settings).id for submission in submissions]
-    entry.batch_ids, entry.batch_size = ids, plan.batch_size
-    entry.rows, entry.searches, entry.invalid = plan.rows, len(plan.searches), plan.unusable_rows
-    entry.reasons = list(plan.reasons)
-    web.runs.save_codes(account.id, entry, plan.codes)
-    web.runs.save(account.id, entry)
-    web.runs.link_batches(account.id, entry)
-    notify_work()
 
 
 def _owned(web: Web, request: Request, batch_id: str) -> tuple[Account | None, Upload | None]:
     account = current_account(web, request)
     if account is None:
         return None, None
-    return account, web.runs.by_batch(account.id, batch_id)
+    entry = web.runs.by_batch(account.id, batch_id)
+    if entry is None:
+        submitting.recover(web, account)
+        entry = web.runs.by_batch(account.id, batch_id)
+    return account, entry
 
 
 @router.get("/searches/{batch_id}")
@@ -207,15 +193,21 @@ def search_page(request: Request, batch_id: str) -> Response:
     show: results.RowFilter = next((name for name in results.FILTERS if name == wanted), "all")
     asked = request.query_params.get("page", "1")
     page = max(int(asked), 1) if asked.isdigit() and len(asked) < 9 else 1
+    codes = web.runs.codes(account.id, entry)
     with web.db.read() as conn:
         try:
-            state = results.state_of(conn, account, entry)
+            state = results.settled_state(conn, web.runs, account, entry)
         except ApiError:
             return not_found(web, request, account)
-        answers = results.answers_of(conn, account, entry) if state.status != "ongoing" else {}
+        if not results.still_stored(conn, account, entry):
+            return not_found(web, request, account)
+        filtering = show != "all" and state.status != "ongoing" and state.found > 0
+        found = results.found_codes(conn, entry) if filtering else set()
+        positions, total = results.page_positions(codes, found, show, page, PER_PAGE)
+        shown_codes = [codes[i] for i in positions] if state.status != "ongoing" else []
+        answers = results.answers_at(conn, entry, shown_codes)
     table = leads.open_table(web.runs.input_path(account.id, entry))
-    codes = web.runs.codes(account.id, entry)
-    shown, total = results.page_of(table, codes, entry, answers, show, page, PER_PAGE)
+    shown = results.rows_at(table, codes, entry, answers, positions)
     context = {
         "upload": entry, "state": state, "batch_id": entry.batch_ids[0], "columns": table.columns,
         "rows": shown, "total": total, "page": page, "pages": max(1, -(-total // PER_PAGE)),
@@ -231,7 +223,10 @@ def progress(request: Request, batch_id: str) -> Response:
     if account is None or entry is None:
         return JSONResponse({"message": "Not found"}, status_code=404)
     with web.db.read() as conn:
-        state = results.state_of(conn, account, entry)
+        try:
+            state = results.settled_state(conn, web.runs, account, entry)
+        except ApiError:
+            return JSONResponse({"message": "Not found"}, status_code=404)
     body = {"status": state.status, "requested": state.requested, "finished": state.finished,
             "found": state.found, "percent": state.percent}
     return JSONResponse(body, headers={"cache-control": "no-store"})
@@ -294,7 +289,9 @@ def why_page(request: Request, batch_id: str, position: int) -> Response:
     if entry is None or codes is None or not 0 <= position < len(codes) or codes[position] < 0:
         return not_found(web, request, account)
     with web.db.read() as conn:
-        row = results.answers_of(conn, account, entry).get(codes[position])
+        if not results.still_stored(conn, account, entry):
+            return not_found(web, request, account)
+        row = results.answers_at(conn, entry, [codes[position]]).get(codes[position])
     if row is None or row.status != "done":
         return not_found(web, request, account)
     context = {"upload": entry, "batch_id": entry.batch_ids[0], "line": position + 2, "why": why_of(web, row)}
