@@ -125,7 +125,8 @@ def test_submitting_an_upload_whose_batches_committed_links_them_instead_of_char
         created = accounts.create_account(conn, "lost-note", credits=10_000)
     db.dispose()
     leads = tmp_path / "leads.csv"
-    leads.write_text("linkedin_url\n" + "".join(f"https://www.linkedin.com/in/note-{i}\n" for i in range(ROWS)))
+    urls = "".join(f"https://www.linkedin.com/in/note-{i}\n" for i in range(ROWS))
+    leads.write_text("linkedin_url\n" + urls)
     server = TrovaServer(env, args=("serve", "--no-worker"), cwd=tmp_path, log_path=tmp_path / "server.log")
     server.start()
     try:
