@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from trova.bulk.engine import MAX_BATCH_SIZE, Plan, build_plan
+from trova.bulk.plan import MAX_BATCH_SIZE, Plan, build_plan
 from trova.bulk.tabular import FORMAT_SUFFIXES, SEARCH_FIELDS, Table, auto_mapping, identifies_someone
 from trova.errors import TableError
 from trova.web.i18n import N_

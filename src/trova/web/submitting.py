@@ -22,7 +22,7 @@ import os
 from trova.accounts.models import Account
 from trova.batches import lookups
 from trova.batches import service as batches
-from trova.bulk.engine import Plan
+from trova.bulk.plan import Plan
 from trova.errors import ApiError
 from trova.jobs.notify import notify_work
 from trova.web import leads
