@@ -26,6 +26,7 @@ from trova.bulk.plan import Plan
 from trova.errors import ApiError
 from trova.jobs.notify import notify_work
 from trova.web import leads
+from trova.web.leads import LeadsError
 from trova.web.runs import Upload
 from trova.web.site import Web
 
@@ -81,8 +82,12 @@ def recover(web: Web, account: Account) -> None:
         with web.db.read() as conn:
             ids = [batch_id for batch_id, _part in lookups.batches_of_upload(conn, account.id, upload_id)]
         if ids:
-            table = leads.open_table(web.runs.input_path(account.id, entry))
-            link(web, account, entry, leads.preview(table, entry.mapping, int(note["batch_size"])).plan, ids)
+            try:
+                table = leads.open_table(web.runs.input_path(account.id, entry))
+                plan = leads.preview(table, entry.mapping, int(note["batch_size"])).plan
+            except LeadsError:
+                continue  # the file is gone or unreadable: its batches stay listed by GET /phone/bulks
+            link(web, account, entry, plan, ids)
         elif _age_s(str(note.get("at", ""))) > STALE_NOTE_S:
             web.runs.clear_submitting(account.id, upload_id)
 

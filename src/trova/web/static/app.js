@@ -46,14 +46,19 @@ function bindProgress() {
     fetch(box.dataset.progressUrl, { credentials: "same-origin" })
       .then((answer) => answer.json())
       .then((state) => {
+        // a run that ended is shown by the server's page (results, cost): the status word
+        // changes only there, so a reader never sees "completed" above an empty table
+        if (state.status !== "ongoing") {
+          window.location.reload();
+          return;
+        }
         document.getElementById("progress").value = state.finished;
         document.getElementById("found").textContent = format.format(state.found);
         document.getElementById("finished").textContent = format.format(state.finished);
         const status = document.getElementById("status");
         status.textContent = state.status;
         status.className = "status " + state.status;
-        if (state.status !== "ongoing") window.location.reload();
-        else window.setTimeout(poll, 1000);
+        window.setTimeout(poll, 1000);
       })
       .catch(() => window.setTimeout(poll, 3000));
   };
