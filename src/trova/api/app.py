@@ -23,10 +23,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trova.api import schemas, service
 from trova.api.deps import Context, rate_limit_headers
+from trova.api.logs import note_unavailable
 from trova.api.middleware import GuardMiddleware, MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
 from trova.api.routes import account, bulks, explain, health, phone
-from trova.errors import ApiError
+from trova.errors import ApiError, DatabaseUnavailable
 from trova.settings import Settings
 from trova.store import Database
 from trova.web import install as install_web
@@ -39,6 +40,8 @@ _STATUS_TEXT = {404: "Not found", 405: "Method not allowed"}
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if isinstance(exc, DatabaseUnavailable):
+            note_unavailable(exc)
         headers = {**rate_limit_headers(request), **(exc.headers or {})}
         return error_response(exc.status_code, exc.message, headers or None)
 

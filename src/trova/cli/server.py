@@ -6,7 +6,6 @@ import csv
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,11 +33,11 @@ def _fail(message: str) -> None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from trova.api.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.access_log:
+        logging.getLogger("trova.access").setLevel(logging.WARNING)
 
 
 def _open_database(settings: Settings, *, create: bool = True) -> Database:
