@@ -148,11 +148,16 @@ def _print_demo(key: str, key_file: Path, host: str, port: int, imported: str | 
 
 def api_process_app() -> Any:
     """The app of one API process of ``trova serve --workers N`` (uvicorn imports it by name in each
-    process it starts): the settings and database of the process's environment, no background loops."""
+    process it starts): the settings and database of the process's environment, no background loops.
+    The process dies with the ``serve`` process that started it (``trova.lifeline``)."""
     from trova.api.app import create_app
+    from trova.api.protocol import bind_limits
+    from trova.lifeline import die_with_parent_from_env
 
+    die_with_parent_from_env()
     current = settings()
     _configure_logging(current)
+    bind_limits(current)
     return create_app(current, database_for(current))
 
 
@@ -203,7 +208,7 @@ def serve_command(
         log_config=None,
         access_log=False,
         lifespan="off",
-        **uvicorn_options(current),
+        **uvicorn_options(current, by_name=workers > 1),
     )
     _absorb_stop_signals(runtime.stop_event)
     freeze_startup_objects()
@@ -211,6 +216,9 @@ def serve_command(
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
+            from trova.lifeline import PARENT_PID_ENV
+
+            os.environ[PARENT_PID_ENV] = str(os.getpid())
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         else:
             uvicorn.Server(config).run()
