@@ -86,7 +86,7 @@ def masked_query(query_string: bytes) -> str:
         return ""
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     shown = [(name, "****" if "key" in name.lower() else value) for name, value in pairs]
-    return "?" + urlencode(shown)
+    return "?" + urlencode(shown, safe="*")
 
 
 def log_access(method: str, path: str, query_string: bytes, status: int, started: float) -> None:
