@@ -159,8 +159,9 @@ def bind_limits(settings: Settings) -> None:
 def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, Any]:
     """The ``uvicorn.Config`` options that apply Trova's connection limits (module docstring);
     ``by_name`` for several processes, each calling :func:`bind_limits`."""
-    limits = {"client_timeout_s": settings.client_timeout_s, "max_connections": settings.max_connections}
-    http: Any = f"{__name__}:TrovaH11Protocol" if by_name else protocol_class(**limits)
+    http: Any = f"{__name__}:TrovaH11Protocol"
+    if not by_name:
+        http = protocol_class(client_timeout_s=settings.client_timeout_s, max_connections=settings.max_connections)
     return {
         "http": http,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
