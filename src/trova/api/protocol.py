@@ -161,7 +161,8 @@ def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, A
     ``by_name`` for several processes, each calling :func:`bind_limits`."""
     http: Any = f"{__name__}:TrovaH11Protocol"
     if not by_name:
-        http = protocol_class(client_timeout_s=settings.client_timeout_s, max_connections=settings.max_connections)
+        timeout_s, most = settings.client_timeout_s, settings.max_connections
+        http = protocol_class(client_timeout_s=timeout_s, max_connections=most)
     return {
         "http": http,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
