@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     price_per_phone: int = Field(default=40, ge=0)
     rate_limit_post_per_s: int = Field(default=10, ge=1)
     rate_limit_window_s: int = Field(default=1, ge=1)
+    rate_limit_unauth_per_s: int = Field(default=10, ge=1)
+    """Requests without a key or with a wrong one, per client address and second; past it 429
+    (shared through Redis when ``redis_url`` is set)."""
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
     max_json_depth: int = Field(default=64, ge=2, le=200)
     """Deepest nesting of arrays and objects in a request body; deeper is 400 ``Invalid JSON input``

@@ -99,6 +99,19 @@ def rate_limiter_for(settings: Settings) -> service.RateLimiter:
     )
 
 
+def unauth_guard_for(settings: Settings) -> service.UnauthGuard:
+    """The per-address guard against missing and wrong keys, on the POST limiter's storage."""
+    return service.UnauthGuard(
+        service.RateLimiter(
+            settings.rate_limit_unauth_per_s,
+            1,
+            settings.redis_url or "memory://",
+            timeout_s=settings.redis_timeout_s,
+            key_prefix=settings.redis_key_prefix,
+        )
+    )
+
+
 def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter | None = None) -> FastAPI:
     """The ASGI app for ``settings`` and ``db``; a process has one app and one rate limiter."""
     app = FastAPI(
@@ -108,7 +121,8 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         default_response_class=JsonResponse,
         redirect_slashes=False,  # a redirect would be built from the Host header: 404 instead
     )
-    app.state.ctx = Context(settings=settings, db=db, limiter=limiter or rate_limiter_for(settings))
+    limiter = limiter or rate_limiter_for(settings)
+    app.state.ctx = Context(settings=settings, db=db, limiter=limiter, unauth=unauth_guard_for(settings))
     _install_error_handlers(app)
     _install_openapi(app)
     app.add_middleware(
