@@ -16,6 +16,7 @@ import os
 import socket
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -24,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from trova.api import repository as api_repo
+from trova.api import schemas
 from trova.api.deps import AppContext, Context
 from trova.api.logs import note_unavailable
 from trova.api.responses import JsonResponse
@@ -105,12 +107,24 @@ def readiness(ctx: Context) -> dict[str, str]:
     return checks
 
 
-@router.get("/healthz", summary="Liveness: the process answers (no database access)")
+_HEALTHZ: dict[str, Any] = {
+    "summary": "Liveness: the process answers (no database access)",
+    "responses": {200: {"model": schemas.Health}},
+}
+_READYZ: dict[str, Any] = {
+    "summary": "Readiness: database readable and writable, queue moving, schema current",
+    "responses": {200: {"model": schemas.Readiness}, 503: {"model": schemas.NotReady}},
+}
+
+
+@router.get("/healthz", operation_id="healthz", **_HEALTHZ)
+@router.head("/healthz", operation_id="healthz_head", **_HEALTHZ)
 async def healthz() -> Response:
     return JsonResponse({"status": "ok", "pid": os.getpid()})
 
 
-@router.get("/readyz", summary="Readiness: database readable and writable, queue moving, schema current")
+@router.get("/readyz", operation_id="readyz", **_READYZ)
+@router.head("/readyz", operation_id="readyz_head", **_READYZ)
 async def readyz(ctx: AppContext) -> Response:
     checks = await run_in_threadpool(readiness, ctx)
     if all(result == "ok" for result in checks.values()):
@@ -122,7 +136,12 @@ async def readyz(ctx: AppContext) -> Response:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(ctx: AppContext) -> Response:
     payload = await run_in_threadpool(_metrics, ctx)
     return Response(payload, media_type=CONTENT_TYPE_LATEST)
