@@ -74,6 +74,7 @@ def database_for(settings: Settings) -> Database:
         settings.database_url,
         pool_size=max(10, 2 * settings.worker_concurrency + 4),
         busy_timeout_s=settings.db_busy_timeout_s,
+        unavailable_errors=True,
     )
 
 

@@ -82,7 +82,7 @@ def test_a_read_only_database_is_503_with_one_log_line_and_not_ready(
     with writable.write() as conn:
         key = accounts.create_account(conn, "ro", credits=1000).api_key
     writable.dispose()
-    db = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
+    db = Database(f"sqlite:///file:{path}?mode=ro&uri=true", unavailable_errors=True)
 
     async def run() -> list[httpx.Response]:
         async with app_client(db) as client:
@@ -108,7 +108,7 @@ def test_a_read_only_database_is_503_with_one_log_line_and_not_ready(
 
 def test_readyz_says_when_the_schema_is_not_current(tmp_path: Path) -> None:
     path = tmp_path / "trova.db"
-    db = Database(f"sqlite:///{path}")
+    db = Database(f"sqlite:///{path}", unavailable_errors=True)
     upgrade(db)
 
     async def ready() -> httpx.Response:

@@ -110,7 +110,9 @@ def test_the_worker_loop_backs_off_from_a_database_that_cannot_write(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     upgrade(Database(sqlite_url))
-    read_only = Database(sqlite_url.replace("sqlite:///", "sqlite:///file:") + "?mode=ro&uri=true")
+    read_only = Database(
+        sqlite_url.replace("sqlite:///", "sqlite:///file:") + "?mode=ro&uri=true", unavailable_errors=True
+    )
     stop = threading.Event()
     worker = threading.Thread(target=jobs.worker_loop, args=(SETTINGS, read_only, stop, Recorder(read_only)))
     with caplog.at_level(logging.WARNING, logger="trova.jobs"):

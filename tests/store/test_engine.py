@@ -24,7 +24,7 @@ def probe(db: Database, name: str) -> None:
 
 
 def migrated(path: Path, busy_timeout_s: float = 0.5) -> Database:
-    db = Database(f"sqlite:///{path}", busy_timeout_s=busy_timeout_s)
+    db = Database(f"sqlite:///{path}", busy_timeout_s=busy_timeout_s, unavailable_errors=True)
     upgrade(db)
     return db
 
@@ -46,7 +46,7 @@ def test_a_write_past_the_busy_timeout_is_database_busy_and_reads_go_on(tmp_path
 
 def test_a_read_only_file_is_database_unavailable(tmp_path: Path) -> None:
     migrated(tmp_path / "trova.db").dispose()
-    db = Database(f"sqlite:///file:{tmp_path / 'trova.db'}?mode=ro&uri=true")
+    db = Database(f"sqlite:///file:{tmp_path / 'trova.db'}?mode=ro&uri=true", unavailable_errors=True)
     try:
         with pytest.raises(DatabaseUnavailable) as raised:
             probe(db, "x")
@@ -86,9 +86,19 @@ def test_a_bad_statement_stays_a_bug_not_a_503(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_a_postgres_server_that_does_not_answer_is_database_unavailable() -> None:
-    db = Database("postgresql://trova@127.0.0.1:1/none")
+    db = Database("postgresql://trova@127.0.0.1:1/none", unavailable_errors=True)
     try:
         with pytest.raises(DatabaseUnavailable), db.read():
             pass
+    finally:
+        db.dispose()
+
+
+def test_without_unavailable_errors_the_driver_error_stays(tmp_path: Path) -> None:
+    migrated(tmp_path / "trova.db").dispose()
+    db = Database(f"sqlite:///file:{tmp_path / 'trova.db'}?mode=ro&uri=true")
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="readonly"):
+            probe(db, "x")
     finally:
         db.dispose()

@@ -4,6 +4,18 @@ SQLite runs in WAL mode so readers never block the single writer. Write transact
 ``BEGIN IMMEDIATE``: taking the write lock up front means two writers queue on ``busy_timeout``
 instead of both reading and then one failing to upgrade its lock (``database is locked``). Read
 transactions use a plain deferred ``BEGIN`` and see one consistent snapshot.
+
+For the processes that serve (``Database(..., unavailable_errors=True)``: ``serve`` and ``worker``),
+a database that cannot do the work for a reason that may pass is a
+:class:`~trova.errors.DatabaseUnavailable` (the API answers 503 with ``Retry-After``): the write
+lock held elsewhere past ``busy_timeout_s`` (:class:`~trova.errors.DatabaseBusy`), a full disk, a
+read-only or vanished file, a PostgreSQL server that is down or out of room. Other driver errors
+(a missing table, a bad statement) stay what they are: bugs, answered 500. The CLI keeps the
+driver's own errors, which it prints as they are.
+
+On SQLite, one write transaction at a time per process (``_write_gate``): the file has one write
+lock anyway, and a thread waiting for it then waits here without holding a pooled connection, so
+reads keep their connections while an outside process holds ``BEGIN EXCLUSIVE``.
 """
 
 from __future__ import annotations
@@ -104,11 +116,11 @@ def create_engine(
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def _translated(enabled: bool) -> Iterator[None]:
     try:
         yield
     except sa.exc.DBAPIError as error:
-        replacement = unavailable(error)
+        replacement = unavailable(error) if enabled else None
         if replacement is None:
             raise
         raise replacement from error
@@ -122,9 +134,15 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        unavailable_errors: bool = False,
     ) -> None:
         self.url = _normalise_url(url)
+        self.unavailable_errors = unavailable_errors
         self.busy_timeout_s = busy_timeout_s
         self.engine = create_engine(self.url, pool_size=pool_size, busy_timeout_s=busy_timeout_s)
         self._write_gate = threading.BoundedSemaphore(1) if self.is_sqlite else None
@@ -143,9 +161,12 @@ class Database:
         :class:`DatabaseBusy` past ``busy_timeout_s`` without the lock (module docstring)."""
         gate = self._write_gate
         if gate is not None and not gate.acquire(timeout=self.busy_timeout_s):
-            raise DatabaseBusy(f"another write of this process held the lock for {self.busy_timeout_s}s")
+            reason = f"another write of this process held the lock for {self.busy_timeout_s}s"
+            if self.unavailable_errors:
+                raise DatabaseBusy(reason)
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(reason))
         try:
-            with _translated(), self.engine.connect().execution_options(
+            with _translated(self.unavailable_errors), self.engine.connect().execution_options(
                 **{_BEGIN_OPTION: "IMMEDIATE"}
             ) as conn, conn.begin():
                 yield conn
@@ -156,7 +177,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot, never takes the write lock."""
-        with _translated(), self.engine.connect() as conn, conn.begin():
+        with _translated(self.unavailable_errors), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
