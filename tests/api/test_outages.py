@@ -68,8 +68,8 @@ def test_a_lock_held_elsewhere_answers_writes_503_and_reads_at_once(busy: Api) -
     client.close()
 
 
-def app_client(db: Database) -> httpx.AsyncClient:
-    app = create_app(Settings(database_url=db.url), db)
+def app_client(db: Database, tmp_path: Path) -> httpx.AsyncClient:
+    app = create_app(Settings(database_url=db.url, web_data_dir=tmp_path / "web"), db)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -85,7 +85,7 @@ def test_a_read_only_database_is_503_with_one_log_line_and_not_ready(
     db = Database(f"sqlite:///file:{path}?mode=ro&uri=true", unavailable_errors=True)
 
     async def run() -> list[httpx.Response]:
-        async with app_client(db) as client:
+        async with app_client(db, tmp_path) as client:
             body = {"linkedin_url": "https://www.linkedin.com/in/ada"}
             headers = {"x-api-key": key}
             posts = [await client.post("/phone/single", json=body, headers=headers) for _ in range(3)]
@@ -112,7 +112,7 @@ def test_readyz_says_when_the_schema_is_not_current(tmp_path: Path) -> None:
     upgrade(db)
 
     async def ready() -> httpx.Response:
-        async with app_client(db) as client:
+        async with app_client(db, tmp_path) as client:
             return await client.get("/readyz")
 
     try:
