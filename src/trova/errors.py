@@ -30,6 +30,8 @@ as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)
         + RateLimited                     429  "Rate limit exceeded"
         + HeadersTooLarge                 431  "Request header fields too large"
         + ServiceUnavailable              503  "Service temporarily unavailable"
+          - DatabaseUnavailable           503  "Service temporarily unavailable"
+            · DatabaseBusy                503  "Service temporarily unavailable"
       x OperatorError
         + UsageError
         + ConfigError
@@ -221,6 +223,24 @@ class ServiceUnavailable(ApiError):
 
     status_code = 503
     message = "Service temporarily unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused the work for a reason that may pass (disk full, file read-only or gone,
+    server down): the client is told to come back later, and ``reason`` (the driver's own words)
+    goes to the log, never to the client."""
+
+    retry_after_s: int = 5
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(headers={"Retry-After": str(self.retry_after_s)})
+        self.reason = reason
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """Another writer held the database's write lock for longer than ``TROVA_DB_BUSY_TIMEOUT_S``."""
+
+    retry_after_s = 1
 
 
 # --- what an operator is told (CLI commands, configuration): no HTTP status -----------------------

@@ -70,7 +70,12 @@ def batch_worker(settings: Settings, db: Database, stop: threading.Event, *, slo
 
 def database_for(settings: Settings) -> Database:
     """The process's database, its pool sized for the API threads plus the worker threads."""
-    return Database(settings.database_url, pool_size=max(10, 2 * settings.worker_concurrency + 4))
+    return Database(
+        settings.database_url,
+        pool_size=max(10, 2 * settings.worker_concurrency + 4),
+        busy_timeout_s=settings.db_busy_timeout_s,
+        unavailable_errors=True,
+    )
 
 
 class Runtime:

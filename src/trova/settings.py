@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -96,9 +96,18 @@ class Settings(BaseSettings):
     max_in_flight_requests: int = Field(default=200, ge=1)
     """Requests being answered at once per API process; past it, 503 at once with Retry-After."""
 
+    db_busy_timeout_s: float = Field(default=5.0, gt=0)
+    """How long ``serve``/``worker`` wait for the SQLite write lock (held by another process) before
+    answering 503 with Retry-After (the worker backs off and tries again)."""
+    ready_queue_stall_s: float = Field(default=300.0, gt=0)
+    """``/readyz`` fails when the oldest claimable job has waited longer than this."""
+
     price_per_phone: int = Field(default=40, ge=0)
     rate_limit_post_per_s: int = Field(default=10, ge=1)
     rate_limit_window_s: int = Field(default=1, ge=1)
+    rate_limit_unauth_per_s: int = Field(default=10, ge=1)
+    """Requests without a key or with a wrong one, per client address and second; past it 429
+    (shared through Redis when ``redis_url`` is set)."""
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
     max_json_depth: int = Field(default=64, ge=2, le=200)
     """Deepest nesting of arrays and objects in a request body; deeper is 400 ``Invalid JSON input``
@@ -127,6 +136,10 @@ class Settings(BaseSettings):
     sources: tuple[SourceConfig, ...] = (SourceConfig(name="local", kind="local"),)
 
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per log line (``trova.api.logs``)."""
+    access_log: bool = True
+    """One INFO line per answered request (method, path, status, time, request id)."""
 
     import_chunk_rows: int = Field(default=10_000, ge=1)
     """Rows per write transaction of ``trova import`` (a kill -9 loses at most one uncommitted chunk)."""

@@ -73,7 +73,12 @@ def start_api(
 ) -> Api:
     """A server on ``url`` (default: a SQLite file in ``tmp``)."""
     url = url or f"sqlite:///{tmp / 'trova.db'}"
-    env = {"TROVA_DATABASE_URL": url, "TROVA_LOG_LEVEL": "warning", **(extra_env or {})}
+    env = {
+        "TROVA_DATABASE_URL": url,
+        "TROVA_LOG_LEVEL": "warning",
+        "TROVA_RATE_LIMIT_UNAUTH_PER_S": "10000",
+        **(extra_env or {}),
+    }
     server = TrovaServer(env, args=args, cwd=tmp)
     server.start()
     return Api(server=server, url=url, env=env, tmp=tmp)

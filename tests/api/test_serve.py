@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
-from tests.support.servers import free_port, trova_command
+from tests.support.servers import TrovaServer, free_port, trova_command
 from trova.cli.server import SAMPLE_CONTACTS, sample_linkedin_url
 
 
@@ -100,3 +101,24 @@ def test_the_printed_curl_finds_somebody(tmp_path: Path) -> None:
         client.close()
     finally:
         assert stop(proc) == 0
+
+
+def test_two_api_processes_share_the_port_and_die_with_their_parent(tmp_path: Path) -> None:
+    env = {"TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}", "TROVA_LOG_LEVEL": "warning"}
+    server = TrovaServer(env, args=("serve", "--no-worker", "--workers", "2"), cwd=tmp_path)
+    server.start()
+    assert server.proc is not None
+    parent = psutil.Process(server.proc.pid)
+    try:
+        answering: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(answering) < 2 and time.monotonic() < deadline:
+            with httpx.Client(base_url=server.base_url) as client:
+                answering.add(client.get("/healthz").json()["pid"])
+        children = {child.pid for child in parent.children()}
+        assert len(answering) == 2 and answering <= children, (answering, children)
+        processes = [psutil.Process(pid) for pid in answering]
+    finally:
+        server.kill()
+    _gone, alive = psutil.wait_procs(processes, timeout=5)
+    assert not alive, [process.pid for process in alive]

@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.support.servers import run_trova, trova_command
+from trova.ingest.parallel import PARALLEL_MIN_BYTES
 from trova.store import Database
 from trova.store.migrate import upgrade
 
@@ -174,3 +176,26 @@ def test_a_million_rows_stream_with_flat_memory(tmp_path: Path, env: dict[str, s
     assert scalar(db_path, "SELECT count(*) FROM people") == 20_000
     peak_mib = int(result.stdout.strip()) / 1024
     assert peak_mib < 400, f"peak RSS {peak_mib:.0f} MiB"
+
+
+def test_kill_9_of_the_import_takes_its_reader_processes_with_it(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = tmp_path / "big.csv"
+    write_people(path, 90_000)
+    assert path.stat().st_size > PARALLEL_MIN_BYTES, "the file must be big enough for reader processes"
+    env = {**os.environ, **env, "TROVA_IMPORT_WORKERS": "1"}
+    process = subprocess.Popen(trova_command("import", "--quiet", str(path)), env=env)
+    parent = psutil.Process(process.pid)
+    try:
+        deadline = time.monotonic() + 60
+        while not (readers := [p for p in parent.children() if "spawn_main" in " ".join(p.cmdline())]):
+            assert process.poll() is None and time.monotonic() < deadline, "no reader process started"
+            time.sleep(0.05)
+        descendants = parent.children(recursive=True)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    assert readers
+    _gone, alive = psutil.wait_procs(descendants, timeout=5)
+    assert not alive, [p.cmdline() for p in alive]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from tests.jobs.support import new_batch
@@ -14,6 +16,7 @@ from trova.jobs.models import Job
 from trova.jobs.notify import notify_work
 from trova.settings import Settings
 from trova.store import Database, utcnow
+from trova.store.migrate import upgrade
 from trova.store.tables import job_attempts
 from trova.store.tables import jobs as jobs_table
 
@@ -101,3 +104,25 @@ def test_the_worker_loop_runs_the_step_until_stopped(db: Database) -> None:
     worker.join(10)
     assert not worker.is_alive()
     assert statuses(db) == ["done", "done"] and len(step.seen) == 2
+
+
+def test_the_worker_loop_backs_off_from_a_database_that_cannot_write(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    upgrade(Database(sqlite_url))
+    read_only = Database(
+        sqlite_url.replace("sqlite:///", "sqlite:///file:") + "?mode=ro&uri=true", unavailable_errors=True
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=jobs.worker_loop, args=(SETTINGS, read_only, stop, Recorder(read_only)))
+    with caplog.at_level(logging.WARNING, logger="trova.jobs"):
+        worker.start()
+        time.sleep(1.6)
+        stop.set()
+        notify_work()
+        worker.join(10)
+    read_only.dispose()
+    lines = [record for record in caplog.records if "database unavailable" in record.getMessage()]
+    # 0.05 s doubling: tries at 0, 0.05, 0.15, 0.35, 0.75, 1.55 s; without backoff about 30.
+    assert 2 <= len(lines) <= 7
+    assert all(record.exc_info is None and "readonly" in record.getMessage() for record in lines)

@@ -13,20 +13,22 @@ answer), ``GuardMiddleware`` (request id, header size, in-flight bound, the one 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
-from trova.api import schemas, service
+from trova.api import openapi, service
 from trova.api.deps import Context, rate_limit_headers
+from trova.api.logs import note_unavailable
 from trova.api.middleware import GuardMiddleware, MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
 from trova.api.routes import account, bulks, explain, health, phone
-from trova.errors import ApiError
+from trova.errors import ApiError, DatabaseUnavailable
 from trova.settings import Settings
 from trova.store import Database
 from trova.web import install as install_web
@@ -39,15 +41,20 @@ _STATUS_TEXT = {404: "Not found", 405: "Method not allowed"}
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if isinstance(exc, DatabaseUnavailable):
+            note_unavailable(exc)
         headers = {**rate_limit_headers(request), **(exc.headers or {})}
         return error_response(exc.status_code, exc.message, headers or None)
 
-    async def on_http_error(_request: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         message = _STATUS_TEXT.get(exc.status_code) or (
             exc.detail if isinstance(exc.detail, str) else "Error"
         )
-        return error_response(exc.status_code, message, dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(app, request.scope)
+        return error_response(exc.status_code, message, headers or None)
 
     async def on_validation_error(_request: Request, _exc: Exception) -> Response:
         return error_response(400, "Bad request")
@@ -63,26 +70,25 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def _install_openapi(app: FastAPI) -> None:
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        document = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        components = document.setdefault("components", {})
-        components.setdefault("schemas", {}).update(
-            schemas.component_schemas(schemas.SingleIn, schemas.BulkIn)
-        )
-        components["securitySchemes"] = {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
-        for path, operations in document.get("paths", {}).items():
-            if path.startswith(("/phone", "/account")):
-                for operation in operations.values():
-                    operation["security"] = [{"apiKey": []}]
-        app.openapi_schema = document
-        return document
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves, through FastAPI's wrappers of included routers (none has a prefix)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
 
-    app.openapi = openapi  # type: ignore[method-assign]
+
+def allowed_methods(app: FastAPI, scope: Any) -> str:
+    """Every method some route serves on the request's path (Starlette's 405 names only the first
+    route's), for the ``Allow`` header of a 405."""
+    methods: set[str] = set()
+    for route in _leaf_routes(app.router.routes):
+        found = getattr(route, "methods", None)
+        if found and route.matches(scope)[0] is not Match.NONE:
+            methods |= found
+    return ", ".join(sorted(methods))
 
 
 def rate_limiter_for(settings: Settings) -> service.RateLimiter:
@@ -96,6 +102,19 @@ def rate_limiter_for(settings: Settings) -> service.RateLimiter:
     )
 
 
+def unauth_guard_for(settings: Settings) -> service.UnauthGuard:
+    """The per-address guard against missing and wrong keys, on the POST limiter's storage."""
+    return service.UnauthGuard(
+        service.RateLimiter(
+            settings.rate_limit_unauth_per_s,
+            1,
+            settings.redis_url or "memory://",
+            timeout_s=settings.redis_timeout_s,
+            key_prefix=settings.redis_key_prefix,
+        )
+    )
+
+
 def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter | None = None) -> FastAPI:
     """The ASGI app for ``settings`` and ``db``; a process has one app and one rate limiter."""
     app = FastAPI(
@@ -105,9 +124,10 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         default_response_class=JsonResponse,
         redirect_slashes=False,  # a redirect would be built from the Host header: 404 instead
     )
-    app.state.ctx = Context(settings=settings, db=db, limiter=limiter or rate_limiter_for(settings))
+    limiter = limiter or rate_limiter_for(settings)
+    app.state.ctx = Context(settings=settings, db=db, limiter=limiter, unauth=unauth_guard_for(settings))
     _install_error_handlers(app)
-    _install_openapi(app)
+    openapi.install(app, settings.max_searches_per_batch)
     app.add_middleware(
         GuardMiddleware,
         max_header_bytes=settings.max_header_bytes,

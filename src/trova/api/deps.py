@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
-from trova.api.service import RateLimiter
-from trova.errors import MissingId, PayloadTooLarge
+from trova.api.service import RateLimiter, UnauthGuard
+from trova.errors import InvalidApiKey, MissingApiKey, MissingId, PayloadTooLarge
 from trova.settings import Settings
 from trova.store import Database
 
@@ -27,11 +27,13 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 @dataclass(frozen=True)
 class Context:
-    """What every handler needs: settings, database and the POST rate limiter of this process."""
+    """What every handler needs: settings, database, the POST rate limiter of this process and the
+    guard against unauthenticated floods (``UnauthGuard``)."""
 
     settings: Settings
     db: Database
     limiter: RateLimiter
+    unauth: UnauthGuard
 
 
 async def context(request: Request) -> Context:
@@ -43,20 +45,27 @@ async def context(request: Request) -> Context:
 AppContext = Annotated[Context, Depends(context)]
 
 
-def authenticate(ctx: Context, api_key: str | None, *, phone: bool) -> Account:
-    """The account of ``api_key`` (401 otherwise), read in its own transaction; blocking."""
-    with ctx.db.read() as conn:
-        return accounts.authenticate(conn, api_key, phone=phone)
+def authenticate(ctx: Context, request: Request, *, phone: bool) -> Account:
+    """The account of the request's ``x-api-key`` (401 otherwise), read in its own transaction;
+    a missing or wrong key counts against the client's address (429 past the limit); blocking."""
+    address = request.client.host if request.client else "unknown"
+    ctx.unauth.refuse_if_blocked(address)
+    try:
+        with ctx.db.read() as conn:
+            return accounts.authenticate(conn, request.headers.get("x-api-key"), phone=phone)
+    except (MissingApiKey, InvalidApiKey):
+        ctx.unauth.count_failure(address)
+        raise
 
 
 def phone_account(request: Request, ctx: AppContext) -> Account:
     """The account allowed to use the phone endpoints (run in the thread pool by FastAPI)."""
-    return authenticate(ctx, request.headers.get("x-api-key"), phone=True)
+    return authenticate(ctx, request, phone=True)
 
 
 def any_account(request: Request, ctx: AppContext) -> Account:
     """The account of any valid key, phone access or not (run in the thread pool by FastAPI)."""
-    return authenticate(ctx, request.headers.get("x-api-key"), phone=False)
+    return authenticate(ctx, request, phone=False)
 
 
 def check_declared_size(request: Request, limit: int) -> None:
@@ -73,7 +82,7 @@ async def submitting_account(request: Request, ctx: AppContext) -> Account:
     that its answer carries them whatever it is (201, or an error raised later).
     """
     check_declared_size(request, ctx.settings.max_body_bytes)
-    account = await run_in_threadpool(authenticate, ctx, request.headers.get("x-api-key"), phone=True)
+    account = await run_in_threadpool(authenticate, ctx, request, phone=True)
     request.state.rate_limit_headers = await run_in_threadpool(ctx.limiter.check, f"account:{account.id}")
     return account
 

@@ -1,5 +1,6 @@
 """The app's ASGI middleware: request counters per route (``MetricsMiddleware``) and the outer
-guard of every request (``GuardMiddleware``: request id, header size, in-flight bound, one 500)."""
+guard of every request (``GuardMiddleware``: request id, header size, in-flight bound, one 500,
+the access log line)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from contextvars import ContextVar
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
 
+from trova.api.logs import log_access, request_id_var
 from trova.errors import HeadersTooLarge, InvalidHttpRequest, ServiceUnavailable
 
 log = logging.getLogger("trova.api")
@@ -67,9 +69,10 @@ _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 """Control bytes a header value may not hold (horizontal tab is allowed)."""
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+SPARE_THREADS = 8
+"""Worker threads beyond one per admitted request (module docstring of ``GuardMiddleware``)."""
 
-request_id_var: ContextVar[str] = ContextVar("trova_request_id", default="-")
-"""The id of the request being answered (``-`` outside one), for log lines (``trova.api.logs``)."""
+__all__ = ["GuardMiddleware", "MetricsMiddleware", "request_id_var"]
 
 
 def _error(status: int, message: str, headers: list[tuple[bytes, bytes]]) -> tuple[dict[str, Any], bytes]:
@@ -96,7 +99,12 @@ class GuardMiddleware:
       400, closing the connection;
     - answers 503 at once, with ``Retry-After``, past ``max_in_flight`` requests being answered;
     - turns any exception the app lets through into one logged line and a 500 in the JSON
-      envelope with ``Connection: close`` (the connection is closed after it).
+      envelope with ``Connection: close`` (the connection is closed after it);
+    - writes the access line of every answered request (``trova.api.logs``).
+
+    It also gives the thread pool one thread per admitted request (plus ``SPARE_THREADS``): with
+    anyio's default of 40, forty writes waiting for a database lock held by another process would
+    leave reads (``/readyz``, GETs) queued behind them for a thread.
     """
 
     def __init__(
@@ -106,6 +114,12 @@ class GuardMiddleware:
         self.max_header_bytes = max_header_bytes
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+        self._threads_sized = False
+
+    def _size_thread_pool(self) -> None:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, self.max_in_flight + SPARE_THREADS)
+        self._threads_sized = True
 
     async def __call__(
         self,
@@ -116,16 +130,21 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not self._threads_sized:
+            self._size_thread_pool()
+        begun = time.perf_counter()
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         id_header = (b"x-request-id", request_id.encode())
         started = False
+        status = 0
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
@@ -164,4 +183,7 @@ class GuardMiddleware:
             log.error("unhandled error in %s %s", scope.get("method"), scope.get("path"), exc_info=error)
             await refuse(500, "Internal server error", (b"connection", b"close"))
         finally:
+            if status:
+                method, path = scope.get("method", ""), scope.get("path", "")
+                log_access(method, path, scope.get("query_string", b""), status, begun)
             request_id_var.reset(token)

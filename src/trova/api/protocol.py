@@ -149,12 +149,22 @@ def protocol_class(*, client_timeout_s: float, max_connections: int) -> type[Tro
     )
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """The ``uvicorn.Config`` options that apply Trova's connection limits (module docstring)."""
+def bind_limits(settings: Settings) -> None:
+    """Set the limits on :class:`TrovaH11Protocol` itself: in each process of ``serve --workers N``,
+    which imports the class by name (a class built by :func:`protocol_class` cannot be pickled)."""
+    TrovaH11Protocol.client_timeout_s = settings.client_timeout_s
+    TrovaH11Protocol.max_connections = settings.max_connections
+
+
+def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, Any]:
+    """The ``uvicorn.Config`` options that apply Trova's connection limits (module docstring);
+    ``by_name`` for several processes, each calling :func:`bind_limits`."""
+    http: Any = f"{__name__}:TrovaH11Protocol"
+    if not by_name:
+        timeout_s, most = settings.client_timeout_s, settings.max_connections
+        http = protocol_class(client_timeout_s=timeout_s, max_connections=most)
     return {
-        "http": protocol_class(
-            client_timeout_s=settings.client_timeout_s, max_connections=settings.max_connections
-        ),
+        "http": http,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "server_header": False,
     }

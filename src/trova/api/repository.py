@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from trova.store.tables import idempotency_keys
+from trova.store.tables import idempotency_keys, readiness_probes
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +69,12 @@ def save_response(
 def delete_older_than(conn: Connection, cutoff: dt.datetime) -> int:
     """Forget responses recorded before ``cutoff``; returns how many."""
     return int(conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff)).rowcount)
+
+
+def write_probe(conn: Connection, name: str, now: dt.datetime) -> None:
+    """Rewrite the readiness probe row ``name`` (inserted the first time)."""
+    updated = conn.execute(
+        sa.update(readiness_probes).where(readiness_probes.c.name == name).values(probed_at=now)
+    )
+    if updated.rowcount == 0:
+        conn.execute(sa.insert(readiness_probes).values(name=name, probed_at=now))

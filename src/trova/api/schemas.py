@@ -123,6 +123,27 @@ class BulkResults(BatchAliases):
     results: list[BulkResultItem] | None = None
 
 
+class Health(BaseModel):
+    """GET /healthz: the process answers (its pid tells the processes of ``serve --workers`` apart)."""
+
+    status: Literal["ok"]
+    pid: int
+
+
+class Readiness(BaseModel):
+    """GET /readyz, 200: every check ``ok``."""
+
+    status: Literal["ready"]
+    checks: dict[str, str]
+
+
+class NotReady(BaseModel):
+    """GET /readyz, 503: the envelope's message and why each check failed."""
+
+    message: str
+    checks: dict[str, str]
+
+
 class CreditsDetail(BaseModel):
     sub: int
     paygo: int
@@ -151,7 +172,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 """The error answers an endpoint may give, all in the ``{"message": ...}`` envelope."""
 
 ID_PARAM: dict[str, Any] = {
-    "parameters": [{"name": "id", "in": "query", "required": True, "schema": {"type": "string"}}]
+    "parameters": [
+        {"name": "id", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    ]
 }
 """``openapi_extra`` declaring the ``id`` query parameter (read by hand, see ``trova.api.deps``)."""
 
@@ -174,3 +197,9 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=model.__name__)}}},
         }
     }
+
+
+def object_answer(description: str, *required: str) -> dict[str, Any]:
+    """A ``responses`` entry: a JSON object holding at least ``required``."""
+    schema = {"type": "object", "required": list(required)}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}

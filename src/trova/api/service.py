@@ -301,3 +301,46 @@ def remember(
 
 def forget_expired(conn: Connection, *, now: dt.datetime, ttl_s: int) -> int:
     return repo.delete_older_than(conn, now - dt.timedelta(seconds=ttl_s))
+
+
+class UnauthGuard:
+    """Requests without a key or with a wrong one, per client address: at most ``per_s`` a second
+    (``TROVA_RATE_LIMIT_UNAUTH_PER_S``), counted by a :class:`RateLimiter` (shared through Redis
+    when configured); past it, 429 with ``Retry-After``.
+
+    Only failed authentications are counted, so a client with a valid key costs nothing here. An
+    address refused once is remembered in this process until its window has room again, and every
+    request from it, any key, is refused at once (a dictionary lookup: no database, no Redis), so
+    a key guesser gets nothing for its guesses but 429s.
+    """
+
+    def __init__(self, limiter: RateLimiter, clock: Callable[[], float] = time.time) -> None:
+        self._limiter = limiter
+        self._clock = clock
+        self._blocked: dict[str, tuple[float, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def refuse_if_blocked(self, address: str) -> None:
+        """429 when ``address`` was refused and its window has no room yet."""
+        if not self._blocked:
+            return
+        with self._lock:
+            entry = self._blocked.get(address)
+            if entry is not None and entry[0] <= self._clock():
+                del self._blocked[address]
+                entry = None
+        if entry is not None:
+            raise RateLimited(headers={"Retry-After": entry[1]["Retry-After"]})
+
+    def count_failure(self, address: str) -> None:
+        """Count one failed authentication of ``address``; 429 past the limit."""
+        decision = self._limiter.hit(f"unauth:{address}")
+        if decision.allowed:
+            return
+        headers = decision.headers(self._clock())
+        with self._lock:
+            self._blocked[address] = (self._clock() + float(headers["Retry-After"]), headers)
+        raise RateLimited(headers=headers)
+
+    def close(self) -> None:
+        self._limiter.close()

@@ -6,7 +6,6 @@ import csv
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,11 +33,11 @@ def _fail(message: str) -> None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from trova.api.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.access_log:
+        logging.getLogger("trova.access").setLevel(logging.WARNING)
 
 
 def _open_database(settings: Settings, *, create: bool = True) -> Database:
@@ -149,11 +148,16 @@ def _print_demo(key: str, key_file: Path, host: str, port: int, imported: str | 
 
 def api_process_app() -> Any:
     """The app of one API process of ``trova serve --workers N`` (uvicorn imports it by name in each
-    process it starts): the settings and database of the process's environment, no background loops."""
+    process it starts): the settings and database of the process's environment, no background loops.
+    The process dies with the ``serve`` process that started it (``trova.lifeline``)."""
     from trova.api.app import create_app
+    from trova.api.protocol import bind_limits
+    from trova.lifeline import die_with_parent_from_env
 
+    die_with_parent_from_env()
     current = settings()
     _configure_logging(current)
+    bind_limits(current)
     return create_app(current, database_for(current))
 
 
@@ -204,7 +208,7 @@ def serve_command(
         log_config=None,
         access_log=False,
         lifespan="off",
-        **uvicorn_options(current),
+        **uvicorn_options(current, by_name=workers > 1),
     )
     _absorb_stop_signals(runtime.stop_event)
     freeze_startup_objects()
@@ -212,6 +216,9 @@ def serve_command(
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
+            from trova.lifeline import PARENT_PID_ENV
+
+            os.environ[PARENT_PID_ENV] = str(os.getpid())
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         else:
             uvicorn.Server(config).run()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 import queue
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 from trova.contacts.normalise import FileToRead, Normalised, file_chunks
 from trova.contacts.readers import SniffedFile
 from trova.errors import ImportFailed
+from trova.lifeline import die_with_parent
 from trova.people.normalise import company_key, name_key, registrable_domain
 
 PARALLEL_MIN_BYTES = 4_000_000
@@ -86,7 +88,7 @@ def _start_readers(files: Sequence[FileToRead], now: dt.datetime, size: int, cou
         chunks = context.Queue(maxsize=CHUNKS_AHEAD)
         process = context.Process(
             target=read_in_process,
-            args=(list(files[index::count]), now, size, chunks),
+            args=(list(files[index::count]), now, size, chunks, os.getpid()),
             name=f"trova-import-reader-{index}",
             daemon=True,
         )
@@ -95,8 +97,13 @@ def _start_readers(files: Sequence[FileToRead], now: dt.datetime, size: int, cou
     return readers
 
 
-def read_in_process(files: Sequence[FileToRead], now: dt.datetime, size: int, chunks: Any) -> None:
-    """A reader process: each file's normalised chunks, then a marker that the file is done."""
+def read_in_process(
+    files: Sequence[FileToRead], now: dt.datetime, size: int, chunks: Any, parent_pid: int
+) -> None:
+    """A reader process: each file's normalised chunks, then a marker that the file is done. It
+    dies with the importing process ``parent_pid`` (``trova.lifeline``): a reader left behind by a
+    ``kill -9`` would hold its memory and its file for ever."""
+    die_with_parent(parent_pid)
     for item in files:
         try:
             for chunk in file_chunks(item, now, size):

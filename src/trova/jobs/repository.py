@@ -181,3 +181,15 @@ def count_active(conn: Connection) -> dict[str, int]:
         .group_by(jobs.c.status)
     ).all()
     return {str(row[0]): int(row[1]) for row in rows}
+
+
+def queue_stalled(conn: Connection, now: dt.datetime, stall_s: float) -> bool:
+    """True when a job has been queued for over ``stall_s`` and no job was claimed in that time."""
+    since = now - dt.timedelta(seconds=stall_s)
+    waiting = conn.execute(
+        sa.select(jobs.c.id).where(jobs.c.status == "queued", jobs.c.created_at < since).limit(1)
+    ).first()
+    if waiting is None:
+        return False
+    last_claim = conn.execute(sa.select(sa.func.max(job_attempts.c.started_at))).scalar()
+    return last_claim is None or last_claim < since

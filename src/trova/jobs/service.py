@@ -21,6 +21,7 @@ import uuid
 from datetime import timedelta
 from typing import Protocol
 
+from trova.errors import DatabaseUnavailable
 from trova.jobs import repository as repo
 from trova.jobs.models import Job
 from trova.jobs.notify import wait_for_work, work_generation
@@ -139,18 +140,39 @@ def worker_loop(
     whichever comes first. The wake-up generation is read before looking for work, so a
     notification that arrives during the look is not slept through.
 
-    Errors of the claim itself (database restarting, lock timeouts) are logged and retried after
-    the poll interval rather than ending the thread.
+    Errors (database restarting, locked, full or read-only) never end the thread: the loop backs
+    off (:func:`backoff_s`, doubling up to ``MAX_BACKOFF_S``) instead of spinning on a database
+    that cannot take the work, and a database that cannot serve is one line, not a traceback.
     """
     owner = worker_id(slot)
+    failures = 0
     while not stop.is_set():
         seen = work_generation()
         try:
-            if run_once(db, settings, step, owner):
-                continue
-        except Exception:
-            log.exception("worker %s: claim failed", owner)
-            stop.wait(settings.worker_poll_interval_s)
+            claimed = run_once(db, settings, step, owner)
+        except DatabaseUnavailable as error:
+            failures += 1
+            log.warning(
+                "worker %s: database unavailable, retrying in %.1fs: %s",
+                owner,
+                backoff_s(settings, failures),
+                error.reason,
+            )
+            stop.wait(backoff_s(settings, failures))
             continue
-        if not stop.is_set():
+        except Exception:
+            failures += 1
+            log.exception("worker %s: job failed, retrying in %.1fs", owner, backoff_s(settings, failures))
+            stop.wait(backoff_s(settings, failures))
+            continue
+        failures = 0
+        if not claimed and not stop.is_set():
             wait_for_work(settings.worker_poll_interval_s, since=seen)
+
+
+MAX_BACKOFF_S = 30.0
+
+
+def backoff_s(settings: Settings, failures: int) -> float:
+    """The wait after ``failures`` failed rounds in a row: the poll interval, doubled each time."""
+    return float(min(MAX_BACKOFF_S, settings.worker_poll_interval_s * 2 ** min(failures - 1, 16)))

@@ -4,11 +4,25 @@ SQLite runs in WAL mode so readers never block the single writer. Write transact
 ``BEGIN IMMEDIATE``: taking the write lock up front means two writers queue on ``busy_timeout``
 instead of both reading and then one failing to upgrade its lock (``database is locked``). Read
 transactions use a plain deferred ``BEGIN`` and see one consistent snapshot.
+
+For the processes that serve (``Database(..., unavailable_errors=True)``: ``serve`` and ``worker``),
+a database that cannot do the work for a reason that may pass is a
+:class:`~trova.errors.DatabaseUnavailable` (the API answers 503 with ``Retry-After``): the write
+lock held elsewhere past ``busy_timeout_s`` (:class:`~trova.errors.DatabaseBusy`), a full disk, a
+read-only or vanished file, a PostgreSQL server that is down or out of room. Other driver errors
+(a missing table, a bad statement) stay what they are: bugs, answered 500. The CLI keeps the
+driver's own errors, which it prints as they are.
+
+On SQLite, one write transaction at a time per process (``_write_gate``): the file has one write
+lock anyway, and a thread waiting for it then waits here without holding a pooled connection, so
+reads keep their connections while an outside process holds ``BEGIN EXCLUSIVE``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +31,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-SQLITE_BUSY_TIMEOUT_MS = 60_000
+from trova.errors import DatabaseBusy, DatabaseUnavailable
+
+DEFAULT_BUSY_TIMEOUT_S = 60.0
+"""How long a write waits for the lock unless told otherwise (the CLI; ``trova serve`` and
+``trova worker`` use ``TROVA_DB_BUSY_TIMEOUT_S``)."""
 SQLITE_MMAP_BYTES = 1 << 30
 """Reads go through a memory map of the file: pages live once in the OS page cache, shared by every
 pooled connection, instead of each connection copying them into its own small cache; on a
@@ -36,7 +54,32 @@ def _normalise_url(url: str) -> str:
     return url
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+_SQLITE_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_SQLITE_UNAVAILABLE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PERM")
+_PG_BUSY = ("55P03",)
+_PG_UNAVAILABLE = ("53", "08", "57P", "25006")
+"""SQLSTATE prefixes: insufficient resources (disk full), connection errors, server shutting down,
+read-only transaction (a standby)."""
+
+
+def unavailable(error: sa.exc.DBAPIError) -> DatabaseUnavailable | None:
+    """The :class:`DatabaseUnavailable` that ``error`` means, or None when it is not one (a bug)."""
+    original = error.orig
+    reason = f"{type(original).__name__}: {original}".strip()
+    if isinstance(original, sqlite3.Error):
+        name = getattr(original, "sqlite_errorname", "") or ""
+        if name.startswith(_SQLITE_BUSY):
+            return DatabaseBusy(reason)
+        return DatabaseUnavailable(reason) if name.startswith(_SQLITE_UNAVAILABLE) else None
+    state = getattr(original, "sqlstate", None)
+    if state is None:
+        return DatabaseUnavailable(reason) if isinstance(error, sa.exc.OperationalError) else None
+    if state.startswith(_PG_BUSY):
+        return DatabaseBusy(reason)
+    return DatabaseUnavailable(reason) if state.startswith(_PG_UNAVAILABLE) else None
+
+
+def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -44,7 +87,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
@@ -54,19 +97,33 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine for ``url`` with Trova's connection settings for its dialect."""
+def create_engine(
+    url: str, *, pool_size: int = 10, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+) -> Engine:
+    """An engine for ``url`` with Trova's connection settings for its dialect; on SQLite a write
+    waits at most ``busy_timeout_s`` for the lock."""
     url = _normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
             pool_size=pool_size,
             max_overflow=pool_size,
         )
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, int(busy_timeout_s * 1000))
         return engine
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+@contextmanager
+def _translated(enabled: bool) -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.DBAPIError as error:
+        replacement = unavailable(error) if enabled else None
+        if replacement is None:
+            raise
+        raise replacement from error
 
 
 class Database:
@@ -76,9 +133,19 @@ class Database:
     passes the connection to every repository function it calls.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        unavailable_errors: bool = False,
+    ) -> None:
         self.url = _normalise_url(url)
-        self.engine = create_engine(self.url, pool_size=pool_size)
+        self.unavailable_errors = unavailable_errors
+        self.busy_timeout_s = busy_timeout_s
+        self.engine = create_engine(self.url, pool_size=pool_size, busy_timeout_s=busy_timeout_s)
+        self._write_gate = threading.BoundedSemaphore(1) if self.is_sqlite else None
 
     @property
     def dialect(self) -> str:
@@ -90,14 +157,27 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with self.engine.connect().execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) as conn, conn.begin():
-            yield conn
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success; raises
+        :class:`DatabaseBusy` past ``busy_timeout_s`` without the lock (module docstring)."""
+        gate = self._write_gate
+        if gate is not None and not gate.acquire(timeout=self.busy_timeout_s):
+            reason = f"another write of this process held the lock for {self.busy_timeout_s}s"
+            if self.unavailable_errors:
+                raise DatabaseBusy(reason)
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(reason))
+        try:
+            with _translated(self.unavailable_errors), self.engine.connect().execution_options(
+                **{_BEGIN_OPTION: "IMMEDIATE"}
+            ) as conn, conn.begin():
+                yield conn
+        finally:
+            if gate is not None:
+                gate.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot, never takes the write lock."""
-        with self.engine.connect() as conn, conn.begin():
+        with _translated(self.unavailable_errors), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:

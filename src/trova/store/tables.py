@@ -68,6 +68,14 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False, index=True),
 )
 
+readiness_probes = sa.Table(
+    "readiness_probes",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("probed_at", sa.DateTime, nullable=False),
+)
+"""One row per probe of ``GET /readyz``: rewriting it proves that the database takes writes."""
+
 # --- batches and searches ------------------------------------------------------------------------
 
 batches = sa.Table(

@@ -59,7 +59,10 @@ def _read(ctx: Context, account: Account, limit: int, before: str | None) -> dic
 @router.get(
     "/phone/bulks",
     summary="The account's batches, newest first (extension)",
-    responses={200: {"description": "`bulks` and `next_before`"}, **schemas.ERRORS},
+    responses={
+        200: schemas.object_answer("`bulks` and `next_before`", "bulks", "next_before"),
+        **schemas.ERRORS,
+    },
 )
 async def list_bulk_batches(request: Request, ctx: AppContext, account: PhoneAccount) -> Response:
     limit = _limit(request)

@@ -81,7 +81,10 @@ def explain_search(ctx: Context, account: Account, search_id: str) -> dict[str, 
     "/phone/single/explain",
     openapi_extra=schemas.ID_PARAM,
     summary="Why a search got its number, or none (Trova extension)",
-    responses=schemas.ERRORS,
+    responses={
+        200: schemas.object_answer("The search's result and how it was found", "result", "explanation"),
+        **schemas.ERRORS,
+    },
 )
 async def get_explanation(request: Request, ctx: AppContext, account: PhoneAccount) -> Response:
     search_id = id_param(request)

@@ -1,0 +1,104 @@
+"""Transactions under a database that cannot serve (issue 17, defects 4 and 5): a write lock held by
+another process past the busy timeout, a read-only file, a full database, a server that is down."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from tests.support.locks import exclusive_lock
+from trova.errors import DatabaseBusy, DatabaseUnavailable
+from trova.store import Database, utcnow
+from trova.store.migrate import upgrade
+from trova.store.tables import readiness_probes
+
+
+def probe(db: Database, name: str) -> None:
+    with db.write() as conn:
+        conn.execute(sa.insert(readiness_probes).values(name=name, probed_at=utcnow()))
+
+
+def migrated(path: Path, busy_timeout_s: float = 0.5) -> Database:
+    db = Database(f"sqlite:///{path}", busy_timeout_s=busy_timeout_s, unavailable_errors=True)
+    upgrade(db)
+    return db
+
+
+def test_a_write_past_the_busy_timeout_is_database_busy_and_reads_go_on(tmp_path: Path) -> None:
+    db = migrated(tmp_path / "trova.db")
+    try:
+        with exclusive_lock(tmp_path / "trova.db"):
+            started = time.monotonic()
+            with pytest.raises(DatabaseBusy):
+                probe(db, "blocked")
+            assert time.monotonic() - started < 10
+            with db.read() as conn:
+                assert conn.execute(sa.select(sa.func.count()).select_from(readiness_probes)).scalar() == 0
+        probe(db, "after")
+    finally:
+        db.dispose()
+
+
+def test_a_read_only_file_is_database_unavailable(tmp_path: Path) -> None:
+    migrated(tmp_path / "trova.db").dispose()
+    db = Database(f"sqlite:///file:{tmp_path / 'trova.db'}?mode=ro&uri=true", unavailable_errors=True)
+    try:
+        with pytest.raises(DatabaseUnavailable) as raised:
+            probe(db, "x")
+        assert "readonly" in raised.value.reason and not isinstance(raised.value, DatabaseBusy)
+        assert raised.value.headers["Retry-After"] == "5"
+    finally:
+        db.dispose()
+
+
+def test_a_full_database_is_database_unavailable(tmp_path: Path) -> None:
+    db = migrated(tmp_path / "trova.db")
+
+    @event.listens_for(db.engine, "connect")
+    def _cap(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA max_page_count = 1")
+
+    db.engine.dispose()
+    try:
+        with pytest.raises(DatabaseUnavailable) as raised, db.write() as conn:
+            conn.execute(
+                sa.insert(readiness_probes),
+                [{"name": f"p{i}-" + "x" * 50, "probed_at": utcnow()} for i in range(5000)],
+            )
+        assert "full" in raised.value.reason
+    finally:
+        db.dispose()
+
+
+def test_a_bad_statement_stays_a_bug_not_a_503(tmp_path: Path) -> None:
+    db = migrated(tmp_path / "trova.db")
+    try:
+        with pytest.raises(sa.exc.OperationalError), db.read() as conn:
+            conn.execute(sa.text("SELECT * FROM no_such_table"))
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgres_server_that_does_not_answer_is_database_unavailable() -> None:
+    db = Database("postgresql://trova@127.0.0.1:1/none", unavailable_errors=True)
+    try:
+        with pytest.raises(DatabaseUnavailable), db.read():
+            pass
+    finally:
+        db.dispose()
+
+
+def test_without_unavailable_errors_the_driver_error_stays(tmp_path: Path) -> None:
+    migrated(tmp_path / "trova.db").dispose()
+    db = Database(f"sqlite:///file:{tmp_path / 'trova.db'}?mode=ro&uri=true")
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="readonly"):
+            probe(db, "x")
+    finally:
+        db.dispose()
