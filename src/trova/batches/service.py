@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
+from trova.batches import lookups
 from trova.batches import repository as repo
 from trova.batches.events import single_result
 from trova.batches.models import (
@@ -343,6 +344,18 @@ def get_single(conn: Connection, account: Account, search_id: str) -> SearchRow:
     if not rows:
         raise SearchNotFound()
     return rows[0]
+
+
+def get_any_search(conn: Connection, account: Account, search_id: str) -> SearchRow:
+    """A search of the account: a single search (by the id POST /phone/single gave) or one search of
+    a bulk batch (by the ``id`` of its entry in GET /phone/bulk's results); else not found."""
+    try:
+        return get_single(conn, account, search_id)
+    except SearchNotFound:
+        row = lookups.search_of_account(conn, search_id, account.id)
+    if row is None:
+        raise SearchNotFound()
+    return row
 
 
 def stats_of(batch: Batch, rows: Sequence[SearchRow], cost: tuple[int, int]) -> BatchStats:
