@@ -13,8 +13,8 @@ from trova.bulk.engine import (
     Journal,
     Plan,
     answers_of,
-    results_of,
     build_plan,
+    results_of,
     state_path,
     write_output,
 )

@@ -382,6 +382,14 @@ def get_bulk(conn: Connection, account: Account, batch_id: str) -> BulkReport:
     return BulkReport(batch, stats_of(batch, rows, batch_cost(conn, batch.id)), tuple(rows))
 
 
+def bulk_batch(conn: Connection, account: Account, batch_id: str) -> Batch:
+    """A bulk batch of ``account``; another account's id, or a single search's, is not found."""
+    batch = repo.get_batch(conn, batch_id, account_id=account.id)
+    if batch is None or batch.kind != "bulk":
+        raise BulkNotFound()
+    return batch
+
+
 def progress_of(conn: Connection, account: Account, batch_id: str) -> tuple[Batch, int]:
     """A bulk batch of ``account`` and how many of its searches were found so far (404 otherwise)."""
     batch = repo.get_batch(conn, batch_id, account_id=account.id)

@@ -36,13 +36,12 @@ from trova.client import (
     new_idempotency_key,
 )
 from trova.errors import InvalidSearch
+from trova.people.columns import RESULT_COLUMNS
 from trova.people.models import Search
 from trova.people.normalise import search_from_params
 
 MAX_BATCH_SIZE = 3000
-ADDED_COLUMNS = (
-    "phone", "phone_country", "phone_line_type", "phone_sources", "phone_last_seen", "phone_status"
-)
+ADDED_COLUMNS = RESULT_COLUMNS
 WHY_COLUMN = "phone_why"
 JOURNAL_VERSION = 1
 """Part of the plan's fingerprint: unchanged since journals stopped holding results, so the journal
