@@ -14,7 +14,8 @@ from trova.store import Database
 
 
 def submit_bulk(conn: Connection, account: Account, count: int) -> str:
-    return batches.submit(conn, account, batches.read_bulk({"searches": [GOOD] * count}, SETTINGS), SETTINGS).id
+    submission = batches.read_bulk({"searches": [GOOD] * count}, SETTINGS)
+    return batches.submit(conn, account, submission, SETTINGS).id
 
 
 def test_result_pages_cover_the_batch_in_index_order(db: Database) -> None:
