@@ -111,9 +111,7 @@ def test_batch_through_the_waterfall_then_locally(
     metrics = httpx.get(f"{down.base_url}/metrics", timeout=10).text
     assert 'trova_source_hits_total{source="upstream"} 2.0' in metrics
     assert 'trova_source_credits_spent_total{source="upstream"} 80.0' in metrics
-    listed = [
-        json.loads(line) for line in run_trova("sources", "list", "--json", env=down.env).stdout.splitlines()
-    ]
+    listed = json.loads(run_trova("sources", "list", "--json", env=down.env).stdout)
     assert [(s["name"], s["kind"], s["health"], s["remembered_misses"]) for s in listed] == [
         ("local", "local", "ok", 0),
         ("upstream", "enrow", "ok", 1),

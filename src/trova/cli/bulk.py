@@ -337,7 +337,10 @@ def find(
     base_url: Annotated[str | None, typer.Option(envvar="TROVA_BASE_URL", help="Server URL.")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="TROVA_API_KEY", help="API key.")] = None,
 ) -> None:
-    """Find one person's phone number and wait for the answer."""
+    """Find one person's phone number and wait for the answer.
+
+    Give --linkedin URL, or --first and --last (or --full) with --domain or --company.
+    """
     search = find_search(linkedin, first, last, domain, company, full)
     with one_line_errors("find"), Client(api_key, base_url, on_retry=retry_notice(err)) as client:
         if client.config.api_key is None:
