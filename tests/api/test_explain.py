@@ -95,3 +95,29 @@ def test_explain_is_in_the_openapi_document_with_the_api_key(api: Api) -> None:
     operation = document["paths"]["/phone/single/explain"]["get"]
     assert operation["security"] == [{"apiKey": []}]
     assert operation["parameters"][0]["name"] == "id"
+
+
+def test_one_search_of_a_bulk_batch_is_explained_by_its_result_id(api: Api, tmp_path: Path) -> None:
+    contacts = tmp_path / "explain-bulk-contacts.csv"
+    contacts.write_text(CONTACTS)
+    api.cli("import", str(contacts))
+    key = api.account("bulk-explainer", "--credits", "1000")
+    searches = [
+        {"linkedin_url": "linkedin.com/in/grace-hopper"},
+        {"first_name": "John", "last_name": "Smith", "company_domain": "twincorp.com"},
+    ]
+    with api.client(key) as http:
+        batch_id = http.post("/phone/bulk", json={"searches": searches}).json()["id"]
+        resolve(api)
+        results = http.get("/phone/bulk", params={"id": batch_id}).json()["results"]
+        ids = [result["id"] for result in sorted(results, key=lambda r: r["index"])]
+        answers = [http.get("/phone/single/explain", params={"id": search_id}) for search_id in ids]
+        the_batch = http.get("/phone/single/explain", params={"id": batch_id})
+    with api.client(api.account("bulk-explainer-other")) as http:
+        not_theirs = http.get("/phone/single/explain", params={"id": ids[1]})
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a.json()["id"] for a in answers] == ids
+    assert [a.json()["explanation"]["rule"] for a in answers] == ["linkedin", "ambiguous"]
+    assert answers[1].json()["result"] == {"qualification": "not_found"}
+    assert (the_batch.status_code, the_batch.json()) == (404, {"message": "Search not found"})
+    assert (not_theirs.status_code, not_theirs.json()) == (404, {"message": "Search not found"})

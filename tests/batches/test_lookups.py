@@ -1,65 +1,49 @@
-"""The narrow reads of a run's batches (counters, found indexes, shown rows, batches of an upload),
-on both dialects: the upload's batches are found through their JSON ``custom``."""
+"""One search by its id and a batch's results page by page, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from typing import Any
+import pytest
+from sqlalchemy.engine import Connection
 
-from trova.accounts import service as accounts
+from tests.batches.test_service import GOOD, SETTINGS, new_account
 from trova.accounts.models import Account
-from trova.batches import lookups, repository
+from trova.batches import lookups
 from trova.batches import service as batches
-from trova.people.models import SearchOutcome
-from trova.settings import Settings
+from trova.errors import SearchNotFound
 from trova.store import Database
-from trova.store.engine import utcnow
-
-SETTINGS = Settings()
 
 
-def new_account(db: Database, name: str) -> Account:
+def submit_bulk(conn: Connection, account: Account, count: int) -> str:
+    submission = batches.read_bulk({"searches": [GOOD] * count}, SETTINGS)
+    return batches.submit(conn, account, submission, SETTINGS).id
+
+
+def test_result_pages_cover_the_batch_in_index_order(db: Database) -> None:
+    owner = new_account(db, credits=10_000)
     with db.write() as conn:
-        return accounts.create_account(conn, name, credits=100_000).account
-
-
-def submit(db: Database, account: Account, count: int, custom: Any) -> str:
-    body = {"searches": [{"linkedin_url": f"https://www.linkedin.com/in/p{i}"} for i in range(count)],
-            "custom": custom}
-    with db.write() as conn:
-        return batches.submit(conn, account, batches.read_bulk(body, SETTINGS), SETTINGS).id
-
-
-def test_the_batches_of_an_upload_are_found_in_part_order_and_only_for_their_account(db: Database) -> None:
-    ann, bob = new_account(db, "ann"), new_account(db, "bob")
-    second = submit(db, ann, 2, {"web_upload": "u-1", "web_part": 1})
-    first = submit(db, ann, 2, {"web_upload": "u-1", "web_part": 0})
-    submit(db, ann, 2, {"web_upload": "u-2", "web_part": 0})
-    submit(db, ann, 2, ["web_upload", "u-1"])
-    submit(db, ann, 2, "u-1")
-    submit(db, bob, 2, {"web_upload": "u-1", "web_part": 0})
+        batch_id = submit_bulk(conn, owner, 7)
+    seen: list[int] = []
+    after = -1
     with db.read() as conn:
-        assert lookups.batches_of_upload(conn, ann.id, "u-1") == [(first, 0), (second, 1)]
-        assert lookups.batches_of_upload(conn, ann.id, "u-3") == []
-        counters = lookups.counters(conn, ann.id, [first, second])
-        assert lookups.counters(conn, bob.id, [first]) == {}
-    assert {c.id: (c.status, c.requested, c.finished) for c in counters.values()} == {
-        first: ("ongoing", 2, 0), second: ("ongoing", 2, 0)
-    }
+        while page := lookups.result_page(conn, batch_id, after=after, limit=3):
+            assert len(page) <= 3
+            seen.extend(row.index for row in page)
+            after = page[-1].index
+        assert lookups.result_page(conn, "00000000-0000-4000-8000-000000000000", after=-1, limit=3) == []
+    assert seen == list(range(7))
 
 
-def test_found_indexes_and_the_rows_at_some_indexes(db: Database) -> None:
-    account = new_account(db, "ann")
-    batch_id = submit(db, account, 5, {"web_upload": "u"})
+def test_a_search_of_a_bulk_is_found_by_its_id_for_its_account_only(db: Database) -> None:
+    owner = new_account(db, credits=10_000)
+    other = new_account(db, credits=10_000, name="other")
     with db.write() as conn:
-        pending = repository.searches_of_batch(conn, batch_id)
-        outcomes = [
-            SearchOutcome(row.id, "found", number=f"+3361234567{row.index}", country="FR", line_type="mobile")
-            if row.index in (1, 3) else SearchOutcome(row.id, "not_found")
-            for row in pending
-        ]
-        repository.write_outcomes(conn, outcomes, now=utcnow())
+        batch_id = submit_bulk(conn, owner, 2)
+        single_id = batches.submit(conn, owner, batches.read_single(GOOD, SETTINGS), SETTINGS).id
     with db.read() as conn:
-        assert sorted(lookups.found_indexes(conn, [batch_id])[batch_id]) == [1, 3]
-        assert lookups.found_counts(conn, [batch_id]) == {batch_id: 2}
-        shown = lookups.results_at(conn, batch_id, [3, 4])
-    assert sorted((row.index, row.number) for row in shown) == [(3, "+33612345673"), (4, None)]
+        second = lookups.result_page(conn, batch_id, after=0, limit=1)[0]
+        assert batches.get_any_search(conn, owner, second.id).index == 1
+        assert batches.get_any_search(conn, owner, single_id).id == single_id
+        assert lookups.search_of_account(conn, second.id, other.id) is None
+        for search_id in (second.id, batch_id):
+            with pytest.raises(SearchNotFound):
+                batches.get_any_search(conn, other if search_id == second.id else owner, search_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import orjson
 import pytest
 
 from trova.bulk.engine import (
@@ -13,6 +14,7 @@ from trova.bulk.engine import (
     Plan,
     answers_of,
     build_plan,
+    results_of,
     state_path,
     write_output,
 )
@@ -109,16 +111,42 @@ def test_the_journal_replays_what_happened_and_ignores_a_torn_last_line(tmp_path
     journal = Journal(path, plan)
     journal.intend(0, "k0")
     journal.submitted(0, "b0")
-    journal.completed(0, [("+33612345678", "FR", "mobile", "crm", "2026-11-02"), None])
+    journal.completed(0, [("+33612345678", "FR", "mobile", "crm", "2026-11-02"), None], {1: "s1"})
+    assert journal.answer(plan, 0) == ("+33612345678", "FR", "mobile", "crm", "2026-11-02")
+    assert journal.missed_search_ids(plan) == {1: "s1"}
     journal.intend(1, "k1")
     with path.open("ab") as handle:
         handle.write(b'{"chunk": 1, "id": "b')
     again = Journal(path, plan)
     assert (again.chunks[0].key, again.chunks[0].bulk_id, again.chunks[0].done) == ("k0", "b0", True)
     assert (again.chunks[1].key, again.chunks[1].bulk_id, again.chunks[1].done) == ("k1", None, False)
-    assert again.answer(plan, 0) == ("+33612345678", "FR", "mobile", "crm", "2026-11-02")
-    assert again.answer(plan, 1) is None
-    assert again.answer(plan, 2) == "pending"
+    assert again.chunks[0].to_fetch and not again.chunks[1].to_fetch
+    assert again.answer(plan, 0) == again.answer(plan, 2) == "pending"
+
+
+def test_the_journal_never_holds_a_number_found(tmp_path: Path) -> None:
+    plan = plan_of(leads(tmp_path / "in.csv", [["", "", "", "linkedin.com/in/a"]]))
+    path = state_path(tmp_path / "out.csv")
+    journal = Journal(path, plan)
+    journal.intend(0, "k0")
+    journal.submitted(0, "b0")
+    journal.completed(0, [("+33612345678", "FR", "mobile", "crm", "2026-11-02")])
+    journal.completed(0, [("+33612345678", "FR", "mobile", "crm", "2026-11-02")])
+    text = path.read_bytes()
+    assert b"+336" not in text and b"crm" not in text
+    assert text.count(b'"done"') == 1
+
+
+def test_a_version_1_journal_with_results_is_still_read(tmp_path: Path) -> None:
+    plan = plan_of(leads(tmp_path / "in.csv", [["", "", "", "linkedin.com/in/a"]]))
+    path = state_path(tmp_path / "out.csv")
+    header = {"v": 1, "plan": plan.fingerprint(), "chunks": 1}
+    entries = [header, {"chunk": 0, "key": "k"}, {"chunk": 0, "id": "b"},
+               {"chunk": 0, "answers": [["+33612345678", "FR", "mobile"]]}]
+    path.write_bytes(b"".join(orjson.dumps(entry) + b"\n" for entry in entries))
+    journal = Journal(path, plan)
+    assert journal.chunks[0].done and not journal.chunks[0].to_fetch
+    assert journal.answer(plan, 0) == ("+33612345678", "FR", "mobile", "", "")
 
 
 def test_a_refused_batch_gets_a_new_key_next_time(tmp_path: Path) -> None:
@@ -161,6 +189,20 @@ def test_results_are_placed_by_index() -> None:
     assert answers_of(bulk, 3) == [None, None, ("+12015550123", "US", "", "", "")]
 
 
+def test_the_searches_that_found_nothing_are_known_by_their_id() -> None:
+    bulk = parse_bulk(
+        {
+            "general": {"id": "b", "status": "completed"},
+            "stats": {"requested": 2, "finished": 2},
+            "results": [
+                {"index": 1, "id": "s1", "qualification": "found", "number": "+12015550123"},
+                {"index": 0, "id": "s0", "qualification": "not_found"},
+            ],
+        }
+    )
+    assert results_of(bulk, 2)[1] == {0: "s0"}
+
+
 def test_output_rows_say_found_not_found_invalid_or_pending(tmp_path: Path) -> None:
     table = leads(
         tmp_path / "in.csv",
@@ -184,3 +226,21 @@ def test_output_rows_say_found_not_found_invalid_or_pending(tmp_path: Path) -> N
         ("", "pending"),
     ]
     assert (summary.rows, summary.statuses["pending"], summary.statuses["invalid_input"]) == (4, 1, 1)
+
+
+def test_the_why_column_says_why_a_row_found_nothing_or_was_refused(tmp_path: Path) -> None:
+    table = leads(
+        tmp_path / "in.csv",
+        [["", "", "", "linkedin.com/in/a"], ["Bob", "", "", ""], ["", "", "", "linkedin.com/in/b"]],
+    )
+    plan = plan_of(table)
+    journal = Journal(state_path(tmp_path / "out.csv"), plan)
+    journal.completed(0, [("+33612345678", "FR", "mobile", "crm", "2026-11-02"), None], {1: "s1"})
+    write_output(table, plan, journal, tmp_path / "out.csv", table.fmt, {1: "nobody on record"})
+    with (tmp_path / "out.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["phone_status"], r["phone_why"]) for r in rows] == [
+        ("found", ""),
+        ("invalid_input: Missing mandatory property", "Missing mandatory property"),
+        ("not_found", "nobody on record"),
+    ]

@@ -23,6 +23,7 @@ from tests.support.servers import run_trova, trova_command
 from trova.bulk.engine import Journal, batch_body, build_plan, state_path
 from trova.bulk.tabular import Table, auto_mapping
 from trova.client import Client
+from trova.finder.explain import RULE_TEXT
 
 KNOWN = range(1, 301)
 HEADER = ["id", "First Name", "Last Name", "Company", "Website", "LinkedIn"]
@@ -156,13 +157,13 @@ def test_killed_after_the_first_batch_then_rerun_submits_no_batch_twice(
         stderr=subprocess.DEVNULL,
     )
     try:
-        while not (state.exists() and b'"answers"' in state.read_bytes()):
+        while not (state.exists() and b'"done"' in state.read_bytes()):
             assert process.poll() is None, "trova bulk ended before its first batch finished"
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=60)
-    assert state.read_bytes().count(b'"answers"') < 3
+    assert state.read_bytes().count(b'"done"') < 3
     assert not output.exists()
     run_trova(*bulk_args(trova, key, leads, output), env=trova.env)
     assert_complete(output)
@@ -341,3 +342,54 @@ def test_a_changed_input_is_refused_instead_of_mixing_results(trova: Deployment,
     [line] = error_lines(changed.stderr)
     assert "belongs to a different input" in line
     assert [r["phone"] for r in read_output(output)] == [contact(1).phone, contact(2).phone]
+
+
+def test_a_kept_journal_holds_no_number_and_a_rerun_reads_the_results_from_the_server(
+    trova: Deployment, tmp_path: Path
+) -> None:
+    key = trova.create_account("bulk-no-numbers-kept", 100_000)
+    ids = [1, 2, 3, 9001]
+    source = small_leads(tmp_path / "in.csv", ids)
+    output = tmp_path / "out.csv"
+    run_trova(*bulk_args(trova, key, source, output, "--batch-size", "2", "--keep-state"), env=trova.env)
+    kept = state_path(output).read_bytes()
+    assert kept.count(b'"done"') == 2
+    for i in ids[:3]:
+        phone = contact(i).phone
+        assert phone.encode() not in kept and phone[3:].encode() not in kept
+    with Client(key, trova.base_url) as client:
+        credits = client.account().credits
+    output.unlink()
+    run_trova(*bulk_args(trova, key, source, output, "--batch-size", "2"), env=trova.env)
+    rows = read_output(output)
+    assert [r["phone"] for r in rows] == [contact(i).phone for i in ids[:3]] + [""]
+    assert [r["phone_sources"] for r in rows] == ["crm"] * 3 + [""]
+    assert trova.batches_of("bulk-no-numbers-kept") == 2
+    assert not state_path(output).exists()
+    with Client(key, trova.base_url) as client:
+        assert client.account().credits == credits
+
+
+def test_why_says_why_each_row_found_no_number(trova: Deployment, tmp_path: Path) -> None:
+    key = trova.create_account("bulk-why", 100_000)
+    source = tmp_path / "in.csv"
+    known, other = contact(4), contact(5)
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["first_name", "last_name", "company_name", "linkedin_url"])
+        writer.writerow(["", "", "", known.linkedin_url])
+        writer.writerow(["Nobody", "Atall", "Nowhere Ltd", ""])
+        writer.writerow(["Bob", "", "", ""])
+        writer.writerow(["", "", "", "https://www.linkedin.com/in/no-such-lead"])
+        writer.writerow([other.first_name, other.last_name, other.company_name, ""])
+    output = tmp_path / "out.csv"
+    result = run_trova(*bulk_args(trova, key, source, output, "--why"), env=trova.env)
+    rows = read_output(output)
+    assert [r["phone_status"] for r in rows] == [
+        "found", "not_found", "invalid_input: Missing mandatory property", "not_found", "found"
+    ]
+    nobody = RULE_TEXT["no_person"].split(" (docs/")[0]
+    assert [r["phone_why"] for r in rows] == ["", nobody, "Missing mandatory property", nobody, ""]
+    assert "credits: 80 spent, 99,920 left" in result.stdout
+    without = run_trova(*bulk_args(trova, key, source, tmp_path / "plain.csv"), env=trova.env)
+    assert "phone_why" not in read_output(tmp_path / "plain.csv")[0] and without.returncode == 0

@@ -59,7 +59,7 @@ def test_a_command_against_a_missing_database_says_which_and_creates_nothing(
     assert result.stderr.strip() == (
         f"error: no database at {tmp_path / 'trova.db'} (TROVA_DATABASE_URL=sqlite:///./trova.db); "
         "run the command where the database is, point TROVA_DATABASE_URL (or database_url in trova.toml) "
-        "at it, or create one with `trova migrate`"
+        "at it, or create one with 'trova migrate'"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.csv"]
 

@@ -105,3 +105,9 @@ def test_a_runtime_failure_is_exit_1(tmp_path: Path, leads: Path) -> None:
     result = run_trova("bulk", missing, "-o", output, env={}, check=False)
     assert result.returncode == 1
     assert one_line(result.stderr) == f"error: {tmp_path / 'missing.csv'}: no such file"
+
+
+def test_mcp_says_its_errors_like_every_command(tmp_path: Path) -> None:
+    result = run_trova("mcp", env={"TROVA_API_KEY": ""}, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert one_line(result.stderr).startswith("error: no API key")

@@ -27,3 +27,5 @@ def test_help_reads_cleanly(path: str, command: Any) -> None:
     assert "<bool>" not in text and "╭" not in text, text
     assert "number's number" not in text, text
     assert " / --no-" not in text, text
+    options = [line.split("  ")[1] for line in text.splitlines() if line.startswith("  -")]
+    assert all("<" not in option and "{" not in option for option in options), text

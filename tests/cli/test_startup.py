@@ -5,8 +5,12 @@ The time this saves is measured, not asserted (README, "Startup"): ``python -X i
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+from tests.support.servers import run_trova
 
 PROBE = (
     "import sys\n"
@@ -18,9 +22,10 @@ PROBE = (
 )
 
 
-def loaded_by(*args: str) -> str:
+def loaded_by(*args: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120, check=True,
+        env={**os.environ, **(env or {})},
     )
     return result.stderr.strip().splitlines()[-1]
 
@@ -32,3 +37,13 @@ def test_help_imports_no_heavy_library() -> None:
 def test_a_command_imports_only_what_it_uses() -> None:
     assert "fastapi" not in loaded_by("config", "--help")
     assert "sqlalchemy" not in loaded_by("find", "--help")
+
+
+def test_a_database_command_on_a_current_schema_loads_neither_alembic_nor_the_http_stack(
+    tmp_path: Path,
+) -> None:
+    env = {"TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}"}
+    run_trova("migrate", env=env, cwd=tmp_path)
+    loaded = loaded_by("accounts", "list", env=env).split()
+    assert "sqlalchemy" in loaded, "the probe sees what the command loads"
+    assert "alembic" not in loaded and "httpx" not in loaded and "fastapi" not in loaded

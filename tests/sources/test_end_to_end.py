@@ -90,9 +90,7 @@ def test_batch_through_the_waterfall_then_locally(
     with Client(upstream_key, upstream.base_url) as up:
         assert upstream_before - up.account().credits == 2 * 40
     assert down.batches_of("user") == 2
-    stats = [
-        json.loads(line) for line in run_trova("sources", "stats", "--json", env=down.env).stdout.splitlines()
-    ]
+    stats = json.loads(run_trova("sources", "stats", "--json", env=down.env).stdout)
     assert stats == [
         {
             "source": "upstream",
@@ -111,9 +109,7 @@ def test_batch_through_the_waterfall_then_locally(
     metrics = httpx.get(f"{down.base_url}/metrics", timeout=10).text
     assert 'trova_source_hits_total{source="upstream"} 2.0' in metrics
     assert 'trova_source_credits_spent_total{source="upstream"} 80.0' in metrics
-    listed = [
-        json.loads(line) for line in run_trova("sources", "list", "--json", env=down.env).stdout.splitlines()
-    ]
+    listed = json.loads(run_trova("sources", "list", "--json", env=down.env).stdout)
     assert [(s["name"], s["kind"], s["health"], s["remembered_misses"]) for s in listed] == [
         ("local", "local", "ok", 0),
         ("upstream", "enrow", "ok", 1),
@@ -165,12 +161,8 @@ def test_failing_upstreams_never_fail_a_batch_and_secrets_stay_out_of_logs(tmp_p
                 assert [r.qualification for r in bulk.results] == ["not_found"] * 3
                 assert (bulk.stats.credits_cost, bulk.stats.credits_to_refund) == (0, 120)
                 assert client.account().credits == 1000
-            stats = {
-                row["source"]: row
-                for row in map(
-                    json.loads, run_trova("sources", "stats", "--json", env=env).stdout.splitlines()
-                )
-            }
+            listed = json.loads(run_trova("sources", "stats", "--json", env=env).stdout)
+            stats = {row["source"]: row for row in listed}
             assert (stats["fake"]["rejected"], stats["fake"]["hits"]) == (2, 0)
             assert (stats["down"]["requests"], stats["down"]["errors"], stats["down"]["fell_through"]) == (
                 6,

@@ -30,3 +30,26 @@ def test_write_transactions_serialise_and_commit(db: Database) -> None:
         conn.exec_driver_sql("INSERT INTO scratch VALUES (1)")
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT n FROM scratch").scalar_one() == 1
+
+
+def test_the_heads_read_from_the_scripts_are_alembics(db_url: str) -> None:
+    from alembic.script import ScriptDirectory
+
+    from trova.store.migrate import alembic_config, at_head, head_revisions
+
+    db = Database(db_url)
+    try:
+        assert head_revisions() == frozenset(ScriptDirectory.from_config(alembic_config(db_url)).get_heads())
+        assert not at_head(db)
+        upgrade(db)
+        assert at_head(db)
+        head = current_revision(db)
+        assert head in head_revisions()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+        assert not at_head(db), "an older schema is migrated"
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
+        assert at_head(db)
+    finally:
+        db.dispose()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account
-from trova.batches import repository as repo
+from trova.batches import lookups
 from trova.batches.models import Batch, BatchStats
 from trova.batches.service import batch_cost
 
@@ -22,8 +22,8 @@ class BatchSummary:
 
 def list_bulks(conn: Connection, account: Account, *, limit: int, before: str | None) -> list[BatchSummary]:
     """At most ``limit`` bulk batches of ``account``, newest first, after the batch ``before``."""
-    found_batches = repo.list_batches(conn, account.id, kind="bulk", limit=limit, before=before)
-    found = repo.found_counts(conn, [batch.id for batch in found_batches])
+    found_batches = lookups.list_batches(conn, account.id, kind="bulk", limit=limit, before=before)
+    found = lookups.found_counts(conn, [batch.id for batch in found_batches])
     summaries = []
     for batch in found_batches:
         cost, refund = batch_cost(conn, batch.id)

@@ -91,7 +91,7 @@ _PLAIN_SEARCH_COLUMNS = (
 NEW_SEARCH_COLUMNS = (*_PLAIN_SEARCH_COLUMNS, "params", "custom")
 
 
-def _batch(row: sa.Row[Any]) -> Batch:
+def batch_of_row(row: sa.Row[Any]) -> Batch:
     return Batch(
         id=row.id,
         account_id=row.account_id,
@@ -115,10 +115,10 @@ def get_batch(conn: Connection, batch_id: str, *, account_id: int | None = None)
     if account_id is not None:
         query = query.where(batches.c.account_id == account_id)
     row = conn.execute(query).first()
-    return _batch(row) if row else None
+    return batch_of_row(row) if row else None
 
 
-_RESULT_COLUMNS = (
+RESULT_COLUMNS = (
     searches.c.id,
     searches.c.idx,
     searches.c.params,
@@ -136,7 +136,7 @@ _RESULT_COLUMNS = (
 parsed by :func:`_source_names`: a 3,000-result batch repeats a handful of distinct values."""
 
 
-def _search_row(row: Any) -> SearchRow:
+def search_row(row: Any) -> SearchRow:
     search_id, index, params, custom, has_custom, status, qualification, number, country, line_type = row[:10]
     return SearchRow(
         search_id,
@@ -170,9 +170,9 @@ def _parsed_names(text: str) -> tuple[str, ...]:
 def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
     """Every search of a batch in index order."""
     rows = conn.execute(
-        sa.select(*_RESULT_COLUMNS).where(searches.c.batch_id == batch_id).order_by(searches.c.idx)
+        sa.select(*RESULT_COLUMNS).where(searches.c.batch_id == batch_id).order_by(searches.c.idx)
     ).all()
-    return [_search_row(row) for row in rows]
+    return [search_row(row) for row in rows]
 
 
 def pending_searches(
@@ -409,38 +409,3 @@ def set_batch_times(
         .where(searches.c.batch_id == batch_id, searches.c.finished_at.is_not(None))
         .values(finished_at=completed_at or created_at)
     )
-
-
-def list_batches(
-    conn: Connection, account_id: int, *, kind: BatchKind, limit: int, before: str | None = None
-) -> list[Batch]:
-    """The account's batches of ``kind``, newest first; ``before`` (a batch id) starts after that batch."""
-    query = sa.select(batches).where(batches.c.account_id == account_id, batches.c.kind == kind)
-    if before is not None:
-        cursor = conn.execute(
-            sa.select(batches.c.created_at, batches.c.id).where(
-                batches.c.id == before, batches.c.account_id == account_id
-            )
-        ).first()
-        if cursor is None:
-            return []
-        query = query.where(
-            sa.or_(
-                batches.c.created_at < cursor.created_at,
-                sa.and_(batches.c.created_at == cursor.created_at, batches.c.id < cursor.id),
-            )
-        )
-    query = query.order_by(batches.c.created_at.desc(), batches.c.id.desc()).limit(limit)
-    return [_batch(row) for row in conn.execute(query)]
-
-
-def found_counts(conn: Connection, batch_ids: Sequence[str]) -> dict[str, int]:
-    """How many searches of each batch were found."""
-    if not batch_ids:
-        return {}
-    query = (
-        sa.select(searches.c.batch_id, sa.func.count())
-        .where(searches.c.batch_id.in_(list(batch_ids)), searches.c.qualification == "found")
-        .group_by(searches.c.batch_id)
-    )
-    return {str(batch_id): int(count) for batch_id, count in conn.execute(query)}

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
+from trova.batches import lookups
 from trova.batches import repository as repo
 from trova.batches.events import single_result
 from trova.batches.models import (
@@ -345,6 +346,18 @@ def get_single(conn: Connection, account: Account, search_id: str) -> SearchRow:
     return rows[0]
 
 
+def get_any_search(conn: Connection, account: Account, search_id: str) -> SearchRow:
+    """A search of the account: a single search (by the id POST /phone/single gave) or one search of
+    a bulk batch (by the ``id`` of its entry in GET /phone/bulk's results); else not found."""
+    try:
+        return get_single(conn, account, search_id)
+    except SearchNotFound:
+        row = lookups.search_of_account(conn, search_id, account.id)
+    if row is None:
+        raise SearchNotFound()
+    return row
+
+
 def stats_of(batch: Batch, rows: Sequence[SearchRow], cost: tuple[int, int]) -> BatchStats:
     """A finished batch's counts and charge: found (= valid) results, and ``cost`` from the ledger."""
     found = sum(1 for row in rows if row.qualification == "found")
@@ -367,6 +380,14 @@ def get_bulk(conn: Connection, account: Account, batch_id: str) -> BulkReport:
         return BulkReport(batch)
     rows = repo.searches_of_batch(conn, batch.id)
     return BulkReport(batch, stats_of(batch, rows, batch_cost(conn, batch.id)), tuple(rows))
+
+
+def bulk_batch(conn: Connection, account: Account, batch_id: str) -> Batch:
+    """A bulk batch of ``account``; another account's id, or a single search's, is not found."""
+    batch = repo.get_batch(conn, batch_id, account_id=account.id)
+    if batch is None or batch.kind != "bulk":
+        raise BulkNotFound()
+    return batch
 
 
 def progress_of(conn: Connection, account: Account, batch_id: str) -> tuple[Batch, int]:

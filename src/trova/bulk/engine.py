@@ -3,17 +3,16 @@
 Never paying twice for a row rests on three things:
 
 * identical searches (same normalised person) are sent once, whatever the number of rows;
-* the journal (``<output>.trova-state``, JSON Lines, each entry fsynced) records a batch's
-  ``Idempotency-Key`` *before* the batch is posted, and its id and results as soon as they are known;
-  re-running after a crash posts an unfinished submission again with the same key, and the server
-  answers with the batch it already created instead of a new one;
+* the journal (:mod:`trova.bulk.journal`) records a batch's ``Idempotency-Key`` *before* the batch
+  is posted, then its id, then that it completed (never its results: a re-run reads them again from
+  the server); re-running after a crash posts an unfinished submission again with the same key, and
+  the server answers with the batch it already created instead of a new one;
 * a re-run checks that the input, the mapping and the batch size give exactly the planned searches
   (a fingerprint), so recorded results are never applied to different rows.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,9 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from trova.bulk.plan import JOURNAL_VERSION
+from trova.bulk.journal import Answer, BulkError, Journal, state_path
 from trova.bulk.plan import MAX_BATCH_SIZE as MAX_BATCH_SIZE  # the plan's names, kept importable from here
 from trova.bulk.plan import Plan as Plan
 from trova.bulk.plan import Unusable as Unusable
@@ -39,118 +36,16 @@ from trova.client import (
     RateLimitError,
     new_idempotency_key,
 )
+from trova.people.columns import RESULT_COLUMNS
 
-ADDED_COLUMNS = (
-    "phone", "phone_country", "phone_line_type", "phone_sources", "phone_last_seen", "phone_status"
-)
-STATE_SUFFIX = ".trova-state"
+ADDED_COLUMNS = RESULT_COLUMNS
+WHY_COLUMN = "phone_why"
 
-Answer = tuple[str, str, str, str, str] | None
-"""(number, country, line_type, sources joined by ``;``, last_seen) when found."""
-
-
-class BulkError(ClientError):
-    """A fatal problem of the bulk run, said in one line."""
+__all__ = ["Answer", "BulkError", "Journal", "state_path"]
 
 
 class Interrupted(BulkError):
     """Ctrl-C: the journal is intact, the output is written with what is done so far."""
-
-
-def state_path(output: Path) -> Path:
-    return output.with_name(output.name + STATE_SUFFIX)
-
-
-# --- journal --------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ChunkState:
-    key: str | None = None
-    bulk_id: str | None = None
-    answers: list[Answer] | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.answers is not None
-
-
-class Journal:
-    """The append-only, fsynced record of one bulk run (see the module docstring for why)."""
-
-    def __init__(self, path: Path, plan: Plan, *, create: bool = True) -> None:
-        """Load the journal at ``path``, or start one (``create=False`` only reads: for dry runs)."""
-        self.path = path
-        self.chunks = [ChunkState() for _ in range(plan.chunk_count)]
-        self.fingerprint = plan.fingerprint()
-        if path.exists():
-            self._load()
-        elif create:
-            self._append({"v": JOURNAL_VERSION, "plan": self.fingerprint, "chunks": plan.chunk_count})
-
-    @property
-    def chunks_done(self) -> int:
-        return sum(1 for state in self.chunks if state.done)
-
-    def _load(self) -> None:
-        lines = self.path.read_bytes().splitlines()
-        entries: list[dict[str, Any]] = []
-        for number, line in enumerate(lines, start=1):
-            try:
-                entry = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                if number == len(lines):
-                    break  # torn by a crash mid-write: that entry never happened
-                raise BulkError(f"{self.path} is damaged (line {number}); delete it to start over") from None
-            entries.append(entry)
-        if not entries or entries[0].get("plan") != self.fingerprint:
-            raise BulkError(
-                f"{self.path} belongs to a different input, mapping or batch size; re-run with the "
-                "original ones, or delete it to start over (its batches would be charged again)"
-            )
-        for entry in entries[1:]:
-            self._replay(entry)
-
-    def _replay(self, entry: Mapping[str, Any]) -> None:
-        state = self.chunks[int(entry["chunk"])]
-        if "key" in entry:
-            state.key, state.bulk_id = str(entry["key"]), None
-        if "id" in entry:
-            state.bulk_id = str(entry["id"])
-        if "answers" in entry:
-            state.answers = [_answer(a) for a in entry["answers"]]
-        if entry.get("reset"):
-            state.key = state.bulk_id = None
-
-    def _append(self, entry: Mapping[str, Any]) -> None:
-        with open(self.path, "ab") as handle:
-            handle.write(orjson.dumps(entry) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def intend(self, chunk: int, key: str) -> None:
-        self._append({"chunk": chunk, "key": key})
-        self.chunks[chunk].key, self.chunks[chunk].bulk_id = key, None
-
-    def submitted(self, chunk: int, bulk_id: str) -> None:
-        self._append({"chunk": chunk, "id": bulk_id})
-        self.chunks[chunk].bulk_id = bulk_id
-
-    def completed(self, chunk: int, answers: list[Answer]) -> None:
-        self._append({"chunk": chunk, "answers": answers})
-        self.chunks[chunk].answers = answers
-
-    def reset(self, chunk: int) -> None:
-        """Nothing was created (refused, or failed and refunded): the next attempt takes a new key."""
-        self._append({"chunk": chunk, "reset": True})
-        self.chunks[chunk].key = self.chunks[chunk].bulk_id = None
-
-    def answer(self, plan: Plan, search: int) -> Answer | str:
-        """The answer of one unique search, or ``"pending"`` if its batch has not finished."""
-        state = self.chunks[search // plan.batch_size]
-        if state.answers is None:
-            return "pending"
-        return state.answers[search % plan.batch_size]
 
 
 # --- run ------------------------------------------------------------------------------------------
@@ -183,24 +78,26 @@ def batch_body(plan: Plan, chunk: int, label: str) -> tuple[list[dict[str, Any]]
     return plan.chunk_searches(chunk), {"source": label, "batch": chunk + 1, "of": plan.chunk_count}
 
 
-def _answer(value: Any) -> Answer:
-    """A journal entry's answer; journals of earlier versions hold three fields."""
-    if not value:
-        return None
-    cells = [str(cell) for cell in value] + [""] * (5 - len(value))
-    return (cells[0], cells[1], cells[2], cells[3], cells[4])
-
-
 def answers_of(bulk: Bulk, size: int) -> list[Answer]:
+    return results_of(bulk, size)[0]
+
+
+def results_of(bulk: Bulk, size: int) -> tuple[list[Answer], dict[int, str]]:
+    """A completed batch's answers by position, and the search ids of the searches that found nothing."""
     answers: list[Answer] = [None] * size
+    missed: dict[int, str] = {}
     for position, result in enumerate(bulk.results):
         index = result.index if result.index is not None else position
-        if 0 <= index < size and result.found and result.number:
+        if not 0 <= index < size:
+            continue
+        if result.found and result.number:
             answers[index] = (
                 result.number, result.country or "", result.line_type or "", ";".join(result.sources),
                 result.last_seen or "",
             )
-    return answers
+        elif result.id is not None:
+            missed[index] = result.id
+    return answers, missed
 
 
 class Runner:
@@ -240,7 +137,7 @@ class Runner:
     def run(self) -> Outcome:
         outcome = Outcome()
         waiting = [c for c, s in enumerate(self.journal.chunks) if not s.done]
-        in_flight: list[int] = []
+        in_flight = [c for c, s in enumerate(self.journal.chunks) if s.to_fetch]
         self.on_progress(self.progress())
         while waiting or in_flight:
             while waiting and outcome.stop is None and len(in_flight) < self.options.max_in_flight:
@@ -285,14 +182,26 @@ class Runner:
             raise
         self.journal.submitted(chunk, submission.id)
 
+    def _get(self, chunk: int, bulk_id: str, *, again: bool) -> Bulk:
+        """The batch from the server; ``again`` for one an earlier run saw complete."""
+        try:
+            return self.client.get_bulk(bulk_id)
+        except ApiError as exc:
+            if again and exc.status == 404:
+                raise BulkError(
+                    f"batch {chunk + 1} ({bulk_id}) is no longer on the server, so its results cannot be "
+                    "read again; --restart runs every batch again (and pays again)"
+                ) from None
+            raise
+
     def _poll(self, in_flight: Sequence[int], outcome: Outcome) -> Iterator[int]:
         for chunk in list(in_flight):
             state = self.journal.chunks[chunk]
             assert state.bulk_id is not None
-            bulk = self.client.get_bulk(state.bulk_id)
+            bulk = self._get(chunk, state.bulk_id, again=state.done)
             self.finished[chunk] = bulk.stats.finished
             if bulk.status == "completed":
-                self.journal.completed(chunk, answers_of(bulk, len(self.plan.chunk_range(chunk))))
+                self.journal.completed(chunk, *results_of(bulk, len(self.plan.chunk_range(chunk))))
                 yield chunk
             elif bulk.status == "failed":
                 self.journal.reset(chunk)
@@ -322,15 +231,30 @@ def row_columns(plan: Plan, journal: Journal, code: int) -> dict[str, str]:
             "phone_last_seen": last_seen, "phone_status": "found"}
 
 
-def write_output(table: Table, plan: Plan, journal: Journal, output: Path, fmt: TableFormat) -> Summary:
-    """Every input row in input order, with the four added columns; replaces ``output`` atomically."""
+def why_cell(plan: Plan, code: int, status: str, why: Mapping[int, str]) -> str:
+    """The ``phone_why`` cell: the reason a row was refused, or why its search found nothing."""
+    if code < 0:
+        return plan.reasons[-1 - code]
+    return why.get(code, "") if status == "not_found" else ""
+
+
+def write_output(
+    table: Table, plan: Plan, journal: Journal, output: Path, fmt: TableFormat,
+    why: Mapping[int, str] | None = None,
+) -> Summary:
+    """Every input row in input order, with the added columns (``phone_why`` too when ``why`` is given:
+    unique search index -> reason); replaces ``output`` atomically."""
     summary = Summary()
-    writer = TableWriter(output, fmt, table.columns, ADDED_COLUMNS)
+    added_columns = ADDED_COLUMNS + ((WHY_COLUMN,) if why is not None else ())
+    writer = TableWriter(output, fmt, table.columns, added_columns)
     try:
         for row, record in enumerate(table.records()):
             if row >= plan.rows:
                 raise BulkError(f"{table.path} changed while it was processed; re-run the command")
-            added = row_columns(plan, journal, plan.codes[row])
+            code = plan.codes[row]
+            added = row_columns(plan, journal, code)
+            if why is not None:
+                added[WHY_COLUMN] = why_cell(plan, code, added["phone_status"], why)
             writer.write(record, added)
             summary.rows += 1
             summary.statuses[added["phone_status"].partition(":")[0]] += 1

@@ -43,6 +43,7 @@ from trova.bulk.tabular import (
     identifies_someone,
     output_format,
 )
+from trova.bulk.why import explain_misses
 from trova.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_CREDITS, EXIT_USAGE
 from trova.cli.common import fail as common_fail
 from trova.client import ApiError, Client, ClientError, InsufficientCreditsError, PhoneResult
@@ -179,6 +180,16 @@ def run_batches(client: Client, plan: Plan, journal: Journal, options: RunOption
         return Runner(client, plan, journal, options, on_progress=show).run()
 
 
+def explain_all(client: Client, missed: Mapping[int, str]) -> dict[int, str]:
+    """``--why``: the reason of every search that found nothing, with a progress bar on stderr."""
+    if not missed:
+        return {}
+    with Progress(TextColumn("[bold]why[/bold]"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("searches that found nothing"), console=err) as bar:
+        task = bar.add_task("why", total=len(missed))
+        return explain_misses(client, missed, on_done=lambda done: bar.update(task, completed=done))
+
+
 def summary_line(summary: Summary, output: Path) -> str:
     s = summary.statuses
     parts = [f"{s['found']:,} found", f"{s['not_found']:,} not found",
@@ -211,7 +222,10 @@ def bulk(
         bool, typer.Option("--restart", help="Forget the state of an earlier run (pays again).")
     ] = False,
     keep_state: Annotated[
-        bool, typer.Option("--keep-state", help="Keep the state file (found numbers) after a complete run.")
+        bool, typer.Option("--keep-state", help="Keep the state file after a complete run.")
+    ] = False,
+    why: Annotated[
+        bool, typer.Option("--why", help="Add a phone_why column: why each row found no number.")
     ] = False,
 ) -> None:
     """Find the phone numbers of every row of a lead file; resumable: re-run the same command to continue."""
@@ -231,16 +245,19 @@ def bulk(
         options = RunOptions(webhook=webhook, max_in_flight=max_in_flight, poll_interval_s=poll_interval)
         fmt = output_format(output, table.fmt)
         credits: list[int] = []
+        reasons: dict[int, str] | None = {} if why else None
         try:
             with client:
                 credits.append(client.account().credits)
                 outcome = run_batches(client, plan, journal, options)
+                if reasons is not None:
+                    reasons.update(explain_all(client, journal.missed_search_ids(plan)))
                 credits.append(client.account().credits)
         except KeyboardInterrupt:
             outcome = Outcome(stop=Interrupted("interrupted"))
         except ClientError as exc:
             outcome = Outcome(stop=exc)
-        summary = write_output(table, plan, journal, output, fmt)
+        summary = write_output(table, plan, journal, output, fmt, reasons)
         report(outcome, summary, output, state, keep_state=keep_state)
         if len(credits) == 2:
             out.print(f"credits: {credits[0] - credits[1]:,} spent, {credits[1]:,} left")
@@ -266,7 +283,7 @@ def report(
         kept = escape(str(state))
         err.print(f"[dim]state kept in {kept}: re-running is free; --restart starts afresh[/dim]")
     else:
-        state.unlink(missing_ok=True)  # it holds the numbers found: nothing to resume, nothing to keep
+        state.unlink(missing_ok=True)  # nothing to resume
 
 
 # --- trova find -----------------------------------------------------------------------------------
@@ -320,7 +337,10 @@ def find(
     base_url: Annotated[str | None, typer.Option(envvar="TROVA_BASE_URL", help="Server URL.")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="TROVA_API_KEY", help="API key.")] = None,
 ) -> None:
-    """Find one person's phone number and wait for the answer."""
+    """Find one person's phone number and wait for the answer.
+
+    Give --linkedin URL, or --first and --last (or --full) with --domain or --company.
+    """
     search = find_search(linkedin, first, last, domain, company, full)
     with one_line_errors("find"), Client(api_key, base_url, on_retry=retry_notice(err)) as client:
         if client.config.api_key is None:

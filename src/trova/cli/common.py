@@ -60,7 +60,7 @@ def require_database(url: str) -> None:
         raise DatabaseMissing(
             f"no database at {path.resolve()} (TROVA_DATABASE_URL={url}); run the command where the "
             "database is, point TROVA_DATABASE_URL (or database_url in trova.toml) at it, or create "
-            "one with `trova migrate`"
+            "one with 'trova migrate'"
         )
 
 

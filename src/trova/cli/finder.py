@@ -21,16 +21,19 @@ def register(app: typer.Typer) -> None:
     app.command("explain")(explain_command)
 
 
+WHAT_TO_GIVE = "give --linkedin URL, or --first and --last (or --full) with --domain or --company"
+
+
 def explain_command(
-    linkedin: Annotated[str | None, typer.Option("--linkedin", help="LinkedIn profile URL")] = None,
-    first: Annotated[str | None, typer.Option("--first", help="First name")] = None,
-    last: Annotated[str | None, typer.Option("--last", help="Last name")] = None,
+    linkedin: Annotated[str | None, typer.Option("--linkedin", help="LinkedIn profile URL.")] = None,
+    first: Annotated[str | None, typer.Option("--first", help="First name.")] = None,
+    last: Annotated[str | None, typer.Option("--last", help="Last name.")] = None,
     full: Annotated[
-        str | None, typer.Option("--full", help="Full name, when first/last are not given")
+        str | None, typer.Option("--full", help="Full name, when first/last are not given.")
     ] = None,
-    domain: Annotated[str | None, typer.Option("--domain", help="Company domain or website URL")] = None,
-    company: Annotated[str | None, typer.Option("--company", help="Company name")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object for machines")] = False,
+    domain: Annotated[str | None, typer.Option("--domain", help="Company domain or website.")] = None,
+    company: Annotated[str | None, typer.Option("--company", help="Company name.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ) -> None:
     """Explain one search: normalised keys, candidate people, their numbers, and the deciding rule.
 
@@ -47,14 +50,14 @@ def explain_command(
     try:
         search = search_from_params({key: value for key, value in params.items() if value is not None})
     except TrovaError as exc:
-        _fail(f"{exc.message} (give --linkedin URL, or --first and --last with --domain or --company)")
+        _fail(f"{exc.message} ({WHAT_TO_GIVE})")
     url = settings().database_url
     require_database(url)
     db = Database(url)
     try:
         explanation = explain(db, search)
     except SQLAlchemyError as exc:
-        _fail(f"cannot read the contact store: {str(exc).splitlines()[0]} (run `trova import` first?)")
+        _fail(f"cannot read the contact store: {str(exc).splitlines()[0]} (run trova import first?)")
     finally:
         db.dispose()
     if as_json:

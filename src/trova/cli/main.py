@@ -54,7 +54,21 @@ def load_command(name: str) -> Any:
     app = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
     for module in COMMANDS[name][0].split():
         importlib.import_module(f"trova.cli.{module}").register(app)
-    return typer.main.get_group(app).commands.get(name)
+    command = typer.main.get_group(app).commands.get(name)
+    if command is not None:
+        name_values(command)
+    return command
+
+
+def name_values(command: Any) -> None:
+    """Name every option's value in the help after the option (``--host HOST``, ``--api-key
+    API_KEY``) where the command does not name it, instead of its Python type (``<str>``)."""
+    for param in command.params:
+        if param.param_type_name != "option" or param.metavar is not None or param.is_flag or param.count:
+            continue
+        param.metavar = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
+    for sub in getattr(command, "commands", {}).values():
+        name_values(sub)
 
 
 class LazyGroup(TyperGroup):

@@ -50,5 +50,5 @@ def mcp_command(
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"trova mcp: error: {message}", err=True)
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)

@@ -40,21 +40,30 @@ def _connection() -> Iterator[Connection]:
         yield conn
 
 
+JSON_OPTION = typer.Option("--json", help="Print a JSON array, one object per source.")
+
+
+def print_json(rows: list[dict[str, object]]) -> None:
+    """``--json``: one JSON array (``[]`` when there is nothing to show), for machines."""
+    typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+
+
 def _time(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 @sources_app.command("list")
 def list_command(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per source.")] = False,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """The waterfall in order: kind, where it is reached, and its health (ok, open, exhausted, …)."""
     specs = _specs()
     with _connection() as conn:
         views = service.list_sources(conn, specs, utcnow())
     if as_json:
+        rows = []
         for view in views:
-            row = {
+            rows.append({
                 "position": view.position,
                 "name": view.name,
                 "kind": view.kind,
@@ -66,8 +75,8 @@ def list_command(
                 "remembered_misses": view.remembered_misses,
                 "last_success_at": _time(view.last_success_at) or None,
                 "last_error": view.last_error,
-            }
-            typer.echo(orjson.dumps(row).decode())
+            })
+        print_json(rows)
         return
     table = Table(
         "#",
@@ -128,7 +137,7 @@ def stats_command(
     by: Annotated[
         str | None, typer.Option("--by", help="'country': vendor calls per country of the number found.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per source.")] = False,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Per upstream source: requests, hits, misses, errors, credits; and from the vendor call rows:
     asked, billed, found, hit rate, spend (in each source's price unit), cost per found number."""
@@ -145,9 +154,12 @@ def stats_command(
         return
     per_source = {row.source: row for row in spent}
     if as_json:
-        for row in rows:
-            extra = _spend_row(per_source[row.source]) if row.source in per_source else {}
-            typer.echo(orjson.dumps({"source": row.source, **row.as_row(), **extra}).decode())
+        empty: dict[str, object] = {}
+        print_json([
+            {"source": row.source, **row.as_row(),
+             **(_spend_row(per_source[row.source]) if row.source in per_source else empty)}
+            for row in rows
+        ])
         return
     table = Table("source", *(name.replace("_", " ") for name in STAT_COLUMNS), *SPEND_COLUMNS)
     for row in rows:
@@ -162,10 +174,7 @@ def stats_command(
 
 def _print_by_country(spent: list[repo.CallStats], as_json: bool) -> None:
     if as_json:
-        for row in spent:
-            typer.echo(
-                orjson.dumps({"source": row.source, "country": row.country, **_spend_row(row)}).decode()
-            )
+        print_json([{"source": row.source, "country": row.country, **_spend_row(row)} for row in spent])
         return
     table = Table("source", "country", *SPEND_COLUMNS)
     for row in spent:

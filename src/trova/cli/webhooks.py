@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,10 +18,17 @@ from trova.cli.accounts import accounts_app, fail, write_transaction
 from trova.cli.common import settings
 from trova.errors import InvalidWebhookUrl
 from trova.settings import Settings
-from trova.webhooks import service
-from trova.webhooks.guard import validate_submitted_url
-from trova.webhooks.service import MessageView
-from trova.webhooks.signing import ROTATION_OVERLAP
+
+if TYPE_CHECKING:
+    from trova.webhooks.service import MessageView
+
+def _service() -> ModuleType:
+    """The webhook service, imported when a webhook command runs: it loads the address guard and
+    its HTTP stack, which ``trova accounts list`` (registered with these commands) never needs."""
+    from trova.webhooks import service
+
+    return service
+
 
 webhooks_app = typer.Typer(
     name="webhooks",
@@ -52,7 +60,7 @@ def list_messages(
 ) -> None:
     """Webhook messages, newest first: status, attempts, and the last error."""
     with write_transaction() as conn:
-        views = service.list_messages(
+        views = _service().list_messages(
             conn, account_name=account, status="failed" if failed else None, limit=limit
         )
     table = Table(
@@ -79,7 +87,7 @@ def list_messages(
 def show(message_id: Annotated[str, typer.Argument(help="The message id (its webhook-id header).")]) -> None:
     """One message and every attempt to deliver it: time, status code, latency, error, answer."""
     with write_transaction() as conn:
-        view, attempts = service.show_message(conn, message_id)
+        view, attempts = _service().show_message(conn, message_id)
     message = view.message
     typer.echo(f"id:       {message.id}")
     typer.echo(f"account:  {view.account_name}")
@@ -106,7 +114,7 @@ def show(message_id: Annotated[str, typer.Argument(help="The message id (its web
 def redeliver(message_id: Annotated[str, typer.Argument(help="The message id to send again.")]) -> None:
     """Send a message again (same webhook-id) as soon as a sender picks it up, with a fresh schedule."""
     with write_transaction() as conn:
-        message = service.redeliver(conn, message_id)
+        message = _service().redeliver(conn, message_id)
     typer.echo(f"{message.id} queued for redelivery to {message.url}")
 
 
@@ -122,7 +130,7 @@ def set_webhook(
     if url is not None:
         check_webhook_url(url, current)
     with write_transaction() as conn:
-        stored = service.set_account_webhook(conn, name, url, current)
+        stored = _service().set_account_webhook(conn, name, url, current)
     typer.echo(f"{name}: default webhook {stored}" if stored else f"{name}: no default webhook")
 
 
@@ -134,8 +142,10 @@ def webhook_secret(
 ) -> None:
     """Print the account's webhook signing secret (alone on the last line); --rotate issues a new one."""
     with write_transaction() as conn:
-        secrets = service.account_webhook_secret(conn, name, rotate=rotate)
+        secrets = _service().account_webhook_secret(conn, name, rotate=rotate)
     if secrets.previous is not None:
+        from trova.webhooks.signing import ROTATION_OVERLAP
+
         hours = int(ROTATION_OVERLAP.total_seconds() // 3600)
         typer.echo(f"the previous secret is still signed with, for up to {hours} h after the rotation:")
         typer.echo(f"previous: {secrets.previous}")
@@ -145,6 +155,8 @@ def webhook_secret(
 def check_webhook_url(url: str, current: Settings) -> None:
     """Refuse a webhook URL with one line saying what is required (https, a public address)."""
     try:
+        from trova.webhooks.guard import validate_submitted_url
+
         validate_submitted_url(url, current)
     except InvalidWebhookUrl as error:
         wanted = []

@@ -34,3 +34,12 @@ def header_key(text: str) -> str:
 CANONICAL_BY_HEADER: Mapping[str, str] = {
     header_key(alias): column for column, aliases in COLUMN_ALIASES.items() for alias in aliases
 }
+
+
+#: The search fields, as the API names them: the input columns of ``GET /phone/bulk/export``.
+SEARCH_COLUMNS = ("linkedin_url", "first_name", "last_name", "full_name", "company_name", "company_domain")
+
+#: The columns ``trova bulk`` adds to each row, which ``GET /phone/bulk/export`` writes too.
+RESULT_COLUMNS = (
+    "phone", "phone_country", "phone_line_type", "phone_sources", "phone_last_seen", "phone_status"
+)

@@ -389,6 +389,14 @@ def _text_field(params: Mapping[str, object], field: str) -> str | None:
     return None
 
 
+_FIELD_OF_COLUMN = {name: field for field, names in _ALIASES.items() for name in names if "_" in name}
+
+
+def search_param_text(params: Mapping[str, object], column: str) -> str:
+    """One search field of stored params (``first_name``, … under any spelling the API accepts), or ''."""
+    return _text_field(params, _FIELD_OF_COLUMN[column]) or ""
+
+
 @dataclass(frozen=True, slots=True)
 class _Names:
     first_key: str | None

@@ -28,9 +28,7 @@ def test_stats_show_spend_and_cost_per_found_number(db: Database, db_url: str, t
         toml = write_config(tmp_path / "trova.toml", config)
     assert after == before + 1.5
     env = {"TROVA_CONFIG": str(toml), "TROVA_DATABASE_URL": db_url, **ENV}
-    [row] = [
-        json.loads(line) for line in run_trova("sources", "stats", "--json", env=env).stdout.splitlines()
-    ]
+    [row] = json.loads(run_trova("sources", "stats", "--json", env=env).stdout)
     assert {key: row[key] for key in ("asked", "billed", "found", "hit_rate", "spend", "cost_per_found")} == {
         "asked": 4,
         "billed": 3,
@@ -39,10 +37,10 @@ def test_stats_show_spend_and_cost_per_found_number(db: Database, db_url: str, t
         "spend": 1.5,
         "cost_per_found": 0.5,
     }
-    lines = run_trova("sources", "stats", "--by", "country", "--json", env=env).stdout.splitlines()
-    by_country = [(r["country"], r["asked"], r["found"], r["spend"]) for r in map(json.loads, lines)]
+    rows = json.loads(run_trova("sources", "stats", "--by", "country", "--json", env=env).stdout)
+    by_country = [(r["country"], r["asked"], r["found"], r["spend"]) for r in rows]
     assert by_country == [("DE", 1, 1, 0.5), ("FR", 2, 2, 1.0), (None, 1, 0, 0.0)]
-    future = run_trova("sources", "stats", "--since", "2999-01-01", "--json", env=env).stdout.splitlines()
-    assert "asked" not in json.loads(future[0])
+    future = json.loads(run_trova("sources", "stats", "--since", "2999-01-01", "--json", env=env).stdout)
+    assert "asked" not in future[0]
     wrong = run_trova("sources", "stats", "--by", "city", env=env, check=False)
     assert wrong.returncode == 2 and "--by accepts only 'country'" in wrong.stderr

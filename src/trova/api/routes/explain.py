@@ -8,7 +8,9 @@ given, and people with the same names at other companies are only counted, so an
 reveals more numbers or people than the answer itself. ``trova explain`` shows everything to the
 operator.
 
-Authentication and the 404 texts are those of ``GET /phone/single``.
+``id`` is a single search's id, or the ``id`` of one result of a bulk batch (``trova bulk --why``
+explains the rows that found nothing this way). Authentication and the 404 texts are those of
+``GET /phone/single``.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def redacted(explanation: Explanation) -> dict[str, Any]:
 def explain_search(ctx: Context, account: Account, search_id: str) -> dict[str, Any]:
     """The body of a 200: the stored result of the account's search and its explanation."""
     with ctx.db.read() as conn:
-        body = single_result(batches.get_single(conn, account, search_id))
+        body = single_result(batches.get_any_search(conn, account, search_id))
     search = batches.normalise(body.get("params"))
     return {
         "id": body["id"],

@@ -33,7 +33,7 @@ from trova.batches import repository as batches_repo
 from trova.errors import DatabaseUnavailable, ServiceUnavailable
 from trova.jobs import repository as jobs_repo
 from trova.store import utcnow
-from trova.store.migrate import current_revision, head_revision
+from trova.store.migrate import at_head, current_revision, head_revisions
 from trova.store.sql import ping
 
 JOBS = Gauge("trova_jobs", "Jobs in the queue by status", ["status"])
@@ -92,8 +92,10 @@ def _queue(ctx: Context) -> str | None:
 
 
 def _migrations(ctx: Context) -> str | None:
-    current, head = current_revision(ctx.db), head_revision()
-    return None if current == head else f"database at {current}, this code expects {head}"
+    if at_head(ctx.db):
+        return None
+    expected = ", ".join(sorted(head_revisions()))
+    return f"database at {current_revision(ctx.db)}, this code expects {expected}"
 
 
 def readiness(ctx: Context) -> dict[str, str]:
