@@ -19,6 +19,18 @@ RETURNABLE_LINES: tuple[LineType, ...] = PERSONAL_LINES + OTHER_LINES
 """Line types that may be returned; every other type (toll-free, premium, pager, ...) never is."""
 
 _EPOCH = dt.datetime(1970, 1, 1)
+
+
+def exclusion(e164: str | None, valid: bool, line_type: str | None) -> str | None:
+    """Why a number may never be returned (§3.1-§3.2): ``unparseable``, ``invalid`` or its line
+    type (``toll_free``, ``premium_rate``, ...); None when it may be."""
+    if e164 is None:
+        return "unparseable"
+    if not valid:
+        return "invalid"
+    if line_type not in RETURNABLE_LINES:
+        return line_type or "unknown"
+    return None
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
@@ -44,13 +56,7 @@ class RankedNumber:
 
     @property
     def exclusion(self) -> str | None:
-        if self.e164 is None:
-            return "unparseable"
-        if not self.valid:
-            return "invalid"
-        if self.line_type not in RETURNABLE_LINES:
-            return self.line_type or "unknown"
-        return None
+        return exclusion(self.e164, self.valid, self.line_type)
 
     @property
     def eligible(self) -> bool:

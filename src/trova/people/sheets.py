@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -36,7 +36,7 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def sheet_rows(path: Path) -> Iterator[list[str]]:
+def sheet_rows(path: Path) -> Generator[list[str], None, None]:
     """Every row of the first sheet as text cells, streamed; :class:`NotAWorkbook` if it is none.
 
     Trailing empty cells are dropped, so a row is as wide as its last non-empty cell.
