@@ -49,11 +49,13 @@ def import_command(
         bool, typer.Option("--quiet", "-q", help="Do not list skipped rows, only the summary")
     ] = False,
 ) -> None:
-    """Import contact records; skipped rows are listed on stderr as file:line: reason."""
+    """Import contact records: the column mapping of each file (on a terminal or with --dry-run), then
+    skipped rows on stderr as file:line: reason, and a summary."""
     db = _dry_run_store() if dry_run else open_database()
     err = Console(stderr=True, highlight=False)
     try:
-        with _progress(err, mappings=not quiet) as (show_files, on_progress):
+        show = not quiet and (dry_run or err.is_terminal)
+        with _progress(err, mappings=show) as (show_files, on_progress):
             report = import_paths(
                 db,
                 files,

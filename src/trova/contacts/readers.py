@@ -273,6 +273,8 @@ def _xlsx_rows(sniffed: SniffedFile) -> Iterator[RawRow | RowProblem]:
             if not seen_header:
                 seen_header = True
                 continue
+            if len(cells) < len(columns):
+                cells += [""] * (len(columns) - len(cells))  # a sheet's row ends at its last value
             yield _csv_row(sniffed.name, line, cells, columns)
     except NotAWorkbook as exc:
         raise ImportFileRefused(f"{sniffed.name}: not an XLSX workbook ({exc})") from None
