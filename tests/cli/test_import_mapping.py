@@ -105,15 +105,12 @@ def test_map_reads_unknown_headers_and_ignores_columns(
 ) -> None:
     path = tmp_path / "fr.csv"
     path.write_text(
-        "Prénom,Nom de famille,Société,Numéro,Phone\n"
-        f"Ada,Lovelace,Acme,{US_MOBILE},+1 570 555 0000\n"
+        f"Prénom,Nom de famille,Société,Numéro,Phone\nAda,Lovelace,Acme,{US_MOBILE},+1 570 555 0000\n"
     )
     refused = run_trova("import", str(path), env=env, check=False)
     assert refused.returncode == 1 and refused.stderr.startswith("error: fr.csv: no column naming the person")
     maps = ["--map", "Prénom=first_name", "--map", "nom de famille=last_name", "--map", "Société=company"]
-    result = run_trova(
-        "import", *maps, "--map", "Numéro=mobile", "--map", "Phone=-", str(path), env=env
-    )
+    result = run_trova("import", *maps, "--map", "Numéro=mobile", "--map", "Phone=-", str(path), env=env)
     assert "people created: 1" in result.stdout
     assert stored(db_path) == [("+1 570 555 1234", "+15705551234", "mobile")]
 
@@ -138,7 +135,11 @@ def test_an_empty_file_is_refused_like_bulk_refuses_it(tmp_path: Path, env: dict
     path = tmp_path / "empty.csv"
     path.write_text("")
     result = run_trova("import", str(path), env=env, check=False)
-    assert (result.returncode, result.stdout, result.stderr) == (1, "", "error: empty.csv: empty (no header line)\n")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        "error: empty.csv: empty (no header line)\n",
+    )
 
 
 def test_the_summary_counts_numbers_that_can_never_be_returned_by_reason(
@@ -191,7 +192,8 @@ def test_a_file_named_xlsx_that_is_no_workbook_is_refused(tmp_path: Path, env: d
     path.write_text("linkedin_url,phone\nlinkedin.com/in/ada,+33612345678\n")
     result = run_trova("import", str(path), env=env, check=False)
     assert (result.returncode, result.stderr) == (
-        1, "error: export.xlsx: not an XLSX workbook (not a ZIP archive)\n"
+        1,
+        "error: export.xlsx: not an XLSX workbook (not a ZIP archive)\n",
     )
 
 

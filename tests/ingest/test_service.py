@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from trova.contacts.models import ImportReport, RowProblem
+from trova.contacts.models import RowProblem
 from trova.errors import ImportFileRefused
 from trova.ingest import parallel
 from trova.ingest.service import import_paths
