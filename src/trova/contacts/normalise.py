@@ -23,8 +23,8 @@ from trova.people.normalise import (
     parse_phone,
     registrable_domain,
     split_full_name,
-    stated_line_type,
 )
+from trova.people.rank import stated_line_type
 
 KEY_LENGTH = 255
 NAME_KEY_LENGTH = 200

@@ -31,7 +31,8 @@ import orjson
 
 from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
-from trova.people.normalise import read_phone, stated_line_type
+from trova.people.normalise import read_phone
+from trova.people.rank import stated_line_type
 from trova.sources.config import ENV_REFERENCE, HttpOptions
 from trova.sources.jsonpath import Match, select
 from trova.sources.models import Failure, Lookup, SourceKind, search_fields
