@@ -74,8 +74,14 @@ def timed_import(files: list[Path], database_url: str) -> tuple[float, float, fl
     return elapsed, peak_main, peak_tree, output
 
 
+def migrate(database_url: str) -> None:
+    """Create the store first: ``trova import`` refuses a database that does not exist."""
+    env = {**os.environ, "TROVA_DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "trova", "migrate"], env=env, check=True, capture_output=True)
+
+
 def rows_read(output: str) -> int:
-    first = output.strip().splitlines()[0]
+    first = next(line for line in output.splitlines() if " rows read" in line)
     return int(first.split(" rows read")[0].replace(",", "").split()[-1])
 
 
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             generate(args.rows, data)
         files = [data / name for name in RECORD_FILES if (data / name).exists()]
         database_url = f"sqlite:///{Path(scratch) / 'import.db'}"
+        migrate(database_url)
         first_s, main_mb, tree_mb, output = timed_import(files, database_url)
         rows = rows_read(output)
         print(output.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 from pathlib import Path
@@ -160,3 +161,62 @@ def test_jsonl_output_keeps_the_original_json_types(tmp_path: Path) -> None:
         {"id": 7, "ok": True, "tags": ["a"], "phone_status": "x"},
         {"input": "[1]", "phone_status": "x"},
     ]
+
+
+def test_an_xlsx_lead_file_is_streamed_from_its_first_sheet(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    path = tmp_path / "leads.xlsx"
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["First Name", "Last Name", "Website", "Joined", "Score"])
+    sheet.append(["Élodie", "Durand", "acme.fr", dt.datetime(2024, 1, 2, 8, 0), 3.0])
+    sheet.append([])
+    sheet.append(["Bob", None, None, None, None, "extra"])
+    book.create_sheet("other").append(["not", "read"])
+    book.save(path)
+    table = Table.open(path)
+    assert table.fmt.kind == "xlsx" and table.columns == [
+        "First Name",
+        "Last Name",
+        "Website",
+        "Joined",
+        "Score",
+    ]
+    records = list(table.records())
+    assert [record.line for record in records] == [2, 4]
+    assert dict(records[0].values) == {
+        "First Name": "Élodie",
+        "Last Name": "Durand",
+        "Website": "acme.fr",
+        "Joined": "2024-01-02T08:00:00",
+        "Score": "3",
+    }
+    assert records[1].problem == "wrong column count (expected 5, got 6)" and records[1].extra == ("extra",)
+
+
+def test_xlsx_output_is_a_workbook_of_text_cells_and_csv_gets_a_bom_on_request(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    source = tmp_path / "in.csv"
+    source.write_text('name,note\nAnn,=HYPERLINK("x")\n')
+    table = Table.open(source)
+    assert output_format(tmp_path / "out.xlsx", table.fmt).kind == "xlsx"
+    assert output_format(tmp_path / "out.csv", TableFormat("xlsx")) == TableFormat("csv", ",")
+    assert output_format(tmp_path / "out.csv", table.fmt, bom=True).bom
+    for name in ("out.xlsx", "out.csv"):
+        fmt = output_format(tmp_path / name, table.fmt, bom=True)
+        writer = TableWriter(tmp_path / name, fmt, table.columns, ["phone"])
+        for record in table.records():
+            writer.write(record, {"phone": "+33612345678"})
+        writer.commit()
+    book = load_workbook(tmp_path / "out.xlsx")
+    sheet = book.worksheets[0]
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
+        ["name", "note", "phone"],
+        ["Ann", '=HYPERLINK("x")', "+33612345678"],
+    ]
+    assert sheet["B2"].data_type == "s"
+    assert (tmp_path / "out.csv").read_bytes().startswith(b"\xef\xbb\xbfname,note,phone\r\n")
+    assert not list(tmp_path.glob(".*.tmp"))

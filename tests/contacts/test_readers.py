@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trova.contacts.models import RawRow, RowProblem
-from trova.contacts.readers import read_rows, sniff
+from trova.contacts.readers import phone_cells, read_rows, sniff
 from trova.errors import ImportFileRefused
 
 
@@ -38,7 +38,7 @@ def test_bom_is_dropped_and_header_aliases_are_matched_case_insensitively(tmp_pa
             "last_name": "Lovelace",
             "company_name": "Acme",
             "company_domain": "acme.com",
-            "phone": "+1 570 555 1234",
+            "mobile": "+1 570 555 1234",
             "country": "US",
             "observed_at": "2024-01-02",
             "source": "crm",
@@ -86,7 +86,8 @@ def test_two_phone_columns_are_joined_other_duplicates_keep_the_first_value(tmp_
     text = "linkedin,phone,mobile,company,employer\nlinkedin.com/in/ada,+15705551234,+15705550000,Acme,\n"
     [row] = rows_of(write(tmp_path / "a.csv", text))
     assert isinstance(row, RawRow)
-    assert row.fields["phone"] == "+15705551234;+15705550000" and row.fields["company_name"] == "Acme"
+    assert phone_cells(row.fields) == [("+15705551234", "phone"), ("+15705550000", "mobile")]
+    assert row.fields["company_name"] == "Acme"
 
 
 def test_gzip_is_read_whatever_the_file_name(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_json_lines_with_aliases_numbers_lists_and_bad_lines(tmp_path: Path) -> 
         json.dumps({"fullname": "Alan Turing", "company": "Acme", "tel": 447400123456, "extra": {"x": 1}}),
     ]
     rows = rows_of(write(tmp_path / "a.jsonl", "\n".join(lines) + "\n"))
-    assert rows[0] == RawRow(1, {"linkedin_url": "linkedin.com/in/ada", "phone": "+15705551234;33612345678"})
+    assert rows[0] == RawRow(1, {"linkedin_url": "linkedin.com/in/ada", "mobile": "+15705551234;33612345678"})
     assert [str(row) for row in rows[1:3]] == [
         "a.jsonl:3: invalid JSON (unexpected character, expected a string key)",
         "a.jsonl:4: invalid JSON (not an object)",
@@ -128,9 +129,10 @@ def test_invalid_utf8_after_the_sniffed_head_skips_only_that_row(tmp_path: Path)
     assert len(rows) == 10001
 
 
-def test_empty_file_has_no_rows(tmp_path: Path) -> None:
-    assert rows_of(write(tmp_path / "empty.csv", "")) == []
-    assert rows_of(write(tmp_path / "blank.csv", "\n \n")) == []
+def test_an_empty_file_is_refused_a_header_alone_has_no_rows(tmp_path: Path) -> None:
+    for name, text in (("empty.csv", ""), ("blank.csv", "\n \n")):
+        with pytest.raises(ImportFileRefused, match=rf"^{name}: empty \(no header line\)$"):
+            sniff(write(tmp_path / name, text))
     assert rows_of(write(tmp_path / "header.csv", "linkedin,phone\n")) == []
 
 

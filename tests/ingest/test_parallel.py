@@ -108,3 +108,28 @@ def test_a_writer_that_stops_early_stops_its_readers(tmp_path: Path) -> None:
     assert len(multiprocessing.active_children()) == 2
     read.close()
     assert multiprocessing.active_children() == []
+
+
+def test_readers_read_workbooks_and_mapped_phone_columns_as_a_sequential_read_does(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    sheet.append(["Profil", "Mobile Phone Number", "Phone Number", "Cell Phone"])
+    for i in range(600):
+        sheet.append([f"linkedin.com/in/x{i}", None, None, f"+1 570 555 {i:04d}"])
+    book.save(tmp_path / "export.xlsx")
+    csv_file = tmp_path / "export.csv"
+    csv_file.write_text(
+        "Profil,Numéro\n" + "".join(f"linkedin.com/in/y{i},+1570556{i:04d}\n" for i in range(600))
+    )
+    maps = ["Profil=linkedin_url", "Numéro=mobile"]
+    files = [FileToRead(sniff(path, maps), path.name) for path in (tmp_path / "export.xlsx", csv_file)]
+    sequential = [chunk for _, chunk in normalised_chunks(files, NOW, 250, 0)]
+    parallel = [chunk for _, chunk in normalised_chunks(files, NOW, 250, 2)]
+    assert parallel == sequential
+    records = [item for chunk in parallel for item in chunk]
+    assert len(records) == 1200 and not any(isinstance(item, RowProblem) for item in records)
+    assert {
+        phone.line_type for item in records if not isinstance(item, RowProblem) for phone in item.phones
+    } == {"mobile"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from trova.contacts.models import ImportReport, RowProblem
+from trova.contacts.models import RowProblem
 from trova.errors import ImportFileRefused
 from trova.ingest import parallel
 from trova.ingest.service import import_paths
@@ -332,21 +332,14 @@ def test_a_file_that_is_not_contacts_is_refused_before_anything_is_written(
     assert count(db, people) == 0 and count(db, phone_observations) == 0
 
 
-def test_an_empty_file_imports_nothing(db: Database, tmp_path: Path) -> None:
+def test_an_empty_file_is_refused_before_anything_is_written(db: Database, tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("linkedin_url,phone\nlinkedin.com/in/ada,+33612345678\n")
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    report = import_paths(db, [empty])
-    assert report == ImportReport(
-        files=("empty.csv",),
-        rows_read=0,
-        records_stored=0,
-        duplicates=0,
-        people_created=0,
-        people_updated=0,
-        skipped={},
-        problems=(),
-        elapsed_s=report.elapsed_s,
-    )
+    with pytest.raises(ImportFileRefused, match=r"^empty\.csv: empty \(no header line\)$"):
+        import_paths(db, [good, empty])
+    assert count(db, people) == 0 and count(db, phone_observations) == 0
 
 
 def test_worker_processes_build_the_same_store(

@@ -1,7 +1,9 @@
-"""Lead files for ``trova bulk``: CSV / TSV / JSON Lines (optionally gzip), read twice, written once.
+"""Lead files for ``trova bulk``: CSV / TSV / JSON Lines (optionally gzip) or XLSX, read twice, written once.
 
 The bulk tool reads its input twice (once to plan, once to write the output) so that memory does not
-grow with the width of the file; both passes see the same rows in the same order.
+grow with the width of the file; both passes see the same rows in the same order. An XLSX workbook
+is streamed (its first sheet, :mod:`trova.people.sheets`) and written with openpyxl's write-only
+mode, never held whole in memory.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import csv
 import gzip
 import io
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,13 +22,15 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from trova.errors import TableError
+from trova.errors import TableError, UsageError
+from trova.people import columns as columns_mapping
 from trova.people.columns import COLUMN_ALIASES, header_key
+from trova.people.sheets import NotAWorkbook, looks_like_xlsx, sheet_rows
 
-Format = Literal["csv", "tsv", "jsonl"]
+Format = Literal["csv", "tsv", "jsonl", "xlsx"]
 FORMAT_SUFFIXES: dict[str, Format] = {
     ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".xlsx": "xlsx", ".xlsm": "xlsx",
 }
 SEARCH_FIELDS = ("linkedin_url", "first_name", "last_name", "full_name", "company_name", "company_domain")
 ALIASES: Mapping[str, tuple[str, ...]] = {field: COLUMN_ALIASES[field] for field in SEARCH_FIELDS}
@@ -58,6 +63,8 @@ class TableFormat:
     kind: Format
     delimiter: str = ","
     gzip: bool = False
+    bom: bool = False
+    """A UTF-8 byte-order mark first (``--excel``), so that Excel reads the text as UTF-8."""
 
 
 def _suffix_format(path: Path) -> tuple[Format | None, bool]:
@@ -90,6 +97,9 @@ def detect_format(path: Path, encoding: str) -> TableFormat:
     """From the suffix (``.csv``, ``.tsv``, ``.jsonl``, each optionally ``.gz``), else from the content."""
     kind, compressed = _suffix_format(path)
     try:
+        with open(path, "rb") as raw:
+            if kind == "xlsx" or (not compressed and looks_like_xlsx(path, raw.read(4))):
+                return TableFormat("xlsx")
         with _open_text(path, compressed, encoding) as handle:
             sample = handle.read(64 * 1024)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -106,13 +116,20 @@ def detect_format(path: Path, encoding: str) -> TableFormat:
     return TableFormat("tsv" if delimiter == "\t" else "csv", delimiter, compressed)
 
 
-def output_format(path: Path, fallback: TableFormat) -> TableFormat:
+def output_format(path: Path, fallback: TableFormat, *, bom: bool = False) -> TableFormat:
+    """The output's format from its suffix: XLSX for ``.xlsx``, else the input's text format (CSV for
+    an XLSX input) unless the suffix names another; ``bom`` for CSV/TSV read by Excel."""
     kind, compressed = _suffix_format(path)
     if kind is None:
-        return TableFormat(fallback.kind, fallback.delimiter, compressed)
-    if kind == fallback.kind:
-        return TableFormat(kind, fallback.delimiter, compressed)
-    return TableFormat(kind, "\t" if kind == "tsv" else ",", compressed)
+        kind = fallback.kind if fallback.kind != "xlsx" else "csv"
+        if path.suffix.lower() in (".xls", ".ods"):
+            raise UsageError(f"-o {path}: only .xlsx workbooks are written (or CSV, TSV, JSON Lines)")
+    if kind == "xlsx":
+        return TableFormat("xlsx")
+    if bom and kind == "jsonl":
+        raise UsageError("--excel adds a byte-order mark to CSV or TSV output, not to JSON Lines")
+    delimiter = fallback.delimiter if kind == fallback.kind else "\t" if kind == "tsv" else ","
+    return TableFormat(kind, delimiter, compressed, bom and not compressed)
 
 
 def _cell(value: Any) -> str:
@@ -139,7 +156,9 @@ class Table:
         if not path.is_file():
             raise TableError(f"{path}: no such file")
         table = cls(path, detect_format(path, encoding), encoding)
-        if table.fmt.kind != "jsonl":
+        if table.fmt.kind == "xlsx":
+            table.columns = table._xlsx_header()
+        elif table.fmt.kind != "jsonl":
             table.columns = table._csv_header()
         return table
 
@@ -157,8 +176,37 @@ class Table:
                     return [cell.strip() for cell in cells]
         raise TableError(f"{self.path} is empty (no header line)")
 
+    def _xlsx_header(self) -> list[str]:
+        for cells in self._sheet_rows():
+            if any(cell.strip() for cell in cells):
+                return [cell.strip() for cell in cells]
+        raise TableError(f"{self.path} is empty (no header line)")
+
+    def _sheet_rows(self) -> Iterator[list[str]]:
+        try:
+            yield from sheet_rows(self.path)
+        except NotAWorkbook as exc:
+            raise TableError(f"{self.path} is not an XLSX workbook ({exc})") from None
+
+    def _xlsx_records(self) -> Iterator[Record]:
+        width, seen_header = len(self.columns), False
+        for line, cells in enumerate(self._sheet_rows(), start=1):
+            if not any(cell.strip() for cell in cells):
+                continue
+            if not seen_header:
+                seen_header = True
+                continue
+            values = dict(zip(self.columns, cells, strict=False))
+            problem = None
+            if len(cells) > width:
+                problem = f"wrong column count (expected {width}, got {len(cells)})"
+            yield Record(line, values, tuple(cells[width:]), problem)
+
     def records(self) -> Iterator[Record]:
         """Every data row in file order; blank lines are skipped; decoding errors are fatal."""
+        if self.fmt.kind == "xlsx":
+            yield from self._xlsx_records()
+            return
         try:
             with _open_text(self.path, self.fmt.gzip, self.encoding) as handle:
                 if self.fmt.kind == "jsonl":
@@ -266,28 +314,7 @@ def apply_overrides(
     mapping: Mapping[str, str], columns: Sequence[str], overrides: Sequence[str]
 ) -> dict[str, str]:
     """Apply ``column=field`` (``column=-`` ignores a column); an overridden field leaves its old column."""
-    result = dict(mapping)
-    by_key = {header_key(c): c for c in columns}
-    for item in overrides:
-        column_text, sep, field_text = item.partition("=")
-        if not sep:
-            raise TableError(f"--map {item!r}: expected COLUMN=FIELD")
-        column = column_text if column_text in columns else by_key.get(header_key(column_text))
-        if column is None:
-            raise TableError(f"--map {item!r}: no column {column_text!r} (columns: {', '.join(columns)})")
-        wanted = field_text.strip().lower()
-        if wanted in ("", IGNORE, "none", "ignore"):
-            result.pop(column, None)
-            continue
-        wanted = _ALIAS_INDEX.get(header_key(wanted), wanted)
-        if wanted not in SEARCH_FIELDS:
-            known = ", ".join(SEARCH_FIELDS)
-            raise TableError(f"--map {item!r}: unknown field {field_text!r} (fields: {known})")
-        for other, taken in list(result.items()):
-            if taken == wanted:
-                del result[other]
-        result[column] = wanted
-    return result
+    return columns_mapping.apply_overrides(mapping, columns, overrides, SEARCH_FIELDS, _ALIAS_INDEX)[0]
 
 
 def identifies_someone(fields: set[str]) -> bool:
@@ -314,15 +341,24 @@ class TableWriter:
         self.width = len(columns)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         self.tmp = Path(tmp)
+        self.sheet: SheetWriter | None = None
+        if fmt.kind == "xlsx":
+            os.close(fd)
+            self.sheet = SheetWriter(self.tmp, self.columns)
+            return
         raw: IO[bytes] = os.fdopen(fd, "wb")
         binary: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb") if fmt.gzip else raw  # type: ignore[assignment]
         self._raw, self._binary = raw, binary
-        self.handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        self.handle = io.TextIOWrapper(binary, encoding="utf-8-sig" if fmt.bom else "utf-8", newline="")
         self.csv = csv.writer(self.handle, delimiter=fmt.delimiter) if fmt.kind != "jsonl" else None
         if self.csv is not None:
             self.csv.writerow(self.columns)
 
     def write(self, record: Record, added: Mapping[str, str]) -> None:
+        if self.sheet is not None:
+            cells = [added[c] if c in added else record.values.get(c, "") for c in self.columns]
+            self.sheet.append([*cells, *record.extra, *([record.text] if record.text is not None else [])])
+            return
         if self.csv is None:
             obj: dict[str, Any] = dict(record.original if record.original is not None else record.values)
             if record.text is not None:
@@ -336,6 +372,11 @@ class TableWriter:
         self.csv.writerow([*cells, *record.extra, *([record.text] if record.text is not None else [])])
 
     def commit(self) -> None:
+        if self.sheet is not None:
+            self.sheet.save()
+            os.chmod(self.tmp, _file_mode(self.path))
+            os.replace(self.tmp, self.path)
+            return
         self.handle.flush()
         self.handle.detach()
         if self._binary is not self._raw:
@@ -348,6 +389,43 @@ class TableWriter:
 
     def abort(self) -> None:
         try:
-            self.handle.close()
+            if self.sheet is None:
+                self.handle.close()
         finally:
             self.tmp.unlink(missing_ok=True)
+
+
+class SheetWriter:
+    """An XLSX workbook of one sheet written row by row (openpyxl's write-only mode streams the rows
+    to a temporary file, so memory does not grow with them); cells are written as text."""
+
+    def __init__(self, path: Path, header: Sequence[str]) -> None:
+        from openpyxl import Workbook
+
+        self.path = path
+        self.book = Workbook(write_only=True)
+        self.sheet = self.book.create_sheet("leads")
+        self.sheet.append(list(header))
+
+    def append(self, cells: Sequence[str]) -> None:
+        self.sheet.append([self._cell(text) for text in cells])
+
+    def _cell(self, text: str) -> object:
+        """Text as a cell, never a formula; characters XML cannot hold (control characters) dropped."""
+        from openpyxl.cell import WriteOnlyCell
+
+        if not text:
+            return None
+        text = _ILLEGAL_XML.sub("", text)
+        if not text.startswith("="):
+            return text
+        cell = WriteOnlyCell(self.sheet, value=text)
+        cell.data_type = "s"
+        return cell
+
+    def save(self) -> None:
+        self.book.save(self.path)
+
+
+
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")

@@ -202,12 +202,15 @@ def summary_line(summary: Summary, output: Path) -> str:
 MAP_OPTION = typer.Option("--map", metavar="COLUMN=FIELD", help="Map a column to a field ('-': ignore it).")
 DRY_RUN_OPTION = typer.Option("--dry-run", help="Show the mapping, counts and maximum cost; send nothing.")
 PRICE_OPTION = typer.Option(min=0, help="Credits per phone found, for the --dry-run cost.")
+EXCEL_OPTION = typer.Option("--excel", help="Start CSV output with a UTF-8 BOM (Excel then shows accents).")
+INPUT_ARGUMENT = typer.Argument(metavar="INPUT", help="CSV, TSV, JSON Lines (.gz too) or XLSX.")
+OUTPUT_OPTION = typer.Option("--output", "-o", help="Output file (format from its suffix: .xlsx, .csv, ...).")
 BATCH_SIZE_OPTION = typer.Option(help=f"Searches per batch (at most {MAX_BATCH_SIZE}).")
 
 
 def bulk(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, TSV or JSON Lines (.gz too).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (format from its suffix).")],
+    input_path: Annotated[Path, INPUT_ARGUMENT],
+    output: Annotated[Path, OUTPUT_OPTION],
     maps: Annotated[list[str] | None, MAP_OPTION] = None,
     dry_run: Annotated[bool, DRY_RUN_OPTION] = False,
     webhook: Annotated[str | None, typer.Option(help="URL notified as each batch finishes.")] = None,
@@ -227,10 +230,12 @@ def bulk(
     why: Annotated[
         bool, typer.Option("--why", help="Add a phone_why column: why each row found no number.")
     ] = False,
+    excel: Annotated[bool, EXCEL_OPTION] = False,
 ) -> None:
     """Find the phone numbers of every row of a lead file; resumable: re-run the same command to continue."""
     with one_line_errors("bulk"):
         table, plan = plan_file(input_path, output, maps or [], batch_size, encoding)
+        fmt = output_format(output, table.fmt, bom=excel)
         state = state_path(output)
         if dry_run:
             journal = None if restart else Journal(state, plan, create=False)
@@ -243,7 +248,6 @@ def bulk(
             raise UsageError(NO_KEY)
         journal = Journal(state, plan)
         options = RunOptions(webhook=webhook, max_in_flight=max_in_flight, poll_interval_s=poll_interval)
-        fmt = output_format(output, table.fmt)
         credits: list[int] = []
         reasons: dict[int, str] | None = {} if why else None
         try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-FileFormat = Literal["csv", "jsonl"]
+FileFormat = Literal["csv", "jsonl", "xlsx"]
 SkipReason = Literal[
     "no number",
     "no person",
@@ -98,6 +98,10 @@ class ImportReport:
     problems_not_kept: int = 0
     dry_run: bool = False
     elapsed_s: float = 0.0
+    numbers_read: int = 0
+    """Numbers in the rows linked (stored or already known)."""
+    unusable_numbers: Mapping[str, int] = field(default_factory=dict)
+    """Of those, the ones that may never be returned, by reason (``invalid``, ``toll_free``, ...)."""
 
     @property
     def rows_skipped(self) -> int:

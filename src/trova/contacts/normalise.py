@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trova.contacts.models import ContactRecord, PhoneValue, RawRow, RowProblem
-from trova.contacts.readers import SniffedFile, read_rows
+from trova.contacts.readers import SniffedFile, phone_cells, read_rows
 from trova.people.normalise import (
     company_key,
     linkedin_key,
@@ -23,8 +23,8 @@ from trova.people.normalise import (
     parse_phone,
     registrable_domain,
     split_full_name,
-    split_phone_cell,
 )
+from trova.people.rank import stated_line_type
 
 KEY_LENGTH = 255
 NAME_KEY_LENGTH = 200
@@ -78,7 +78,7 @@ def normalise_row(
     """One row normalised per docs/finder.md §1; a problem when it lacks a number or a person or
     has a bad date."""
     fields = row.fields
-    numbers = split_phone_cell(fields.get("phone", ""))
+    numbers = phone_cells(fields)
     if not numbers:
         return RowProblem(file_name, row.line, "no number")
     person = _person_keys(fields)
@@ -92,7 +92,7 @@ def normalise_row(
     hint = _country_hint(fields.get("country", ""))
     identity = f"li:{li_key}" if li_key else f"nm:{first}|{last}|{domain or 'co:' + str(company)}"
     day = observed.date().isoformat() if fields.get("observed_at") else ""
-    phones = tuple(_phone_value(raw, hint, source, identity, day) for raw in dict.fromkeys(numbers))
+    phones = tuple(_phone_value(raw, kind, hint, source, identity, day) for raw, kind in numbers)
     return ContactRecord(
         line=row.line,
         linkedin_key=li_key,
@@ -163,12 +163,15 @@ def _country_hint(text: str) -> str | None:
     return code if len(code) == 2 and code.isalpha() and code.isascii() else None
 
 
-def _phone_value(raw: str, hint: str | None, source: str, identity: str, day: str) -> PhoneValue:
+def _phone_value(raw: str, kind: str, hint: str | None, source: str, identity: str, day: str) -> PhoneValue:
+    """One number, typed by libphonenumber and by the kind of its column (``mobile``, ``landline``,
+    ``fax``; ``phone`` says nothing), as an upstream label types its numbers (docs/finder.md §4.5)."""
     reading = parse_phone(raw, hint)
     number = reading.e164 if reading else f"raw:{raw}"
     digest = hashlib.blake2b(f"{source}\x1f{identity}\x1f{number}\x1f{day}".encode(), digest_size=16)
     if reading is None:
         return PhoneValue(raw[:RAW_LENGTH], None, False, None, None, digest.hexdigest())
+    line_type = reading.line_type if kind == "phone" else stated_line_type(reading.line_type, kind)
     return PhoneValue(
-        raw[:RAW_LENGTH], reading.e164, reading.valid, reading.line_type, reading.region, digest.hexdigest()
+        raw[:RAW_LENGTH], reading.e164, reading.valid, line_type, reading.region, digest.hexdigest()
     )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from trova.contacts.models import RawRow, RowProblem
-from trova.contacts.readers import read_rows, sniff
+from trova.contacts.readers import phone_cells, read_rows, sniff
 from trova.errors import InvalidSelector
 from trova.people.normalise import (
     company_key,
@@ -19,7 +19,6 @@ from trova.people.normalise import (
     read_phone,
     registrable_domain,
     split_full_name,
-    split_phone_cell,
 )
 from trova.privacy.models import Selector, Subject
 
@@ -134,7 +133,7 @@ def _row_selectors(row: RawRow) -> list[Selector]:
     )
     found = [person] if person.subjects() else []
     hint = fields.get("country", "").strip().upper() or None
-    for raw in split_phone_cell(fields.get("phone", "")):
+    for raw, _kind in phone_cells(fields):
         reading = read_phone(raw, hint if hint and len(hint) == 2 else None)
         if reading is not None:
             found.append(Selector(e164=reading.e164))

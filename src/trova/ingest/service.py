@@ -27,8 +27,11 @@ from trova.contacts import repository as repo
 from trova.contacts.linking import LinkOutcome, LinkState, link, write
 from trova.contacts.models import ContactRecord, ImportReport, RowProblem, SkipReason
 from trova.contacts.normalise import SOURCE_LENGTH, FileToRead, Normalised
-from trova.contacts.readers import sniff
+from trova.contacts.readers import SniffedFile, sniff
+from trova.errors import UsageError
 from trova.ingest.parallel import normalised_chunks
+from trova.people.columns import missing_column
+from trova.people.rank import RETURNABLE_LINES, exclusion
 from trova.privacy.screening import screen_records
 from trova.settings import get_settings
 from trova.store import Database, utcnow
@@ -39,6 +42,8 @@ CHUNK_ATTEMPTS = 3
 """A chunk whose insert races a concurrent writer (PostgreSQL unique keys) is redone from a fresh read."""
 
 ProblemHandler = Callable[[RowProblem], None]
+FilesHandler = Callable[[Sequence[SniffedFile]], None]
+ProgressHandler = Callable[[SniffedFile, int], None]
 
 
 def import_paths(
@@ -50,15 +55,24 @@ def import_paths(
     on_problem: ProblemHandler | None = None,
     chunk_rows: int | None = None,
     workers: int | None = None,
+    overrides: Sequence[str] = (),
+    on_files: FilesHandler | None = None,
+    on_progress: ProgressHandler | None = None,
 ) -> ImportReport:
     """Import contact files into the store (or, with ``dry_run``, only report what would happen).
 
-    ``source`` names the source of rows that have no ``source`` cell (default: the file's name).
-    Raises ``ImportFileRefused`` before writing anything when any file is not CSV or JSON Lines.
+    ``source`` names the source of rows that have no ``source`` cell (default: the file's name);
+    ``overrides`` are ``--map COLUMN=FIELD`` items, each naming a column of at least one file.
+    Raises ``ImportFileRefused`` before writing anything when any file is not CSV, JSON Lines or
+    XLSX, ``UsageError`` for a bad override. ``on_files`` gets the files as sniffed (their mapping)
+    before any row is read; ``on_progress`` the file and the line reached after each chunk.
     """
     settings = get_settings()
     started = time.monotonic()
-    files = [sniff(Path(path)) for path in paths]
+    files = [sniff(Path(path), overrides) for path in paths]
+    _check_overrides(files, overrides)
+    if on_files is not None:
+        on_files(files)
     tally = _Tally(on_problem)
     now = utcnow()
     size = chunk_rows or settings.import_chunk_rows
@@ -69,6 +83,9 @@ def import_paths(
         records, suppressed = _screened(db, tally.take(chunk))
         for record in suppressed:
             tally.problem(RowProblem(file.name, record.line, "suppressed"))
+        tally.numbers(records)
+        if on_progress is not None and chunk:
+            on_progress(file, chunk[-1].line)
         if dry_state is not None:
             with db.read() as conn:
                 tally.add(link(conn, dry_state, records))
@@ -77,6 +94,16 @@ def import_paths(
     if dry_state is None:
         tally.created = _people_created(db, now)
     return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)
+
+
+def _check_overrides(files: Sequence[SniffedFile], overrides: Sequence[str]) -> None:
+    """Every ``--map`` item names a column of some file (as ``trova bulk`` requires of its one file)."""
+    for item in overrides:
+        if not any(item in file.overrides_used for file in files):
+            if len(files) == 1:
+                raise UsageError(missing_column(item, files[0].columns).message)
+            column = item.partition("=")[0]
+            raise UsageError(f"--map {item!r}: no column {column!r} in any of the files")
 
 
 def _people_created(db: Database, now: dt.datetime) -> int:
@@ -147,6 +174,8 @@ class _Tally:
         self.duplicates = 0
         self.created = 0
         self.updated: set[int] = set()
+        self.numbers_read = 0
+        self.unusable: Counter[str] = Counter()
 
     def take(self, chunk: Normalised) -> list[ContactRecord]:
         """The chunk's records; its problems are counted and reported."""
@@ -169,6 +198,16 @@ class _Tally:
         else:
             self.problems_not_kept += 1
 
+    def numbers(self, records: list[ContactRecord]) -> None:
+        """Count the numbers of the records to link, and those that may never be returned by why."""
+        for record in records:
+            self.numbers_read += len(record.phones)
+            for phone in record.phones:
+                if phone.line_type not in RETURNABLE_LINES or not phone.valid:
+                    reason = exclusion(phone.e164, phone.valid, phone.line_type)
+                    if reason is not None:
+                        self.unusable[reason] += 1
+
     def add(self, outcome: LinkOutcome) -> None:
         self.stored += outcome.stored
         self.duplicates += outcome.duplicates
@@ -188,4 +227,6 @@ class _Tally:
             problems_not_kept=self.problems_not_kept,
             dry_run=dry_run,
             elapsed_s=elapsed_s,
+            numbers_read=self.numbers_read,
+            unusable_numbers=dict(self.unusable),
         )

@@ -19,6 +19,37 @@ RETURNABLE_LINES: tuple[LineType, ...] = PERSONAL_LINES + OTHER_LINES
 """Line types that may be returned; every other type (toll-free, premium, pager, ...) never is."""
 
 _EPOCH = dt.datetime(1970, 1, 1)
+
+
+_FIXED_WORDS = ("landline", "fixed", "office", "work", "home")
+_NEVER_WORDS = ("fax", "toll", "premium", "pager", "shared")
+
+
+def stated_line_type(reading_type: str | None, stated: str | None) -> str | None:
+    """libphonenumber's type, refined by what the source says of the line (an upstream's label, an
+    import column's kind) only where libphonenumber cannot tell (``fixed_line_or_mobile``) or where
+    the source says the line may never be returned (docs/finder.md §4.5)."""
+    word = stated.casefold() if stated else ""
+    if word and any(never in word for never in _NEVER_WORDS):
+        return "toll_free" if "toll" in word else "pager" if "pager" in word else "unknown"
+    if reading_type == "fixed_line_or_mobile":
+        if "mobile" in word or "cell" in word:
+            return "mobile"
+        if any(fixed in word for fixed in _FIXED_WORDS):
+            return "fixed_line"
+    return reading_type
+
+
+def exclusion(e164: str | None, valid: bool, line_type: str | None) -> str | None:
+    """Why a number may never be returned (§3.1-§3.2): ``unparseable``, ``invalid`` or its line
+    type (``toll_free``, ``premium_rate``, ...); None when it may be."""
+    if e164 is None:
+        return "unparseable"
+    if not valid:
+        return "invalid"
+    if line_type not in RETURNABLE_LINES:
+        return line_type or "unknown"
+    return None
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
@@ -44,13 +75,7 @@ class RankedNumber:
 
     @property
     def exclusion(self) -> str | None:
-        if self.e164 is None:
-            return "unparseable"
-        if not self.valid:
-            return "invalid"
-        if self.line_type not in RETURNABLE_LINES:
-            return self.line_type or "unknown"
-        return None
+        return exclusion(self.e164, self.valid, self.line_type)
 
     @property
     def eligible(self) -> bool:

@@ -32,6 +32,7 @@ import orjson
 from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
 from trova.people.normalise import read_phone
+from trova.people.rank import stated_line_type
 from trova.sources.config import ENV_REFERENCE, HttpOptions
 from trova.sources.jsonpath import Match, select
 from trova.sources.models import Failure, Lookup, SourceKind, search_fields
@@ -44,8 +45,6 @@ PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 TEMPLATE_FIELDS = frozenset(
     {"first_name", "last_name", "full_name", "company_domain", "company_name", "linkedin_url", "linkedin_key"}
 )
-_FIXED_WORDS = ("landline", "fixed", "office", "work", "home")
-_NEVER_WORDS = ("fax", "toll", "premium", "pager", "shared")
 
 
 # --- pacing, shared by every instance of one source in the process -------------------------------
@@ -151,20 +150,6 @@ def _date(value: Any, default: dt.datetime) -> dt.datetime:
     return default
 
 
-def _line_type(reading_type: str | None, stated: Any) -> str | None:
-    """libphonenumber's type, refined by the provider's word only where libphonenumber cannot tell
-    (``fixed_line_or_mobile``) or where the provider says the line may never be returned."""
-    word = stated.casefold() if isinstance(stated, str) else ""
-    if word and any(never in word for never in _NEVER_WORDS):
-        return "toll_free" if "toll" in word else "pager" if "pager" in word else "unknown"
-    if reading_type == "fixed_line_or_mobile":
-        if "mobile" in word or "cell" in word:
-            return "mobile"
-        if any(fixed in word for fixed in _FIXED_WORDS):
-            return "fixed_line"
-    return reading_type
-
-
 def observation_of(
     raw: str, country: str | None, source: str, observed_at: dt.datetime, stated_type: Any = None
 ) -> Observation:
@@ -172,7 +157,7 @@ def observation_of(
     reading = read_phone(raw, country)
     if reading is None:
         return Observation(None, False, None, None, source, observed_at, raw)
-    line_type = _line_type(reading.line_type, stated_type)
+    line_type = stated_line_type(reading.line_type, stated_type if isinstance(stated_type, str) else None)
     return Observation(reading.e164, reading.valid, line_type, reading.region, source, observed_at, raw)
 
 

@@ -2,14 +2,12 @@
 
 The columns, their aliases, the header matching, the per-row validation, the de-duplication and the
 split into batches of at most 3,000 searches are the bulk tool's own (``trova.bulk``); this module
-only adds XLSX (converted to CSV once, row by row, with openpyxl) and the limits of an upload.
+only adds XLSX (converted to CSV once, row by row, by ``trova.people.sheets``) and the limits of an upload.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import zipfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -18,6 +16,7 @@ from pathlib import Path
 from trova.bulk.plan import MAX_BATCH_SIZE, Plan, build_plan
 from trova.bulk.tabular import FORMAT_SUFFIXES, SEARCH_FIELDS, Table, auto_mapping, identifies_someone
 from trova.errors import TableError
+from trova.people.sheets import NotAWorkbook, sheet_rows
 from trova.web.i18n import N_
 
 PREVIEW_ROWS = 10
@@ -62,32 +61,16 @@ async def save_stream(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> i
     return size
 
 
-def _xlsx_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def xlsx_to_csv(source: Path, dest: Path) -> None:
-    """The first sheet of a workbook as CSV, streamed (openpyxl's read-only mode)."""
-    from openpyxl import load_workbook
-
+    """The first sheet of a workbook as CSV, streamed (the XLSX reader of ``trova bulk`` and ``import``)."""
     try:
-        book = load_workbook(source, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        raise LeadsError(NOT_A_SPREADSHEET) from None
-    try:
-        sheet = book.worksheets[0]
         with open(dest, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            for row in sheet.iter_rows(values_only=True):
-                writer.writerow([_xlsx_cell(value) for value in row])
-    finally:
-        book.close()
+            for cells in sheet_rows(source):
+                writer.writerow(cells)
+    except NotAWorkbook:
+        dest.unlink(missing_ok=True)
+        raise LeadsError(NOT_A_SPREADSHEET) from None
 
 
 def open_table(path: Path) -> Table:
