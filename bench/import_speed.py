@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             generate(args.rows, data)
         files = [data / name for name in RECORD_FILES if (data / name).exists()]
         database_url = f"sqlite:///{Path(scratch) / 'import.db'}"
+        migrate = [sys.executable, "-m", "trova", "migrate"]
+        subprocess.run(migrate, env={**os.environ, "TROVA_DATABASE_URL": database_url}, check=True)
         first_s, main_mb, tree_mb, output = timed_import(files, database_url)
         rows = rows_read(output)
         print(output.strip())

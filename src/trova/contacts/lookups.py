@@ -33,13 +33,24 @@ from trova.store.tables import (
 
 @dataclass(frozen=True, slots=True)
 class NameMatch:
-    """A person known by (first_key, last_key) and linked to ``company_id``, with their profile key."""
+    """A person known by (first_key, last_key) and linked to ``company_id``, with their profile key.
+
+    For a weak group (a person without a profile, docs/finder.md §2.6): ``owner_id``, the person it
+    belongs to (None: itself), and ``ambiguous`` when several people could own it.
+    """
 
     person_id: int
     first_key: str
     last_key: str
     company_id: int
     linkedin_key: str | None
+    owner_id: int | None = None
+    ambiguous: bool = False
+
+    @property
+    def identity(self) -> int:
+        """The person this match stands for: the weak group's owner, else the match itself."""
+        return self.person_id if self.owner_id is None else self.owner_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,29 +84,37 @@ def _company_names_statement(size: int) -> sa.Select[Any]:
     return sa.select(table.c.name_key, table.c.company_id).where(keys_in(table.c.name_key, size))
 
 
-def _observations_statement(size: int) -> sa.Select[Any]:
-    table = phone_observations
-    return sa.select(
-        table.c.person_id,
-        table.c.e164,
-        table.c.line_type,
-        table.c.region,
-        table.c.source,
-        table.c.observed_at,
-    ).where(
-        keys_in(table.c.person_id, size),
+def _returnable(table: sa.Table) -> list[sa.ColumnElement[bool]]:
+    return [
         table.c.valid.is_(True),
         table.c.line_type.in_([sa.literal_column(f"'{line_type}'") for line_type in RETURNABLE_LINES]),
+    ]
+
+
+def _observations_statement(size: int) -> sa.Select[Any]:
+    """The returnable observations of each person and of the weak groups they own (docs/finder.md
+    §2.6): the person's own by the person_id index, the owned ones through ix_people_owner."""
+    table = phone_observations
+    columns = (table.c.e164, table.c.line_type, table.c.region, table.c.source, table.c.observed_at)
+    own = sa.select(table.c.person_id, *columns).where(keys_in(table.c.person_id, size), *_returnable(table))
+    owned = (
+        sa.select(people.c.owner_id, *columns)
+        .join(table, table.c.person_id == people.c.id)
+        .where(keys_in(people.c.owner_id, size), *_returnable(table))
     )
+    return sa.select(sa.union_all(own, owned).subquery())
 
 
 def _shared_statement(size: int) -> sa.Select[Any]:
+    """Numbers held for more than one person, a weak group counting as its owner."""
     table = phone_observations
+    holder = sa.func.coalesce(people.c.owner_id, table.c.person_id)
     return (
         sa.select(table.c.e164)
+        .join(people, people.c.id == table.c.person_id)
         .where(keys_in(table.c.e164, size))
         .group_by(table.c.e164)
-        .having(sa.func.count(sa.distinct(table.c.person_id)) > 1)
+        .having(sa.func.count(sa.distinct(holder)) > 1)
     )
 
 
@@ -126,6 +145,8 @@ def _people_by_names(wanted: sa.CTE, works_there: sa.ColumnElement[bool]) -> sa.
             person_names.c.last_key,
             person_companies.c.company_id,
             people.c.linkedin_key,
+            people.c.owner_id,
+            people.c.ambiguous,
         )
         .select_from(wanted)
         .join(person_names, names_match)
@@ -180,6 +201,47 @@ def _names_of_companies_statement(size: int) -> sa.Select[Any]:
 def _domains_of_companies_statement(size: int) -> sa.Select[Any]:
     table = company_domains
     return sa.select(table.c.company_id, table.c.domain).where(keys_in(table.c.company_id, size))
+
+
+def _owned_statement(size: int) -> sa.Select[Any]:
+    return sa.select(people.c.owner_id, people.c.id).where(keys_in(people.c.owner_id, size))
+
+
+def profiles_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, str | None]:
+    """Person id -> their profile key (None when they have none), for the existing ones."""
+    return dict(run_keyed(conn, _profiles_statement, person_ids))
+
+
+def owned_by(conn: Connection, person_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Person id -> the weak groups they own (docs/finder.md §2.6), for those owning any."""
+    found: dict[int, set[int]] = {}
+    for owner_id, person_id in run_keyed(conn, _owned_statement, person_ids):
+        found.setdefault(owner_id, set()).add(person_id)
+    return found
+
+
+def names_of(conn: Connection, person_ids: Iterable[int]) -> set[tuple[str, str]]:
+    """Every (first_key, last_key) the given people are known by."""
+    return {(first, last) for _person, first, last in run_keyed(conn, _person_names_statement, person_ids)}
+
+
+def company_keys_of(conn: Connection, company_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Company id -> the company keys it is known by."""
+    found: dict[int, set[str]] = {}
+    for company_id, name_key in run_keyed(conn, _names_of_companies_statement, company_ids):
+        found.setdefault(company_id, set()).add(name_key)
+    return found
+
+
+def weak_group_names(conn: Connection) -> list[tuple[str, str]]:
+    """Every (first_key, last_key) a person without a profile is known by."""
+    query = (
+        sa.select(person_names.c.first_key, person_names.c.last_key)
+        .join(people, people.c.id == person_names.c.person_id)
+        .where(people.c.linkedin_key.is_(None))
+        .distinct()
+    )
+    return [(row.first_key, row.last_key) for row in conn.execute(query)]
 
 
 def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:

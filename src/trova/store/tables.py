@@ -196,8 +196,11 @@ webhook_attempts = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column(
-        "message_id", sa.String(64), sa.ForeignKey("webhook_messages.id", ondelete="CASCADE"),
-        nullable=False, index=True,
+        "message_id",
+        sa.String(64),
+        sa.ForeignKey("webhook_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     ),
     sa.Column("attempted_at", sa.DateTime, nullable=False),
     sa.Column("status_code", sa.Integer, nullable=True),
@@ -215,6 +218,12 @@ people = sa.Table(
     sa.Column("linkedin_key", sa.String(255), nullable=True, unique=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # A person without a profile is a weak group (one name at one company, docs/finder.md §2.6):
+    # owner_id is the one person it belongs to (NULL: itself), ambiguous when several could own it.
+    # Kept by trova.contacts.owners whenever the people of that name change.
+    sa.Column("owner_id", sa.Integer, nullable=True),
+    sa.Column("ambiguous", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Index("ix_people_owner", "owner_id"),
 )
 
 person_names = sa.Table(
@@ -398,9 +407,7 @@ audit_events = sa.Table(
 audit_subjects = sa.Table(
     "audit_subjects",
     metadata,
-    sa.Column(
-        "audit_id", sa.Integer, sa.ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("audit_id", sa.Integer, sa.ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("key_hash", sa.String(64), primary_key=True),
     sa.Index("ix_audit_subjects_key_hash", "key_hash"),
 )
