@@ -275,7 +275,7 @@ def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) ->
     The cost follows the number of triples, not the size of the store: namesakes at other
     companies are never fetched.
     """
-    found: dict[tuple[int, int], NameMatch] = {}
+    found: dict[tuple[int, int, str, str], NameMatch] = {}
     for part in padded_slices(wanted):
         params = {
             f"{column}{i}": value
@@ -284,7 +284,7 @@ def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) ->
         }
         for row in run_compiled(conn, _named_at_statement, len(part), params):
             match = NameMatch(*row)
-            found[(match.person_id, match.company_id)] = match
+            found[(match.person_id, match.company_id, match.first_key, match.last_key)] = match
     return list(found.values())
 
 
