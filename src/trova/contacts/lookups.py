@@ -106,13 +106,14 @@ def _observations_statement(size: int) -> sa.Select[Any]:
 
 
 def _shared_statement(size: int) -> sa.Select[Any]:
-    """Numbers held for more than one person, a weak group counting as its owner."""
+    """Numbers held for more than one person: a weak group counts as its owner, and an ambiguous
+    one, which belongs to nobody, not at all (docs/finder.md §2.6)."""
     table = phone_observations
     holder = sa.func.coalesce(people.c.owner_id, table.c.person_id)
     return (
         sa.select(table.c.e164)
         .join(people, people.c.id == table.c.person_id)
-        .where(keys_in(table.c.e164, size))
+        .where(keys_in(table.c.e164, size), people.c.ambiguous == sa.false())
         .group_by(table.c.e164)
         .having(sa.func.count(sa.distinct(holder)) > 1)
     )
