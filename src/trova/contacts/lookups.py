@@ -92,17 +92,15 @@ def _returnable(table: sa.Table) -> list[sa.ColumnElement[bool]]:
 
 
 def _observations_statement(size: int) -> sa.Select[Any]:
-    """The returnable observations of each person and of the weak groups they own (docs/finder.md
-    §2.6): the person's own by the person_id index, the owned ones through ix_people_owner."""
     table = phone_observations
-    columns = (table.c.e164, table.c.line_type, table.c.region, table.c.source, table.c.observed_at)
-    own = sa.select(table.c.person_id, *columns).where(keys_in(table.c.person_id, size), *_returnable(table))
-    owned = (
-        sa.select(people.c.owner_id, *columns)
-        .join(table, table.c.person_id == people.c.id)
-        .where(keys_in(people.c.owner_id, size), *_returnable(table))
-    )
-    return sa.select(sa.union_all(own, owned).subquery())
+    return sa.select(
+        table.c.person_id,
+        table.c.e164,
+        table.c.line_type,
+        table.c.region,
+        table.c.source,
+        table.c.observed_at,
+    ).where(keys_in(table.c.person_id, size), *_returnable(table))
 
 
 def _shared_statement(size: int) -> sa.Select[Any]:
@@ -308,12 +306,15 @@ def people_named(
 
 
 def observations_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, list[Observation]]:
-    """Person id -> the observations of theirs that may be returned (valid, returnable line type)."""
+    """Person id -> the observations of theirs that may be returned (valid, returnable line type),
+    with those of the weak groups they own (docs/finder.md §2.6)."""
+    wanted = list(person_ids)
+    owner_of = {group: owner for owner, groups in owned_by(conn, wanted).items() for group in groups}
     found: dict[int, list[Observation]] = {}
     for person_id, e164, line_type, region, source, observed_at in run_keyed(
-        conn, _observations_statement, person_ids
+        conn, _observations_statement, [*wanted, *owner_of]
     ):
-        found.setdefault(person_id, []).append(
+        found.setdefault(owner_of.get(person_id, person_id), []).append(
             Observation(e164, True, line_type, region, source, _datetime(observed_at))
         )
     return found

@@ -149,7 +149,12 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
     company_keys = contacts_lookups.companies_by_name(
         conn, searched_keys | {key for keys in domain_keys.values() for key in keys}
     )
-    keyed = {company for found in company_keys.values() for company in found}
+    keyed = {
+        company
+        for key in {s.company_key for s in by_names if s.company_domain in domains}
+        | {key for keys in domain_keys.values() for key in keys}
+        for company in company_keys.get(key or "", ())
+    }
     with_domain = frozenset(contacts_lookups.companies_with_domain(conn, keyed))
     by_domain_key = {
         company: _name_only_reached(company, keys, company_keys, with_domain)
