@@ -363,16 +363,22 @@ def write(conn: Connection, state: LinkState, now: dt.datetime) -> None:
 def _touched_names(
     conn: Connection, state: LinkState, stored_profiled: set[int], company: Callable[[int], int]
 ) -> set[tuple[str, str]]:
-    """The names whose weak groups may have a new owner: the chunk's names, every name of the people
-    with a profile who gained a company, and the names of the groups at a company without a domain
-    whose key gained a domain (the companies that group reaches grew)."""
-    names = {(first, last) for _ref, first, last in state.person_names}
+    """The names whose weak groups may have a new owner: the names of the people with a profile the
+    chunk linked (every name of theirs when they are stored: they may have gained a company), of the
+    weak groups it created or merged, and of the groups at a company without a domain whose key
+    gained a domain (the companies that group reaches grew). A record joining an existing group
+    changes no owner."""
+    merged = {state.find(survivor) for survivor, _absorbed in state.merges}
+
+    def changes(ref: int) -> bool:
+        ref = state.find(ref)
+        return ref < 0 or ref in merged or state.person_li.get(ref) is not None
+
+    names = {(first, last) for ref, first, last in state.person_names if changes(ref)}
     names |= lookups.names_of(conn, stored_profiled)
     keys_with_new_domain = {key for key, ref in state.name_links if state.company_has_domain.get(ref)}
-    for key in keys_with_new_domain:
-        for ref in _name_only(state, key):
-            names |= {(m.first_key, m.last_key) for m in repo.people_at_company(conn, company(ref))}
-    return names
+    domainless = {company(ref) for key in keys_with_new_domain for ref in _name_only(state, key)}
+    return names | lookups.weak_names_at(conn, domainless)
 
 
 def _observation_row(person_id: int, observation: _Observation, now: dt.datetime) -> tuple[Any, ...]:

@@ -232,6 +232,20 @@ def company_keys_of(conn: Connection, company_ids: Iterable[int]) -> dict[int, s
     return found
 
 
+def _weak_at_statement(size: int) -> sa.Select[Any]:
+    return (
+        sa.select(person_names.c.first_key, person_names.c.last_key)
+        .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
+        .join(people, people.c.id == person_names.c.person_id)
+        .where(keys_in(person_companies.c.company_id, size), people.c.linkedin_key.is_(None))
+    )
+
+
+def weak_names_at(conn: Connection, company_ids: Iterable[int]) -> set[tuple[str, str]]:
+    """The names of the people without a profile (weak groups) linked to the given companies."""
+    return {(first, last) for first, last in run_keyed(conn, _weak_at_statement, company_ids)}
+
+
 def weak_group_names(conn: Connection) -> list[tuple[str, str]]:
     """Every (first_key, last_key) a person without a profile is known by."""
     query = (
