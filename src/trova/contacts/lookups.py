@@ -246,6 +246,16 @@ def weak_names_at(conn: Connection, company_ids: Iterable[int]) -> set[tuple[str
     return {(first, last) for first, last in run_keyed(conn, _weak_at_statement, company_ids)}
 
 
+def ambiguous_groups(conn: Connection, person_ids: Collection[int]) -> set[int]:
+    """The weak groups among ``person_ids`` that several people could own (docs/finder.md §2.6)."""
+    query = sa.select(people.c.id).where(people.c.ambiguous == sa.true())
+    return {
+        pid
+        for part in distinct_slices(person_ids)
+        for pid in conn.execute(query.where(people.c.id.in_(part))).scalars()
+    }
+
+
 def weak_group_names(conn: Connection) -> list[tuple[str, str]]:
     """Every (first_key, last_key) a person without a profile is known by."""
     query = (
@@ -340,7 +350,9 @@ def shared_numbers(conn: Connection, numbers: Collection[str]) -> set[str]:
 
 
 def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[int, list[Observation]]:
-    """Person id -> every observation, unparseable and invalid ones included (for explanations)."""
+    """Person id -> every observation, unparseable and invalid ones included, with those of the weak
+    groups the person owns (explanations, erasure)."""
+    owner_of = {group: owner for owner, groups in owned_by(conn, person_ids).items() for group in groups}
     table = phone_observations
     query = sa.select(
         table.c.person_id,
@@ -353,9 +365,9 @@ def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[i
         table.c.raw,
     )
     found: dict[int, list[Observation]] = {}
-    for part in distinct_slices(sorted(person_ids)):
+    for part in distinct_slices(sorted({*person_ids, *owner_of})):
         for row in conn.execute(query.where(table.c.person_id.in_(part))):
-            found.setdefault(row.person_id, []).append(
+            found.setdefault(owner_of.get(row.person_id, row.person_id), []).append(
                 Observation(
                     row.e164, bool(row.valid), row.line_type, row.region, row.source, row.observed_at, row.raw
                 )
