@@ -236,7 +236,9 @@ def verify_copied_balances(source: Connection, target: Connection) -> BalancesVe
     as in ``source``; raises :class:`~trova.errors.DatabaseCopyError` naming those that differ."""
     source_balances, target_balances = balances(source), balances(target)
     if source_balances != target_balances:
-        differing = sorted({b.account_id for b in set(source_balances).symmetric_difference(target_balances)})
+        differing = sorted(
+            {b.account_id for b in set(source_balances).symmetric_difference(target_balances)}
+        )
         raise DatabaseCopyError(f"verification failed: balances differ for account ids {differing}")
     credits = sum(b.sub_credits + b.paygo_credits for b in target_balances)
     return BalancesVerified(accounts=len(target_balances), credits=credits)

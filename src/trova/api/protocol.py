@@ -33,12 +33,8 @@ from trova.settings import Settings
 
 log = logging.getLogger("trova.api")
 
-_REASONS = {
-    400: b"Bad Request",
-    408: b"Request Timeout",
-    431: b"Request Header Fields Too Large",
-    503: b"Service Unavailable",
-}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large",
+            503: b"Service Unavailable"}
 
 
 def raw_error(error: ApiError, headers: dict[str, str] | None = None) -> bytes:

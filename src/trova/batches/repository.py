@@ -327,7 +327,9 @@ def searches_left(conn: Connection) -> int:
 def count_found(conn: Connection, batch_id: str) -> int:
     """Searches of one batch answered ``found`` so far (while it runs, too)."""
     value = conn.execute(
-        sa.select(sa.func.count()).where(searches.c.batch_id == batch_id, searches.c.qualification == "found")
+        sa.select(sa.func.count()).where(
+            searches.c.batch_id == batch_id, searches.c.qualification == "found"
+        )
     ).scalar_one()
     return int(value)
 
@@ -338,6 +340,7 @@ def count_by_status(conn: Connection) -> dict[str, int]:
 
 
 # --- privacy: erasure and retention --------------------------------------------------------------
+
 
 
 def searches_revealing(
@@ -365,9 +368,7 @@ def redact_results(conn: Connection, search_ids: Collection[str]) -> set[str]:
         conn.execute(
             searches.update().where(searches.c.id.in_(part)).values(number=None, country=None, line_type=None)
         )
-        batch_ids.update(
-            conn.execute(sa.select(searches.c.batch_id).where(searches.c.id.in_(part))).scalars()
-        )
+        batch_ids.update(conn.execute(sa.select(searches.c.batch_id).where(searches.c.id.in_(part))).scalars())
     return batch_ids
 
 

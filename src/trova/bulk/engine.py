@@ -41,12 +41,7 @@ from trova.people.normalise import search_from_params
 
 MAX_BATCH_SIZE = 3000
 ADDED_COLUMNS = (
-    "phone",
-    "phone_country",
-    "phone_line_type",
-    "phone_sources",
-    "phone_last_seen",
-    "phone_status",
+    "phone", "phone_country", "phone_line_type", "phone_sources", "phone_last_seen", "phone_status"
 )
 STATE_SUFFIX = ".trova-state"
 JOURNAL_VERSION = 1
@@ -307,10 +302,7 @@ def answers_of(bulk: Bulk, size: int) -> list[Answer]:
         index = result.index if result.index is not None else position
         if 0 <= index < size and result.found and result.number:
             answers[index] = (
-                result.number,
-                result.country or "",
-                result.line_type or "",
-                ";".join(result.sources),
+                result.number, result.country or "", result.line_type or "", ";".join(result.sources),
                 result.last_seen or "",
             )
     return answers
@@ -320,11 +312,7 @@ class Runner:
     """Submits the planned batches (at most ``max_in_flight`` at once), polls them, journals results."""
 
     def __init__(
-        self,
-        client: Client,
-        plan: Plan,
-        journal: Journal,
-        options: RunOptions,
+        self, client: Client, plan: Plan, journal: Journal, options: RunOptions,
         on_progress: Callable[[Progress], None] = lambda _: None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -435,14 +423,8 @@ def row_columns(plan: Plan, journal: Journal, code: int) -> dict[str, str]:
     if not isinstance(answer, tuple):
         return {**empty, "phone_status": "not_found" if answer is None else "pending"}
     number, country, line_type, sources, last_seen = answer
-    return {
-        "phone": number,
-        "phone_country": country,
-        "phone_line_type": line_type,
-        "phone_sources": sources,
-        "phone_last_seen": last_seen,
-        "phone_status": "found",
-    }
+    return {"phone": number, "phone_country": country, "phone_line_type": line_type, "phone_sources": sources,
+            "phone_last_seen": last_seen, "phone_status": "found"}
 
 
 def write_output(table: Table, plan: Plan, journal: Journal, output: Path, fmt: TableFormat) -> Summary:

@@ -24,13 +24,8 @@ from trova.people.columns import COLUMN_ALIASES, header_key
 
 Format = Literal["csv", "tsv", "jsonl"]
 FORMAT_SUFFIXES: dict[str, Format] = {
-    ".csv": "csv",
-    ".txt": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
+    ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
 }
 SEARCH_FIELDS = ("linkedin_url", "first_name", "last_name", "full_name", "company_name", "company_domain")
 ALIASES: Mapping[str, tuple[str, ...]] = {field: COLUMN_ALIASES[field] for field in SEARCH_FIELDS}

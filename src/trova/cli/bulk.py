@@ -97,10 +97,8 @@ def show_mapping(columns: list[str], mapping: Mapping[str, str], console: Consol
 def show_plan(plan: Plan, journal: Journal | None, price: int, console: Console) -> None:
     usable = plan.rows - plan.unusable_rows
     console.print(f"rows: {plan.rows:,}  usable: {usable:,}  unusable: {plan.unusable_rows:,}")
-    console.print(
-        f"unique searches: {len(plan.searches):,} in {plan.chunk_count:,} batch(es) "
-        f"of at most {plan.batch_size:,}"
-    )
+    console.print(f"unique searches: {len(plan.searches):,} in {plan.chunk_count:,} batch(es) "
+                  f"of at most {plan.batch_size:,}")
     for reason, count in plan.unusable.most_common():
         console.print(f"  {count:,} row(s): {escape(reason)}")
     for example in plan.examples:
@@ -111,10 +109,8 @@ def show_plan(plan: Plan, journal: Journal | None, price: int, console: Console)
     if journal is not None and journal.chunks_done:
         remaining -= sum(len(plan.chunk_range(c)) for c, s in enumerate(journal.chunks) if s.done)
         console.print(f"already done (state file): {journal.chunks_done} of {plan.chunk_count} batch(es)")
-    console.print(
-        f"maximum cost: {remaining:,} searches x {price} credits = {remaining * price:,} credits "
-        "(searches that find nothing are refunded)"
-    )
+    console.print(f"maximum cost: {remaining:,} searches x {price} credits = {remaining * price:,} credits "
+                  "(searches that find nothing are refunded)")
 
 
 def plan_file(
@@ -185,11 +181,8 @@ def run_batches(client: Client, plan: Plan, journal: Journal, options: RunOption
 
 def summary_line(summary: Summary, output: Path) -> str:
     s = summary.statuses
-    parts = [
-        f"{s['found']:,} found",
-        f"{s['not_found']:,} not found",
-        f"{s['invalid_input']:,} invalid input",
-    ]
+    parts = [f"{s['found']:,} found", f"{s['not_found']:,} not found",
+             f"{s['invalid_input']:,} invalid input"]
     if s["pending"]:
         parts.append(f"{s['pending']:,} pending")
     return f"{summary.rows:,} rows: {', '.join(parts)} → {output}"
@@ -258,26 +251,16 @@ def report(
 ) -> None:
     done = summary.rows - summary.statuses["pending"]
     if isinstance(outcome.stop, InsufficientCreditsError):
-        fail(
-            "bulk",
-            f"insufficient credits: {done:,} of {summary.rows:,} rows done, written to {output}; "
-            "add credits and re-run the same command to continue",
-            EXIT_NO_CREDITS,
-        )
+        fail("bulk", f"insufficient credits: {done:,} of {summary.rows:,} rows done, written to {output}; "
+                     "add credits and re-run the same command to continue", EXIT_NO_CREDITS)
     if outcome.stop is not None:
         reason = describe_error(outcome.stop)
-        fail(
-            "bulk",
-            f"{reason}: {done:,} of {summary.rows:,} rows done, written to {output}; "
-            "re-run the same command to continue",
-            EXIT_INTERRUPTED if isinstance(outcome.stop, Interrupted) else EXIT_ERROR,
-        )
+        fail("bulk", f"{reason}: {done:,} of {summary.rows:,} rows done, written to {output}; "
+                     "re-run the same command to continue",
+             EXIT_INTERRUPTED if isinstance(outcome.stop, Interrupted) else EXIT_ERROR)
     if outcome.failed_batches:
-        fail(
-            "bulk",
-            f"{outcome.failed_batches} batch(es) failed on the server (refunded); {done:,} of "
-            f"{summary.rows:,} rows done, written to {output}; re-run the same command to retry",
-        )
+        fail("bulk", f"{outcome.failed_batches} batch(es) failed on the server (refunded); {done:,} of "
+                     f"{summary.rows:,} rows done, written to {output}; re-run the same command to retry")
     out.print(escape(summary_line(summary, output)))
     if keep_state or summary.statuses["pending"]:
         kept = escape(str(state))
@@ -290,11 +273,7 @@ def report(
 
 
 def find_search(
-    linkedin: str | None,
-    first: str | None,
-    last: str | None,
-    domain: str | None,
-    company: str | None,
+    linkedin: str | None, first: str | None, last: str | None, domain: str | None, company: str | None,
     full: str | None = None,
 ) -> dict[str, str]:
     if linkedin:
@@ -311,11 +290,8 @@ def find_search(
         if company:
             search["company_name"] = company
         return search
-    fail(
-        "find",
-        "give --linkedin URL, or --first and --last (or --full) with --domain or --company",
-        EXIT_USAGE,
-    )
+    fail("find", "give --linkedin URL, or --first and --last (or --full) with --domain or --company",
+         EXIT_USAGE)
 
 
 def show_result(result: PhoneResult, console: Console) -> None:
@@ -323,11 +299,8 @@ def show_result(result: PhoneResult, console: Console) -> None:
     table.add_column("field", style="bold")
     table.add_column("value")
     rows: list[tuple[str, Any]] = [
-        ("qualification", result.qualification),
-        ("number", result.number),
-        ("country", result.country),
-        ("line type", result.line_type),
-        ("search id", result.id),
+        ("qualification", result.qualification), ("number", result.number), ("country", result.country),
+        ("line type", result.line_type), ("search id", result.id),
     ]
     for name, value in rows:
         if value:

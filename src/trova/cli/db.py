@@ -18,9 +18,7 @@ db_app = typer.Typer(
 
 @db_app.command("copy")
 def copy_command(
-    source: Annotated[
-        str, typer.Option("--from", help="Database URL to copy from (e.g. sqlite:///./trova.db).")
-    ],
+    source: Annotated[str, typer.Option("--from", help="Database URL to copy from (e.g. sqlite:///./trova.db).")],
     target: Annotated[
         str, typer.Option("--to", help="EMPTY database URL to copy into (e.g. postgresql://user@host/trova).")
     ],

@@ -71,12 +71,8 @@ class LazyGroup(TyperGroup):
             formatter.write_dl([(name, help_text) for name, (_module, help_text) in COMMANDS.items()])
 
     def main(  # type: ignore[override]
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
+        self, args: Sequence[str] | None = None, prog_name: str | None = None,
+        complete_var: str | None = None, standalone_mode: bool = True, **extra: Any,
     ) -> int:
         """Run, turning every failure into one line on stderr; exits with the status when standalone."""
         code = run(args)

@@ -22,19 +22,14 @@ def mcp_command(
     base_url: Annotated[str, typer.Option(envvar="TROVA_BASE_URL", help="Trova (or Enrow) server URL.")] = (
         DEFAULT_BASE_URL
     ),
-    api_key: Annotated[
-        str | None, typer.Option(envvar="TROVA_API_KEY", help="API key for stdio (never used with --http).")
-    ] = None,
-    http: Annotated[
-        bool,
-        typer.Option("--http", help="Serve streamable HTTP at /mcp; each request brings its own x-api-key."),
-    ] = False,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="TROVA_API_KEY", help="API key for stdio (never used with --http).")] = None,
+    http: Annotated[bool, typer.Option(
+        "--http", help="Serve streamable HTTP at /mcp; each request brings its own x-api-key.")] = False,
     host: Annotated[str, typer.Option(help="Address to listen on with --http.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on with --http.")] = 8765,
-    files_dir: Annotated[
-        Path | None,
-        typer.Option(help="With --http: enable find_phones_in_csv for files in this directory only."),
-    ] = None,
+    files_dir: Annotated[Path | None, typer.Option(
+        help="With --http: enable find_phones_in_csv for files in this directory only.")] = None,
 ) -> None:
     """Serve Trova's MCP tools (Enrow's tool names, plus find_phone_and_wait, explain_phone and
     find_phones_in_csv) over stdio, or over HTTP with --http."""

@@ -26,13 +26,8 @@ class AsyncClient:
     """
 
     def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        timeout_s: float = 30.0,
-        retry: RetryPolicy | None = None,
-        retry_unsafe_posts: bool | None = None,
+        self, api_key: str | None = None, base_url: str | None = None, *, timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None, retry_unsafe_posts: bool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         on_retry: Callable[[str, float], None] | None = None,
     ) -> None:
@@ -95,12 +90,8 @@ class AsyncClient:
         return await self.wait((await self.find(search)).id, timeout_s=timeout_s)
 
     async def submit_bulk(
-        self,
-        searches: Sequence[Mapping[str, Any]],
-        *,
-        custom: Mapping[str, Any] | None = None,
-        webhook: str | None = None,
-        idempotency_key: str | None = None,
+        self, searches: Sequence[Mapping[str, Any]], *, custom: Mapping[str, Any] | None = None,
+        webhook: str | None = None, idempotency_key: str | None = None,
     ) -> Submission:
         """POST /phone/bulk: start a batch of 1 to 3,000 searches.
 

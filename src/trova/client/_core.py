@@ -90,10 +90,7 @@ class Config:
 
 
 def resolve_config(
-    api_key: str | None,
-    base_url: str | None,
-    timeout_s: float,
-    retry: RetryPolicy | None,
+    api_key: str | None, base_url: str | None, timeout_s: float, retry: RetryPolicy | None,
     retry_unsafe_posts: bool | None,
 ) -> Config:
     """Arguments first, then ``TROVA_API_KEY`` / ``TROVA_BASE_URL``, then the local default server.
@@ -145,9 +142,8 @@ def new_idempotency_key() -> str:
 
 
 def _post(path: str, body: Any, parse: Callable[[Json], T], idempotency_key: str | None) -> Call[T]:
-    return Call(
-        "POST", path, parse, body=body, headers={IDEMPOTENCY_HEADER: idempotency_key or new_idempotency_key()}
-    )
+    return Call("POST", path, parse, body=body,
+                headers={IDEMPOTENCY_HEADER: idempotency_key or new_idempotency_key()})
 
 
 def _with_webhook(body: dict[str, Any], webhook: str | None) -> dict[str, Any]:
@@ -167,9 +163,7 @@ def get_single_call(search_id: str) -> Call[PhoneResult]:
 
 
 def submit_bulk_call(
-    searches: Sequence[Mapping[str, Any]],
-    custom: Mapping[str, Any] | None,
-    webhook: str | None,
+    searches: Sequence[Mapping[str, Any]], custom: Mapping[str, Any] | None, webhook: str | None,
     idempotency_key: str | None,
 ) -> Call[Submission]:
     body: dict[str, Any] = {"searches": [dict(s) for s in searches]}

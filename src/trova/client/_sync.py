@@ -26,13 +26,8 @@ class Client:
     """
 
     def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        timeout_s: float = 30.0,
-        retry: RetryPolicy | None = None,
-        retry_unsafe_posts: bool | None = None,
+        self, api_key: str | None = None, base_url: str | None = None, *, timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None, retry_unsafe_posts: bool | None = None,
         transport: httpx.BaseTransport | None = None,
         on_retry: Callable[[str, float], None] | None = None,
     ) -> None:
@@ -57,9 +52,8 @@ class Client:
         content, headers = call.content, call.request_headers(self.config)
         while True:
             try:
-                response = self._http.request(
-                    call.method, call.path, params=call.params, content=content, headers=headers
-                )
+                response = self._http.request(call.method, call.path, params=call.params, content=content,
+                                              headers=headers)
                 step = exchange.on_response(response)
             except httpx.TransportError as exc:
                 step = exchange.on_transport_error(exc)
@@ -93,12 +87,8 @@ class Client:
         return self.wait(self.find(search).id, timeout_s=timeout_s)
 
     def submit_bulk(
-        self,
-        searches: Sequence[Mapping[str, Any]],
-        *,
-        custom: Mapping[str, Any] | None = None,
-        webhook: str | None = None,
-        idempotency_key: str | None = None,
+        self, searches: Sequence[Mapping[str, Any]], *, custom: Mapping[str, Any] | None = None,
+        webhook: str | None = None, idempotency_key: str | None = None,
     ) -> Submission:
         """POST /phone/bulk: start a batch of 1 to 3,000 searches.
 

@@ -210,8 +210,7 @@ def parse_bulk(body: Json) -> Bulk:
     stats = _object(body.get("stats"))
     raw_results = body.get("results")
     results = tuple(
-        parse_result(item)
-        for item in (raw_results if isinstance(raw_results, list) else ())
+        parse_result(item) for item in (raw_results if isinstance(raw_results, list) else ())
         if isinstance(item, Mapping)
     )
     return Bulk(

@@ -23,7 +23,6 @@ SkipReason = Literal[
     "suppressed",
 ]
 
-
 class RawRow(NamedTuple):
     """One data row of a file: its first physical line and its cells by canonical column."""
 

@@ -52,10 +52,10 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     """Delete what the store and the results hold about a person or number, then suppress them.
 
     In one transaction: the person's records and phone observations go (with the weak groups they
-    own, docs/finder.md §2.6, whose other namesakes' groups are then given their owners again); every stored result that
-    revealed their number keeps its ledger rows but loses the number; webhook payloads and receiver
-    responses holding the number are redacted; audit events keep who saw it and when but not the
-    number; and every subject (profile, names at companies, numbers) is suppressed so no import or
+    own, docs/finder.md §2.6; the groups of their names are then given their owners again); every
+    stored result that revealed their number keeps its ledger rows but loses the number; webhook
+    payloads and receiver responses holding the number are redacted; audit events keep who saw it
+    and when but not the number; and every subject (profile, names at companies, numbers) is suppressed so no import or
     upstream answer brings it back.
     """
     people = people_of(conn, selector)

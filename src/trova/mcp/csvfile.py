@@ -74,12 +74,7 @@ class CsvJob:
 
     @classmethod
     def prepare(
-        cls,
-        input_text: str,
-        output_text: str | None,
-        column_map: Mapping[str, str],
-        *,
-        restart: bool,
+        cls, input_text: str, output_text: str | None, column_map: Mapping[str, str], *, restart: bool,
         files_dir: Path | None,
     ) -> CsvJob:
         """Read and plan the file (no request is sent): every problem is a :class:`ToolFailure`."""
@@ -131,9 +126,8 @@ class CsvJob:
                     outcome = Runner(client, self.plan, journal, options, on_progress=on_progress).run()
                 except ClientError as exc:
                     outcome = Outcome(stop=exc)
-            summary = write_output(
-                self.table, self.plan, journal, self.output, output_format(self.output, self.table.fmt)
-            )
+            summary = write_output(self.table, self.plan, journal, self.output, output_format(self.output,
+                                                                                           self.table.fmt))
         except (BulkError, TableError, OSError) as exc:
             raise ToolFailure(str(exc)) from None
         return summary, outcome
@@ -164,8 +158,7 @@ class CsvJob:
             raise ToolFailure(
                 f"{reason}: {done:,} of {summary.rows:,} rows done, written to {self.output}; call "
                 "find_phones_in_csv again with the same arguments to continue (nothing is paid twice)",
-                status,
-                data,
+                status, data,
             )
         return Reply(
             f"{summary.rows:,} rows: {statuses['found']:,} found, {statuses['not_found']:,} not found, "

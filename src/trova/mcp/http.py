@@ -22,9 +22,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-UNAUTHORIZED = orjson.dumps(
-    {"message": "Missing API key: send it in the x-api-key header (or Authorization: Bearer KEY)"}
-)
+UNAUTHORIZED = orjson.dumps({"message": "Missing API key: send it in the x-api-key header "
+                                        "(or Authorization: Bearer KEY)"})
 
 
 class RequireApiKey:
@@ -35,16 +34,12 @@ class RequireApiKey:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and key_from_headers(Headers(scope=scope)) is None:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Bearer realm="trova"'),
-                    ],
-                }
-            )
+            await send({
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="trova"')],
+            })
             await send({"type": "http.response.body", "body": UNAUTHORIZED})
             return
         await self.app(scope, receive, send)

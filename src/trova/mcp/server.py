@@ -32,18 +32,12 @@ justified (unknown person, several people with these names at the company, or no
 line); it is a final answer, free, and retrying does not change it. Prefer find_phone_and_wait \
 for one person, find_phones_bulk for up to 3,000 people, find_phones_in_csv for a file."""
 
-COSTS = (
-    "Costs: the server's price per phone (40 credits by default on Trova) is reserved per search "
-    "and refunded when nothing is found, so only found numbers cost credits."
-)
-NOT_FOUND = (
-    '"not_found" is final: no number can be justified for this person (unknown, ambiguous '
-    "namesakes at the company, or no valid personal line); it costs nothing."
-)
-IDENTIFY = (
-    "Identify the person by linkedin_url (recommended; decides alone), or first_name + last_name "
-    "+ company_domain or company_name."
-)
+COSTS = ("Costs: the server's price per phone (40 credits by default on Trova) is reserved per search "
+         "and refunded when nothing is found, so only found numbers cost credits.")
+NOT_FOUND = ('"not_found" is final: no number can be justified for this person (unknown, ambiguous '
+             "namesakes at the company, or no valid personal line); it costs nothing.")
+IDENTIFY = ("Identify the person by linkedin_url (recommended; decides alone), or first_name + last_name "
+            "+ company_domain or company_name.")
 
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -93,9 +87,8 @@ def key_from_headers(headers: Mapping[str, str]) -> str | None:
 
 
 def error_result(failure: ToolFailure) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=failure.text)], structured_content=failure.data, is_error=True
-    )
+    return CallToolResult(content=[TextContent(type="text", text=failure.text)],
+                          structured_content=failure.data, is_error=True)
 
 
 def ok_result(reply: Reply) -> CallToolResult:
@@ -134,41 +127,28 @@ class Tools:
     # --- Enrow's tools ----------------------------------------------------------------------------
 
     async def find_phone(
-        self,
-        ctx: Context[Any, Any],
-        linkedin_url: LinkedinUrl = None,
-        first_name: FirstName = None,
-        last_name: LastName = None,
-        company_domain: CompanyDomain = None,
-        company_name: CompanyName = None,
+        self, ctx: Context[Any, Any], linkedin_url: LinkedinUrl = None, first_name: FirstName = None,
+        last_name: LastName = None, company_domain: CompanyDomain = None, company_name: CompanyName = None,
     ) -> CallToolResult:
-        search = {
-            "linkedin_url": linkedin_url,
-            "first_name": first_name,
-            "last_name": last_name,
-            "company_domain": company_domain,
-            "company_name": company_name,
-        }
+        search = {"linkedin_url": linkedin_url, "first_name": first_name, "last_name": last_name,
+                  "company_domain": company_domain, "company_name": company_name}
         return await self.run(ctx, lambda client: tools.find_phone(client, search))
 
     async def get_phone_result(
-        self,
-        ctx: Context[Any, Any],
+        self, ctx: Context[Any, Any],
         id: Annotated[str, Field(description="Search id returned by find_phone")],
     ) -> CallToolResult:
         return await self.run(ctx, lambda client: tools.get_phone_result(client, id))
 
     async def find_phones_bulk(
-        self,
-        ctx: Context[Any, Any],
+        self, ctx: Context[Any, Any],
         searches: Annotated[list[PhoneSearch], Field(description="The people to find: 1 to 3,000 searches")],
     ) -> CallToolResult:
         rows = [search.model_dump() for search in searches]
         return await self.run(ctx, lambda client: tools.find_phones_bulk(client, rows))
 
     async def get_phones_bulk_result(
-        self,
-        ctx: Context[Any, Any],
+        self, ctx: Context[Any, Any],
         id: Annotated[str, Field(description="Batch id returned by find_phones_bulk")],
     ) -> CallToolResult:
         return await self.run(ctx, lambda client: tools.get_phones_bulk_result(client, id))
@@ -179,86 +159,46 @@ class Tools:
     # --- Trova's tools ----------------------------------------------------------------------------
 
     async def find_phone_and_wait(
-        self,
-        ctx: Context[Any, Any],
-        linkedin_url: LinkedinUrl = None,
-        first_name: FirstName = None,
-        last_name: LastName = None,
-        company_domain: CompanyDomain = None,
-        company_name: CompanyName = None,
-        timeout_s: Annotated[
-            float,
-            Field(
-                gt=0,
-                le=MAX_WAIT_S,
-                description=(
-                    "Seconds to wait for the answer (at most 600); if the search is still running then, the "
-                    "result says ongoing and carries the id for get_phone_result"
-                ),
-            ),
-        ] = 60.0,
+        self, ctx: Context[Any, Any], linkedin_url: LinkedinUrl = None, first_name: FirstName = None,
+        last_name: LastName = None, company_domain: CompanyDomain = None, company_name: CompanyName = None,
+        timeout_s: Annotated[float, Field(gt=0, le=MAX_WAIT_S, description=(
+            "Seconds to wait for the answer (at most 600); if the search is still running then, the "
+            "result says ongoing and carries the id for get_phone_result"))] = 60.0,
     ) -> CallToolResult:
-        search = {
-            "linkedin_url": linkedin_url,
-            "first_name": first_name,
-            "last_name": last_name,
-            "company_domain": company_domain,
-            "company_name": company_name,
-        }
+        search = {"linkedin_url": linkedin_url, "first_name": first_name, "last_name": last_name,
+                  "company_domain": company_domain, "company_name": company_name}
         return await self.run(ctx, lambda client: tools.find_phone_and_wait(client, search, timeout_s))
 
     async def explain_phone(
-        self,
-        ctx: Context[Any, Any],
+        self, ctx: Context[Any, Any],
         id: Annotated[str, Field(description="Search id returned by find_phone or find_phone_and_wait")],
     ) -> CallToolResult:
         return await self.run(ctx, lambda client: tools.explain_phone(client, id))
 
     async def find_phones_in_csv(
-        self,
-        ctx: Context[Any, Any],
-        input_path: Annotated[
-            str, Field(description=("Lead file: CSV (, ; or tab), TSV or JSON Lines, gzip too"))
-        ],
-        output_path: Annotated[
-            str | None,
-            Field(
-                description=(
-                    "Where to write the enriched file (format from its suffix); default: INPUT-with-phones.csv "
-                    "beside the input"
-                )
-            ),
-        ] = None,
-        column_map: Annotated[
-            dict[str, str] | None,
-            Field(
-                description=(
-                    "Column name -> search field (linkedin_url, first_name, last_name, full_name, company_name, "
-                    "company_domain, or '-' to ignore a column), for columns the automatic mapping misses"
-                )
-            ),
-        ] = None,
-        restart: Annotated[
-            bool, Field(description=("Forget the state of an earlier run of the same output and pay again"))
-        ] = False,
-        poll_interval_s: Annotated[
-            float, Field(ge=0.1, le=60, description=("Seconds between progress checks"))
-        ] = 2.0,
+        self, ctx: Context[Any, Any],
+        input_path: Annotated[str, Field(description=(
+            "Lead file: CSV (, ; or tab), TSV or JSON Lines, gzip too"))],
+        output_path: Annotated[str | None, Field(description=(
+            "Where to write the enriched file (format from its suffix); default: INPUT-with-phones.csv "
+            "beside the input"))] = None,
+        column_map: Annotated[dict[str, str] | None, Field(description=(
+            "Column name -> search field (linkedin_url, first_name, last_name, full_name, company_name, "
+            "company_domain, or '-' to ignore a column), for columns the automatic mapping misses"))] = None,
+        restart: Annotated[bool, Field(description=(
+            "Forget the state of an earlier run of the same output and pay again"))] = False,
+        poll_interval_s: Annotated[float, Field(ge=0.1, le=60, description=(
+            "Seconds between progress checks"))] = 2.0,
     ) -> CallToolResult:
         from trova.mcp import csvfile
 
         try:
             key = self.api_key(ctx)
             if self.connection.http and self.connection.files_dir is None:
-                raise ToolFailure(
-                    "find_phones_in_csv is disabled on this HTTP server: it reads and writes "
-                    "files only when started with --files-dir DIR"
-                )
+                raise ToolFailure("find_phones_in_csv is disabled on this HTTP server: it reads and writes "
+                                  "files only when started with --files-dir DIR")
             job = csvfile.CsvJob.prepare(
-                input_path,
-                output_path,
-                column_map or {},
-                restart=restart,
+                input_path, output_path, column_map or {}, restart=restart,
                 files_dir=self.connection.files_dir,
             )
             reply = await job.run(key, self.connection.base_url, poll_interval_s, ctx.report_progress)
@@ -307,13 +247,10 @@ DESCRIPTIONS = {
     ),
 }
 TITLES = {
-    "find_phone": "Find phone",
-    "get_phone_result": "Get phone result",
+    "find_phone": "Find phone", "get_phone_result": "Get phone result",
     "find_phones_bulk": "Find phones (bulk)",
-    "get_phones_bulk_result": "Get bulk phone results",
-    "get_account_info": "Get account info",
-    "find_phone_and_wait": "Find phone and wait",
-    "explain_phone": "Explain a phone result",
+    "get_phones_bulk_result": "Get bulk phone results", "get_account_info": "Get account info",
+    "find_phone_and_wait": "Find phone and wait", "explain_phone": "Explain a phone result",
     "find_phones_in_csv": "Find phones for a lead file",
 }
 WRITES = frozenset({"find_phone", "find_phones_bulk", "find_phone_and_wait", "find_phones_in_csv"})
@@ -321,22 +258,13 @@ WRITES = frozenset({"find_phone", "find_phones_bulk", "find_phone_and_wait", "fi
 
 def build_server(connection: Connection) -> MCPServer[Any]:
     """An MCP server whose tools call the API at ``connection.base_url``."""
-    server: MCPServer[Any] = MCPServer(
-        SERVER_NAME,
-        title="Trova phone finder",
-        instructions=INSTRUCTIONS,
-        version=_version(),
-        log_level="WARNING",
-    )
+    server: MCPServer[Any] = MCPServer(SERVER_NAME, title="Trova phone finder", instructions=INSTRUCTIONS,
+                                       version=_version(), log_level="WARNING")
     handlers = Tools(connection)
     for name, description in DESCRIPTIONS.items():
         server.add_tool(
-            getattr(handlers, name),
-            name=name,
-            title=TITLES[name],
-            description=description,
-            annotations=WRITE if name in WRITES else READ,
-            structured_output=False,
+            getattr(handlers, name), name=name, title=TITLES[name], description=description,
+            annotations=WRITE if name in WRITES else READ, structured_output=False,
         )
     return server
 

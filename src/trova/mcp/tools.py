@@ -112,10 +112,8 @@ def result_data(result: PhoneResult) -> dict[str, Any]:
 def bulk_text(bulk: Bulk) -> str:
     stats = bulk.stats
     if not bulk.done:
-        return (
-            f"batch {bulk.id} {bulk.status}: {stats.finished} of {stats.requested} searches finished; "
-            "call get_phones_bulk_result again later"
-        )
+        return (f"batch {bulk.id} {bulk.status}: {stats.finished} of {stats.requested} searches finished; "
+                "call get_phones_bulk_result again later")
     found = sum(1 for result in bulk.results if result.found)
     return f"batch {bulk.id} {bulk.status}: {found} of {stats.requested} numbers found"
 
@@ -198,11 +196,8 @@ async def find_phone_and_wait(client: AsyncClient, search: Mapping[str, Any], ti
     data["id"] = submission.id
     data["credits_used"] = submission.credits_used if result.found else 0
     if result.qualification == "ongoing":
-        return Reply(
-            f"search {submission.id} still running after {timeout_s:g} s: call get_phone_result "
-            "with this id later",
-            data,
-        )
+        return Reply(f"search {submission.id} still running after {timeout_s:g} s: call get_phone_result "
+                     "with this id later", data)
     return Reply(result_text(result), data)
 
 

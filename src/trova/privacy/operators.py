@@ -36,5 +36,9 @@ def record(
 
 
 def recent(conn: Connection, limit: int = 50) -> list[OperatorAction]:
-    rows = conn.execute(sa.select(operator_actions).order_by(operator_actions.c.id.desc()).limit(limit)).all()
-    return [OperatorAction(r.id, r.token_id, r.action, r.subject, r.detail, r.created_at) for r in rows]
+    rows = conn.execute(
+        sa.select(operator_actions).order_by(operator_actions.c.id.desc()).limit(limit)
+    ).all()
+    return [
+        OperatorAction(r.id, r.token_id, r.action, r.subject, r.detail, r.created_at) for r in rows
+    ]

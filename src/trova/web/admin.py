@@ -117,13 +117,8 @@ async def admin_sign_in(request: Request) -> Response:
         return web.render(request, "admin_sign_in.html", {"error": BAD_TOKEN}, status_code=401)
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(
-        ADMIN_COOKIE,
-        _signer(web).dumps(token_id),
-        max_age=web.settings.web_session_max_age_s,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/admin",
+        ADMIN_COOKIE, _signer(web).dumps(token_id), max_age=web.settings.web_session_max_age_s,
+        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/admin",
     )
     return response
 
@@ -156,9 +151,8 @@ def _act(conn: Connection, token_id: int, action: str, form: dict[str, str]) -> 
         return {"shown_key": (name, created.api_key)}
     if action == "topup":
         amount = _int(form.get("credits", "0"))
-        accounts.topup(
-            conn, accounts.require_account(conn, name).id, Split(sub=amount, paygo=0), note="operator console"
-        )
+        accounts.topup(conn, accounts.require_account(conn, name).id, Split(sub=amount, paygo=0),
+                       note="operator console")
         audit.record(conn, token_id, action, name, {"credits": amount})
         return {}
     if action in ("disable_phone", "enable_phone"):
@@ -197,9 +191,9 @@ def _decide(conn: Connection, token_id: int, action: str, request_id: int) -> di
         d = entry.details
         for selector in (
             selector_from(phone=d["phone"]),
-            selector_from(linkedin=d["linkedin_url"])
-            if d.get("linkedin_url")
-            else selector_from(first=d.get("first_name"), last=d.get("last_name"), company=d.get("company")),
+            selector_from(linkedin=d["linkedin_url"]) if d.get("linkedin_url") else selector_from(
+                first=d.get("first_name"), last=d.get("last_name"), company=d.get("company")
+            ),
         ):
             erasure.erase(conn, selector, now=utcnow())
     optouts.decide(conn, request_id, "approved" if action == "approve_optout" else "rejected")

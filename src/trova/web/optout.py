@@ -51,9 +51,8 @@ def details_of(form: dict[str, str]) -> dict[str, str] | None:
         if "linkedin_url" in details:
             selector_from(linkedin=details["linkedin_url"])
         else:
-            selector_from(
-                first=details.get("first_name"), last=details.get("last_name"), company=details.get("company")
-            )
+            selector_from(first=details.get("first_name"), last=details.get("last_name"),
+                          company=details.get("company"))
     except TrovaError:
         return None
     return details
@@ -79,9 +78,8 @@ async def optout(request: Request) -> Response:
         return csrf_refused(web, request, None)
     client = request.client.host if request.client else "unknown"
     if not _limiter.hit(PER_IP, "optout", hashlib.sha256(client.encode()).hexdigest()):
-        return web.render(
-            request, "optout.html", {"message": None, "error": TOO_MANY, "values": {}}, status_code=429
-        )
+        return web.render(request, "optout.html", {"message": None, "error": TOO_MANY, "values": {}},
+                          status_code=429)
     if form.get(HONEYPOT):
         return web.render(request, "optout.html", {"message": RECEIVED, "error": None, "values": {}})
     details = details_of(form)

@@ -23,7 +23,6 @@ router = APIRouter(include_in_schema=False)
 router.include_router(searches.router)
 router.include_router(single.router)
 
-
 @router.get("/sign-in")
 def sign_in_page(request: Request) -> Response:
     web = web_of(request)
@@ -101,11 +100,7 @@ async def language(request: Request) -> Response:
     chosen = form_text(form.get("lang"))
     if chosen in LOCALES:
         response.set_cookie(
-            LANG_COOKIE,
-            chosen,
-            max_age=365 * 86400,
-            httponly=True,
-            samesite="lax",
+            LANG_COOKIE, chosen, max_age=365 * 86400, httponly=True, samesite="lax",
             secure=request.url.scheme == "https",
         )
     return response

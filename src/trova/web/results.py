@@ -84,14 +84,9 @@ def added_columns(code: int, upload: Upload, answers: dict[int, SearchRow]) -> d
         return {**empty, "phone_status": "pending"}
     if row.qualification != "found" or row.number is None:
         return {**empty, "phone_status": "not_found"}
-    return {
-        "phone": row.number,
-        "phone_country": row.country or "",
-        "phone_line_type": row.line_type or "",
-        "phone_sources": ";".join(row.source_names),
-        "phone_last_seen": row.last_seen or "",
-        "phone_status": "found",
-    }
+    return {"phone": row.number, "phone_country": row.country or "", "phone_line_type": row.line_type or "",
+            "phone_sources": ";".join(row.source_names), "phone_last_seen": row.last_seen or "",
+            "phone_status": "found"}
 
 
 def kind_of(code: int, answers: dict[int, SearchRow]) -> RowFilter:
@@ -131,21 +126,14 @@ def _cells(record: Record, columns: list[str]) -> list[str]:
 
 
 def page_of(
-    table: Table,
-    codes: Sequence[int],
-    upload: Upload,
-    answers: dict[int, SearchRow],
-    wanted: RowFilter,
-    page: int,
-    per_page: int,
+    table: Table, codes: Sequence[int], upload: Upload, answers: dict[int, SearchRow],
+    wanted: RowFilter, page: int, per_page: int,
 ) -> tuple[list[ResultRow], int]:
     """One page of the rows of kind ``wanted`` and how many such rows there are; the file is read
     only up to the last row shown."""
-    positions = (
-        range(len(codes))
-        if wanted == "all"
-        else [i for i, code in enumerate(codes) if kind_of(code, answers) == wanted]
-    )
+    positions = range(len(codes)) if wanted == "all" else [
+        i for i, code in enumerate(codes) if kind_of(code, answers) == wanted
+    ]
     shown = set(positions[(page - 1) * per_page : page * per_page])
     kept: list[ResultRow] = []
     if shown:
@@ -153,14 +141,8 @@ def page_of(
         for position, record in enumerate(table.records()):
             if position in shown:
                 code = codes[position]
-                kept.append(
-                    ResultRow(
-                        position,
-                        record.line,
-                        _cells(record, table.columns),
-                        added_columns(code, upload, answers),
-                    )
-                )
+                kept.append(ResultRow(position, record.line, _cells(record, table.columns),
+                                      added_columns(code, upload, answers)))
             if position >= last:
                 break
     return kept, len(positions)

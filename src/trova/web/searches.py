@@ -47,9 +47,8 @@ def new_search(request: Request) -> Response:
     account = current_account(web, request)
     if account is None:
         return to_sign_in()
-    return web.render(
-        request, "new.html", {"error": None, "limit": web.settings.web_max_upload_bytes}, account=account
-    )
+    return web.render(request, "new.html", {"error": None, "limit": web.settings.web_max_upload_bytes},
+                      account=account)
 
 
 async def _drain(request: Request) -> None:
@@ -106,20 +105,11 @@ def _preview(web: Web, account: Account, entry: Upload, mapping: dict[str, str] 
 
 
 def _preview_page(
-    web: Web,
-    request: Request,
-    account: Account,
-    entry: Upload,
-    preview: Preview,
-    error: str | None = None,
-    status: int = 200,
+    web: Web, request: Request, account: Account, entry: Upload, preview: Preview,
+    error: str | None = None, status: int = 200,
 ) -> Response:
     context = {
-        "upload": entry,
-        "preview": preview,
-        "choices": FIELD_CHOICES,
-        "labels": FIELD_LABELS,
-        "error": error,
+        "upload": entry, "preview": preview, "choices": FIELD_CHOICES, "labels": FIELD_LABELS, "error": error,
         "max_cost": preview.searches * web.settings.price_per_phone,
     }
     return web.render(request, "preview.html", context, status_code=status, account=account)
@@ -227,16 +217,9 @@ def search_page(request: Request, batch_id: str) -> Response:
     codes = web.runs.codes(account.id, entry)
     shown, total = results.page_of(table, codes, entry, answers, show, page, PER_PAGE)
     context = {
-        "upload": entry,
-        "state": state,
-        "batch_id": entry.batch_ids[0],
-        "columns": table.columns,
-        "rows": shown,
-        "total": total,
-        "page": page,
-        "pages": max(1, -(-total // PER_PAGE)),
-        "show": show,
-        "filters": results.FILTERS,
+        "upload": entry, "state": state, "batch_id": entry.batch_ids[0], "columns": table.columns,
+        "rows": shown, "total": total, "page": page, "pages": max(1, -(-total // PER_PAGE)),
+        "show": show, "filters": results.FILTERS,
     }
     return web.render(request, "search.html", context, account=account)
 
@@ -249,13 +232,8 @@ def progress(request: Request, batch_id: str) -> Response:
         return JSONResponse({"message": "Not found"}, status_code=404)
     with web.db.read() as conn:
         state = results.state_of(conn, account, entry)
-    body = {
-        "status": state.status,
-        "requested": state.requested,
-        "finished": state.finished,
-        "found": state.found,
-        "percent": state.percent,
-    }
+    body = {"status": state.status, "requested": state.requested, "finished": state.finished,
+            "found": state.found, "percent": state.percent}
     return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
@@ -281,11 +259,8 @@ def download_csv(request: Request, batch_id: str) -> Response:
         return not_found(web, request, account)
     table, rows = _download_rows(web, account, entry)
     disposition = f'attachment; filename="{_download_name(entry, "csv")}"'
-    return StreamingResponse(
-        results.csv_lines(table, rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": disposition},
-    )
+    return StreamingResponse(results.csv_lines(table, rows), media_type="text/csv; charset=utf-8",
+                             headers={"content-disposition": disposition})
 
 
 @router.get("/searches/{batch_id}/results.xlsx")
@@ -302,8 +277,7 @@ def download_xlsx(request: Request, batch_id: str) -> Response:
     dest = Path(handle.name)
     results.write_xlsx(table, rows, dest)
     return FileResponse(
-        dest,
-        filename=_download_name(entry, "xlsx"),
+        dest, filename=_download_name(entry, "xlsx"),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         background=BackgroundTask(dest.unlink, missing_ok=True),
     )

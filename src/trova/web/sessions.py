@@ -86,13 +86,8 @@ class Sessions:
     def start(self, request: Request, response: Response, session: Session) -> None:
         token = self._session.dumps([session.account_id, session.key_prefix])
         response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            max_age=self.max_age_s,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            path="/",
+            SESSION_COOKIE, token, max_age=self.max_age_s, httponly=True, samesite="lax",
+            secure=request.url.scheme == "https", path="/",
         )
 
     def end(self, request: Request, response: Response) -> None:
@@ -115,12 +110,8 @@ class Sessions:
         fresh = getattr(request.state, "new_csrf", None)
         if fresh:
             response.set_cookie(
-                CSRF_COOKIE,
-                fresh,
-                httponly=True,
-                samesite="lax",
-                secure=request.url.scheme == "https",
-                path="/",
+                CSRF_COOKIE, fresh, httponly=True, samesite="lax",
+                secure=request.url.scheme == "https", path="/",
             )
 
     def _valid_csrf(self, token: str) -> bool:

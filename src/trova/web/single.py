@@ -33,19 +33,12 @@ def why_of(web: Web, row: SearchRow) -> dict[str, Any]:
     search = batches.normalise(row.params)
     explanation = explain(web.db, search)
     keys = {
-        "linkedin_key": search.linkedin_key,
-        "first_key": search.first_key,
-        "last_key": search.last_key,
-        "full_name_key": search.full_name_key,
-        "company_domain": search.company_domain,
+        "linkedin_key": search.linkedin_key, "first_key": search.first_key, "last_key": search.last_key,
+        "full_name_key": search.full_name_key, "company_domain": search.company_domain,
         "company_key": search.company_key,
     }
-    return {
-        "keys": {k: v for k, v in keys.items() if v},
-        "row": row,
-        "rule": explanation.rule,
-        "rule_text": explanation.rule_text,
-    }
+    return {"keys": {k: v for k, v in keys.items() if v}, "row": row,
+            "rule": explanation.rule, "rule_text": explanation.rule_text}
 
 
 @router.get("/find")

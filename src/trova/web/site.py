@@ -54,12 +54,7 @@ class Web:
     templates: Environment
 
     def render(
-        self,
-        request: Request,
-        name: str,
-        context: dict[str, Any],
-        *,
-        status_code: int = 200,
+        self, request: Request, name: str, context: dict[str, Any], *, status_code: int = 200,
         account: Account | None = None,
     ) -> HTMLResponse:
         language = Language(locale_of(request))
@@ -109,7 +104,7 @@ class SecurityHeaders:
 
 def _docs_page(title: str, head: str, body: str) -> HTMLResponse:
     html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
         f"{head}</head><body>{body}</body></html>"
     )
     return HTMLResponse(html)
@@ -118,8 +113,7 @@ def _docs_page(title: str, head: str, body: str) -> HTMLResponse:
 def _install_docs(app: FastAPI) -> None:
     """Swagger UI at ``/docs`` and ReDoc at ``/redoc``, from files served by this process."""
     kept: list[BaseRoute] = [
-        route
-        for route in app.router.routes
+        route for route in app.router.routes
         if getattr(route, "path", None) not in ("/docs", "/docs/oauth2-redirect", "/redoc")
     ]
     app.router.routes[:] = kept
@@ -134,8 +128,7 @@ def _install_docs(app: FastAPI) -> None:
 
     async def redoc(_request: Request) -> Response:
         return _docs_page(
-            "Trova - API",
-            "",
+            "Trova - API", "",
             '<div id="redoc" data-spec-url="/openapi.json"></div>'
             '<script src="/assets/redoc.standalone.js"></script>'
             '<script src="/assets/redoc-init.js"></script>',

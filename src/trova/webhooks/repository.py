@@ -248,6 +248,7 @@ def count_by_status(conn: Connection) -> dict[str, int]:
 # --- privacy: erasure and retention --------------------------------------------------------------
 
 
+
 def messages_of_batches(conn: Connection, batch_ids: Sequence[str]) -> list[Message]:
     found: list[Message] = []
     for part in _parts(batch_ids):

@@ -44,13 +44,11 @@ def redacted(explanation: Explanation) -> dict[str, Any]:
             if number["chosen"]:
                 shown["e164"] = number["e164"]
             numbers.append(shown)
-        candidates.append(
-            {
-                "has_linkedin": person["linkedin_key"] is not None,
-                "chosen": any(number["chosen"] for number in person["numbers"]),
-                "numbers": numbers,
-            }
-        )
+        candidates.append({
+            "has_linkedin": person["linkedin_key"] is not None,
+            "chosen": any(number["chosen"] for number in person["numbers"]),
+            "numbers": numbers,
+        })
     return {
         "search": full["search"],
         "qualification": full["qualification"],
