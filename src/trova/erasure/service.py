@@ -55,8 +55,8 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     own, docs/finder.md §2.6; the groups of their names are then given their owners again); every
     stored result that revealed their number keeps its ledger rows but loses the number; webhook
     payloads and receiver responses holding the number are redacted; audit events keep who saw it
-    and when but not the number; and every subject (profile, names at companies, numbers) is suppressed so no import or
-    upstream answer brings it back.
+    and when but not the number; and every subject (profile, names at companies, numbers) is
+    suppressed so no import or upstream answer brings it back.
     """
     people = people_of(conn, selector)
     people |= {group for groups in contacts_lookups.owned_by(conn, people).values() for group in groups}
