@@ -2,6 +2,12 @@
 
     .venv/bin/python bench/generate.py --people 20000 --out /tmp/trova-bench
     .venv/bin/python bench/generate.py --people 1000000 --searches 20000 --out /tmp/trova-1m
+    .venv/bin/python bench/generate.py --people 20000 --dense --out /tmp/trova-dense
+
+``--dense``: a few companies with thousands of employees each and small pools of common names, so
+namesakes at one company come by the hundred (issue 13); a record without a profile then often
+names several people, and the expected answers follow docs/finder.md §2.6 (such a record belongs
+to nobody while two profiles of its name work there).
 
 Writes four record files, one per source, each in another dialect (``crm.csv`` comma with BOM,
 ``vendor_a.tsv`` tab with header aliases, ``vendor_b.jsonl``, ``enrich.csv`` semicolon), and
@@ -148,6 +154,9 @@ class Person:
     li_in_store: bool = False  # facts the records written so far give the store
     names_in_store: bool = False
     forms: set[str] = field(default_factory=set)
+    li_rows: list[tuple[Number, str, dt.datetime]] = field(default_factory=list)  # rows with the profile
+    li_names: bool = False  # some row with the profile carries the names
+    li_company: bool = False  # some row with the profile carries the company
 
 
 class NumberMaker:
@@ -197,10 +206,16 @@ class NumberMaker:
         return set()
 
 
+DENSE_COMPANIES = 5
+DENSE_FIRSTS, DENSE_LASTS = 30, 40
+
+
 class Generator:
-    def __init__(self, people: int, seed: int) -> None:
+    def __init__(self, people: int, seed: int, *, dense: bool = False) -> None:
         self.rng = random.Random(seed)
         self.count = people
+        self.dense = dense
+        self.weak_rows: dict[tuple[int, str, str], list[tuple[Number, str, dt.datetime]]] = defaultdict(list)
         self.numbers = NumberMaker(self.rng)
         self.pools = {locale: self._pool(locale, seed) for locale in LOCALES}
         self.companies: list[Company] = []
@@ -214,12 +229,14 @@ class Generator:
         fake.seed_instance(seed)
         firsts = sorted({fake.first_name() for _ in range(600)})
         lasts = sorted({fake.last_name() for _ in range(1500)})
+        if self.dense:
+            return firsts[:DENSE_FIRSTS], lasts[:DENSE_LASTS]
         return firsts, lasts
 
     # --- truth -----------------------------------------------------------------------------------
 
     def build(self) -> None:
-        company_count = max(4, self.count // 12)
+        company_count = DENSE_COMPANIES if self.dense else max(4, self.count // 12)
         keys: set[str] = set()
         while len(self.companies) < company_count:
             locale = self.rng.choice(list(LOCALES))
@@ -233,7 +250,7 @@ class Generator:
                 Company(len(self.companies), locale, base, f"{key.replace(' ', '-')}.{suffix}")
             )
         for company in self.companies:
-            if self.rng.random() < 0.3:
+            if self.rng.random() < 0.3 and not self.dense:
                 company.switchboard = self.numbers.make(
                     LOCALES[company.locale][0], pn.PhoneNumberType.FIXED_LINE
                 )[0]
@@ -258,7 +275,7 @@ class Generator:
         locale = company.locale if self.rng.random() < 0.85 else self.rng.choice(list(LOCALES))
         firsts, lasts = self.pools[locale]
         first, last = self.rng.choice(firsts), self.rng.choice(lasts)
-        if self.names_at.get((company.cid, fold(first), fold(last))):
+        if self.names_at.get((company.cid, fold(first), fold(last))) and not self.dense:
             return None
         slug = self._slug(first, last, slugs) if self.rng.random() < 0.75 else None
         person = Person(len(self.people), company, first, last, slug, li_always=self.rng.random() < 0.3)
@@ -383,7 +400,23 @@ class Generator:
         for key in order:
             person = self.people[key >> 8]
             number, (source, when) = self._observation(person, key & 0xFF)
-            yield source, self._row(person, number, when)
+            row = self._row(person, number, when)
+            self._note(person, row, number, source, when)
+            yield source, row
+
+    def _note(
+        self, person: Person, row: dict[str, str], number: Number, source: str, when: dt.datetime
+    ) -> None:
+        """What the row tells the store: a row with the profile belongs to the person, one without
+        to the weak group of its names at its company (docs/finder.md §2.6)."""
+        if "linkedin" in row:
+            person.li_rows.append((number, source, when))
+            person.li_names |= "first" in row
+            person.li_company |= "company" in row or "domain" in row
+        else:
+            self.weak_rows[(person.company.cid, fold(person.first), fold(person.last))].append(
+                (number, source, when)
+            )
 
     def _observed(self, person: Person) -> int:
         return sum(len(number.seen) for number in person.numbers)
@@ -424,6 +457,8 @@ class Generator:
         if forms in {"both", "domain"}:
             row["domain"] = domain_form(rng, person.company.domain)
             person.forms.add("domain")
+        if self.dense and forms != "none":
+            forms = "both"
         if forms == "both":
             person.company.linked = True
         row["phone"], row["country"] = phone_form(rng, number)
@@ -445,6 +480,50 @@ class Generator:
             )
         return min(ranked)[1] if ranked else None
 
+    def best_of(self, rows: list[tuple[Number, str, dt.datetime]]) -> str | None:
+        """§3 over observations: valid personal lines first, then sources, recency, E.164 (no shared
+        lines in dense mode)."""
+        merged: dict[str, tuple[Number, set[str], dt.datetime]] = {}
+        for number, source, when in rows:
+            if number.group is None or number.written is not None:
+                continue
+            _, sources, last = merged.get(number.e164, (number, set(), when))
+            merged[number.e164] = (number, sources | {source}, max(last, when))
+        ranked = [
+            ((number.group, -len(sources), -last.timestamp(), e164), e164)
+            for e164, (number, sources, last) in merged.items()
+        ]
+        return min(ranked)[1] if ranked else None
+
+    def strong_at(self, cid: int, first: str, last: str) -> list[Person]:
+        """The people with a profile the store knows by these names at this company."""
+        return [
+            self.people[pid]
+            for pid in self.names_at.get((cid, fold(first), fold(last)), [])
+            if self.people[pid].li_rows and self.people[pid].li_names and self.people[pid].li_company
+        ]
+
+    def rows_of(self, person: Person) -> list[tuple[Number, str, dt.datetime]]:
+        """The rows of a person with a profile: theirs, and each weak group they alone can own."""
+        rows = list(person.li_rows)
+        if self.strong_at(person.company.cid, person.first, person.last) == [person]:
+            rows += self.weak_rows.get((person.company.cid, fold(person.first), fold(person.last)), [])
+        return rows
+
+    def expected_dense(
+        self, slug: str | None, first: str | None, last: str | None, company: Company | None
+    ) -> str | None:
+        if slug is not None and slug in self.li_known:
+            return self.best_of(self.rows_of(self.li_known[slug]))
+        if first is None or last is None or company is None:
+            return None
+        strong = self.strong_at(company.cid, first, last)
+        if len(strong) > 1 or (strong and slug is not None):
+            return None
+        if strong:
+            return self.best_of(self.rows_of(strong[0]))
+        return self.best_of(self.weak_rows.get((company.cid, fold(first), fold(last)), []))
+
     def reaches(self, person: Person, by: str) -> bool:
         """Whether a search by company ``by`` (domain | company) reaches the person in the store."""
         wanted = "domain" if by == "domain" else "name"
@@ -453,6 +532,8 @@ class Generator:
     def expected(
         self, slug: str | None, first: str | None, last: str | None, company: Company | None, by: str
     ) -> str | None:
+        if self.dense:
+            return self.expected_dense(slug, first, last, company)
         if slug is not None and slug in self.li_known:
             return self.best_number(self.li_known[slug])
         if first is None or last is None or company is None:
@@ -893,9 +974,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--searches", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--dense", action="store_true", help="a few large companies full of namesakes")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    generator = Generator(args.people, args.seed)
+    generator = Generator(args.people, args.seed, dense=args.dense)
     generator.build()
     counts = write_files(generator, args.out)
     with (args.out / "searches.jsonl").open("w", encoding="utf-8") as handle:

@@ -3,6 +3,13 @@
     .venv/bin/python bench/generate.py --people 20000 --out /tmp/trova-bench
     .venv/bin/python bench/score.py /tmp/trova-bench            # real `trova import` + real API
     .venv/bin/python bench/score.py /tmp/trova-bench --direct   # real import, Finder.resolve_many in-process
+    .venv/bin/python bench/score.py /tmp/trova-dense --direct --orders   # + a second import order
+
+With ``--orders`` the same records are also imported into a second fresh store in another order:
+every file's rows shuffled and dealt into three parts, imported by three ``trova import`` runs (one
+per part, each keeping the file names, so sources are the same). Every search is answered by both
+stores (``Finder.resolve_many``) and the answers that differ (number, sources, line type or last
+seen) are counted: identity must not depend on the order of the records (issue 13), so it must be 0.
 
 Imports the record files with the real ``trova import`` command into a fresh SQLite database (or
 ``--db URL``), then runs every search of ``searches.jsonl``: through a ``trova serve`` subprocess
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -72,13 +80,87 @@ def trova(*args: str, env: dict[str, str], capture: bool = True) -> subprocess.C
     return result
 
 
-def import_records(directory: Path, env: dict[str, str]) -> float:
+def import_records(directory: Path, env: dict[str, str], *, migrate: bool = True) -> float:
     files = [str(directory / name) for name in RECORD_FILES if (directory / name).exists()]
+    if migrate:
+        trova("migrate", env=env)
     started = time.monotonic()
     result = trova("import", "--quiet", *files, env=env)
     elapsed = time.monotonic() - started
     print(result.stdout.strip(), file=sys.stderr)
     return elapsed
+
+
+ORDER_PARTS = 3
+
+
+def reordered(directory: Path, out: Path, seed: int = 13) -> list[Path]:
+    """The record files' rows shuffled and dealt into :data:`ORDER_PARTS` directories (same file
+    names, headers kept): another order and split of the same records."""
+    rng = random.Random(seed)
+    parts = [out / f"part{k}" for k in range(ORDER_PARTS)]
+    for part in parts:
+        part.mkdir(parents=True)
+    for name in RECORD_FILES:
+        if not (directory / name).exists():
+            continue
+        lines = (directory / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        header, rows = ([], lines) if name.endswith(".jsonl") else (lines[:1], lines[1:])
+        rng.shuffle(rows)
+        for k, part in enumerate(parts):
+            (part / name).write_text("".join(header + rows[k::ORDER_PARTS]), encoding="utf-8")
+    return parts
+
+
+Full = tuple[Any, ...]
+
+
+def answers_full(searches: Sequence[dict[str, Any]], database_url: str) -> list[Full | None]:
+    """Every field of each answer that must not depend on the order of the records."""
+    from trova.errors import InvalidSearch
+    from trova.finder.service import Finder
+    from trova.people.normalise import search_from_params
+    from trova.store import Database
+
+    db = Database(database_url)
+    finder = Finder(db)
+    found: list[Full | None] = []
+    for batch in batches(searches):
+        normalised = []
+        for search in batch:
+            try:
+                normalised.append(search_from_params(search["params"]))
+            except InvalidSearch:
+                normalised.append(None)
+        resolved = iter(finder.resolve_many([search for search in normalised if search is not None]))
+        for search in normalised:
+            answer = None if search is None else next(resolved)
+            found.append(
+                None
+                if answer is None
+                else (answer.number, answer.sources, answer.line_type, answer.last_seen)
+            )
+    db.dispose()
+    return found
+
+
+def differing_answers(
+    directory: Path, scratch: Path, searches: Sequence[dict[str, Any]], first_url: str
+) -> int:
+    """Import the records again in another order and split, and count the searches answered otherwise."""
+    second_url = f"sqlite:///{scratch / 'second-order.db'}"
+    env = {**os.environ, "TROVA_DATABASE_URL": second_url}
+    trova("migrate", env=env)
+    started = time.monotonic()
+    for part in reordered(directory, scratch / "second-order"):
+        import_records(part, env, migrate=False)
+    print(f"second order: {ORDER_PARTS} imports in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    first, second = answers_full(searches, first_url), answers_full(searches, second_url)
+    differ = [index for index, (a, b) in enumerate(zip(first, second, strict=True)) if a != b]
+    for index in differ[:10]:
+        params = json.dumps(searches[index]["params"], ensure_ascii=False)
+        print(f"  differs: {first[index]} vs {second[index]}: {params}")
+    return len(differ)
 
 
 def load_searches(directory: Path) -> list[dict[str, Any]]:
@@ -211,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direct", action="store_true", help="call Finder.resolve_many instead of the API")
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file in a temporary directory)")
     parser.add_argument("--show", type=int, default=15, help="print this many wrong or missed answers")
+    parser.add_argument("--orders", action="store_true", help="also import in another order and compare")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="trova-score-") as scratch:
         database_url = args.db or f"sqlite:///{Path(scratch) / 'score.db'}"
@@ -227,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
             f"import: {import_s:.1f}s; {len(searches):,} searches answered in {resolve_s:.1f}s "
             f"({'direct' if args.direct else 'API'})"
         )
-        return 0 if report(searches, answers, args.show) else 1
+        met = report(searches, answers, args.show)
+        if args.orders:
+            differ = differing_answers(args.directory, Path(scratch), searches, database_url)
+            print(f"answers differing between two import orders: {differ:,} of {len(searches):,}")
+            met = met and differ == 0
+        return 0 if met else 1
 
 
 if __name__ == "__main__":

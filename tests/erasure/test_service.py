@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.finder.builder import StoreBuilder
 from tests.privacy.support import (
     ADA_BY_NAME,
@@ -126,3 +128,42 @@ def test_erasure_leaves_a_switchboard_shared_with_colleagues(db: Database) -> No
         assert erasure.people_of(conn, selector_from(linkedin=BOB_URL)) == {colleague}
     (answer,) = Finder(db).resolve_many([search_from_params(BOB_BY_URL)])
     assert answer.number == SWITCHBOARD
+
+
+def _weak_number_holder(db: Database, profiles: list[str]) -> dict[str, bool]:
+    """For each profile: whether the number of the record without a profile is among that person's."""
+    from trova.contacts import lookups
+    from trova.finder.service import gather
+
+    with db.read() as conn:
+        owners = lookups.people_by_linkedin(conn, profiles)
+        observations, _shared = gather(conn, owners.values())
+    return {
+        profile: any(o.e164 == "+33612340009" for o in observations.get(owners[profile], ()))
+        for profile in profiles
+        if profile in owners
+    }
+
+
+@pytest.mark.parametrize(("erased", "kept"), [("jan-1", "jan-2"), ("jan-2", "jan-1")])
+def test_erasing_one_of_two_namesakes_gives_the_other_their_weak_record(
+    db: Database, tmp_path: Path, erased: str, kept: str
+) -> None:
+    """docs/finder.md §2.6: the record without a profile is ambiguous while two namesakes could own
+    it, and belongs to the one left once the other is erased (whichever it is)."""
+
+    def row(url: str, phone: str) -> dict[str, str]:
+        return {
+            "linkedin_url": url,
+            "first_name": "Jan",
+            "last_name": "Jansen",
+            "company_domain": "acme.nl",
+            "phone": phone,
+        }
+
+    rows = [row("", "+33612340009"), row("linkedin.com/in/jan-1", "+33612340001")]
+    import_paths(db, [write_csv(tmp_path / "a.csv", [*rows, row("linkedin.com/in/jan-2", "+33612340002")])])
+    assert _weak_number_holder(db, ["jan-1", "jan-2"]) == {"jan-1": False, "jan-2": False}
+    with db.write() as conn:
+        erasure.erase(conn, selector_from(linkedin=f"https://www.linkedin.com/in/{erased}"), now=utcnow())
+    assert _weak_number_holder(db, ["jan-1", "jan-2"]) == {kept: True}

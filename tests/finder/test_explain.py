@@ -150,3 +150,29 @@ def test_explain_command_text_and_json(tmp_path: Path) -> None:
         and "Traceback" not in no_store.stderr
     )
     assert not absent.exists()
+
+
+def test_explain_says_why_each_candidate_counts_or_is_ambiguous(db: Database, tmp_path: Path) -> None:
+    """docs/finder.md §2.6, §7: a weak record several profiles could own is shown as dropped."""
+    from trova.ingest.service import import_paths
+
+    header = "linkedin_url,first_name,last_name,company_domain,phone\n"
+    rows = [",Jan,Jansen,acme.nl,+33612340009", "linkedin.com/in/jan-1,Jan,Jansen,acme.nl,+33612340001"]
+    path = tmp_path / "a.csv"
+    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    import_paths(db, [path], workers=0)
+    by_names = search_from_params({"first_name": "Jan", "last_name": "Jansen", "company_domain": "acme.nl"})
+    owned = explain(db, by_names)
+    assert owned.rule == "name_company" and len(owned.candidates) == 1
+    assert "1 group(s)" in owned.candidates[0].identity and not owned.namesakes
+    assert {number.e164 for number in owned.candidates[0].numbers} == {"+33612340001", "+33612340009"}
+
+    path.write_text(header + "linkedin.com/in/jan-2,Jan,Jansen,acme.nl,+33612340002\n", encoding="utf-8")
+    import_paths(db, [path], workers=0)
+    ambiguous = explain(db, by_names)
+    assert ambiguous.rule == "ambiguous"
+    assert sorted(person.identity.split(":")[0] for person in ambiguous.candidates) == [
+        "dropped",
+        "kept",
+        "kept",
+    ]

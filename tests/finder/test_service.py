@@ -295,7 +295,11 @@ def test_known_domain_without_the_person_falls_back_to_a_domainless_company_of_t
     store.person("Jane", "Doe", at=(acme_no_site,), phones=(MOBILE,))
     both = {"company_domain": "acme.com", "company_name": "Acme Inc."}
     assert find(db, firstname="Jane", lastname="Doe", **both).number == MOBILE
+    # The key "acme" names no other domain: a search by acme.com reaches its domainless company (§2.4).
+    assert find(db, firstname="Jane", lastname="Doe", company_domain="acme.com").number == MOBILE
+    store.company("Acme", domains=("acme.de",))
     assert find(db, firstname="Jane", lastname="Doe", company_domain="acme.com").number is None
+    assert find(db, firstname="Jane", lastname="Doe", **both).number == MOBILE
     store.person("Ann", "Lee", at=(acme_no_site,), phones=(FIXED,))
     assert find(db, firstname="Ann", lastname="Lee", **both).number == MOBILE_2
     assert find(db, firstname="Ann", lastname="Lee", company_name="Acme").reason == "ambiguous"

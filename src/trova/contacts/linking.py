@@ -1,11 +1,15 @@
 """Record linking: which company and which person each new observation of a chunk belongs to.
 
-The policy of the contact store: a record joins the person of its LinkedIn profile, else the one
-person known by its names at its company; a company is found by its registrable domain, else by
-its name. Records reach the store in any order, so people (and companies) that
-later rows show to be one are merged. Pure of files and of privacy: it takes normalised records
-and a connection, reads through ``trova.contacts.lookups`` and writes through
-``trova.contacts.repository``; the import (``trova.ingest``) owns the transactions.
+The policy of the contact store (docs/import.md §8): a record with a LinkedIn profile joins the
+person of that profile (or creates them); a record without one joins the *weak group* of its names
+at its company (a person without a profile, created the first time), whose owner
+``trova.contacts.owners`` then works out from everyone the store holds. A company is found by its
+registrable domain, else it is the company known by the record's company key alone (no domain).
+Nothing here depends on the order of the records: the same set of records builds the same
+companies, people and groups whichever order and chunks they come in. Pure of files and of
+privacy: it takes normalised records and a connection, reads through ``trova.contacts.lookups``
+and writes through ``trova.contacts.repository``; the import (``trova.ingest``) owns the
+transactions.
 
 Usage: ``state = LinkState(); outcome = link(conn, state, records); write(conn, state, now)``.
 """
@@ -13,12 +17,13 @@ Usage: ``state = LinkState(); outcome = link(conn, state, records); write(conn, 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from trova.contacts import lookups
+from trova.contacts import lookups, owners
 from trova.contacts import repository as repo
 from trova.contacts.models import ContactRecord, PhoneValue
 
@@ -64,7 +69,6 @@ class LinkState:
     attach_li: dict[int, str] = field(default_factory=dict)
     alias: dict[int, int] = field(default_factory=dict)
     merges: list[tuple[int, int]] = field(default_factory=list)
-    company_merges: list[tuple[int, int]] = field(default_factory=list)
     name_links: list[tuple[str, int]] = field(default_factory=list)
     domain_links: list[tuple[str, int]] = field(default_factory=list)
     person_names: list[tuple[int, str, str]] = field(default_factory=list)
@@ -154,6 +158,8 @@ def _load_people(
     for known in lookups.people_named(
         conn, {(record.first_key, record.last_key) for record in named}, at=companies
     ):
+        if known.linkedin_key is not None:
+            continue
         name = (known.first_key, known.last_key, known.company_id)
         state.by_name.setdefault(name, set()).add(known.person_id)
         state.person_li.setdefault(known.person_id, known.linkedin_key)
@@ -169,41 +175,24 @@ def _known_companies(state: LinkState, record: ContactRecord) -> set[int]:
 
 
 def _resolve_company(state: LinkState, record: ContactRecord) -> tuple[int | None, frozenset[int]]:
-    """(the company to link the person to, the companies whose people the record may match).
+    """(the company to link the person to, the companies whose weak groups the record may join).
 
-    Found by domain first, else by company key (adding the missing name or domain link). A name
-    known for several companies matches people at any of them, but links a new person only to a
-    company known by that name alone (never to one whose domain the record does not claim).
+    A domain names one company (a new one the first time), which then takes the record's company
+    key too. A company key without a domain names the company known by that key and by no domain
+    (a new one the first time): companies with a domain are never joined by their key, since the
+    same name may stand for two companies (docs/finder.md §2.6).
     """
     if record.domain:
-        company = _company_for_domain(state, record.domain, record.company_key)
-        if not record.company_key:
-            return company, frozenset({company})
-        name_only = _name_only(state, record.company_key) - {company}
-        _link_name(state, record.company_key, company)
-        for duplicate in name_only:
-            _merge_company(state, company, duplicate, record.company_key)
-        return company, frozenset({company} | name_only)
+        company = _company_for_domain(state, record.domain)
+        if record.company_key:
+            _link_name(state, record.company_key, company)
+        return company, frozenset({company})
     if not record.company_key:
         return None, frozenset()
-    keyed = state.name_companies.setdefault(record.company_key, set())
-    if len(keyed) == 1:
-        only = next(iter(keyed))
-        return only, frozenset(keyed)
     name_only = _name_only(state, record.company_key)
     company = max(name_only) if name_only else _new_company(state)
     _link_name(state, record.company_key, company)
-    return company, frozenset(state.name_companies[record.company_key])
-
-
-def _merge_company(state: LinkState, survivor: int, duplicate: int, key: str) -> None:
-    """A company first seen by name alone turns out to be the one this domain names: fold it in.
-
-    The store is updated when the chunk is written (:func:`write`), which then merges the people the two
-    companies had in common under one name; within the chunk the name now points at the survivor.
-    """
-    state.name_companies[key].discard(duplicate)
-    state.company_merges.append((survivor, duplicate))
+    return company, frozenset({company})
 
 
 def _name_only(state: LinkState, key: str) -> set[int]:
@@ -211,12 +200,11 @@ def _name_only(state: LinkState, key: str) -> set[int]:
     return {ref for ref in state.name_companies.get(key, ()) if not state.company_has_domain.get(ref)}
 
 
-def _company_for_domain(state: LinkState, domain: str, key: str | None) -> int:
+def _company_for_domain(state: LinkState, domain: str) -> int:
     company = state.domain_company.get(domain)
     if company is not None:
         return company
-    keyed = state.name_companies.get(key, set()) if key else set()
-    company = next(iter(keyed)) if len(keyed) == 1 else _new_company(state)
+    company = _new_company(state)
     state.domain_company[domain] = company
     state.company_has_domain[company] = True
     state.domain_links.append((domain, company))
@@ -240,36 +228,25 @@ def _link_name(state: LinkState, key: str, company: int) -> None:
 def _resolve_person(
     state: LinkState, record: ContactRecord, company: int | None, match: frozenset[int], outcome: LinkOutcome
 ) -> int:
-    """The person of a record: by LinkedIn key; else by names + company when that names one person.
+    """The person of a record: the owner of its LinkedIn profile (created the first time); without a
+    profile, the weak group of its names at its company (created the first time).
 
-    An unknown profile key attaches to a unique name match only if that person has no profile yet;
-    a match with a different profile is another person. Among namesakes with different profiles,
-    a record without a profile joins the one namesake without a profile, or starts one.
+    A record never joins a person of another kind: who owns a weak group is decided from the whole
+    store by ``trova.contacts.owners``, not by the record that happened to arrive first.
     """
     key = record.linkedin_key
-    if key is not None and key in state.li_person:
-        person = state.find(state.li_person[key])
+    if key is not None:
+        known = state.li_person.get(key)
+        person = state.find(known) if known is not None else _new_person(state, key, outcome)
     else:
-        person = _name_match(state, record, match, key) or _new_person(state, key, outcome)
+        person = _weak_group(state, record, match) or _new_person(state, None, outcome)
     _add_links(state, person, record, company)
     return state.find(person)
 
 
-def _name_match(
-    state: LinkState, record: ContactRecord, match: frozenset[int], key: str | None
-) -> int | None:
+def _weak_group(state: LinkState, record: ContactRecord, match: frozenset[int]) -> int | None:
     candidates = _merged(state, _candidates(state, record, match))
-    if len(candidates) > 1 and key is None:
-        candidates = {person for person in candidates if state.person_li.get(person) is None}
-    if len(candidates) != 1:
-        return None
-    person = next(iter(candidates))
-    if key is None:
-        return person
-    if state.person_li.get(person) is not None:
-        return None
-    _attach_profile(state, person, key)
-    return person
+    return next(iter(candidates)) if len(candidates) == 1 else None
 
 
 def _candidates(state: LinkState, record: ContactRecord, match: frozenset[int]) -> set[int]:
@@ -341,7 +318,7 @@ def _new_person(state: LinkState, key: str | None, outcome: LinkOutcome) -> int:
 def _add_links(state: LinkState, person: int, record: ContactRecord, company: int | None) -> None:
     if record.first_key and record.last_key:
         state.person_names.append((person, record.first_key, record.last_key))
-        if company is not None:
+        if company is not None and state.person_li.get(person) is None:
             namesakes = state.by_name.setdefault((record.first_key, record.last_key, company), set())
             namesakes.add(person)
             _merged(state, {state.find(ref) for ref in namesakes})
@@ -351,7 +328,7 @@ def _add_links(state: LinkState, person: int, record: ContactRecord, company: in
 
 def write(conn: Connection, state: LinkState, now: dt.datetime) -> None:
     """Write what linking added to ``state``: new companies and people first (for their ids), then
-    merged people, links and numbers, and last the companies found to be one."""
+    merged people, links and numbers, and last the owners of the weak groups the chunk touched."""
     company_ids = repo.insert_companies(conn, len(state.new_companies), now)
     ids: dict[int, int] = dict(zip(state.new_companies, company_ids, strict=True))
     new_people = [token for token in state.new_people if token not in state.alias]
@@ -378,34 +355,30 @@ def write(conn: Connection, state: LinkState, now: dt.datetime) -> None:
     repo.touch_people(
         conn, {person(obs.person) for obs in state.observations if state.find(obs.person) > 0}, now
     )
-    for survivor, duplicate in state.company_merges:
-        repo.merge_company(conn, company(survivor), company(duplicate))
-        _merge_namesakes(conn, company(survivor))
+    linked = {state.find(ref) for ref, _company in state.person_companies}
+    stored_profiled = {ref for ref in linked if ref > 0 and state.person_li.get(ref)}
+    owners.refresh(conn, _touched_names(conn, state, stored_profiled, company))
 
 
-def _merge_namesakes(conn: Connection, company_id: int) -> None:
-    """Merge people at one company who share a name and at most one profile (see ``_merged``)."""
-    groups: dict[tuple[str, str], set[int]] = {}
-    profile_of: dict[int, str | None] = {}
-    for known in repo.people_at_company(conn, company_id):
-        groups.setdefault((known.first_key, known.last_key), set()).add(known.person_id)
-        profile_of[known.person_id] = known.linkedin_key
-    gone: dict[int, int] = {}
+def _touched_names(
+    conn: Connection, state: LinkState, stored_profiled: set[int], company: Callable[[int], int]
+) -> set[tuple[str, str]]:
+    """The names whose weak groups may have a new owner: the names of the people with a profile the
+    chunk linked (every name of theirs when they are stored: they may have gained a company), of the
+    weak groups it created or merged, and of the groups at a company without a domain whose key
+    gained a domain (the companies that group reaches grew). A record joining an existing group
+    changes no owner."""
+    merged = {state.find(survivor) for survivor, _absorbed in state.merges}
 
-    def alive(person: int) -> int:
-        while person in gone:
-            person = gone[person]
-        return person
+    def changes(ref: int) -> bool:
+        ref = state.find(ref)
+        return ref < 0 or ref in merged or state.person_li.get(ref) is not None
 
-    for members in groups.values():
-        current = {alive(person) for person in members}
-        with_profile = sorted(person for person in current if profile_of[person])
-        if len(current) < 2 or len(with_profile) > 1:
-            continue
-        survivor = with_profile[0] if with_profile else min(current)
-        for absorbed in current - {survivor}:
-            repo.merge_person(conn, survivor, absorbed)
-            gone[absorbed] = survivor
+    names = {(first, last) for ref, first, last in state.person_names if changes(ref)}
+    names |= lookups.names_of(conn, stored_profiled)
+    keys_with_new_domain = {key for key, ref in state.name_links if state.company_has_domain.get(ref)}
+    domainless = {company(ref) for key in keys_with_new_domain for ref in _name_only(state, key)}
+    return names | lookups.weak_names_at(conn, domainless)
 
 
 def _observation_row(person_id: int, observation: _Observation, now: dt.datetime) -> tuple[Any, ...]:

@@ -33,13 +33,24 @@ from trova.store.tables import (
 
 @dataclass(frozen=True, slots=True)
 class NameMatch:
-    """A person known by (first_key, last_key) and linked to ``company_id``, with their profile key."""
+    """A person known by (first_key, last_key) and linked to ``company_id``, with their profile key.
+
+    For a weak group (a person without a profile, docs/finder.md §2.6): ``owner_id``, the person it
+    belongs to (None: itself), and ``ambiguous`` when several people could own it.
+    """
 
     person_id: int
     first_key: str
     last_key: str
     company_id: int
     linkedin_key: str | None
+    owner_id: int | None = None
+    ambiguous: bool = False
+
+    @property
+    def identity(self) -> int:
+        """The person this match stands for: the weak group's owner, else the match itself."""
+        return self.person_id if self.owner_id is None else self.owner_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,13 @@ def _company_names_statement(size: int) -> sa.Select[Any]:
     return sa.select(table.c.name_key, table.c.company_id).where(keys_in(table.c.name_key, size))
 
 
+def _returnable(table: sa.Table) -> list[sa.ColumnElement[bool]]:
+    return [
+        table.c.valid.is_(True),
+        table.c.line_type.in_([sa.literal_column(f"'{line_type}'") for line_type in RETURNABLE_LINES]),
+    ]
+
+
 def _observations_statement(size: int) -> sa.Select[Any]:
     table = phone_observations
     return sa.select(
@@ -82,20 +100,20 @@ def _observations_statement(size: int) -> sa.Select[Any]:
         table.c.region,
         table.c.source,
         table.c.observed_at,
-    ).where(
-        keys_in(table.c.person_id, size),
-        table.c.valid.is_(True),
-        table.c.line_type.in_([sa.literal_column(f"'{line_type}'") for line_type in RETURNABLE_LINES]),
-    )
+    ).where(keys_in(table.c.person_id, size), *_returnable(table))
 
 
 def _shared_statement(size: int) -> sa.Select[Any]:
+    """Numbers held for more than one person: a weak group counts as its owner, and an ambiguous
+    one, which belongs to nobody, not at all (docs/finder.md §2.6)."""
     table = phone_observations
+    holder = sa.func.coalesce(people.c.owner_id, table.c.person_id)
     return (
         sa.select(table.c.e164)
-        .where(keys_in(table.c.e164, size))
+        .join(people, people.c.id == table.c.person_id)
+        .where(keys_in(table.c.e164, size), people.c.ambiguous == sa.false())
         .group_by(table.c.e164)
-        .having(sa.func.count(sa.distinct(table.c.person_id)) > 1)
+        .having(sa.func.count(sa.distinct(holder)) > 1)
     )
 
 
@@ -126,6 +144,8 @@ def _people_by_names(wanted: sa.CTE, works_there: sa.ColumnElement[bool]) -> sa.
             person_names.c.last_key,
             person_companies.c.company_id,
             people.c.linkedin_key,
+            people.c.owner_id,
+            people.c.ambiguous,
         )
         .select_from(wanted)
         .join(person_names, names_match)
@@ -182,6 +202,71 @@ def _domains_of_companies_statement(size: int) -> sa.Select[Any]:
     return sa.select(table.c.company_id, table.c.domain).where(keys_in(table.c.company_id, size))
 
 
+def _owned_statement(size: int) -> sa.Select[Any]:
+    return sa.select(people.c.owner_id, people.c.id).where(keys_in(people.c.owner_id, size))
+
+
+def profiles_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, str | None]:
+    """Person id -> their profile key (None when they have none), for the existing ones."""
+    return dict(run_keyed(conn, _profiles_statement, person_ids))
+
+
+def owned_by(conn: Connection, person_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Person id -> the weak groups they own (docs/finder.md §2.6), for those owning any."""
+    found: dict[int, set[int]] = {}
+    for owner_id, person_id in run_keyed(conn, _owned_statement, person_ids):
+        found.setdefault(owner_id, set()).add(person_id)
+    return found
+
+
+def names_of(conn: Connection, person_ids: Iterable[int]) -> set[tuple[str, str]]:
+    """Every (first_key, last_key) the given people are known by."""
+    return {(first, last) for _person, first, last in run_keyed(conn, _person_names_statement, person_ids)}
+
+
+def company_keys_of(conn: Connection, company_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Company id -> the company keys it is known by."""
+    found: dict[int, set[str]] = {}
+    for company_id, name_key in run_keyed(conn, _names_of_companies_statement, company_ids):
+        found.setdefault(company_id, set()).add(name_key)
+    return found
+
+
+def _weak_at_statement(size: int) -> sa.Select[Any]:
+    return (
+        sa.select(person_names.c.first_key, person_names.c.last_key)
+        .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
+        .join(people, people.c.id == person_names.c.person_id)
+        .where(keys_in(person_companies.c.company_id, size), people.c.linkedin_key.is_(None))
+    )
+
+
+def weak_names_at(conn: Connection, company_ids: Iterable[int]) -> set[tuple[str, str]]:
+    """The names of the people without a profile (weak groups) linked to the given companies."""
+    return {(first, last) for first, last in run_keyed(conn, _weak_at_statement, company_ids)}
+
+
+def ambiguous_groups(conn: Connection, person_ids: Collection[int]) -> set[int]:
+    """The weak groups among ``person_ids`` that several people could own (docs/finder.md §2.6)."""
+    query = sa.select(people.c.id).where(people.c.ambiguous == sa.true())
+    return {
+        pid
+        for part in distinct_slices(person_ids)
+        for pid in conn.execute(query.where(people.c.id.in_(part))).scalars()
+    }
+
+
+def weak_group_names(conn: Connection) -> list[tuple[str, str]]:
+    """Every (first_key, last_key) a person without a profile is known by."""
+    query = (
+        sa.select(person_names.c.first_key, person_names.c.last_key)
+        .join(people, people.c.id == person_names.c.person_id)
+        .where(people.c.linkedin_key.is_(None))
+        .distinct()
+    )
+    return [(row.first_key, row.last_key) for row in conn.execute(query)]
+
+
 def people_by_linkedin(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
     """Profile key -> person id, for the known ones among ``keys``."""
     return {key: person_id for key, person_id in run_keyed(conn, _linkedin_statement, keys)}
@@ -213,7 +298,7 @@ def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) ->
     The cost follows the number of triples, not the size of the store: namesakes at other
     companies are never fetched.
     """
-    found: dict[tuple[int, int], NameMatch] = {}
+    found: dict[tuple[int, int, str, str], NameMatch] = {}
     for part in padded_slices(wanted):
         params = {
             f"{column}{i}": value
@@ -222,7 +307,7 @@ def people_named_at(conn: Connection, wanted: Iterable[tuple[str, str, int]]) ->
         }
         for row in run_compiled(conn, _named_at_statement, len(part), params):
             match = NameMatch(*row)
-            found[(match.person_id, match.company_id)] = match
+            found[(match.person_id, match.company_id, match.first_key, match.last_key)] = match
     return list(found.values())
 
 
@@ -245,12 +330,15 @@ def people_named(
 
 
 def observations_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, list[Observation]]:
-    """Person id -> the observations of theirs that may be returned (valid, returnable line type)."""
+    """Person id -> the observations of theirs that may be returned (valid, returnable line type),
+    with those of the weak groups they own (docs/finder.md §2.6)."""
+    wanted = list(person_ids)
+    owner_of = {group: owner for owner, groups in owned_by(conn, wanted).items() for group in groups}
     found: dict[int, list[Observation]] = {}
     for person_id, e164, line_type, region, source, observed_at in run_keyed(
-        conn, _observations_statement, person_ids
+        conn, _observations_statement, [*wanted, *owner_of]
     ):
-        found.setdefault(person_id, []).append(
+        found.setdefault(owner_of.get(person_id, person_id), []).append(
             Observation(e164, True, line_type, region, source, _datetime(observed_at))
         )
     return found
@@ -262,7 +350,9 @@ def shared_numbers(conn: Connection, numbers: Collection[str]) -> set[str]:
 
 
 def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[int, list[Observation]]:
-    """Person id -> every observation, unparseable and invalid ones included (for explanations)."""
+    """Person id -> every observation, unparseable and invalid ones included, with those of the weak
+    groups the person owns (explanations, erasure)."""
+    owner_of = {group: owner for owner, groups in owned_by(conn, person_ids).items() for group in groups}
     table = phone_observations
     query = sa.select(
         table.c.person_id,
@@ -275,9 +365,9 @@ def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[i
         table.c.raw,
     )
     found: dict[int, list[Observation]] = {}
-    for part in distinct_slices(sorted(person_ids)):
+    for part in distinct_slices(sorted({*person_ids, *owner_of})):
         for row in conn.execute(query.where(table.c.person_id.in_(part))):
-            found.setdefault(row.person_id, []).append(
+            found.setdefault(owner_of.get(row.person_id, row.person_id), []).append(
                 Observation(
                     row.e164, bool(row.valid), row.line_type, row.region, row.source, row.observed_at, row.raw
                 )

@@ -59,8 +59,13 @@ def store_is_empty(conn: Connection) -> bool:
 
 
 def people_created_at(conn: Connection, created_at: dt.datetime) -> int:
-    """How many people exist that were created at exactly ``created_at`` (an import's own timestamp)."""
-    query = sa.select(sa.func.count()).select_from(people).where(people.c.created_at == created_at)
+    """How many people exist that were created at exactly ``created_at`` (an import's own timestamp);
+    a weak group with an owner is part of that person, not a person of its own."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(people)
+        .where(people.c.created_at == created_at, people.c.owner_id.is_(None))
+    )
     return int(conn.execute(query).scalar_one())
 
 
@@ -146,6 +151,23 @@ def people_at_company(conn: Connection, company_id: int) -> list[NameMatch]:
     return [
         NameMatch(row.person_id, row.first_key, row.last_key, company_id, row.linkedin_key) for row in rows
     ]
+
+
+Owner = tuple[int | None, bool]
+"""A weak group's (owner person id or None, ambiguous), see ``trova.contacts.owners``."""
+
+
+def set_owners(conn: Connection, owners: dict[int, Owner]) -> None:
+    """Record the owner (and ambiguity) of each weak group (person id) given."""
+    if not owners:
+        return
+    statement = (
+        sa.update(people)
+        .where(people.c.id == sa.bindparam("pid"))
+        .values(owner_id=sa.bindparam("owner"), ambiguous=sa.bindparam("amb"))
+    )
+    rows = [{"pid": pid, "owner": own, "amb": amb} for pid, (own, amb) in sorted(owners.items())]
+    conn.execute(statement, rows)
 
 
 def touch_people(conn: Connection, person_ids: Iterable[int], now: dt.datetime) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from trova.batches import repository as batches_repo
 from trova.contacts import lookups as contacts_lookups
+from trova.contacts import owners as contacts_owners
 from trova.contacts import repository as contacts_repo
 from trova.erasure.models import ErasureReport
 from trova.erasure.redaction import redact_webhooks
@@ -50,13 +51,15 @@ def people_of(conn: Connection, selector: Selector) -> set[int]:
 def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureReport:
     """Delete what the store and the results hold about a person or number, then suppress them.
 
-    In one transaction: the person's records and phone observations go; every stored result that
-    revealed their number keeps its ledger rows but loses the number; webhook payloads and receiver
-    responses holding the number are redacted; audit events keep who saw it and when but not the
-    number; and every subject (profile, names at companies, numbers) is suppressed so no import or
-    upstream answer brings it back.
+    In one transaction: the person's records and phone observations go (with the weak groups they
+    own, docs/finder.md §2.6; the groups of their names are then given their owners again); every
+    stored result that revealed their number keeps its ledger rows but loses the number; webhook
+    payloads and receiver responses holding the number are redacted; audit events keep who saw it
+    and when but not the number; and every subject (profile, names at companies, numbers) is
+    suppressed so no import or upstream answer brings it back.
     """
     people = people_of(conn, selector)
+    people |= {group for groups in contacts_lookups.owned_by(conn, people).values() for group in groups}
     records = contacts_lookups.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
     person_keys = {person_key(person) for person in people}
@@ -65,6 +68,7 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     subjects += [phone_subject(number) for number in sorted(numbers)]
 
     deleted_people, observations = contacts_repo.delete_people(conn, people)
+    contacts_owners.refresh(conn, {name for record in records.values() for name in record.names})
     observations += contacts_repo.delete_observations_of_numbers(conn, numbers)
     search_ids = batches_repo.searches_revealing(conn, numbers=numbers, person_keys=person_keys)
     search_ids |= privacy_repo.search_ids_of_events(conn, audit_ids)

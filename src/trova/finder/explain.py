@@ -44,6 +44,9 @@ class PersonView:
     company_names: tuple[str, ...]
     company_domains: tuple[str, ...]
     numbers: tuple[RankedNumber, ...]
+    identity: str = ""
+    """Why this person counts as one candidate (docs/finder.md §2.6): a profile, a weak group of
+    their own, or an ambiguous one; with the weak groups they own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +150,8 @@ def render_text(explanation: Explanation) -> str:
 
 def _namesakes(conn: Connection, search: Search, identification: Identification) -> tuple[int, ...]:
     """People with the search's names who are not candidates (at other companies)."""
-    named = {match.person_id for match in contacts_lookups.people_named(conn, name_pairs(search))}
+    found = contacts_lookups.people_named(conn, name_pairs(search))
+    named = {match.person_id for match in found if match.identity not in identification.candidates}
     return tuple(sorted(named - set(identification.candidates)))
 
 
@@ -158,6 +162,8 @@ def _people(conn: Connection, person_ids: tuple[int, ...]) -> tuple[PersonView, 
     observations = contacts_lookups.all_observations_of(conn, person_ids)
     numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
     shared = contacts_lookups.shared_numbers(conn, numbers)
+    owned = contacts_lookups.owned_by(conn, person_ids)
+    ambiguous = contacts_lookups.ambiguous_groups(conn, person_ids)
     return tuple(
         PersonView(
             person_key=person_key(person_id),
@@ -166,10 +172,20 @@ def _people(conn: Connection, person_ids: tuple[int, ...]) -> tuple[PersonView, 
             company_names=records[person_id].company_names,
             company_domains=records[person_id].company_domains,
             numbers=tuple(summarise(observations.get(person_id, ()), shared)),
+            identity=_identity(
+                records[person_id].linkedin_key, len(owned.get(person_id, ())), person_id in ambiguous
+            ),
         )
         for person_id in person_ids
         if person_id in records
     )
+
+
+def _identity(profile: str | None, owned: int, ambiguous: bool) -> str:
+    if ambiguous:
+        return "dropped: records without a profile that several people could own (ambiguous weak link)"
+    kind = "kept: the person of this profile" if profile else "kept: records without a profile, nobody else's"
+    return f"{kind}, with {owned} group(s) of records without a profile they own" if owned else kind
 
 
 def _number_dict(number: RankedNumber, chosen: bool) -> dict[str, object]:
@@ -196,6 +212,7 @@ def _person_dict(person: PersonView, result: Answer) -> dict[str, object]:
         "names": list(person.names),
         "company_names": list(person.company_names),
         "company_domains": list(person.company_domains),
+        "identity": person.identity,
         "numbers": [_number_dict(number, _is_chosen(person, number, result)) for number in person.numbers],
     }
 
@@ -208,6 +225,8 @@ def _person_lines(person: PersonView, result: Answer) -> list[str]:
     companies = ", ".join([*person.company_names, *person.company_domains]) or "no company"
     names, profile = "; ".join(person.names) or "-", person.linkedin_key or "-"
     lines = [f"  {person.person_key}  linkedin: {profile}  names: {names}  companies: {companies}"]
+    if person.identity:
+        lines.append(f"    {person.identity}")
     if not person.numbers:
         lines.append("    (no numbers on record)")
     for number in person.numbers:

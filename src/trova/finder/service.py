@@ -43,6 +43,8 @@ class _Lookups:
     company_keys: Mapping[str, set[int]]
     names: Mapping[tuple[str, str], list[contacts_lookups.NameMatch]]
     with_domain: frozenset[int] = frozenset()
+    by_domain_key: Mapping[int, frozenset[int]] = field(default_factory=dict)
+    owner_profiles: Mapping[int, str | None] = field(default_factory=dict)
 
 
 def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search, Identification]:
@@ -142,17 +144,23 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
     domains = contacts_lookups.companies_by_domain(
         conn, {s.company_domain for s in by_names if s.company_domain}
     )
+    domain_keys = contacts_lookups.company_keys_of(conn, set(domains.values()))
+    searched_keys = {s.company_key for s in by_names if s.company_key}
     company_keys = contacts_lookups.companies_by_name(
-        conn, {s.company_key for s in by_names if s.company_key}
+        conn, searched_keys | {key for keys in domain_keys.values() for key in keys}
     )
-    named_beside_known_domain = {
+    keyed = {
         company
-        for s in by_names
-        if s.company_key and s.company_domain in domains
-        for company in company_keys.get(s.company_key, ())
+        for key in {s.company_key for s in by_names if s.company_domain in domains}
+        | {key for keys in domain_keys.values() for key in keys}
+        for company in company_keys.get(key or "", ())
     }
-    with_domain = frozenset(contacts_lookups.companies_with_domain(conn, named_beside_known_domain))
-    companies = _Lookups(linkedin, domains, company_keys, {}, with_domain)
+    with_domain = frozenset(contacts_lookups.companies_with_domain(conn, keyed))
+    by_domain_key = {
+        company: _name_only_reached(company, keys, company_keys, with_domain)
+        for company, keys in domain_keys.items()
+    }
+    companies = _Lookups(linkedin, domains, company_keys, {}, with_domain, by_domain_key)
     wanted = {
         (first, last, company)
         for search in by_names
@@ -163,21 +171,56 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
     names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
     for match in contacts_lookups.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
-    return _Lookups(linkedin, domains, company_keys, names, with_domain)
+    profiles = _owner_profiles(conn, by_names, names)
+    return _Lookups(linkedin, domains, company_keys, names, with_domain, by_domain_key, profiles)
+
+
+def _name_only_reached(
+    company: int, keys: set[str], company_keys: Mapping[str, set[int]], with_domain: frozenset[int]
+) -> frozenset[int]:
+    """The companies known only by a key of ``company`` (no domain) when that key names no other
+    company with a domain: a search by ``company``'s domain reaches their people (docs/finder.md §2.4)."""
+    return frozenset(
+        other
+        for key in keys
+        if {ref for ref in company_keys.get(key, ()) if ref in with_domain} <= {company}
+        for other in company_keys.get(key, ())
+        if other not in with_domain
+    )
+
+
+def _owner_profiles(
+    conn: Connection,
+    by_names: Sequence[Search],
+    names: Mapping[tuple[str, str], list[contacts_lookups.NameMatch]],
+) -> dict[int, str | None]:
+    """The profiles of the owners of the weak groups that searches carrying an unknown profile reach
+    (§2.3 compares them with the search's)."""
+    owners = {
+        match.owner_id
+        for search in by_names
+        if search.linkedin_key
+        for pair in name_pairs(search)
+        for match in names.get(pair, ())
+        if match.owner_id is not None
+    }
+    return contacts_lookups.profiles_of(conn, owners) if owners else {}
 
 
 def _company_choices(search: Search, lookups: _Lookups) -> list[frozenset[int]]:
     """The companies a search names, most precise first; the first choice where the names match
     anyone decides.
 
-    A domain the store knows names its companies. Only if nobody there has these names, the
-    companies known by the search's company name are tried, except those on record with another
-    domain: they are other companies (``Acme``/acme.de is not ``Acme``/acme.com). A domain the
-    store does not know says nothing, so the company name alone decides.
+    A domain the store knows names its company, and the companies known only by a key of it that
+    names no other domain. Only if nobody there has these names, the companies known by the
+    search's company name are tried, except those on record with another domain: they are other
+    companies (``Acme``/acme.de is not ``Acme``/acme.com). A domain the store does not know says
+    nothing, so the company name alone decides.
     """
     by_name = frozenset(lookups.company_keys.get(search.company_key or "", ()))
     if search.company_domain and search.company_domain in lookups.domains:
-        by_domain = frozenset({lookups.domains[search.company_domain]})
+        company = lookups.domains[search.company_domain]
+        by_domain = frozenset({company}) | lookups.by_domain_key.get(company, frozenset())
         return [by_domain, by_name - by_domain - lookups.with_domain]
     return [by_name]
 
@@ -189,19 +232,20 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
     if not search.has_names:
         return Identification(None, "no_person")
     matches = [m for pair in name_pairs(search) for m in lookups.names.get(pair, ())]
-    profiles: dict[int, str | None] = {}
+    found: list[contacts_lookups.NameMatch] = []
     companies: frozenset[int] = frozenset()
     for choice in _company_choices(search, lookups):
         companies |= choice
-        profiles = {m.person_id: m.linkedin_key for m in matches if m.company_id in choice}
-        if profiles:
+        found = [m for m in matches if m.company_id in choice]
+        if found:
             companies = choice
             break
+    profiles = {m.identity: _profile_of(m, lookups) for m in found}
     candidates = tuple(sorted(profiles))
     rule: Rule = "name_company"
     if not candidates:
         rule = "no_person"
-    elif len(candidates) > 1:
+    elif len(candidates) > 1 or any(m.ambiguous for m in found):
         rule = "ambiguous"
     elif search.linkedin_key and profiles[candidates[0]] is not None:
         rule = "linkedin_conflict"
@@ -211,3 +255,9 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
         candidates=candidates,
         company_ids=companies,
     )
+
+
+def _profile_of(match: contacts_lookups.NameMatch, lookups: _Lookups) -> str | None:
+    if match.owner_id is None:
+        return match.linkedin_key
+    return lookups.owner_profiles.get(match.owner_id)

@@ -223,6 +223,12 @@ people = sa.Table(
     sa.Column("linkedin_key", sa.String(255), nullable=True, unique=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # A person without a profile is a weak group (one name at one company, docs/finder.md §2.6):
+    # owner_id is the one person it belongs to (NULL: itself), ambiguous when several could own it.
+    # Kept by trova.contacts.owners whenever the people of that name change.
+    sa.Column("owner_id", sa.Integer, nullable=True),
+    sa.Column("ambiguous", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Index("ix_people_owner", "owner_id"),
 )
 
 person_names = sa.Table(
