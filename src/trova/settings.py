@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     """How often ``trova serve``/``trova worker`` deletes expired results and audit entries."""
 
     sources: tuple[SourceConfig, ...] = (SourceConfig(name="local", kind="local"),)
+    exclude_do_not_call: bool = False
+    """A number a source flags do-not-call is never returned: not found, not charged (finder.md §3.8)."""
 
     log_level: str = "info"
 

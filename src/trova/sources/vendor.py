@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -229,7 +229,10 @@ class VendorSource:
             now = self._clock()
             country = self.options.default_country
             asked.observations = tuple(
-                observation_of(phone.raw, country, self.name, now, phone.stated_type)
+                replace(
+                    observation_of(phone.raw, country, self.name, now, phone.stated_type),
+                    do_not_call=phone.do_not_call,
+                )
                 for phone in reply.phones
             )
         elif reply.outcome in ("no_match", "masked"):

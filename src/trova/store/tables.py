@@ -111,6 +111,7 @@ searches = sa.Table(
     sa.Column("last_seen", sa.String(10), nullable=True),
     sa.Column("person_key", sa.String(64), nullable=True),
     sa.Column("charged", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Column("do_not_call", sa.Boolean, nullable=True),
     sa.Column("reserved_sub", sa.BigInteger, nullable=False),
     sa.Column("reserved_paygo", sa.BigInteger, nullable=False),
     sa.Column("finished_at", sa.DateTime, nullable=True),
@@ -278,6 +279,7 @@ phone_observations = sa.Table(
     sa.Column("observed_at", sa.DateTime, nullable=False),
     sa.Column("imported_at", sa.DateTime, nullable=False),
     sa.Column("dedupe_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("do_not_call", sa.Boolean, nullable=True),
     # The finder's shared-line test (numbers held for more than one person) reads only this index.
     sa.Index("ix_phone_observations_e164_person", "e164", "person_id"),
 )
