@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, NoReturn
+from collections.abc import Mapping
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -12,7 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from trova.cli.common import EXIT_USAGE, fail, require_database, settings
 from trova.errors import TrovaError
 from trova.finder.explain import explain, render_text
+from trova.people.models import Search
 from trova.people.normalise import search_from_params
+from trova.settings import Settings
 from trova.store import Database
 
 
@@ -48,19 +51,54 @@ def explain_command(
         search = search_from_params({key: value for key, value in params.items() if value is not None})
     except TrovaError as exc:
         _fail(f"{exc.message} (give --linkedin URL, or --first and --last with --domain or --company)")
-    url = settings().database_url
-    require_database(url)
-    db = Database(url)
+    config = settings()
+    require_database(config.database_url)
+    db = Database(config.database_url)
     try:
         explanation = explain(db, search)
+        order = upstream_order(db, config, search)
     except SQLAlchemyError as exc:
         _fail(f"cannot read the contact store: {str(exc).splitlines()[0]} (run `trova import` first?)")
     finally:
         db.dispose()
     if as_json:
-        sys.stdout.write(orjson.dumps(explanation.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        body = {**explanation.to_dict(), **({"upstream_order": order} if order else {})}
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         typer.echo(render_text(explanation))
+        if order:
+            typer.echo(render_order(order))
+
+
+def upstream_order(db: Database, config: Settings, search: Search) -> dict[str, Any] | None:
+    """The vendors this search would be asked, in order, and why (docs/finder.md §4.7); None
+    without vendor sources."""
+    from trova.sources.order import describe
+    from trova.sources.waterfall import from_settings
+
+    waterfall = from_settings(db, config)
+    if waterfall is None:
+        return None
+    choice = waterfall.choice(search)
+    if not choice.vendors:
+        return None
+    return {
+        "mode": waterfall.mode,
+        "stop_at": waterfall.stop_at,
+        "country": choice.country,
+        "explored": choice.explored,
+        "vendors": list(choice.vendors),
+        "why": describe(choice, waterfall.mode),
+    }
+
+
+def render_order(order: Mapping[str, Any]) -> str:
+    country = order["country"] or "unknown"
+    head = (
+        f"Vendors, in asking order ({order['mode']} order, search country {country}, "
+        f"stop at {order['stop_at']}):"
+    )
+    return "\n".join([head, *(f"  {line}" for line in order["why"])])
 
 
 def _fail(message: str) -> NoReturn:

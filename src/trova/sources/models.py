@@ -87,6 +87,9 @@ class Call:
     latency_ms: int
     request_id: str | None = None
     country: str | None = None
+    """The region of the number found."""
+    search_country: str | None = None
+    """The country the search is about (``order.country_of_search``): the cost order's statistics."""
 
 
 @dataclass(frozen=True, slots=True)

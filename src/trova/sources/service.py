@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 
 from trova.sources import repository as repo
 from trova.sources.config import CommonOptions, EnrowOptions, HttpOptions, SourceSpec, missing_secrets
+from trova.sources.guard import gate
 from trova.sources.models import Health, SourceHealth, SourceStats
-from trova.sources.waterfall import gate
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from trova.people.models import Observation, Search
 from trova.sources.config import VendorOptions
 from trova.sources.http import backoff_s, gate_for, observation_of, pacer_for
 from trova.sources.models import Call, CallOutcome, Failure, Lookup, SourceKind
+from trova.sources.order import country_of_search
 from trova.store import utcnow
 
 
@@ -260,6 +261,7 @@ class VendorSource:
             latency_ms=latency_ms,
             request_id=reply.request_id,
             country=country,
+            search_country=country_of_search(search),
         )
 
     def _send(

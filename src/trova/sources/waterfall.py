@@ -34,18 +34,31 @@ from trova.people.rank import choose
 from trova.settings import Settings
 from trova.sources import local
 from trova.sources import repository as repo
-from trova.sources.config import CommonOptions, SourceSpec, configured_sources, missing_secrets
-from trova.sources.guard import Leases, budget_left
+from trova.sources.config import (
+    CommonOptions,
+    SourceSpec,
+    VendorOptions,
+    configured_sources,
+    missing_secrets,
+)
+from trova.sources.guard import Leases, after_step, budget_left, gate
 from trova.sources.models import (
     STAT_COLUMNS,
-    Health,
     Lookup,
     Source,
-    SourceHealth,
     SourceStats,
     search_from_json,
     search_key,
     search_to_json,
+)
+from trova.sources.order import (
+    Choice,
+    Estimate,
+    StopAt,
+    WaterfallMode,
+    choose_order,
+    country_of_search,
+    satisfied,
 )
 from trova.store import Database, utcnow
 
@@ -63,62 +76,19 @@ CALLS = Counter("trova_source_calls", "Vendor calls by outcome", ["source", "out
 SPEND = Counter("trova_source_spend", "What vendors billed, in each source's price unit", ["source"])
 
 
-def worth_asking(search: Search, answer: Answer) -> bool:
-    """Whether an upstream could turn this unanswered search into an answer.
+def worth_asking(search: Search, answer: Answer, stop_at: StopAt = "found") -> bool:
+    """Whether an upstream could turn this search's answer into a (better) one.
 
-    Not when the local store already found several people by these names: whatever an upstream
-    says would be stored beside them and the search would stay ambiguous, paid for nothing. A
-    LinkedIn profile, though, names one person whatever the namesakes.
+    Not when the answer already satisfies ``stop_at``; not when the local store already found
+    several people by these names: whatever an upstream says would be stored beside them and the
+    search would stay ambiguous, paid for nothing. A LinkedIn profile, though, names one person
+    whatever the namesakes.
     """
-    if answer.found:
+    if satisfied(answer, stop_at):
         return False
+    if answer.found:
+        return True
     return answer.reason != "ambiguous" or search.linkedin_key is not None
-
-
-def gate(health: SourceHealth | None, options: CommonOptions, now: dt.datetime) -> Health:
-    """``ok`` when the source may be asked now, else why it is skipped."""
-    if health is None:
-        return "ok"
-    if health.disabled_at is not None:
-        return "disabled"
-    if health.exhausted_at is not None and now < health.exhausted_at + dt.timedelta(
-        seconds=options.exhausted_recheck_s
-    ):
-        return "exhausted"
-    if health.backoff_until is not None and now < health.backoff_until:
-        return "backing_off"
-    if health.open_until is not None and now < health.open_until:
-        return "open"
-    return "ok"
-
-
-def after_step(
-    health: SourceHealth, lookup: Lookup, options: CommonOptions, now: dt.datetime
-) -> SourceHealth:
-    """The breaker's next state after a step: success closes it; errors and deadlines count towards
-    opening it for ``circuit_open_s``; a 402 marks exhaustion; a 429 backs off for its Retry-After."""
-    if lookup.failure is None:
-        return replace(
-            health,
-            consecutive_failures=0,
-            open_until=None,
-            exhausted_at=None,
-            backoff_until=None,
-            last_success_at=now,
-        )
-    failed = replace(health, last_error=(lookup.error or lookup.failure)[:500], last_error_at=now)
-    if lookup.failure == "bad_key":
-        return replace(failed, disabled_at=now, disabled_reason=(lookup.error or "the key was refused")[:500])
-    if lookup.failure == "exhausted":
-        return replace(failed, exhausted_at=now)
-    if lookup.failure == "rate_limited":
-        wait_s = lookup.retry_after_s if lookup.retry_after_s is not None else options.circuit_open_s
-        return replace(failed, backoff_until=now + dt.timedelta(seconds=max(wait_s, 1.0)))
-    failures = health.consecutive_failures + 1
-    open_until = (
-        now + dt.timedelta(seconds=options.circuit_open_s) if failures >= options.circuit_failures else None
-    )
-    return replace(failed, consecutive_failures=failures, open_until=open_until or health.open_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +101,12 @@ class Step:
 
 class Waterfall:
     """The configured sources after the local store, each with its upstream client: the finder's
-    ``Upstream`` (it implements :meth:`complete`, the one method the finder calls)."""
+    ``Upstream`` (it implements :meth:`complete`, the one method the finder calls).
+
+    ``mode``: ``configured`` (the file's order) or ``cost`` (the vendors of each search by expected
+    cost per found number, ``sources.order``); ``explore``: the share of searches whose order is
+    shuffled to keep the estimates current; ``stop_at``: ``found`` or ``mobile``.
+    """
 
     def __init__(
         self,
@@ -139,11 +114,18 @@ class Waterfall:
         specs: Sequence[SourceSpec],
         sources: Mapping[str, Source],
         clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        mode: WaterfallMode = "configured",
+        explore: float = 0.05,
+        stop_at: StopAt = "found",
     ) -> None:
         self.db = db
         self.specs = list(specs)
         self.sources = dict(sources)
         self.clock = clock
+        self.mode: WaterfallMode = mode
+        self.explore = explore
+        self.stop_at: StopAt = stop_at
 
     @property
     def has_upstreams(self) -> bool:
@@ -155,21 +137,64 @@ class Waterfall:
         local_answers: Mapping[Search, Answer],
         resolve_locally: LocalResolver,
     ) -> dict[Search, Answer]:
-        """The answer for each distinct search: the local store's, or the first source's that found one."""
+        """The answer for each distinct search: the local store's, or the first source's that found
+        one (that satisfies ``stop_at``). Round ``r`` asks each search's ``r``-th source of its plan
+        (:meth:`plans`); each source is asked once per round for all the searches it is next for."""
         latest = dict(local_answers)
         final: dict[Search, Answer] = {}
         pending = list(dict.fromkeys(searches))
-        for spec in self.specs:
+        plans = self.plans(pending)
+        by_name = {spec.name: spec for spec in self.specs}
+        for round_ in range(len(self.specs)):
+            groups: dict[str, list[Search]] = {}
+            for search in pending:
+                groups.setdefault(plans[search][round_], []).append(search)
+            for name, group in sorted(groups.items(), key=lambda item: by_name[item[0]].position):
+                spec = by_name[name]
+                if spec.kind == "local":
+                    final.update((s, latest[s]) for s in group if latest[s].found)
+                elif spec.name in self.sources:
+                    step = self.step(spec, self.sources[spec.name], group, latest, resolve_locally)
+                    latest.update(step.answers)
+                    final.update((s, a) for s, a in step.answers.items() if a.found)
+            pending = [s for s in pending if not satisfied(final.get(s, latest[s]), self.stop_at)]
             if not pending:
                 break
-            if spec.kind == "local":
-                final.update((s, latest[s]) for s in pending if latest[s].found)
-            elif spec.name in self.sources:
-                step = self.step(spec, self.sources[spec.name], pending, latest, resolve_locally)
-                latest.update(step.answers)
-                final.update((s, a) for s, a in step.answers.items() if a.found)
-            pending = [search for search in pending if search not in final]
         return {search: final.get(search, latest[search]) for search in dict.fromkeys(searches)}
+
+    def plans(self, searches: Sequence[Search]) -> dict[Search, tuple[str, ...]]:
+        """Each search's sources in asking order: the configured order, with (``cost`` mode) the
+        vendors' places filled by :meth:`choice` for that search."""
+        names = tuple(spec.name for spec in self.specs)
+        vendors = [spec for spec in self.specs if self._vendor(spec)]
+        if self.mode == "configured" or len(vendors) < 2:
+            return dict.fromkeys(searches, names)
+        slots = {spec.name for spec in vendors}
+        cache: dict[str | None, list[Estimate]] = {}
+        plans = {}
+        for search in searches:
+            ordered = iter(self.choice(search, cache).vendors)
+            plans[search] = tuple(next(ordered) if name in slots else name for name in names)
+        return plans
+
+    def choice(self, search: Search, cache: dict[str | None, list[Estimate]] | None = None) -> Choice:
+        """The vendors of ``search`` in asking order, and why (``trova explain``)."""
+        vendors = [spec for spec in self.specs if self._vendor(spec)]
+        if self.mode == "configured":
+            return Choice(country_of_search(search), tuple(s.name for s in vendors), {})
+        cache = {} if cache is None else cache
+        country = country_of_search(search)
+        if country not in cache:
+            with self.db.read() as conn:
+                measured = repo.call_outcomes(conn, [spec.name for spec in vendors], country)
+            cache[country] = [
+                Estimate(spec.name, spec.position, _price(spec), *measured.get(spec.name, (0, 0, 0.0)))
+                for spec in vendors
+            ]
+        return choose_order(search, cache[country], self.explore)
+
+    def _vendor(self, spec: SourceSpec) -> bool:
+        return isinstance(spec.options, VendorOptions) and spec.name in self.sources
 
     def step(
         self,
@@ -182,7 +207,7 @@ class Waterfall:
         """Ask one upstream about the pending searches worth asking (module docstring, steps 1-5)."""
         options = spec.options
         assert isinstance(options, CommonOptions)
-        askable = [search for search in pending if worth_asking(search, latest[search])]
+        askable = [search for search in pending if worth_asking(search, latest[search], self.stop_at)]
         if not askable:
             return Step({}, SourceStats(spec.name))
         now = self.clock()
@@ -365,6 +390,10 @@ class Waterfall:
             log.warning("could not purge expired misses of source %s", source, exc_info=True)
 
 
+def _price(spec: SourceSpec) -> float:
+    return spec.options.price if isinstance(spec.options, VendorOptions) else 0.0
+
+
 def build_source(spec: SourceSpec, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Source:
     """The upstream client of one configured source (not for ``local``)."""
     from trova.sources.config import EnrowOptions, HttpOptions, VendorOptions
@@ -401,5 +430,12 @@ def from_settings(db: Database, settings: Settings) -> Waterfall | None:
             )
             continue
         sources[spec.name] = build_source(spec)
-    waterfall = Waterfall(db, specs, sources)
+    waterfall = Waterfall(
+        db,
+        specs,
+        sources,
+        mode=settings.waterfall,
+        explore=settings.waterfall_explore,
+        stop_at=settings.waterfall_stop_at,
+    )
     return waterfall if waterfall.has_upstreams else None

@@ -355,7 +355,9 @@ source_calls = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
     sa.Column("country", sa.String(2), nullable=True),
     sa.Column("called_at", sa.DateTime, nullable=False),
+    sa.Column("search_country", sa.String(2), nullable=True),
     sa.Index("ix_source_calls_source_called_at", "source", "called_at"),
+    sa.Index("ix_source_calls_source_search_country", "source", "search_country"),
     sa.Index("ix_source_calls_search_key", "search_key"),
 )
 
