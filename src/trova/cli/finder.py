@@ -33,6 +33,9 @@ def explain_command(
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Company domain or website URL")] = None,
     company: Annotated[str | None, typer.Option("--company", help="Company name")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Show the vendors this account's budget would skip")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object for machines")] = False,
 ) -> None:
     """Explain one search: normalised keys, candidate people, their numbers, and the deciding rule.
@@ -56,7 +59,7 @@ def explain_command(
     db = Database(config.database_url)
     try:
         explanation = explain(db, search)
-        order = upstream_order(db, config, search)
+        order = upstream_order(db, config, search, account)
     except SQLAlchemyError as exc:
         _fail(f"cannot read the contact store: {str(exc).splitlines()[0]} (run `trova import` first?)")
     finally:
@@ -70,11 +73,18 @@ def explain_command(
             typer.echo(render_order(order))
 
 
-def upstream_order(db: Database, config: Settings, search: Search) -> dict[str, Any] | None:
-    """The vendors this search would be asked, in order, and why (docs/finder.md §4.7); None
-    without vendor sources."""
+def upstream_order(
+    db: Database, config: Settings, search: Search, account_name: str | None = None
+) -> dict[str, Any] | None:
+    """The vendors this search would be asked, in order, and why (docs/finder.md §4.7), with those
+    a spent budget (the vendor's, or ``account_name``'s) would skip now; None without vendors."""
+    from trova.accounts.service import require_account
+    from trova.finder.upstream import SpendScope
+    from trova.sources.config import CommonOptions
+    from trova.sources.guard import allowance
     from trova.sources.order import describe
     from trova.sources.waterfall import from_settings
+    from trova.store import utcnow
 
     waterfall = from_settings(db, config)
     if waterfall is None:
@@ -82,13 +92,25 @@ def upstream_order(db: Database, config: Settings, search: Search) -> dict[str, 
     choice = waterfall.choice(search)
     if not choice.vendors:
         return None
+    scope = None
+    if account_name is not None:
+        with db.read() as conn:
+            found = require_account(conn, account_name)
+        scope = SpendScope(found.id, found.upstream_budget_per_month)
+    options = {s.name: s.options for s in waterfall.specs if isinstance(s.options, CommonOptions)}
+    why = describe(choice, waterfall.mode)
+    for i, name in enumerate(choice.vendors):
+        allowed, bound = allowance(db, name, options[name], scope, utcnow())
+        if allowed == 0:
+            whose = f"account {account_name}'s upstream" if bound == "account" else "the vendor's"
+            why[i] += f" — skipped now: {whose} budget cannot pay its price"
     return {
         "mode": waterfall.mode,
         "stop_at": waterfall.stop_at,
         "country": choice.country,
         "explored": choice.explored,
         "vendors": list(choice.vendors),
-        "why": describe(choice, waterfall.mode),
+        "why": why,
     }
 
 

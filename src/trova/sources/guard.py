@@ -5,6 +5,10 @@ day and calendar month) bound what it may be billed, counted from its ``source_c
 asks at most as many searches as the budget left can pay for at ``price`` each (every one might be
 billed), and the rest fall through to the next source.
 
+**Per account.** An account's ``upstream_budget_per_month`` bounds what its searches may cost
+across every vendor (``source_calls.account_id``): a step asks a vendor at most as many of the
+account's searches as the budget left pays for at the vendor's ``price``.
+
 **The breaker** (:func:`gate`, :func:`after_step`): a source that keeps failing, ran out of
 credits, is rate limited or refused its key is skipped for a while.
 
@@ -26,6 +30,7 @@ from dataclasses import replace
 
 from sqlalchemy.engine import Connection
 
+from trova.finder.upstream import SpendScope
 from trova.people.models import Search
 from trova.sources import repository as repo
 from trova.sources.config import CommonOptions, VendorOptions
@@ -53,6 +58,35 @@ def budget_left(db: Database, source: str, options: CommonOptions, now: dt.datet
     if left <= 0:
         return 0
     return math.floor(left / options.price + 1e-9) if options.price > 0 else None
+
+
+def month_start(now: dt.datetime) -> dt.datetime:
+    return dt.datetime(now.year, now.month, 1)
+
+
+def account_left(db: Database, scope: SpendScope | None, now: dt.datetime) -> float | None:
+    """What the account's monthly upstream budget has left (None: no account or no budget)."""
+    if scope is None or scope.budget_per_month is None:
+        return None
+    with db.read() as conn:
+        spent = repo.account_spend_since(conn, scope.account_id, month_start(now))
+    return max(0.0, scope.budget_per_month - spent)
+
+
+def allowance(
+    db: Database, source: str, options: CommonOptions, scope: SpendScope | None, now: dt.datetime
+) -> tuple[int | None, str]:
+    """How many searches a step may ask ``source`` about (None: any number), and which budget
+    bounds it (``source``, ``account``). An account's budget bounds only vendor kinds, whose calls
+    are priced and recorded."""
+    allowed = budget_left(db, source, options, now)
+    left = account_left(db, scope, now) if isinstance(options, VendorOptions) else None
+    if left is None or not isinstance(options, VendorOptions) or options.price <= 0:
+        return allowed, "source"
+    by_account = math.floor(left / options.price + 1e-9)
+    if allowed is None or by_account < allowed:
+        return by_account, "account"
+    return allowed, "source"
 
 
 class Leases:

@@ -248,8 +248,11 @@ class CallStats:
         return self.spend / self.found if self.found else None
 
 
-def record_calls(conn: Connection, source: str, calls: Sequence[Call], now: dt.datetime) -> None:
-    """One ``source_calls`` row per request sent (in the transaction that accounts for its effect)."""
+def record_calls(
+    conn: Connection, source: str, calls: Sequence[Call], now: dt.datetime, account_id: int | None = None
+) -> None:
+    """One ``source_calls`` row per request sent (in the transaction that accounts for its effect),
+    charged to ``account_id`` when the searches were an account's."""
     rows = [
         {
             "source": source,
@@ -261,6 +264,7 @@ def record_calls(conn: Connection, source: str, calls: Sequence[Call], now: dt.d
             "latency_ms": call.latency_ms,
             "country": call.country,
             "search_country": call.search_country,
+            "account_id": account_id,
             "called_at": now,
         }
         for call in calls
@@ -273,6 +277,16 @@ def spend_since(conn: Connection, source: str, since: dt.datetime) -> float:
     """What ``source`` was billed from ``since`` on (its budget's consumption)."""
     query = sa.select(sa.func.coalesce(sa.func.sum(source_calls.c.cost), 0.0)).where(
         source_calls.c.source == source, source_calls.c.called_at >= since, source_calls.c.billed.is_(True)
+    )
+    return float(conn.execute(query).scalar_one())
+
+
+def account_spend_since(conn: Connection, account_id: int, since: dt.datetime) -> float:
+    """What vendors billed for the account's searches from ``since`` on."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(source_calls.c.cost), 0.0)).where(
+        source_calls.c.account_id == account_id,
+        source_calls.c.called_at >= since,
+        source_calls.c.billed.is_(True),
     )
     return float(conn.execute(query).scalar_one())
 

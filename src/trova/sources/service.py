@@ -145,3 +145,8 @@ def reset(conn: Connection, source: str, now: dt.datetime, *, forget_misses: boo
     )
     if forget_misses:
         repo.forget_source_misses(conn, source)
+
+
+def account_spend(conn: Connection, account_id: int, now: dt.datetime) -> float:
+    """What vendors billed for the account's searches this calendar month (UTC)."""
+    return repo.account_spend_since(conn, account_id, dt.datetime(now.year, now.month, 1))

@@ -28,7 +28,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from trova.finder.upstream import LocalResolver
+from trova.finder.upstream import LocalResolver, current_scope
 from trova.people.models import Answer, Search
 from trova.people.rank import choose
 from trova.settings import Settings
@@ -41,7 +41,7 @@ from trova.sources.config import (
     configured_sources,
     missing_secrets,
 )
-from trova.sources.guard import Leases, after_step, budget_left, gate
+from trova.sources.guard import Leases, after_step, allowance, gate
 from trova.sources.models import (
     STAT_COLUMNS,
     Lookup,
@@ -222,13 +222,12 @@ class Waterfall:
             cached = repo.remembered_misses(conn, spec.name, keys.values(), now)
         ask = [search for search in askable if keys[search] not in cached]
         cached_count = len(askable) - len(ask)
-        allowed = budget_left(self.db, spec.name, options, now)
+        allowed, bound = allowance(self.db, spec.name, options, current_scope(), now)
         over_budget = max(0, len(ask) - allowed) if allowed is not None else 0
         ask = ask[: len(ask) - over_budget]
         if over_budget:
-            log.info(
-                "source %s: budget allows %d of %d search(es)", spec.name, len(ask), len(ask) + over_budget
-            )
+            total = len(ask) + over_budget
+            log.info("source %s: %s budget allows %d of %d", spec.name, bound, len(ask), total)
         leases = Leases(self.db, spec.name, options.deadline_s + options.timeout_s)
         ask, others = leases.take(ask, now) if ask else ([], [])
         deadline = time.monotonic() + options.deadline_s
@@ -366,7 +365,8 @@ class Waterfall:
                 repo.save_health(conn, after_step(health, lookup, options, now), now)
                 for upstream_id, searches in lookup.unfinished.items():
                     repo.open_batch(conn, spec.name, upstream_id, [search_to_json(s) for s in searches], now)
-                repo.record_calls(conn, spec.name, lookup.calls, now)
+                scope = current_scope()
+                repo.record_calls(conn, spec.name, lookup.calls, now, scope.account_id if scope else None)
             if leases is not None:
                 leases.release_in(conn)
         if lookup is not None:

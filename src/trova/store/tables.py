@@ -38,6 +38,7 @@ accounts = sa.Table(
     sa.Column("webhook_secret_previous", sa.String(100), nullable=True),
     sa.Column("webhook_secret_rotated_at", sa.DateTime, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("upstream_budget_per_month", sa.Float, nullable=True),
     sa.CheckConstraint("sub_credits >= 0", name="sub_credits_non_negative"),
     sa.CheckConstraint("paygo_credits >= 0", name="paygo_credits_non_negative"),
 )
@@ -356,7 +357,9 @@ source_calls = sa.Table(
     sa.Column("country", sa.String(2), nullable=True),
     sa.Column("called_at", sa.DateTime, nullable=False),
     sa.Column("search_country", sa.String(2), nullable=True),
+    sa.Column("account_id", sa.Integer, nullable=True),
     sa.Index("ix_source_calls_source_called_at", "source", "called_at"),
+    sa.Index("ix_source_calls_account_called_at", "account_id", "called_at"),
     sa.Index("ix_source_calls_source_search_country", "source", "search_country"),
     sa.Index("ix_source_calls_search_key", "search_key"),
 )
