@@ -24,7 +24,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from prometheus_client import Counter
 
@@ -42,8 +41,10 @@ from trova.sources.config import (
     missing_secrets,
 )
 from trova.sources.guard import Leases, after_step, allowance, gate
+from trova.sources.kinds import build_source as build_source
 from trova.sources.models import (
     STAT_COLUMNS,
+    Call,
     Lookup,
     Source,
     SourceStats,
@@ -215,8 +216,9 @@ class Waterfall:
             health = repo.health_of(conn, [spec.name]).get(spec.name)
         if gate(health, options, now) != "ok":
             return self._account(spec, SourceStats(spec.name, skipped=len(askable)), None, [], now)
-        collected = {s: a for s, a in self._collect(spec, source, resolve_locally).items() if a.found}
-        askable = [search for search in askable if search not in collected]
+        got, running = self._collect(spec, source, resolve_locally)
+        collected = {s: a for s, a in got.items() if a.found}
+        askable = [s for s in askable if s not in collected and search_key(s) not in running]
         keys = {search: search_key(search) for search in askable}
         with self.db.read() as conn:
             cached = repo.remembered_misses(conn, spec.name, keys.values(), now)
@@ -269,13 +271,15 @@ class Waterfall:
 
     def _collect(
         self, spec: SourceSpec, source: Source, resolve_locally: LocalResolver
-    ) -> dict[Search, Answer]:
+    ) -> tuple[dict[Search, Answer], set[str]]:
         """Collect the source's batches left running at an earlier deadline (already paid for):
-        their answers are kept like any other, and those older than ``collect_within_s`` are given up."""
+        their answers are kept like any other, and those older than ``collect_within_s`` are given up.
+        Also the search keys of the batches still running: they are not asked again meanwhile."""
         collect = getattr(source, "collect", None)
         within_s = getattr(spec.options, "collect_within_s", 0.0)
+        running: set[str] = set()
         if collect is None:
-            return {}
+            return {}, running
         with self.db.read() as conn:
             batches = repo.open_batches(conn, spec.name)
         answers: dict[Search, Answer] = {}
@@ -288,13 +292,14 @@ class Waterfall:
             searches = [search_from_json(value) for value in batch.searches]
             lookup: Lookup | None = collect(batch.upstream_id, searches)
             if lookup is None:
+                running.update(search_key(s) for s in searches)
                 continue
             got, stats = self._absorb(spec, searches, lookup, resolve_locally)
             stats = replace(stats, searches=0, fell_through=0)
             keys = [search_key(s) for s in searches if s in lookup.missed or (s in got and not got[s].found)]
-            self._account(spec, stats, None, keys, now, closing=batch.upstream_id)
+            self._account(spec, stats, None, keys, now, closing=batch.upstream_id, calls=lookup.calls)
             answers.update(got)
-        return answers
+        return answers, running
 
     def _lookup(self, spec: SourceSpec, source: Source, ask: list[Search], options: CommonOptions) -> Lookup:
         started = time.monotonic()
@@ -347,9 +352,12 @@ class Waterfall:
         *,
         closing: str | None = None,
         leases: Leases | None = None,
+        calls: Sequence[Call] = (),
     ) -> Step:
         """The step's one write transaction: counters, misses, breaker, batches left running, one
-        ``source_calls`` row per vendor request, and the release of the step's leases."""
+        ``source_calls`` row per vendor request (``calls``: those of a collected batch), and the
+        release of the step's leases."""
+        calls = lookup.calls if lookup is not None else calls
         options = spec.options
         assert isinstance(options, CommonOptions)
         with self.db.write() as conn:
@@ -365,15 +373,14 @@ class Waterfall:
                 repo.save_health(conn, after_step(health, lookup, options, now), now)
                 for upstream_id, searches in lookup.unfinished.items():
                     repo.open_batch(conn, spec.name, upstream_id, [search_to_json(s) for s in searches], now)
-                scope = current_scope()
-                repo.record_calls(conn, spec.name, lookup.calls, now, scope.account_id if scope else None)
+            scope = current_scope()
+            repo.record_calls(conn, spec.name, calls, now, scope.account_id if scope else None)
             if leases is not None:
                 leases.release_in(conn)
-        if lookup is not None:
-            for call in lookup.calls:
-                CALLS.labels(spec.name, call.outcome).inc()
-                if call.billed:
-                    SPEND.labels(spec.name).inc(call.cost)
+        for call in calls:
+            CALLS.labels(spec.name, call.outcome).inc()
+            if call.billed:
+                SPEND.labels(spec.name).inc(call.cost)
         for name, value in stats.as_row().items():
             if value:
                 SOURCE_COUNTERS[name].labels(spec.name).inc(value)
@@ -392,24 +399,6 @@ class Waterfall:
 
 def _price(spec: SourceSpec) -> float:
     return spec.options.price if isinstance(spec.options, VendorOptions) else 0.0
-
-
-def build_source(spec: SourceSpec, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Source:
-    """The upstream client of one configured source (not for ``local``)."""
-    from trova.sources.config import EnrowOptions, HttpOptions, VendorOptions
-    from trova.sources.enrow import EnrowSource
-    from trova.sources.http import HttpSource
-    from trova.sources.vendors import adapter_for
-
-    if isinstance(spec.options, VendorOptions):
-        from trova.sources.vendor import VendorSource
-
-        return VendorSource(spec.name, spec.options, adapter_for(spec.options), environ=environ, **kwargs)
-    if isinstance(spec.options, EnrowOptions):
-        return EnrowSource(spec.name, spec.options, environ=environ, **kwargs)
-    if isinstance(spec.options, HttpOptions):
-        return HttpSource(spec.name, spec.options, environ=environ, **kwargs)
-    raise ValueError(f"source {spec.name!r} of kind {spec.kind!r} has no upstream client")
 
 
 def from_settings(db: Database, settings: Settings) -> Waterfall | None:
