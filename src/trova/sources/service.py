@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Connection
 
 from trova.sources import repository as repo
-from trova.sources.config import CommonOptions, EnrowOptions, HttpOptions, SourceSpec, missing_secrets
+from trova.sources.config import (
+    CommonOptions,
+    EnrowOptions,
+    HttpOptions,
+    SourceSpec,
+    VendorOptions,
+    missing_secrets,
+)
 from trova.sources.guard import gate
 from trova.sources.models import Health, SourceHealth, SourceStats
 
@@ -34,7 +41,7 @@ class SourceView:
 
 def target_of(spec: SourceSpec) -> str:
     """Where the source is reached, reduced to scheme, host and path (no query, no templates' secrets)."""
-    if isinstance(spec.options, EnrowOptions):
+    if isinstance(spec.options, EnrowOptions | VendorOptions):
         return spec.options.base_url
     if isinstance(spec.options, HttpOptions):
         parts = urlsplit(spec.options.url)
