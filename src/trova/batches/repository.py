@@ -367,14 +367,11 @@ def searches_revealing(
 
 
 def redact_results(conn: Connection, search_ids: Collection[str]) -> set[str]:
-    """Remove number, country and line type from these results (the ledger is untouched); their batches."""
+    """Remove the number fields (do-not-call flag too) from these results, not the ledger; their batches."""
     batch_ids: set[str] = set()
+    redacted = dict.fromkeys(("number", "country", "line_type", "do_not_call"))
     for part in _parts(search_ids):
-        conn.execute(
-            searches.update().where(searches.c.id.in_(part)).values(
-                number=None, country=None, line_type=None, do_not_call=None
-            )
-        )
+        conn.execute(searches.update().where(searches.c.id.in_(part)).values(**redacted))
         batch_ids.update(conn.execute(sa.select(searches.c.batch_id).where(searches.c.id.in_(part))).scalars())
     return batch_ids
 
