@@ -64,7 +64,9 @@ register_loop(retention_loop)
 def batch_worker(settings: Settings, db: Database, stop: threading.Event, *, slot: int = 0) -> None:
     """One worker thread: runs the batch job step with its own finder, whose upstream is the
     waterfall configured in ``settings`` (none when only the local store is), until ``stop``."""
-    finder = Finder(db, waterfall.from_settings(db, settings))
+    finder = Finder(
+        db, waterfall.from_settings(db, settings), exclude_do_not_call=settings.exclude_do_not_call
+    )
     worker_loop(settings, db, stop, BatchStep(db, settings, finder), slot=slot)
 
 

@@ -134,6 +134,14 @@ class Settings(BaseSettings):
     """How often ``trova serve``/``trova worker`` deletes expired results and audit entries."""
 
     sources: tuple[SourceConfig, ...] = (SourceConfig(name="local", kind="local"),)
+    waterfall: Literal["configured", "cost"] = "configured"
+    """The order vendors are asked in: the file's, or by expected cost per found number (finder.md §4.7)."""
+    waterfall_explore: float = Field(default=0.05, ge=0, le=1)
+    """``cost`` order: the share of searches asked in an exploring order, to keep estimates current."""
+    waterfall_stop_at: Literal["found", "mobile"] = "found"
+    """``mobile``: keep asking past a landline-only answer for a mobile (never past a valid mobile)."""
+    exclude_do_not_call: bool = False
+    """A number a source flags do-not-call is never returned: not found, not charged (finder.md §3.8)."""
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

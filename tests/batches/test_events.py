@@ -31,3 +31,10 @@ def test_a_found_result_whose_number_was_erased_reads_as_not_found() -> None:
     body = result_fields(_done_row(number=None, country=None, line_type=None))
     assert body["qualification"] == "not_found"
     assert "number" not in body and "country" not in body
+
+
+def test_do_not_call_is_shown_only_when_a_source_said() -> None:
+    assert "do_not_call" not in result_fields(_done_row())
+    assert result_fields(_done_row(do_not_call=True))["do_not_call"] is True
+    assert result_fields(_done_row(do_not_call=False))["do_not_call"] is False
+    assert "do_not_call" not in result_fields(_done_row(number=None, do_not_call=True))

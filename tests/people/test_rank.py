@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -146,3 +147,34 @@ def test_summary_merges_written_forms_of_one_number() -> None:
 )
 def test_choice_does_not_depend_on_order(observations: list[Observation]) -> None:
     assert chosen(observations) == MOBILE_3
+
+
+def flagged(raw: str, flag: bool | None, source: str = "vendor") -> Observation:
+    return replace(seen(raw, source), do_not_call=flag)
+
+
+def test_do_not_call_flags_merge_per_number_any_flag_wins() -> None:
+    merged = {
+        number.e164: number.do_not_call
+        for number in summarise(
+            [
+                flagged(MOBILE, None, "crm"),
+                flagged(MOBILE, True, "a"),
+                flagged(MOBILE, False, "b"),
+                flagged(MOBILE_2, False, "a"),
+                flagged(MOBILE_2, None, "crm"),
+                flagged(MOBILE_3, None, "crm"),
+            ],
+            frozenset(),
+        )
+    }
+    assert merged == {MOBILE: True, MOBILE_2: False, MOBILE_3: None}
+
+
+def test_excluding_do_not_call_skips_flagged_numbers_only() -> None:
+    observations = [flagged(MOBILE, True, "a"), flagged(MOBILE, True, "b"), flagged(FIXED, False)]
+    kept = choose(observations, frozenset())
+    assert kept is not None and (kept.e164, kept.do_not_call) == (MOBILE, True)
+    excluded = choose(observations, frozenset(), exclude_do_not_call=True)
+    assert excluded is not None and (excluded.e164, excluded.do_not_call) == (FIXED, False)
+    assert choose([flagged(MOBILE, True)], frozenset(), exclude_do_not_call=True) is None

@@ -53,7 +53,8 @@ def test_the_issue_example_reads_as_written(tmp_path: Path, monkeypatch: pytest.
     [
         (
             {"name": "x", "kind": "ftp"},
-            "source 'x': unknown kind 'ftp' (expected one of local, enrow, http, pdl, prospeo, lusha, kaspr)",
+            "source 'x': unknown kind 'ftp' "
+            "(expected one of local, enrow, http, pdl, prospeo, lusha, kaspr, fullenrich)",
         ),
         (enrow(deadline=5), "source 'up' (enrow): deadline: Extra inputs are not permitted"),
         (

@@ -14,8 +14,9 @@ from trova.finder.upstream import Upstream
 from trova.people.models import Answer, Observation, Search
 from trova.sources import repository as repo
 from trova.sources.config import CommonOptions, LocalOptions, SourceSpec
+from trova.sources.guard import after_step, gate
 from trova.sources.models import Failure, Lookup, SourceHealth, SourceKind, SourceStats
-from trova.sources.waterfall import Waterfall, after_step, gate, worth_asking
+from trova.sources.waterfall import Waterfall, worth_asking
 from trova.store import Database, utcnow
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, 0)

@@ -26,6 +26,9 @@ class Account:
     phone_enabled: bool
     webhook_url: str | None
     created_at: dt.datetime
+    upstream_budget_per_month: float | None = None
+    """How much upstream (vendor) spend this account's searches may cause per calendar month, in the
+    vendors' price unit (None: no limit)."""
 
     @property
     def credits(self) -> int:

@@ -22,6 +22,7 @@ _ACCOUNT_COLUMNS = (
     accounts.c.phone_enabled,
     accounts.c.webhook_url,
     accounts.c.created_at,
+    accounts.c.upstream_budget_per_month,
 )
 
 
@@ -35,6 +36,7 @@ def _account(row: Any) -> Account:
         phone_enabled=bool(row.phone_enabled),
         webhook_url=row.webhook_url,
         created_at=row.created_at,
+        upstream_budget_per_month=row.upstream_budget_per_month,
     )
 
 
@@ -136,6 +138,12 @@ def add_credits(conn: Connection, account_id: int, split: Split) -> None:
 def set_key(conn: Connection, account_id: int, *, key_hash: str, key_prefix: str) -> None:
     conn.execute(
         accounts.update().where(accounts.c.id == account_id).values(key_hash=key_hash, key_prefix=key_prefix)
+    )
+
+
+def set_upstream_budget(conn: Connection, account_id: int, per_month: float | None) -> None:
+    conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(upstream_budget_per_month=per_month)
     )
 
 

@@ -122,6 +122,11 @@ def rotate_key(conn: Connection, account_id: int) -> str:
     return api_key
 
 
+def set_upstream_budget(conn: Connection, account_id: int, per_month: float | None) -> None:
+    """Set (None: remove) the upstream spend this account's searches may cause per month."""
+    repo.set_upstream_budget(conn, account_id, per_month)
+
+
 def set_phone_enabled(conn: Connection, account_id: int, enabled: bool) -> None:
     repo.set_phone_enabled(conn, account_id, enabled)
 

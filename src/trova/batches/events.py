@@ -15,9 +15,9 @@ from trova.batches.models import SearchRow
 
 def result_fields(row: SearchRow) -> dict[str, Any]:
     """``params``, ``custom`` (only if sent), ``qualification`` and, when found, the number fields
-    (with the extensions ``line_type``, ``sources`` — the sources that reported the number — and
-    ``last_seen``). A found result whose number was since erased reads as ``not_found``: a client
-    never sees ``found`` without a number."""
+    (with the extensions ``line_type``, ``sources`` — the sources that reported the number —,
+    ``last_seen`` and ``do_not_call`` when a source said). A found result whose number was since
+    erased reads as ``not_found``: a client never sees ``found`` without a number."""
     body: dict[str, Any] = {"params": row.params}
     if row.has_custom:
         body["custom"] = row.custom
@@ -36,6 +36,8 @@ def result_fields(row: SearchRow) -> dict[str, Any]:
         body["sources"] = list(row.source_names)
     if row.last_seen:
         body["last_seen"] = row.last_seen
+    if row.do_not_call is not None:
+        body["do_not_call"] = row.do_not_call
     return body
 
 

@@ -81,6 +81,7 @@ class SearchRow:
     line_type: str | None
     source_names: tuple[str, ...]
     last_seen: str | None = None
+    do_not_call: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

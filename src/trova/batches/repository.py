@@ -131,6 +131,7 @@ RESULT_COLUMNS = (
     searches.c.line_type,
     sa.type_coerce(searches.c.source_names, sa.Text).label("source_names"),
     searches.c.last_seen,
+    searches.c.do_not_call,
 )
 """``source_names`` is read as the driver gives it (JSON text on SQLite, a list from psycopg) and
 parsed by :func:`_source_names`: a 3,000-result batch repeats a handful of distinct values."""
@@ -151,6 +152,7 @@ def search_row(row: Any) -> SearchRow:
         line_type,
         _source_names(row[10]),
         row[11],
+        None if row[12] is None else bool(row[12]),
     )
 
 
@@ -218,6 +220,7 @@ def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: 
             last_seen=sa.bindparam("b_last_seen"),
             person_key=sa.bindparam("b_person_key"),
             charged=sa.bindparam("b_charged"),
+            do_not_call=sa.bindparam("b_do_not_call"),
             finished_at=now,
         )
     )
@@ -237,6 +240,7 @@ def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: 
                 outcome.last_seen,
                 outcome.person_key,
                 outcome.charged,
+                outcome.do_not_call if outcome.number else None,
             )
             for outcome in outcomes
         ],
@@ -254,6 +258,7 @@ OUTCOME_BINDS = (
     "b_last_seen",
     "b_person_key",
     "b_charged",
+    "b_do_not_call",
 )
 
 
@@ -362,12 +367,11 @@ def searches_revealing(
 
 
 def redact_results(conn: Connection, search_ids: Collection[str]) -> set[str]:
-    """Remove number, country and line type from these results (the ledger is untouched); their batches."""
+    """Remove the number fields (do-not-call flag too) from these results, not the ledger; their batches."""
     batch_ids: set[str] = set()
+    redacted = dict.fromkeys(("number", "country", "line_type", "do_not_call"))
     for part in _parts(search_ids):
-        conn.execute(
-            searches.update().where(searches.c.id.in_(part)).values(number=None, country=None, line_type=None)
-        )
+        conn.execute(searches.update().where(searches.c.id.in_(part)).values(**redacted))
         batch_ids.update(conn.execute(sa.select(searches.c.batch_id).where(searches.c.id.in_(part))).scalars())
     return batch_ids
 

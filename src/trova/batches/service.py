@@ -249,6 +249,7 @@ def outcomes_for(pending: Sequence[PendingSearch], answers: Sequence[Answer | No
                 source_names=tuple(answer.sources),
                 last_seen=answer.last_seen.isoformat() if answer.last_seen else None,
                 person_key=answer.person_key or f"s:{search.id}",
+                do_not_call=answer.do_not_call,
             )
         )
     return outcomes

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
+from trova.accounts.service import get_account
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.batches.models import PendingSearch
 from trova.errors import TrovaError
 from trova.finder.service import Finder
+from trova.finder.upstream import SpendScope, spending_for
 from trova.jobs import repository as jobs_repo
 from trova.jobs.models import Job
 from trova.jobs.service import LeaseKeeper, requeue
@@ -51,6 +53,16 @@ def read_pending(db: Database, job: Job) -> list[PendingSearch]:
     """The searches of the job's index range that have no result yet."""
     with db.read() as conn:
         return batches_repo.pending_searches(conn, job.batch_id, job.first_idx, job.last_idx)
+
+
+def spend_scope(db: Database, job: Job) -> SpendScope | None:
+    """The account the job's upstream calls are for, with its monthly upstream budget."""
+    with db.read() as conn:
+        batch = batches_repo.get_batch(conn, job.batch_id)
+        account = get_account(conn, batch.account_id) if batch is not None else None
+    if account is None:
+        return None
+    return SpendScope(account.id, account.upstream_budget_per_month)
 
 
 def normalised(pending: Sequence[PendingSearch]) -> list[Search | None]:
@@ -187,7 +199,8 @@ def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
         with LeaseKeeper(db, settings, job):
             pending = read_pending(db, job)
             searches = normalised(pending)
-            resolution = resolve_isolated(finder, searches)
+            with spending_for(spend_scope(db, job)):
+                resolution = resolve_isolated(finder, searches)
         by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
         errors = [(pending[i].id, text) for i, text in sorted(resolution.errors.items())]
         outcomes = batches.outcomes_for(pending, resolution.answers)

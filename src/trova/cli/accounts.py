@@ -131,6 +131,36 @@ accounts_app.command("disable-phone")(_phone_switch(False))
 accounts_app.command("enable-phone")(_phone_switch(True))
 
 
+@accounts_app.command("upstream-budget")
+def upstream_budget(
+    name: Annotated[str, typer.Argument()],
+    per_month: Annotated[
+        float | None,
+        typer.Option("--per-month", min=0, help="Vendor spend this account's searches may cause per month."),
+    ] = None,
+    unlimited: Annotated[bool, typer.Option("--unlimited", help="Remove the account's limit.")] = False,
+) -> None:
+    """Show or set how much upstream (vendor) spend the account's searches may cause per month.
+
+    In the vendors' price unit; a search that would exceed it skips the vendor (finder.md §4.3).
+    """
+    from trova.sources.service import account_spend
+    from trova.store import utcnow
+
+    if per_month is not None and unlimited:
+        fail("give --per-month or --unlimited, not both")
+    with write_transaction() as conn:
+        account_id = _account_id(conn, name)
+        if per_month is not None or unlimited:
+            accounts.set_upstream_budget(conn, account_id, per_month)
+        account = accounts.get_account(conn, account_id)
+        spent = account_spend(conn, account_id, utcnow())
+    assert account is not None
+    budget = account.upstream_budget_per_month
+    limit = "no limit" if budget is None else f"{budget:g} per month"
+    typer.echo(f"{name}: upstream budget {limit}; spent this month {spent:g}")
+
+
 @accounts_app.command("ledger")
 def ledger(
     name: Annotated[str, typer.Argument()],

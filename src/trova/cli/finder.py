@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, NoReturn
+from collections.abc import Mapping
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -12,7 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from trova.cli.common import EXIT_USAGE, fail, require_database, settings
 from trova.errors import TrovaError
 from trova.finder.explain import explain, render_text
+from trova.people.models import Search
 from trova.people.normalise import search_from_params
+from trova.settings import Settings
 from trova.store import Database
 
 
@@ -33,6 +36,9 @@ def explain_command(
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Company domain or website.")] = None,
     company: Annotated[str | None, typer.Option("--company", help="Company name.")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Show the vendors this account's budget would skip.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ) -> None:
     """Explain one search: normalised keys, candidate people, their numbers, and the deciding rule.
@@ -51,19 +57,73 @@ def explain_command(
         search = search_from_params({key: value for key, value in params.items() if value is not None})
     except TrovaError as exc:
         _fail(f"{exc.message} ({WHAT_TO_GIVE})")
-    url = settings().database_url
-    require_database(url)
-    db = Database(url)
+    config = settings()
+    require_database(config.database_url)
+    db = Database(config.database_url)
     try:
         explanation = explain(db, search)
+        order = upstream_order(db, config, search, account)
     except SQLAlchemyError as exc:
         _fail(f"cannot read the contact store: {str(exc).splitlines()[0]} (run trova import first?)")
     finally:
         db.dispose()
     if as_json:
-        sys.stdout.write(orjson.dumps(explanation.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        body = {**explanation.to_dict(), **({"upstream_order": order} if order else {})}
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         typer.echo(render_text(explanation))
+        if order:
+            typer.echo(render_order(order))
+
+
+def upstream_order(
+    db: Database, config: Settings, search: Search, account_name: str | None = None
+) -> dict[str, Any] | None:
+    """The vendors this search would be asked, in order, and why (docs/finder.md §4.7), with those
+    a spent budget (the vendor's, or ``account_name``'s) would skip now; None without vendors."""
+    from trova.accounts.service import require_account
+    from trova.finder.upstream import SpendScope
+    from trova.sources.config import CommonOptions
+    from trova.sources.guard import allowance
+    from trova.sources.order import describe
+    from trova.sources.waterfall import from_settings
+    from trova.store import utcnow
+
+    waterfall = from_settings(db, config)
+    if waterfall is None:
+        return None
+    choice = waterfall.choice(search)
+    if not choice.vendors:
+        return None
+    scope = None
+    if account_name is not None:
+        with db.read() as conn:
+            found = require_account(conn, account_name)
+        scope = SpendScope(found.id, found.upstream_budget_per_month)
+    options = {s.name: s.options for s in waterfall.specs if isinstance(s.options, CommonOptions)}
+    why = describe(choice, waterfall.mode)
+    for i, name in enumerate(choice.vendors):
+        allowed, bound = allowance(db, name, options[name], scope, utcnow())
+        if allowed == 0:
+            whose = f"account {account_name}'s upstream" if bound == "account" else "the vendor's"
+            why[i] += f" — skipped now: {whose} budget cannot pay its price"
+    return {
+        "mode": waterfall.mode,
+        "stop_at": waterfall.stop_at,
+        "country": choice.country,
+        "explored": choice.explored,
+        "vendors": list(choice.vendors),
+        "why": why,
+    }
+
+
+def render_order(order: Mapping[str, Any]) -> str:
+    country = order["country"] or "unknown"
+    head = (
+        f"Vendors, in asking order ({order['mode']} order, search country {country}, "
+        f"stop at {order['stop_at']}):"
+    )
+    return "\n".join([head, *(f"  {line}" for line in order["why"])])
 
 
 def _fail(message: str) -> NoReturn:

@@ -395,4 +395,5 @@ def _observation_row(person_id: int, observation: _Observation, now: dt.datetime
         record.observed_at,
         now,
         phone.dedupe_key,
+        phone.do_not_call,
     )

@@ -100,6 +100,7 @@ def _observations_statement(size: int) -> sa.Select[Any]:
         table.c.region,
         table.c.source,
         table.c.observed_at,
+        table.c.do_not_call,
     ).where(keys_in(table.c.person_id, size), *_returnable(table))
 
 
@@ -335,13 +336,19 @@ def observations_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, li
     wanted = list(person_ids)
     owner_of = {group: owner for owner, groups in owned_by(conn, wanted).items() for group in groups}
     found: dict[int, list[Observation]] = {}
-    for person_id, e164, line_type, region, source, observed_at in run_keyed(
+    for person_id, e164, line_type, region, source, observed_at, do_not_call in run_keyed(
         conn, _observations_statement, [*wanted, *owner_of]
     ):
         found.setdefault(owner_of.get(person_id, person_id), []).append(
-            Observation(e164, True, line_type, region, source, _datetime(observed_at))
+            Observation(
+                e164, True, line_type, region, source, _datetime(observed_at), "", _flag(do_not_call)
+            )
         )
     return found
+
+
+def _flag(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def shared_numbers(conn: Connection, numbers: Collection[str]) -> set[str]:
@@ -363,13 +370,21 @@ def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[i
         table.c.source,
         table.c.observed_at,
         table.c.raw,
+        table.c.do_not_call,
     )
     found: dict[int, list[Observation]] = {}
     for part in distinct_slices(sorted({*person_ids, *owner_of})):
         for row in conn.execute(query.where(table.c.person_id.in_(part))):
             found.setdefault(owner_of.get(row.person_id, row.person_id), []).append(
                 Observation(
-                    row.e164, bool(row.valid), row.line_type, row.region, row.source, row.observed_at, row.raw
+                    row.e164,
+                    bool(row.valid),
+                    row.line_type,
+                    row.region,
+                    row.source,
+                    row.observed_at,
+                    row.raw,
+                    _flag(row.do_not_call),
                 )
             )
     return found

@@ -53,6 +53,8 @@ class PhoneValue(NamedTuple):
     line_type: str | None
     region: str | None
     dedupe_key: str
+    do_not_call: bool | None = None
+    """A vendor's do-not-call flag (records of upstream sources only; None: not said)."""
 
 
 class ContactRecord(NamedTuple):

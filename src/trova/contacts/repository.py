@@ -204,6 +204,7 @@ OBSERVATION_COLUMNS = (
     "observed_at",
     "imported_at",
     "dedupe_key",
+    "do_not_call",
 )
 
 

@@ -75,6 +75,7 @@ def answer(identification: Identification, chosen: RankedNumber | None) -> Answe
         sources=chosen.sources,
         last_seen=chosen.last_seen.date(),
         reason=identification.rule,
+        do_not_call=chosen.do_not_call,
     )
 
 
@@ -84,11 +85,16 @@ class Finder:
     ``upstream``: the sources asked for what the local store cannot answer (docs/finder.md §4; the
     :class:`~trova.finder.upstream.Upstream` contract), built by the entry point (``runtime`` and
     the CLI pass ``sources.waterfall.from_settings``); None: the contact store alone.
+    ``exclude_do_not_call`` (``TROVA_EXCLUDE_DO_NOT_CALL``): a number a source flags do-not-call is
+    never returned (docs/finder.md §3.8).
     """
 
-    def __init__(self, db: Database, upstream: Upstream | None = None) -> None:
+    def __init__(
+        self, db: Database, upstream: Upstream | None = None, *, exclude_do_not_call: bool = False
+    ) -> None:
         self.db = db
         self.upstream = upstream
+        self.exclude_do_not_call = exclude_do_not_call
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
         """One answer per search, in order. Identical searches are resolved once (docs/finder.md §5).
@@ -123,7 +129,7 @@ class Finder:
         answers = {
             search: privacy.suppressed_answer()
             if found.person_id in suppressed
-            else answer(found, _choose_for(found, observations, shared))
+            else answer(found, _choose_for(found, observations, shared, self.exclude_do_not_call))
             for search, found in identified.items()
         }
         answers.update(dict.fromkeys(blocked, privacy.suppressed_answer()))
@@ -131,11 +137,15 @@ class Finder:
 
 
 def _choose_for(
-    identification: Identification, observations: Mapping[int, list[Observation]], shared: Collection[str]
+    identification: Identification,
+    observations: Mapping[int, list[Observation]],
+    shared: Collection[str],
+    exclude_do_not_call: bool,
 ) -> RankedNumber | None:
     if identification.person_id is None:
         return None
-    return choose(observations.get(identification.person_id, ()), shared)
+    found = observations.get(identification.person_id, ())
+    return choose(found, shared, exclude_do_not_call=exclude_do_not_call)
 
 
 def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:

@@ -8,7 +8,10 @@ structurally; tests may pass any object with the same method.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Protocol
 
 from trova.people.models import Answer, Search
@@ -45,3 +48,33 @@ class Upstream(Protocol):
         * is safe to call from the worker thread that owns the finder (one finder per thread).
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpendScope:
+    """Whose searches the upstream is asked for: the account its calls are charged to, and how much
+    upstream spend that account may cause per calendar month (None: no limit)."""
+
+    account_id: int
+    budget_per_month: float | None = None
+
+
+_SCOPE: ContextVar[SpendScope | None] = ContextVar("trova_spend_scope", default=None)
+
+
+@contextmanager
+def spending_for(scope: SpendScope | None) -> Iterator[None]:
+    """Resolve within ``scope``: an ``Upstream`` reads it with :func:`current_scope` to bound and
+    attribute what its calls cost. A context variable rather than a parameter, so that every
+    finder (and its test doubles) keeps the one ``resolve_many(searches)`` signature; it is per
+    thread, and each worker thread resolves one chunk (one batch, one account) at a time."""
+    token = _SCOPE.set(scope)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def current_scope() -> SpendScope | None:
+    """The scope set by the innermost :func:`spending_for` of this thread, if any."""
+    return _SCOPE.get()

@@ -50,6 +50,8 @@ class Answer:
     sources: tuple[str, ...] = field(default_factory=tuple)
     last_seen: dt.date | None = None
     reason: str = ""
+    do_not_call: bool | None = None
+    """A source's do-not-call flag for the number (None: no source said)."""
 
     @property
     def found(self) -> bool:
@@ -75,6 +77,8 @@ class Observation:
     source: str
     observed_at: dt.datetime
     raw: str = ""
+    do_not_call: bool | None = None
+    """The source's do-not-call flag for this number (None: the source does not say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,4 @@ class SearchOutcome:
     last_seen: str | None = None
     person_key: str | None = None
     charged: bool = False
+    do_not_call: bool | None = None

@@ -72,6 +72,9 @@ class RankedNumber:
     first_seen: dt.datetime
     last_seen: dt.datetime
     observations: int
+    do_not_call: bool | None = None
+    """True when any source flags the number do-not-call, False when sources say it is not and
+    none says it is, None when no source says."""
 
     @property
     def exclusion(self) -> str | None:
@@ -108,10 +111,22 @@ def summarise(observations: Iterable[Observation], shared: Collection[str]) -> l
     return sorted(_numbers(observations, shared), key=rank_key)
 
 
-def choose(observations: Iterable[Observation], shared: Collection[str]) -> RankedNumber | None:
-    """The number to answer with, or None when no observation survives docs/finder.md §3.1-§3.2."""
-    best = min(_numbers(observations, shared), key=rank_key, default=None)
+def choose(
+    observations: Iterable[Observation], shared: Collection[str], *, exclude_do_not_call: bool = False
+) -> RankedNumber | None:
+    """The number to answer with, or None when no observation survives docs/finder.md §3.1-§3.2
+    (and, with ``exclude_do_not_call``, §3.8: a number flagged do-not-call is never returned)."""
+    numbers = _numbers(observations, shared)
+    if exclude_do_not_call:
+        numbers = [number for number in numbers if number.do_not_call is not True]
+    best = min(numbers, key=rank_key, default=None)
     return best if best is not None and best.eligible else None
+
+
+def do_not_call_of(observations: Iterable[Observation]) -> bool | None:
+    """The merged do-not-call flag of one number's observations (any True wins, then any False)."""
+    flags = {observation.do_not_call for observation in observations}
+    return True if True in flags else False if False in flags else None
 
 
 def _numbers(observations: Iterable[Observation], shared: Collection[str]) -> list[RankedNumber]:
@@ -136,6 +151,7 @@ def _merge(group: list[Observation], shared: Collection[str]) -> RankedNumber:
             first_seen=only.observed_at,
             last_seen=only.observed_at,
             observations=1,
+            do_not_call=only.do_not_call,
         )
     newest = max(group, key=lambda observation: (observation.valid, observation.observed_at))
     return RankedNumber(
@@ -149,4 +165,5 @@ def _merge(group: list[Observation], shared: Collection[str]) -> RankedNumber:
         first_seen=min(observation.observed_at for observation in group),
         last_seen=max(observation.observed_at for observation in group),
         observations=len(group),
+        do_not_call=do_not_call_of(group),
     )

@@ -159,6 +159,18 @@ class KasprOptions(VendorOptions):
     accept_version: str = "v2.0"
 
 
+class FullEnrichOptions(VendorOptions):
+    """FullEnrich's asynchronous bulk enrichment (submitted, then polled; ``sources.vendors.fullenrich``)."""
+
+    base_url: str = "https://app.fullenrich.com"
+    poll_interval_s: float = Field(default=5.0, gt=0)
+    """The first wait between two polls; each next one is 1.5 times longer, up to ``poll_max_s``."""
+    poll_max_s: float = Field(default=30.0, gt=0)
+    deadline_s: float = Field(default=300.0, gt=0)
+    collect_within_s: float = Field(default=86400.0, ge=0)
+    """An enrichment still running at the deadline is collected by later steps for this long."""
+
+
 KIND_OPTIONS: Mapping[str, type[BaseModel]] = {
     "local": LocalOptions,
     "enrow": EnrowOptions,
@@ -167,6 +179,7 @@ KIND_OPTIONS: Mapping[str, type[BaseModel]] = {
     "prospeo": ProspeoOptions,
     "lusha": LushaOptions,
     "kaspr": KasprOptions,
+    "fullenrich": FullEnrichOptions,
 }
 
 

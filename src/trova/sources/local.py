@@ -60,6 +60,7 @@ def record_for(source: str, search: Search, observation: Observation) -> Contact
         line_type=observation.line_type,
         region=observation.region,
         dedupe_key=_dedupe_key(source, search, observation),
+        do_not_call=observation.do_not_call,
     )
     return ContactRecord(
         line=0,

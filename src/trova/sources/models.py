@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from trova.people.models import Observation, Search
 
-SourceKind = Literal["local", "enrow", "http", "pdl", "prospeo", "lusha", "kaspr"]
-VENDOR_KINDS: tuple[SourceKind, ...] = ("pdl", "prospeo", "lusha", "kaspr")
+SourceKind = Literal["local", "enrow", "http", "pdl", "prospeo", "lusha", "kaspr", "fullenrich"]
+VENDOR_KINDS: tuple[SourceKind, ...] = ("pdl", "prospeo", "lusha", "kaspr", "fullenrich")
 Health = Literal["ok", "open", "exhausted", "backing_off", "misconfigured", "disabled"]
 """``open``: the circuit breaker skips the source for a while after repeated failures;
 ``exhausted``: it answered 402 (no credits left); ``backing_off``: it answered 429;
@@ -87,6 +87,9 @@ class Call:
     latency_ms: int
     request_id: str | None = None
     country: str | None = None
+    """The region of the number found."""
+    search_country: str | None = None
+    """The country the search is about (``order.country_of_search``): the cost order's statistics."""
 
 
 @dataclass(frozen=True, slots=True)

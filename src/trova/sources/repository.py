@@ -248,8 +248,11 @@ class CallStats:
         return self.spend / self.found if self.found else None
 
 
-def record_calls(conn: Connection, source: str, calls: Sequence[Call], now: dt.datetime) -> None:
-    """One ``source_calls`` row per request sent (in the transaction that accounts for its effect)."""
+def record_calls(
+    conn: Connection, source: str, calls: Sequence[Call], now: dt.datetime, account_id: int | None = None
+) -> None:
+    """One ``source_calls`` row per request sent (in the transaction that accounts for its effect),
+    charged to ``account_id`` when the searches were an account's."""
     rows = [
         {
             "source": source,
@@ -260,6 +263,8 @@ def record_calls(conn: Connection, source: str, calls: Sequence[Call], now: dt.d
             "outcome": call.outcome,
             "latency_ms": call.latency_ms,
             "country": call.country,
+            "search_country": call.search_country,
+            "account_id": account_id,
             "called_at": now,
         }
         for call in calls
@@ -272,6 +277,16 @@ def spend_since(conn: Connection, source: str, since: dt.datetime) -> float:
     """What ``source`` was billed from ``since`` on (its budget's consumption)."""
     query = sa.select(sa.func.coalesce(sa.func.sum(source_calls.c.cost), 0.0)).where(
         source_calls.c.source == source, source_calls.c.called_at >= since, source_calls.c.billed.is_(True)
+    )
+    return float(conn.execute(query).scalar_one())
+
+
+def account_spend_since(conn: Connection, account_id: int, since: dt.datetime) -> float:
+    """What vendors billed for the account's searches from ``since`` on."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(source_calls.c.cost), 0.0)).where(
+        source_calls.c.account_id == account_id,
+        source_calls.c.called_at >= since,
+        source_calls.c.billed.is_(True),
     )
     return float(conn.execute(query).scalar_one())
 
@@ -305,6 +320,44 @@ def call_stats(conn: Connection, since: dt.datetime | None, *, by_country: bool 
         )
         for row in conn.execute(query)
     ]
+
+
+DEFINITIVE_OUTCOMES = ("found", "no_match", "masked")
+"""Outcomes that say whether the vendor had the person (errors, timeouts and refusals do not)."""
+
+
+def call_outcomes(
+    conn: Connection, sources: Collection[str], country: str | None
+) -> dict[str, tuple[int, int, float]]:
+    """Source -> (definitive outcomes, found, spend) of its calls about searches of ``country``
+    (None: searches whose country is unknown): the cost order's measurements."""
+    if not sources:
+        return {}
+    found = sa.case((source_calls.c.outcome == "found", 1), else_=0)
+    spend = sa.case((source_calls.c.billed.is_(True), source_calls.c.cost), else_=0.0)
+    where_country = (
+        source_calls.c.search_country.is_(None)
+        if country is None
+        else source_calls.c.search_country == country
+    )
+    query = (
+        sa.select(
+            source_calls.c.source,
+            sa.func.count().label("outcomes"),
+            sa.func.sum(found).label("found"),
+            sa.func.sum(spend).label("spend"),
+        )
+        .where(
+            source_calls.c.source.in_(sorted(sources)),
+            where_country,
+            source_calls.c.outcome.in_(DEFINITIVE_OUTCOMES),
+        )
+        .group_by(source_calls.c.source)
+    )
+    return {
+        row.source: (int(row.outcomes), int(row.found or 0), float(row.spend or 0))
+        for row in conn.execute(query)
+    }
 
 
 def paid_twice(conn: Connection, source: str | None = None) -> int:

@@ -10,9 +10,16 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Connection
 
 from trova.sources import repository as repo
-from trova.sources.config import CommonOptions, EnrowOptions, HttpOptions, SourceSpec, missing_secrets
+from trova.sources.config import (
+    CommonOptions,
+    EnrowOptions,
+    HttpOptions,
+    SourceSpec,
+    VendorOptions,
+    missing_secrets,
+)
+from trova.sources.guard import gate
 from trova.sources.models import Health, SourceHealth, SourceStats
-from trova.sources.waterfall import gate
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +41,7 @@ class SourceView:
 
 def target_of(spec: SourceSpec) -> str:
     """Where the source is reached, reduced to scheme, host and path (no query, no templates' secrets)."""
-    if isinstance(spec.options, EnrowOptions):
+    if isinstance(spec.options, EnrowOptions | VendorOptions):
         return spec.options.base_url
     if isinstance(spec.options, HttpOptions):
         parts = urlsplit(spec.options.url)
@@ -145,3 +152,8 @@ def reset(conn: Connection, source: str, now: dt.datetime, *, forget_misses: boo
     )
     if forget_misses:
         repo.forget_source_misses(conn, source)
+
+
+def account_spend(conn: Connection, account_id: int, now: dt.datetime) -> float:
+    """What vendors billed for the account's searches this calendar month (UTC)."""
+    return repo.account_spend_since(conn, account_id, dt.datetime(now.year, now.month, 1))

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -40,6 +40,7 @@ from trova.people.models import Observation, Search
 from trova.sources.config import VendorOptions
 from trova.sources.http import backoff_s, gate_for, observation_of, pacer_for
 from trova.sources.models import Call, CallOutcome, Failure, Lookup, SourceKind
+from trova.sources.order import country_of_search
 from trova.store import utcnow
 
 
@@ -229,7 +230,10 @@ class VendorSource:
             now = self._clock()
             country = self.options.default_country
             asked.observations = tuple(
-                observation_of(phone.raw, country, self.name, now, phone.stated_type)
+                replace(
+                    observation_of(phone.raw, country, self.name, now, phone.stated_type),
+                    do_not_call=phone.do_not_call,
+                )
                 for phone in reply.phones
             )
         elif reply.outcome in ("no_match", "masked"):
@@ -257,6 +261,7 @@ class VendorSource:
             latency_ms=latency_ms,
             request_id=reply.request_id,
             country=country,
+            search_country=country_of_search(search),
         )
 
     def _send(

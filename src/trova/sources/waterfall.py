@@ -24,28 +24,42 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from prometheus_client import Counter
 
-from trova.finder.upstream import LocalResolver
+from trova.finder.upstream import LocalResolver, current_scope
 from trova.people.models import Answer, Search
 from trova.people.rank import choose
 from trova.settings import Settings
 from trova.sources import local
 from trova.sources import repository as repo
-from trova.sources.config import CommonOptions, SourceSpec, configured_sources, missing_secrets
-from trova.sources.guard import Leases, budget_left
+from trova.sources.config import (
+    CommonOptions,
+    SourceSpec,
+    VendorOptions,
+    configured_sources,
+    missing_secrets,
+)
+from trova.sources.guard import Leases, after_step, allowance, gate
+from trova.sources.kinds import build_source as build_source
 from trova.sources.models import (
     STAT_COLUMNS,
-    Health,
+    Call,
     Lookup,
     Source,
-    SourceHealth,
     SourceStats,
     search_from_json,
     search_key,
     search_to_json,
+)
+from trova.sources.order import (
+    Choice,
+    Estimate,
+    StopAt,
+    WaterfallMode,
+    choose_order,
+    country_of_search,
+    satisfied,
 )
 from trova.store import Database, utcnow
 
@@ -63,62 +77,19 @@ CALLS = Counter("trova_source_calls", "Vendor calls by outcome", ["source", "out
 SPEND = Counter("trova_source_spend", "What vendors billed, in each source's price unit", ["source"])
 
 
-def worth_asking(search: Search, answer: Answer) -> bool:
-    """Whether an upstream could turn this unanswered search into an answer.
+def worth_asking(search: Search, answer: Answer, stop_at: StopAt = "found") -> bool:
+    """Whether an upstream could turn this search's answer into a (better) one.
 
-    Not when the local store already found several people by these names: whatever an upstream
-    says would be stored beside them and the search would stay ambiguous, paid for nothing. A
-    LinkedIn profile, though, names one person whatever the namesakes.
+    Not when the answer already satisfies ``stop_at``; not when the local store already found
+    several people by these names: whatever an upstream says would be stored beside them and the
+    search would stay ambiguous, paid for nothing. A LinkedIn profile, though, names one person
+    whatever the namesakes.
     """
-    if answer.found:
+    if satisfied(answer, stop_at):
         return False
+    if answer.found:
+        return True
     return answer.reason != "ambiguous" or search.linkedin_key is not None
-
-
-def gate(health: SourceHealth | None, options: CommonOptions, now: dt.datetime) -> Health:
-    """``ok`` when the source may be asked now, else why it is skipped."""
-    if health is None:
-        return "ok"
-    if health.disabled_at is not None:
-        return "disabled"
-    if health.exhausted_at is not None and now < health.exhausted_at + dt.timedelta(
-        seconds=options.exhausted_recheck_s
-    ):
-        return "exhausted"
-    if health.backoff_until is not None and now < health.backoff_until:
-        return "backing_off"
-    if health.open_until is not None and now < health.open_until:
-        return "open"
-    return "ok"
-
-
-def after_step(
-    health: SourceHealth, lookup: Lookup, options: CommonOptions, now: dt.datetime
-) -> SourceHealth:
-    """The breaker's next state after a step: success closes it; errors and deadlines count towards
-    opening it for ``circuit_open_s``; a 402 marks exhaustion; a 429 backs off for its Retry-After."""
-    if lookup.failure is None:
-        return replace(
-            health,
-            consecutive_failures=0,
-            open_until=None,
-            exhausted_at=None,
-            backoff_until=None,
-            last_success_at=now,
-        )
-    failed = replace(health, last_error=(lookup.error or lookup.failure)[:500], last_error_at=now)
-    if lookup.failure == "bad_key":
-        return replace(failed, disabled_at=now, disabled_reason=(lookup.error or "the key was refused")[:500])
-    if lookup.failure == "exhausted":
-        return replace(failed, exhausted_at=now)
-    if lookup.failure == "rate_limited":
-        wait_s = lookup.retry_after_s if lookup.retry_after_s is not None else options.circuit_open_s
-        return replace(failed, backoff_until=now + dt.timedelta(seconds=max(wait_s, 1.0)))
-    failures = health.consecutive_failures + 1
-    open_until = (
-        now + dt.timedelta(seconds=options.circuit_open_s) if failures >= options.circuit_failures else None
-    )
-    return replace(failed, consecutive_failures=failures, open_until=open_until or health.open_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +102,12 @@ class Step:
 
 class Waterfall:
     """The configured sources after the local store, each with its upstream client: the finder's
-    ``Upstream`` (it implements :meth:`complete`, the one method the finder calls)."""
+    ``Upstream`` (it implements :meth:`complete`, the one method the finder calls).
+
+    ``mode``: ``configured`` (the file's order) or ``cost`` (the vendors of each search by expected
+    cost per found number, ``sources.order``); ``explore``: the share of searches whose order is
+    shuffled to keep the estimates current; ``stop_at``: ``found`` or ``mobile``.
+    """
 
     def __init__(
         self,
@@ -139,11 +115,18 @@ class Waterfall:
         specs: Sequence[SourceSpec],
         sources: Mapping[str, Source],
         clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        mode: WaterfallMode = "configured",
+        explore: float = 0.05,
+        stop_at: StopAt = "found",
     ) -> None:
         self.db = db
         self.specs = list(specs)
         self.sources = dict(sources)
         self.clock = clock
+        self.mode: WaterfallMode = mode
+        self.explore = explore
+        self.stop_at: StopAt = stop_at
 
     @property
     def has_upstreams(self) -> bool:
@@ -155,21 +138,64 @@ class Waterfall:
         local_answers: Mapping[Search, Answer],
         resolve_locally: LocalResolver,
     ) -> dict[Search, Answer]:
-        """The answer for each distinct search: the local store's, or the first source's that found one."""
+        """The answer for each distinct search: the local store's, or the first source's that found
+        one (that satisfies ``stop_at``). Round ``r`` asks each search's ``r``-th source of its plan
+        (:meth:`plans`); each source is asked once per round for all the searches it is next for."""
         latest = dict(local_answers)
         final: dict[Search, Answer] = {}
         pending = list(dict.fromkeys(searches))
-        for spec in self.specs:
+        plans = self.plans(pending)
+        by_name = {spec.name: spec for spec in self.specs}
+        for round_ in range(len(self.specs)):
+            groups: dict[str, list[Search]] = {}
+            for search in pending:
+                groups.setdefault(plans[search][round_], []).append(search)
+            for name, group in sorted(groups.items(), key=lambda item: by_name[item[0]].position):
+                spec = by_name[name]
+                if spec.kind == "local":
+                    final.update((s, latest[s]) for s in group if latest[s].found)
+                elif spec.name in self.sources:
+                    step = self.step(spec, self.sources[spec.name], group, latest, resolve_locally)
+                    latest.update(step.answers)
+                    final.update((s, a) for s, a in step.answers.items() if a.found)
+            pending = [s for s in pending if not satisfied(final.get(s, latest[s]), self.stop_at)]
             if not pending:
                 break
-            if spec.kind == "local":
-                final.update((s, latest[s]) for s in pending if latest[s].found)
-            elif spec.name in self.sources:
-                step = self.step(spec, self.sources[spec.name], pending, latest, resolve_locally)
-                latest.update(step.answers)
-                final.update((s, a) for s, a in step.answers.items() if a.found)
-            pending = [search for search in pending if search not in final]
         return {search: final.get(search, latest[search]) for search in dict.fromkeys(searches)}
+
+    def plans(self, searches: Sequence[Search]) -> dict[Search, tuple[str, ...]]:
+        """Each search's sources in asking order: the configured order, with (``cost`` mode) the
+        vendors' places filled by :meth:`choice` for that search."""
+        names = tuple(spec.name for spec in self.specs)
+        vendors = [spec for spec in self.specs if self._vendor(spec)]
+        if self.mode == "configured" or len(vendors) < 2:
+            return dict.fromkeys(searches, names)
+        slots = {spec.name for spec in vendors}
+        cache: dict[str | None, list[Estimate]] = {}
+        plans = {}
+        for search in searches:
+            ordered = iter(self.choice(search, cache).vendors)
+            plans[search] = tuple(next(ordered) if name in slots else name for name in names)
+        return plans
+
+    def choice(self, search: Search, cache: dict[str | None, list[Estimate]] | None = None) -> Choice:
+        """The vendors of ``search`` in asking order, and why (``trova explain``)."""
+        vendors = [spec for spec in self.specs if self._vendor(spec)]
+        if self.mode == "configured":
+            return Choice(country_of_search(search), tuple(s.name for s in vendors), {})
+        cache = {} if cache is None else cache
+        country = country_of_search(search)
+        if country not in cache:
+            with self.db.read() as conn:
+                measured = repo.call_outcomes(conn, [spec.name for spec in vendors], country)
+            cache[country] = [
+                Estimate(spec.name, spec.position, _price(spec), *measured.get(spec.name, (0, 0, 0.0)))
+                for spec in vendors
+            ]
+        return choose_order(search, cache[country], self.explore)
+
+    def _vendor(self, spec: SourceSpec) -> bool:
+        return isinstance(spec.options, VendorOptions) and spec.name in self.sources
 
     def step(
         self,
@@ -182,7 +208,7 @@ class Waterfall:
         """Ask one upstream about the pending searches worth asking (module docstring, steps 1-5)."""
         options = spec.options
         assert isinstance(options, CommonOptions)
-        askable = [search for search in pending if worth_asking(search, latest[search])]
+        askable = [search for search in pending if worth_asking(search, latest[search], self.stop_at)]
         if not askable:
             return Step({}, SourceStats(spec.name))
         now = self.clock()
@@ -190,20 +216,20 @@ class Waterfall:
             health = repo.health_of(conn, [spec.name]).get(spec.name)
         if gate(health, options, now) != "ok":
             return self._account(spec, SourceStats(spec.name, skipped=len(askable)), None, [], now)
-        collected = {s: a for s, a in self._collect(spec, source, resolve_locally).items() if a.found}
-        askable = [search for search in askable if search not in collected]
+        got, running = self._collect(spec, source, resolve_locally)
+        collected = {s: a for s, a in got.items() if a.found}
+        askable = [s for s in askable if s not in collected and search_key(s) not in running]
         keys = {search: search_key(search) for search in askable}
         with self.db.read() as conn:
             cached = repo.remembered_misses(conn, spec.name, keys.values(), now)
         ask = [search for search in askable if keys[search] not in cached]
         cached_count = len(askable) - len(ask)
-        allowed = budget_left(self.db, spec.name, options, now)
+        allowed, bound = allowance(self.db, spec.name, options, current_scope(), now)
         over_budget = max(0, len(ask) - allowed) if allowed is not None else 0
         ask = ask[: len(ask) - over_budget]
         if over_budget:
-            log.info(
-                "source %s: budget allows %d of %d search(es)", spec.name, len(ask), len(ask) + over_budget
-            )
+            total = len(ask) + over_budget
+            log.info("source %s: %s budget allows %d of %d", spec.name, bound, len(ask), total)
         leases = Leases(self.db, spec.name, options.deadline_s + options.timeout_s)
         ask, others = leases.take(ask, now) if ask else ([], [])
         deadline = time.monotonic() + options.deadline_s
@@ -245,13 +271,15 @@ class Waterfall:
 
     def _collect(
         self, spec: SourceSpec, source: Source, resolve_locally: LocalResolver
-    ) -> dict[Search, Answer]:
+    ) -> tuple[dict[Search, Answer], set[str]]:
         """Collect the source's batches left running at an earlier deadline (already paid for):
-        their answers are kept like any other, and those older than ``collect_within_s`` are given up."""
+        their answers are kept like any other, and those older than ``collect_within_s`` are given up.
+        Also the search keys of the batches still running: they are not asked again meanwhile."""
         collect = getattr(source, "collect", None)
         within_s = getattr(spec.options, "collect_within_s", 0.0)
+        running: set[str] = set()
         if collect is None:
-            return {}
+            return {}, running
         with self.db.read() as conn:
             batches = repo.open_batches(conn, spec.name)
         answers: dict[Search, Answer] = {}
@@ -264,13 +292,14 @@ class Waterfall:
             searches = [search_from_json(value) for value in batch.searches]
             lookup: Lookup | None = collect(batch.upstream_id, searches)
             if lookup is None:
+                running.update(search_key(s) for s in searches)
                 continue
             got, stats = self._absorb(spec, searches, lookup, resolve_locally)
             stats = replace(stats, searches=0, fell_through=0)
             keys = [search_key(s) for s in searches if s in lookup.missed or (s in got and not got[s].found)]
-            self._account(spec, stats, None, keys, now, closing=batch.upstream_id)
+            self._account(spec, stats, None, keys, now, closing=batch.upstream_id, calls=lookup.calls)
             answers.update(got)
-        return answers
+        return answers, running
 
     def _lookup(self, spec: SourceSpec, source: Source, ask: list[Search], options: CommonOptions) -> Lookup:
         started = time.monotonic()
@@ -323,9 +352,12 @@ class Waterfall:
         *,
         closing: str | None = None,
         leases: Leases | None = None,
+        calls: Sequence[Call] = (),
     ) -> Step:
         """The step's one write transaction: counters, misses, breaker, batches left running, one
-        ``source_calls`` row per vendor request, and the release of the step's leases."""
+        ``source_calls`` row per vendor request (``calls``: those of a collected batch), and the
+        release of the step's leases."""
+        calls = lookup.calls if lookup is not None else calls
         options = spec.options
         assert isinstance(options, CommonOptions)
         with self.db.write() as conn:
@@ -341,14 +373,14 @@ class Waterfall:
                 repo.save_health(conn, after_step(health, lookup, options, now), now)
                 for upstream_id, searches in lookup.unfinished.items():
                     repo.open_batch(conn, spec.name, upstream_id, [search_to_json(s) for s in searches], now)
-                repo.record_calls(conn, spec.name, lookup.calls, now)
+            scope = current_scope()
+            repo.record_calls(conn, spec.name, calls, now, scope.account_id if scope else None)
             if leases is not None:
                 leases.release_in(conn)
-        if lookup is not None:
-            for call in lookup.calls:
-                CALLS.labels(spec.name, call.outcome).inc()
-                if call.billed:
-                    SPEND.labels(spec.name).inc(call.cost)
+        for call in calls:
+            CALLS.labels(spec.name, call.outcome).inc()
+            if call.billed:
+                SPEND.labels(spec.name).inc(call.cost)
         for name, value in stats.as_row().items():
             if value:
                 SOURCE_COUNTERS[name].labels(spec.name).inc(value)
@@ -365,22 +397,8 @@ class Waterfall:
             log.warning("could not purge expired misses of source %s", source, exc_info=True)
 
 
-def build_source(spec: SourceSpec, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Source:
-    """The upstream client of one configured source (not for ``local``)."""
-    from trova.sources.config import EnrowOptions, HttpOptions, VendorOptions
-    from trova.sources.enrow import EnrowSource
-    from trova.sources.http import HttpSource
-    from trova.sources.vendors import adapter_for
-
-    if isinstance(spec.options, VendorOptions):
-        from trova.sources.vendor import VendorSource
-
-        return VendorSource(spec.name, spec.options, adapter_for(spec.options), environ=environ, **kwargs)
-    if isinstance(spec.options, EnrowOptions):
-        return EnrowSource(spec.name, spec.options, environ=environ, **kwargs)
-    if isinstance(spec.options, HttpOptions):
-        return HttpSource(spec.name, spec.options, environ=environ, **kwargs)
-    raise ValueError(f"source {spec.name!r} of kind {spec.kind!r} has no upstream client")
+def _price(spec: SourceSpec) -> float:
+    return spec.options.price if isinstance(spec.options, VendorOptions) else 0.0
 
 
 def from_settings(db: Database, settings: Settings) -> Waterfall | None:
@@ -401,5 +419,12 @@ def from_settings(db: Database, settings: Settings) -> Waterfall | None:
             )
             continue
         sources[spec.name] = build_source(spec)
-    waterfall = Waterfall(db, specs, sources)
+    waterfall = Waterfall(
+        db,
+        specs,
+        sources,
+        mode=settings.waterfall,
+        explore=settings.waterfall_explore,
+        stop_at=settings.waterfall_stop_at,
+    )
     return waterfall if waterfall.has_upstreams else None

@@ -38,6 +38,7 @@ accounts = sa.Table(
     sa.Column("webhook_secret_previous", sa.String(100), nullable=True),
     sa.Column("webhook_secret_rotated_at", sa.DateTime, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("upstream_budget_per_month", sa.Float, nullable=True),
     sa.CheckConstraint("sub_credits >= 0", name="sub_credits_non_negative"),
     sa.CheckConstraint("paygo_credits >= 0", name="paygo_credits_non_negative"),
 )
@@ -119,6 +120,7 @@ searches = sa.Table(
     sa.Column("last_seen", sa.String(10), nullable=True),
     sa.Column("person_key", sa.String(64), nullable=True),
     sa.Column("charged", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Column("do_not_call", sa.Boolean, nullable=True),
     sa.Column("reserved_sub", sa.BigInteger, nullable=False),
     sa.Column("reserved_paygo", sa.BigInteger, nullable=False),
     sa.Column("finished_at", sa.DateTime, nullable=True),
@@ -292,6 +294,7 @@ phone_observations = sa.Table(
     sa.Column("observed_at", sa.DateTime, nullable=False),
     sa.Column("imported_at", sa.DateTime, nullable=False),
     sa.Column("dedupe_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("do_not_call", sa.Boolean, nullable=True),
     # The finder's shared-line test (numbers held for more than one person) reads only this index.
     sa.Index("ix_phone_observations_e164_person", "e164", "person_id"),
 )
@@ -367,7 +370,11 @@ source_calls = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
     sa.Column("country", sa.String(2), nullable=True),
     sa.Column("called_at", sa.DateTime, nullable=False),
+    sa.Column("search_country", sa.String(2), nullable=True),
+    sa.Column("account_id", sa.Integer, nullable=True),
     sa.Index("ix_source_calls_source_called_at", "source", "called_at"),
+    sa.Index("ix_source_calls_account_called_at", "account_id", "called_at"),
+    sa.Index("ix_source_calls_source_search_country", "source", "search_country"),
     sa.Index("ix_source_calls_search_key", "search_key"),
 )
 

@@ -199,3 +199,71 @@ FAKES: dict[str, type[FakeVendor]] = {
     "lusha": FakeLusha,
     "kaspr": FakeKaspr,
 }
+
+
+class FakeFullEnrich(FakeVendor):
+    """FullEnrich API v2: POST /api/v2/contact/enrich/bulk (``Authorization: Bearer``) answers an
+    ``enrichment_id``; GET …/bulk/{id} answers 400 ``error.enrichment.in_progress`` for the first
+    ``polls_before_done`` polls, then ``FINISHED`` with ``data[].contact_info``. ``never_finish``
+    keeps it ``IN_PROGRESS``; ``credits`` (phones it may reveal) ends it ``CREDITS_INSUFFICIENT`` (402)."""
+
+    key_header = "Authorization"
+    key_prefix = "Bearer "
+    PATH = "/api/v2/contact/enrich/bulk"
+
+    def __init__(self, key: str = "test-key") -> None:
+        super().__init__(key)
+        self.enrichments: dict[str, list[dict[str, Any]]] = {}
+        self.polls: dict[str, int] = {}
+        self.polls_before_done = 1
+        self.never_finish = False
+
+    def ok(self, received: Received) -> Answer:
+        if self.throttle > 0:
+            self.throttle -= 1
+            return 429, {"code": "error.rate.limit", "message": "Too many requests. Try again in 1m"}, {}
+        if self.header(received, "Authorization") != "Bearer " + self.key:
+            return 401, {"code": "error.api.key", "message": "Unknown api key"}, {}
+        if received.method == "POST" and received.path == self.PATH:
+            enrichment_id = f"e-{len(self.enrichments) + 1}"
+            self.enrichments[enrichment_id] = list((received.body or {}).get("data") or [])
+            return 200, {"enrichment_id": enrichment_id}, {}
+        enrichment_id = received.path.rsplit("/", 1)[-1]
+        if received.method != "GET" or enrichment_id not in self.enrichments:
+            return 404, {"code": "error.enrichment.not_found", "message": "Enrichment ID not found"}, {}
+        self.polls[enrichment_id] = self.polls.get(enrichment_id, 0) + 1
+        if self.never_finish:
+            return 200, {"id": enrichment_id, "status": "IN_PROGRESS", "data": []}, {}
+        if self.polls[enrichment_id] <= self.polls_before_done:
+            message = "Enrichment not ready, try again in 30 seconds"
+            return 400, {"code": "error.enrichment.in_progress", "message": message}, {}
+        if self.malformed:
+            return 200, {"id": enrichment_id, "status": "FINISHED", "data": "not a list"}, {}
+        return self.finished(enrichment_id)
+
+    def finished(self, enrichment_id: str) -> Answer:
+        records, status = [], "FINISHED"
+        for contact in self.enrichments[enrichment_id]:
+            who = _slug(contact["linkedin_url"]) if "linkedin_url" in contact else contact.get("last_name")
+            phones = self.people.get(who or "", [])
+            if phones and self.credits is not None and self.credits <= 0:
+                status = "CREDITS_INSUFFICIENT"
+                break
+            info: dict[str, Any] = {}
+            if phones:
+                region = "FR" if phones[0].number.startswith("+33") else None
+                info = {
+                    "most_probable_phone": {"number": phones[0].number, "region": region},
+                    "phones": [{"number": p.number, "region": region} for p in phones],
+                }
+                self.billed += 1
+                if self.credits is not None:
+                    self.credits -= 1
+            records.append({"input": contact, "custom": contact.get("custom"), "contact_info": info})
+        body = {
+            "id": enrichment_id,
+            "status": status,
+            "data": records,
+            "cost": {"credits": 10 * len(records)},
+        }
+        return (402 if status == "CREDITS_INSUFFICIENT" else 200), body, {}
