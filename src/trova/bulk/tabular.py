@@ -246,7 +246,7 @@ class Table:
     def mapped_rows(self, mapping: Mapping[str, str]) -> Iterator[tuple[int, dict[str, str] | str]]:
         """Each data row's line and its mapped, non-blank cells by field (or why the row is
         malformed), in file order: what :meth:`records` gives, without building a record per row."""
-        if self.fmt.kind == "jsonl":
+        if self.fmt.kind in ("jsonl", "xlsx"):
             for record in self.records():
                 yield record.line, record.problem or _mapped(record.values, mapping)
             return
