@@ -205,7 +205,7 @@ def test_429_backs_off(db: Database, fake: FakeEnrow) -> None:
 def test_unfinished_upstream_batch_falls_through_at_the_deadline(db: Database, fake: FakeEnrow) -> None:
     fake.never_finish = True
     fake.numbers = {"late": ("+15705551234", "US")}
-    source = enrow_source(fake.url, deadline_s=0.6)
+    source = enrow_source(fake.url, deadline_s=2.0)
     assert not resolve(finder(db, source, environ=ENV), [named("Late")])[0].found
     polls = [r for r in fake.received if r.method == "GET"]
     assert len(polls) >= 1
@@ -238,7 +238,7 @@ def test_results_are_matched_by_custom_index(db: Database, fake: FakeEnrow, tmp_
 def test_a_batch_left_running_is_collected_later_not_bought_again(db: Database, fake: FakeEnrow) -> None:
     fake.never_finish = True
     fake.numbers = {"late": ("+15705551234", "US"), "later": ("+15705551235", "US")}
-    source = enrow_source(fake.url, deadline_s=0.5)
+    source = enrow_source(fake.url, deadline_s=2.0)
     assert not resolve(finder(db, source, environ=ENV), [named("Late"), named("Later"), named("None")])[
         0
     ].found
@@ -255,7 +255,7 @@ def test_a_batch_left_running_is_collected_later_not_bought_again(db: Database, 
 
 def test_a_batch_left_running_too_long_is_given_up(db: Database, fake: FakeEnrow) -> None:
     fake.never_finish = True
-    source = enrow_source(fake.url, deadline_s=0.3, collect_within_s=0)
+    source = enrow_source(fake.url, deadline_s=1.5, collect_within_s=0)
     resolve(finder(db, source, environ=ENV), [named("A")])
     resolve(finder(db, source, environ=ENV), [named("A")])
     assert [r.method for r in fake.received].count("POST") == 2
