@@ -60,6 +60,8 @@ class LinkState:
     person_li: dict[int, str | None] = field(default_factory=dict)
     by_name: dict[tuple[str, str, int], set[int]] = field(default_factory=dict)
     seen_keys: set[str] = field(default_factory=set)
+    names_read: set[tuple[str, str]] = field(default_factory=set)
+    weak_names_read: set[tuple[str, str]] = field(default_factory=set)
     loaded_domains: set[str] = field(default_factory=set)
     loaded_names: set[str] = field(default_factory=set)
     loaded_li: set[str] = field(default_factory=set)
@@ -155,10 +157,13 @@ def _load_people(
     companies = {ref for record in named for ref in _known_companies(state, record) if ref > 0}
     if not companies:
         return
-    for known in lookups.people_named(
-        conn, {(record.first_key, record.last_key) for record in named}, at=companies
-    ):
+    pairs = {(record.first_key, record.last_key) for record in named}
+    state.names_read |= pairs
+    for known in lookups.people_named(conn, pairs):
         if known.linkedin_key is not None:
+            continue
+        state.weak_names_read.add((known.first_key, known.last_key))
+        if known.company_id not in companies:
             continue
         name = (known.first_key, known.last_key, known.company_id)
         state.by_name.setdefault(name, set()).add(known.person_id)
@@ -367,7 +372,9 @@ def _touched_names(
     chunk linked (every name of theirs when they are stored: they may have gained a company), of the
     weak groups it created or merged, and of the groups at a company without a domain whose key
     gained a domain (the companies that group reaches grew). A record joining an existing group
-    changes no owner."""
+    changes no owner, and neither does anything under a name no weak group is known by: linking
+    read everyone of the chunk's names (``names_read``), so a name without a weak group before the
+    chunk and without one created by it is left out of the owner refresh."""
     merged = {state.find(survivor) for survivor, _absorbed in state.merges}
 
     def changes(ref: int) -> bool:
@@ -376,6 +383,12 @@ def _touched_names(
 
     names = {(first, last) for ref, first, last in state.person_names if changes(ref)}
     names |= lookups.names_of(conn, stored_profiled)
+    weak_now = {
+        (first, last)
+        for ref, first, last in state.person_names
+        if state.person_li.get(state.find(ref)) is None
+    }
+    names -= state.names_read - state.weak_names_read - weak_now
     keys_with_new_domain = {key for key, ref in state.name_links if state.company_has_domain.get(ref)}
     domainless = {company(ref) for key in keys_with_new_domain for ref in _name_only(state, key)}
     return names | lookups.weak_names_at(conn, domainless)

@@ -233,18 +233,25 @@ def company_keys_of(conn: Connection, company_ids: Iterable[int]) -> dict[int, s
     return found
 
 
-def _weak_at_statement(size: int) -> sa.Select[Any]:
+def _names_at_statement(size: int) -> sa.Select[Any]:
+    """Names and profile of the people at some companies. The profile is tested by the caller: with
+    ``linkedin_key IS NULL`` in the WHERE clause, SQLite starts from that index and reads every
+    person without a profile for each slice of companies, instead of seeking by company."""
     return (
-        sa.select(person_names.c.first_key, person_names.c.last_key)
+        sa.select(person_names.c.first_key, person_names.c.last_key, people.c.linkedin_key)
         .join(person_companies, person_companies.c.person_id == person_names.c.person_id)
         .join(people, people.c.id == person_names.c.person_id)
-        .where(keys_in(person_companies.c.company_id, size), people.c.linkedin_key.is_(None))
+        .where(keys_in(person_companies.c.company_id, size))
     )
 
 
 def weak_names_at(conn: Connection, company_ids: Iterable[int]) -> set[tuple[str, str]]:
     """The names of the people without a profile (weak groups) linked to the given companies."""
-    return {(first, last) for first, last in run_keyed(conn, _weak_at_statement, company_ids)}
+    return {
+        (first, last)
+        for first, last, profile in run_keyed(conn, _names_at_statement, company_ids)
+        if profile is None
+    }
 
 
 def ambiguous_groups(conn: Connection, person_ids: Collection[int]) -> set[int]:
