@@ -10,15 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from trova.store.metadata import NAMING as NAMING
-from trova.store.metadata import Id, metadata
-from trova.store.source_tables import (  # noqa: F401  (re-exported: every table is reached from here)
-    source_batches,
-    source_calls,
-    source_health,
-    source_leases,
-    source_misses,
-    source_stats,
-)
+from trova.store.metadata import Id
+from trova.store.metadata import metadata as metadata
+from trova.store.source_tables import source_batches as source_batches  # every table is reached from here
+from trova.store.source_tables import source_calls as source_calls
+from trova.store.source_tables import source_health as source_health
+from trova.store.source_tables import source_leases as source_leases
+from trova.store.source_tables import source_misses as source_misses
+from trova.store.source_tables import source_stats as source_stats
 
 # --- accounts -------------------------------------------------------------------------------------
 
