@@ -29,3 +29,13 @@ def test_help_reads_cleanly(path: str, command: Any) -> None:
     assert " / --no-" not in text, text
     options = [line.split("  ")[1] for line in text.splitlines() if line.startswith("  -")]
     assert all("<" not in option and "{" not in option for option in options), text
+    usage, arguments = text.splitlines()[0], argument_names(text)
+    assert "{" not in usage and "<" not in usage, text
+    assert all(name.isupper() and "<" not in name for name in arguments), text
+
+
+def argument_names(text: str) -> list[str]:
+    """The names in the help's Arguments section (each line's first column)."""
+    section = text.split("Arguments:\n", 1)[1].split("\n\n", 1)[0] if "Arguments:\n" in text else ""
+    lines = [line for line in section.splitlines() if line.startswith("  ") and not line.startswith("   ")]
+    return [line.strip().split("  ")[0] for line in lines]

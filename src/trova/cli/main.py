@@ -64,11 +64,23 @@ def name_values(command: Any) -> None:
     """Name every option's value in the help after the option (``--host HOST``, ``--api-key
     API_KEY``) where the command does not name it, instead of its Python type (``<str>``)."""
     for param in command.params:
+        if param.param_type_name == "argument":
+            name_argument(param)
         if param.param_type_name != "option" or param.metavar is not None or param.is_flag or param.count:
             continue
         param.metavar = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
     for sub in getattr(command, "commands", {}).values():
         name_values(sub)
+
+
+def name_argument(param: Any) -> None:
+    """Write an argument as its name alone (``FILES...``, ``[ID]`` when optional), where Typer writes
+    ``{files}... <list[Path]>``: its Python type says nothing to the reader, its help does."""
+    label = (param.metavar or param.name).upper() + ("..." if param.nargs != 1 else "")
+    usage = label if param.required else f"[{label}]"
+    param.display_type_rich = lambda ctx: None
+    param._rich_display_name = lambda: label
+    param._usage_display_name = lambda: usage
 
 
 class LazyGroup(TyperGroup):
