@@ -4,6 +4,7 @@ process, a read-only database; ``/healthz`` (alive) against ``/readyz`` (able to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api, start_api
+from tests.support.disks import fill, small_filesystem
 from tests.support.locks import exclusive_lock
 from trova.accounts import service as accounts
 from trova.api.app import create_app
@@ -104,6 +106,38 @@ def test_a_read_only_database_is_503_with_one_log_line_and_not_ready(
     assert ready.json()["checks"]["read"] == "ok" and "readonly" in ready.json()["checks"]["write"]
     lines = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert len(lines) == 1 and "readonly" in lines[0].getMessage() and lines[0].exc_info is None
+
+
+def test_a_full_filesystem_is_503_charges_nothing_and_heals_when_room_returns(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "disk", 4 * 1024 * 1024) as disk:
+        db = Database(f"sqlite:///{disk / 'trova.db'}", unavailable_errors=True)
+        upgrade(db)
+        with db.write() as conn:
+            key = accounts.create_account(conn, "full", credits=1_000_000).api_key
+        with contextlib.closing(db.engine.raw_connection()) as raw:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        filler = fill(disk / "filler")
+        searches = {"searches": [{"linkedin_url": f"https://www.linkedin.com/in/p{i}"} for i in range(3000)]}
+
+        async def run() -> list[httpx.Response]:
+            async with app_client(db, tmp_path) as client:
+                headers = {"x-api-key": key}
+                full = [await client.post("/phone/bulk", json=searches, headers=headers),
+                        await client.get("/readyz"), await client.get("/account/info", headers=headers)]
+                filler.unlink()
+                healed = [await client.post("/phone/bulk", json=searches, headers=headers),
+                          await client.get("/readyz")]
+                return [*full, *healed]
+
+        try:
+            refused, not_ready, info, accepted, ready = asyncio.run(run())
+        finally:
+            db.dispose()
+    assert (refused.status_code, refused.json()) == (503, {"message": "Service temporarily unavailable"})
+    assert refused.headers["retry-after"]
+    assert not_ready.status_code == 503 and "full" in not_ready.json()["checks"]["write"]
+    assert info.status_code == 200 and info.json()["credits"] == 1_000_000
+    assert accepted.status_code == 201 and ready.status_code == 200
 
 
 def test_readyz_says_when_the_schema_is_not_current(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ another process past the busy timeout, a read-only file, a full database, a serv
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from tests.support.databases import fresh_postgres_database
 from tests.support.locks import exclusive_lock
 from trova.errors import DatabaseBusy, DatabaseUnavailable
 from trova.store import Database, utcnow
@@ -21,6 +23,11 @@ from trova.store.tables import readiness_probes
 def probe(db: Database, name: str) -> None:
     with db.write() as conn:
         conn.execute(sa.insert(readiness_probes).values(name=name, probed_at=utcnow()))
+
+
+def probes(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(readiness_probes)).scalar_one())
 
 
 def migrated(path: Path, busy_timeout_s: float = 0.5) -> Database:
@@ -37,8 +44,7 @@ def test_a_write_past_the_busy_timeout_is_database_busy_and_reads_go_on(tmp_path
             with pytest.raises(DatabaseBusy):
                 probe(db, "blocked")
             assert time.monotonic() - started < 10
-            with db.read() as conn:
-                assert conn.execute(sa.select(sa.func.count()).select_from(readiness_probes)).scalar() == 0
+            assert probes(db) == 0
         probe(db, "after")
     finally:
         db.dispose()
@@ -82,6 +88,27 @@ def test_a_bad_statement_stays_a_bug_not_a_503(tmp_path: Path) -> None:
             conn.execute(sa.text("SELECT * FROM no_such_table"))
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgres_lock_held_past_the_busy_timeout_is_database_busy_and_reads_go_on() -> None:
+    with fresh_postgres_database() as url:
+        db = Database(url, busy_timeout_s=0.5, unavailable_errors=True)
+        upgrade(db)
+        holder = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            with ThreadPoolExecutor(1) as pool, holder.connect() as other:
+                other.exec_driver_sql("LOCK TABLE readiness_probes IN EXCLUSIVE MODE")
+                blocked = pool.submit(probe, db, "blocked")
+                with pytest.raises(DatabaseBusy) as raised:
+                    blocked.result(timeout=10)
+                assert "lock" in raised.value.reason
+                assert probes(db) == 0
+                other.rollback()
+            probe(db, "after")
+        finally:
+            holder.dispose()
+            db.dispose()
 
 
 @pytest.mark.postgres

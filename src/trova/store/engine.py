@@ -100,8 +100,8 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
 def create_engine(
     url: str, *, pool_size: int = 10, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
 ) -> Engine:
-    """An engine for ``url`` with Trova's connection settings for its dialect; on SQLite a write
-    waits at most ``busy_timeout_s`` for the lock."""
+    """An engine for ``url`` with Trova's connection settings for its dialect; a write waits at most
+    ``busy_timeout_s`` for SQLite's write lock, a statement at most that long for a PostgreSQL lock."""
     url = _normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -112,7 +112,23 @@ def create_engine(
         )
         _install_sqlite_hooks(engine, int(busy_timeout_s * 1000))
         return engine
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    _install_postgres_hooks(engine, int(busy_timeout_s * 1000))
+    return engine
+
+
+def _install_postgres_hooks(engine: Engine, lock_timeout_ms: int) -> None:
+    """Every session waits at most ``lock_timeout_ms`` for a lock (a row or table another session
+    holds), then fails with ``lock_not_available``: the serving processes answer it as
+    :class:`~trova.errors.DatabaseBusy` (503) instead of holding a request and its connection for
+    as long as the other session keeps the lock."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute(f"SET lock_timeout = {lock_timeout_ms}")
+        dbapi_connection.autocommit = autocommit
 
 
 @contextmanager
