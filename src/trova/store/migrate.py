@@ -61,7 +61,9 @@ def upgrade(db: Database) -> None:
     """Bring the database to the newest schema; a no-op when it is already there.
 
     On PostgreSQL an advisory lock makes concurrent starts of many processes safe: one migrates,
-    the others wait and then find nothing to do.
+    the others wait and then find nothing to do. They wait as long as that takes (no
+    ``lock_timeout`` here, unlike every other transaction): a start that gave up would fail, not
+    retry.
     """
     if at_head(db):
         return
@@ -70,6 +72,7 @@ def upgrade(db: Database) -> None:
     config = alembic_config(db.url)
     with db.engine.begin() as conn:
         if db.dialect == "postgresql":
+            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7243001)")
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
