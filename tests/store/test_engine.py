@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import postgres_with_another_session
 from tests.support.locks import exclusive_lock
 from trova.errors import DatabaseBusy, DatabaseUnavailable
 from trova.store import Database, utcnow
@@ -92,23 +92,16 @@ def test_a_bad_statement_stays_a_bug_not_a_503(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_a_postgres_lock_held_past_the_busy_timeout_is_database_busy_and_reads_go_on() -> None:
-    with fresh_postgres_database() as url:
-        db = Database(url, busy_timeout_s=0.5, unavailable_errors=True)
+    with ThreadPoolExecutor(1) as pool, postgres_with_another_session(busy_timeout_s=0.5) as (db, other):
         upgrade(db)
-        holder = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        try:
-            with ThreadPoolExecutor(1) as pool, holder.connect() as other:
-                other.exec_driver_sql("LOCK TABLE readiness_probes IN EXCLUSIVE MODE")
-                blocked = pool.submit(probe, db, "blocked")
-                with pytest.raises(DatabaseBusy) as raised:
-                    blocked.result(timeout=10)
-                assert "lock" in raised.value.reason
-                assert probes(db) == 0
-                other.rollback()
-            probe(db, "after")
-        finally:
-            holder.dispose()
-            db.dispose()
+        other.exec_driver_sql("LOCK TABLE readiness_probes IN EXCLUSIVE MODE")
+        blocked = pool.submit(probe, db, "blocked")
+        with pytest.raises(DatabaseBusy) as raised:
+            blocked.result(timeout=10)
+        assert "lock" in raised.value.reason
+        assert probes(db) == 0
+        other.rollback()
+        probe(db, "after")
 
 
 @pytest.mark.postgres

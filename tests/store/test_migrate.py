@@ -4,11 +4,10 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
-import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import postgres_with_another_session
 from trova.store import Database
 from trova.store.migrate import at_head, current_revision, upgrade
 from trova.store.tables import metadata
@@ -63,18 +62,11 @@ def test_the_heads_read_from_the_scripts_are_alembics(db_url: str) -> None:
 
 @pytest.mark.postgres
 def test_a_start_waits_for_another_process_migrating_past_the_lock_timeout() -> None:
-    with fresh_postgres_database() as url:
-        db = Database(url, busy_timeout_s=0.2, unavailable_errors=True)
-        other = sa.create_engine(url)
-        try:
-            with ThreadPoolExecutor(1) as pool, other.connect() as migrating:
-                migrating.exec_driver_sql("SELECT pg_advisory_xact_lock(7243001)")
-                waiting = pool.submit(upgrade, db)
-                with pytest.raises(FutureTimeout):
-                    waiting.result(timeout=1.0)
-                migrating.rollback()
-                waiting.result(timeout=120)
-            assert at_head(db)
-        finally:
-            other.dispose()
-            db.dispose()
+    with ThreadPoolExecutor(1) as pool, postgres_with_another_session(busy_timeout_s=0.2) as (db, migrating):
+        migrating.exec_driver_sql("SELECT pg_advisory_xact_lock(7243001)")
+        waiting = pool.submit(upgrade, db)
+        with pytest.raises(FutureTimeout):
+            waiting.result(timeout=1.0)
+        migrating.rollback()
+        waiting.result(timeout=120)
+        assert at_head(db)

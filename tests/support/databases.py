@@ -9,6 +9,9 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trova.store import Database
 
 PG_ADMIN_URL = os.environ.get("TROVA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -49,6 +52,21 @@ def fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@contextmanager
+def postgres_with_another_session(busy_timeout_s: float) -> Iterator[tuple[Database, Connection]]:
+    """A fresh PostgreSQL database opened the way ``serve`` opens it (503 errors, ``busy_timeout_s``),
+    and a connection of another session that can take locks against it."""
+    with fresh_postgres_database() as url:
+        db = Database(url, busy_timeout_s=busy_timeout_s, unavailable_errors=True)
+        other = sa.create_engine(url)
+        try:
+            with other.connect() as session:
+                yield db, session
+        finally:
+            other.dispose()
+            db.dispose()
 
 
 REDIS_URL = os.environ.get("TROVA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
