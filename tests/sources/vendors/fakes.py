@@ -9,8 +9,11 @@ answer a body that is not the documented shape.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from tests.sources.provider import Received, _Server
 
@@ -267,3 +270,77 @@ class FakeFullEnrich(FakeVendor):
             "cost": {"credits": 10 * len(records)},
         }
         return (402 if status == "CREDITS_INSUFFICIENT" else 200), body, {}
+
+
+class FakeApollo(FakeVendor):
+    """Apollo People Match: ``POST /api/v1/people/match`` (``x-api-key``, query parameters) answers
+    ``{"person": …}`` (or ``null``) at once, then POSTs the revealed ``phone_numbers`` to the request's
+    ``webhook_url``, from another thread as Apollo does later. ``hold`` keeps the callbacks until
+    :meth:`release`; ``deliveries`` records (status, body) of every callback it POSTed."""
+
+    key_header = "x-api-key"
+
+    def __init__(self, key: str = "test-key") -> None:
+        super().__init__(key)
+        self.hold = False
+        self.held: list[tuple[str, dict[str, Any]]] = []
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.deliveries: list[tuple[int, Any]] = []
+        self._threads: list[threading.Thread] = []
+
+    def who(self, received: Received) -> str | None:
+        query = {key: values[0] for key, values in received.query.items()}
+        return _slug(query["linkedin_url"]) if "linkedin_url" in query else query.get("last_name")
+
+    def no_credits(self) -> Answer:
+        return 422, {"error": "You have insufficient credits to perform this action"}, {}
+
+    def no_match(self) -> Answer:
+        return 200, {"person": None}, {}
+
+    def ok(self, received: Received) -> Answer:
+        if received.method != "POST" or received.path != "/api/v1/people/match":
+            return 404, {"error": "Not found"}, {}
+        status, body, headers = super().ok(received)
+        if status == 200 and body.get("person") is not None:
+            self.callback(received.query["webhook_url"][0], body.pop("_callback"))
+        return status, body, headers
+
+    def found(self, phones: list[Phone]) -> tuple[int, Any, bool]:
+        numbers = [
+            {
+                "raw_number": p.number,
+                "sanitized_number": p.number,
+                "type_cd": p.kind,
+                "status_cd": "valid_number",
+                "dnc_status_cd": "dnc" if p.do_not_call else "not_dnc",
+            }
+            for p in phones
+            if not p.masked
+        ]
+        callback = {"status": "success", "people": [{"id": "p-1", "phone_numbers": numbers}]}
+        return 200, {"person": {"id": "p-1"}, "request_id": "r-1", "_callback": callback}, bool(numbers)
+
+    def callback(self, url: str, payload: dict[str, Any]) -> None:
+        if self.hold:
+            self.held.append((url, payload))
+            return
+        thread = threading.Thread(target=self.deliver, args=(url, payload), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def deliver(self, url: str, payload: dict[str, Any]) -> int:
+        """POST one callback as Apollo does; its status."""
+        response = httpx.post(url, json=payload, timeout=30)
+        self.sent.append((url, payload))
+        self.deliveries.append((response.status_code, response.json()))
+        return response.status_code
+
+    def release(self) -> list[int]:
+        """Deliver the held callbacks now: their statuses."""
+        held, self.held, self.hold = self.held, [], False
+        return [self.deliver(url, payload) for url, payload in held]
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=60)
