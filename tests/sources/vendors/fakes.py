@@ -175,7 +175,10 @@ class FakeLusha(FakeVendor):
 
 
 class FakeKaspr(FakeVendor):
-    """POST /profile/linkedin, ``authorization: Bearer``, ``accept-version``."""
+    """POST /profile/linkedin, ``authorization: Bearer``, ``accept-version: v2.0``, ``{"id": <slug>,
+    "name", "dataToGet", "requiredData"}``. Numbers come spaced (``+33 6 12 …``), as Kaspr writes them.
+    A profile without a phone is answered 200 without phones (an export credit spent), unless the
+    request names ``phone`` in ``requiredData``: then 404, free."""
 
     key_header = "authorization"
     key_prefix = "Bearer "
@@ -185,6 +188,15 @@ class FakeKaspr(FakeVendor):
             return None
         return str((received.body or {}).get("id") or "")
 
+    def ok(self, received: Received) -> Answer:
+        status, body, headers = super().ok(received)
+        profile = body.get("profile") if isinstance(body, dict) else None
+        required = (received.body or {}).get("requiredData") or []
+        if isinstance(profile, dict) and not profile.get("phones") and "phone" in required:
+            self.billed -= 1
+            return 404, {"message": "Required data not found"}, {}
+        return status, body, headers
+
     def no_credits(self) -> Answer:
         return 200, {"message": "No credits left"}, {}
 
@@ -192,8 +204,13 @@ class FakeKaspr(FakeVendor):
         return 404, {"message": "Profile not found"}, {}
 
     def found(self, phones: list[Phone]) -> tuple[int, Any, bool]:
-        profile = {"id": "k-1", "starryPhone": phones[0].number, "phones": [p.number for p in phones]}
+        spaced = [_spaced(p.number) for p in phones]
+        profile = {"id": "k-1", "starryPhone": spaced[0] if spaced else None, "phones": spaced}
         return 200, {"profile": profile}, True
+
+
+def _spaced(number: str) -> str:
+    return f"{number[:3]} {number[3]} " + " ".join(number[i : i + 2] for i in range(4, len(number), 2))
 
 
 FAKES: dict[str, type[FakeVendor]] = {
