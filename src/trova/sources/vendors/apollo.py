@@ -33,16 +33,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-import orjson
 
 from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
 from trova.sources import callback_repository as callbacks
 from trova.sources.config import ApolloOptions
 from trova.sources.http import observation_of
-from trova.sources.models import Call, Failure, Lookup, SourceKind, search_fields
+from trova.sources.models import Call, Failure, Lookup, SourceKind
 from trova.sources.order import country_of_search
-from trova.sources.vendor import text
+from trova.sources.vendor import json_object, person_fields, text
 from trova.store import Database, utcnow
 
 CALLBACK_PATH = "/v1/callbacks/"
@@ -155,7 +154,7 @@ class ApolloSource:
             sent.failure = ("error", f"POST: {type(error).__name__}", None)
             return
         latency_ms = int((time.monotonic() - started) * 1000)
-        body = _body(response)
+        body = json_object(response)
         sent.failure = _failure_of(response, body)
         if sent.failure is not None:
             return
@@ -221,24 +220,9 @@ class ApolloSource:
 
 
 def _params(search: Search) -> dict[str, str]:
-    fields = search_fields(search)
-    params = {
-        "first_name": fields.get("first_name"),
-        "last_name": fields.get("last_name"),
-        "domain": fields.get("company_domain"),
-        "organization_name": fields.get("company_name"),
-        "linkedin_url": fields.get("linkedin_url"),
-    }
-    kept = {key: value for key, value in params.items() if value}
+    """People Match's query parameters; empty when the search names no one Apollo can match."""
+    kept = person_fields(search, company_name_key="organization_name")
     return kept if "linkedin_url" in kept or {"first_name", "last_name"} <= kept.keys() else {}
-
-
-def _body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = orjson.loads(response.content) if response.content else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _failure_of(response: httpx.Response, body: dict[str, Any]) -> tuple[Failure, str, float | None] | None:
