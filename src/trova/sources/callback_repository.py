@@ -36,9 +36,28 @@ def open_callback(conn: Connection, source: str, hashed: str, now: dt.datetime) 
     conn.execute(sa.insert(source_callbacks).values(token_hash=hashed, source=source, created_at=now))
 
 
+def set_request_id(conn: Connection, hashed: str, request_id: str) -> None:
+    """The vendor's id of the request, to poll for its result when the callback does not come."""
+    conn.execute(
+        sa.update(source_callbacks)
+        .where(source_callbacks.c.token_hash == hashed)
+        .values(request_id=request_id)
+    )
+
+
+def request_id_of(conn: Connection, hashed: str) -> str | None:
+    return conn.execute(
+        sa.select(source_callbacks.c.request_id).where(source_callbacks.c.token_hash == hashed)
+    ).scalar_one_or_none()
+
+
 def deliver(conn: Connection, token: str, payload: Any, now: dt.datetime) -> Delivery:
     """Keep a callback's payload, once: ``unknown`` token, or ``replayed`` (already received)."""
-    hashed = token_hash(token)
+    return deliver_hashed(conn, token_hash(token), payload, now)
+
+
+def deliver_hashed(conn: Connection, hashed: str, payload: Any, now: dt.datetime) -> Delivery:
+    """:func:`deliver` by the token's hash (a result polled from the vendor instead of called back)."""
     result = conn.execute(
         sa.update(source_callbacks)
         .where(source_callbacks.c.token_hash == hashed, source_callbacks.c.received_at.is_(None))

@@ -293,7 +293,9 @@ class FakeApollo(FakeVendor):
     """Apollo People Match: ``POST /api/v1/people/match`` (``x-api-key``, query parameters) answers
     ``{"person": …}`` (or ``null``) at once, then POSTs the revealed ``phone_numbers`` to the request's
     ``webhook_url``, from another thread as Apollo does later. ``hold`` keeps the callbacks until
-    :meth:`release`; ``deliveries`` records (status, body) of every callback it POSTed."""
+    :meth:`release`; ``deliveries`` records (status, body) of every callback it POSTed. With
+    ``lose_callbacks`` nothing is POSTed: ``GET /api/v1/webhook_result/{request_id}`` answers 404
+    ``result_pending`` ``pending_polls`` times, then the payload (Apollo's poll-webhook-result)."""
 
     key_header = "x-api-key"
 
@@ -304,6 +306,11 @@ class FakeApollo(FakeVendor):
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.deliveries: list[tuple[int, Any]] = []
         self._threads: list[threading.Thread] = []
+        self.lose_callbacks = False
+        self.pending_polls = 0
+        self.results: dict[str, dict[str, Any]] = {}
+        self.withheld: set[str] = set()
+        """Results not ready yet (``hold``): their polls are ``result_pending`` too."""
 
     def who(self, received: Received) -> str | None:
         query = {key: values[0] for key, values in received.query.items()}
@@ -316,12 +323,31 @@ class FakeApollo(FakeVendor):
         return 200, {"person": None}, {}
 
     def ok(self, received: Received) -> Answer:
+        if received.method == "GET" and received.path.startswith("/api/v1/webhook_result/"):
+            return self.poll(received)
         if received.method != "POST" or received.path != "/api/v1/people/match":
             return 404, {"error": "Not found"}, {}
         status, body, headers = super().ok(received)
         if status == 200 and body.get("person") is not None:
-            self.callback(received.query["webhook_url"][0], body.pop("_callback"))
+            body["request_id"] = request_id = f"-{len(self.received)}0423"
+            payload = body.pop("_callback")
+            self.results[request_id] = payload
+            if self.hold:
+                self.withheld.add(request_id)
+            if not self.lose_callbacks:
+                self.callback(received.query["webhook_url"][0], payload)
         return status, body, headers
+
+    def poll(self, received: Received) -> Answer:
+        if self.header(received, "x-api-key") != self.key:
+            return self.refused()
+        request_id = received.path.rsplit("/", 1)[-1]
+        if request_id not in self.results:
+            return 404, {"error_code": "request_id_unknown", "error": "Unknown request id"}, {}
+        if request_id in self.withheld or self.pending_polls > 0:
+            self.pending_polls = max(0, self.pending_polls - 1)
+            return 404, {"error_code": "result_pending", "retry_after_seconds": 5}, {}
+        return 200, self.results[request_id], {}
 
     def found(self, phones: list[Phone]) -> tuple[int, Any, bool]:
         numbers = [
@@ -336,7 +362,7 @@ class FakeApollo(FakeVendor):
             if not p.masked
         ]
         callback = {"status": "success", "people": [{"id": "p-1", "phone_numbers": numbers}]}
-        return 200, {"person": {"id": "p-1"}, "request_id": "r-1", "_callback": callback}, bool(numbers)
+        return 200, {"person": {"id": "p-1"}, "_callback": callback}, bool(numbers)
 
     def callback(self, url: str, payload: dict[str, Any]) -> None:
         if self.hold:
@@ -356,6 +382,7 @@ class FakeApollo(FakeVendor):
     def release(self) -> list[int]:
         """Deliver the held callbacks now: their statuses."""
         held, self.held, self.hold = self.held, [], False
+        self.withheld.clear()
         return [self.deliver(url, payload) for url, payload in held]
 
     def join(self) -> None:

@@ -112,10 +112,11 @@ def test_a_reveal_pending_at_the_deadline_is_collected_after_a_restart_and_paid_
     [first] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
     assert not first.found and batches(db) == [(None,)]
     [meanwhile] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
-    assert not meanwhile.found and len(fake.received) == 1
+    posts = [r for r in fake.received if r.method == "POST"]
+    assert not meanwhile.found and len(posts) == 1
     assert fake.release() == [200]
     [collected] = resolve(finder(db, fake, trova.base_url), [linkedin("ada")])
-    assert collected.number == "+33612345678" and len(fake.received) == 1
+    assert collected.number == "+33612345678" and posts == [r for r in fake.received if r.method == "POST"]
     assert batches(db) == [("collected",)]
     assert [(r.outcome, r.billed, r.cost) for r in call_rows(db, "apollo")] == [("found", True, 8.0)]
     assert fake.billed == 1
@@ -176,3 +177,24 @@ def test_trova_serve_configured_with_apollo_receives_its_own_callbacks(tmp_path:
     [match, _miss] = [r for r in fake.received if r.path == "/api/v1/people/match"]
     assert match.query["webhook_url"][0].startswith(f"http://127.0.0.1:{port}/v1/callbacks/")
     assert fake.deliveries == [(200, {"received": True})]
+
+
+def test_a_lost_callback_is_polled_from_apollo_by_a_later_step_and_paid_once(
+    db: Database, fake: FakeApollo, trova: TrovaServer
+) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.lose_callbacks = True
+    fake.pending_polls = 1
+    [first] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
+    assert not first.found and fake.deliveries == []
+    [pending] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
+    assert not pending.found and batches(db) == [(None,)]
+    [collected] = resolve(finder(db, fake, trova.base_url), [linkedin("ada")])
+    assert collected.number == "+33612345678" and batches(db) == [("collected",)]
+    [match] = [r for r in fake.received if r.method == "POST"]
+    request_id = next(iter(fake.results))
+    polls = [r.path for r in fake.received if r.method == "GET"]
+    assert polls == [f"/api/v1/webhook_result/{request_id}"] * 2
+    assert [(r.outcome, r.billed, r.cost) for r in call_rows(db, "apollo")] == [("found", True, 8.0)]
+    late = httpx.post(match.query["webhook_url"][0], json=fake.results[request_id])
+    assert (late.status_code, late.json()) == (409, {"message": "Callback already received"})

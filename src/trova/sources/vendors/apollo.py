@@ -12,14 +12,19 @@ https://docs.apollo.io/reference/poll-webhook-result), read through the search t
   nothing: the only defence is an unguessable URL, and Apollo may deliver a callback more than once.
 * 401/403: the key is refused; 402, or 422 whose message speaks of credits: no credits; 429: the
   rate limit (``Retry-After`` honoured).
+* The match answer carries a ``request_id``: ``GET /api/v1/webhook_result/{request_id}`` (free)
+  answers the callback's payload once ready, 404 ``result_pending`` (with ``retry_after_seconds``)
+  before; results are kept thirty days.
 * Credits are spent per reveal: a callback that revealed a number is billed at ``price``.
 
 Each request gets its own callback token (``callback_repository``): the row is written before
 Apollo is asked, ``POST /v1/callbacks/<token>`` of ``trova serve`` writes the payload into it, and
 the search reads it until ``deadline_s``; then it is reported not found, and the pending reveal
 (already paid for) is a ``source_batches`` row that later steps collect, in this process or another
-one after a restart, without asking Apollo again. ``dnc_status_cd`` is carried to ``do_not_call``;
-``type_cd`` refines the line type; a number whose ``status_cd`` says invalid is not a find.
+one after a restart, without asking Apollo again; when the callback has not come by then, those
+steps poll Apollo's webhook result instead (the fallback). ``dnc_status_cd`` is carried to
+``do_not_call``; ``type_cd`` refines the line type; a number whose ``status_cd`` says invalid is not
+a find.
 Apollo's ``bulk_match`` (10 people) is not used: one search, one request, one callback.
 """
 
@@ -88,15 +93,9 @@ class ApolloSource:
             missing = "TROVA_PUBLIC_URL is not set: Apollo reveals phones by callback"
             return Lookup(failure="error", error=missing)
         sent = _Sent()
-        with httpx.Client(
-            base_url=self.options.base_url,
-            timeout=self.options.timeout_s,
-            transport=self._transport,
-            follow_redirects=False,
-            headers={"x-api-key": self._api_key, "Cache-Control": "no-cache"},
-        ) as http:
-            for search in dict.fromkeys(searches):
-                if time.monotonic() >= deadline:
+        with self._http() as http:
+            for index, search in enumerate(dict.fromkeys(searches)):
+                if index and time.monotonic() >= deadline:
                     sent.failure = ("deadline", "deadline reached before sending", None)
                     break
                 self._send(http, search, sent)
@@ -120,10 +119,14 @@ class ApolloSource:
         )
 
     def collect(self, upstream_id: str, searches: Sequence[Search]) -> Lookup | None:
-        """A reveal left pending at an earlier deadline: its numbers once the callback came, else None."""
+        """A reveal left pending at an earlier deadline: its numbers once its callback came (or, the
+        callback missing, once Apollo's poll-webhook-result has it), else None."""
         assert self.db is not None
         with self.db.read() as conn:
             payload = callbacks.payload_of(conn, upstream_id)
+            request_id = callbacks.request_id_of(conn, upstream_id)
+        if payload is None and request_id is not None:
+            payload = self._poll(upstream_id, request_id)
         if payload is None or not searches:
             return None
         search = searches[0]
@@ -133,6 +136,30 @@ class ApolloSource:
             missed=frozenset() if observations else frozenset({search}),
             credits_spent=round(call.cost),
             calls=(call,),
+        )
+
+    def _poll(self, hashed: str, request_id: str) -> Any | None:
+        """Ask Apollo for the result its callback should have brought (free; 404 ``result_pending``
+        while it is not ready); a result is kept in the callback row, once, like a callback."""
+        assert self.db is not None
+        try:
+            with self._http() as http:
+                response = http.get(f"/api/v1/webhook_result/{request_id}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200 or not (payload := json_object(response)):
+            return None
+        with self.db.write() as conn:
+            callbacks.deliver_hashed(conn, hashed, payload, self._clock())
+            return callbacks.payload_of(conn, hashed)
+
+    def _http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.options.base_url,
+            timeout=self.options.timeout_s,
+            transport=self._transport,
+            follow_redirects=False,
+            headers={"x-api-key": self._api_key, "Cache-Control": "no-cache"},
         )
 
     def _send(self, http: httpx.Client, search: Search, sent: _Sent) -> None:
@@ -162,6 +189,9 @@ class ApolloSource:
             sent.missed.add(search)
             sent.calls.append(self._call(search, "no_match", None, latency_ms, text(body.get("request_id"))))
             return
+        if request_id := text(body.get("request_id")):
+            with self.db.write() as conn:
+                callbacks.set_request_id(conn, hashed, request_id)
         sent.pending[hashed] = search
 
     def _wait(

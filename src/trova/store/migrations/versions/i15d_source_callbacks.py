@@ -20,6 +20,7 @@ def upgrade() -> None:
         "source_callbacks",
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
+        sa.Column("request_id", sa.String(100), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=True),
         sa.Column("received_at", sa.DateTime(), nullable=True),
