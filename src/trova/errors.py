@@ -181,6 +181,15 @@ class BulkNotFound(NotFound):
     message = "Bulk search not found"
 
 
+class CallbackNotFound(NotFound):
+    message = "Unknown callback"
+
+
+class CallbackReplayed(ApiError):
+    status_code = 409
+    message = "Callback already received"
+
+
 class IdempotencyConflict(ApiError):
     status_code = 409
     message = "Idempotency-Key already used with a different request"

@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     """``mobile``: keep asking past a landline-only answer for a mobile (never past a valid mobile)."""
     exclude_do_not_call: bool = False
     """A number a source flags do-not-call is never returned: not found, not charged (finder.md §3.8)."""
+    public_url: str | None = None
+    """Where vendors reach this server (``https://trova.example.com``): asynchronous vendors (``apollo``)
+    call back at ``<public_url>/v1/callbacks/<token>``; unset, such a vendor is not asked."""
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

@@ -54,7 +54,7 @@ def test_the_issue_example_reads_as_written(tmp_path: Path, monkeypatch: pytest.
         (
             {"name": "x", "kind": "ftp"},
             "source 'x': unknown kind 'ftp' "
-            "(expected one of local, enrow, http, pdl, prospeo, lusha, kaspr, fullenrich)",
+            "(expected one of local, enrow, http, pdl, prospeo, lusha, kaspr, fullenrich, apollo)",
         ),
         (enrow(deadline=5), "source 'up' (enrow): deadline: Extra inputs are not permitted"),
         (

@@ -198,3 +198,51 @@ def test_console_redelivers_a_failed_webhook_and_shows_sources(page: Any, site: 
     page.get_by_role("button", name=f"Redeliver {message_id}").click()
     expect(page.get_by_text("No failed delivery.")).to_be_visible()
     assert ("redeliver", message_id) in audit_actions(site)
+
+
+def test_console_shows_and_sets_the_upstream_budget(page: Any, site: Site) -> None:
+    from trova.accounts import service as account_service
+    from trova.store import Database, utcnow
+
+    site.account("budgeted")
+    db = Database(site.url)
+    try:
+        with db.write() as conn:
+            account_id = account_service.require_account(conn, "budgeted").id
+            conn.execute(sa.insert(tables.source_calls).values(
+                source="pdl", search_key="k" * 64, billed=True, cost=7.5, outcome="found",
+                called_at=utcnow(), account_id=account_id,
+            ))
+    finally:
+        db.dispose()
+    token = run_trova("admin", "token", env=site.env, cwd=site.root).stdout.strip()
+    page.goto("/admin")
+    page.get_by_label("Operator token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    row = accounts(page).filter(has_text="budgeted")
+    expect(row).to_contain_text("no limit")
+    expect(row).to_contain_text("7.5")
+
+    page.get_by_label("Upstream budget per month of budgeted (empty: no limit)").fill("120.5")
+    page.get_by_role("button", name="Set upstream budget of budgeted").click()
+    expect(row).to_contain_text("120.5")
+    expect(row).not_to_contain_text("no limit")
+    listed = run_trova("accounts", "upstream-budget", "budgeted", env=site.env, cwd=site.root).stdout
+    assert listed.strip() == "budgeted: upstream budget 120.5 per month; spent this month 7.5"
+
+    page.get_by_label("Upstream budget per month of budgeted (empty: no limit)").fill("")
+    page.get_by_role("button", name="Set upstream budget of budgeted").click()
+    expect(accounts(page).filter(has_text="budgeted")).to_contain_text("no limit")
+    budgets = [s for a, s in audit_actions(site) if a == "upstream_budget"]
+    assert budgets == ["budgeted", "budgeted"]
+    engine = sa.create_engine(site.url)
+    try:
+        with engine.connect() as conn:
+            details = conn.execute(
+                sa.select(tables.operator_actions.c.detail)
+                .where(tables.operator_actions.c.action == "upstream_budget")
+                .order_by(tables.operator_actions.c.id)
+            ).scalars().all()
+    finally:
+        engine.dispose()
+    assert details == [{"per_month": 120.5}, {"per_month": None}]

@@ -27,7 +27,7 @@ from trova.api.deps import Context, rate_limit_headers
 from trova.api.logs import note_unavailable
 from trova.api.middleware import GuardMiddleware, MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
-from trova.api.routes import account, bulks, explain, export, health, phone
+from trova.api.routes import account, bulks, callbacks, explain, export, health, phone
 from trova.errors import ApiError, DatabaseUnavailable
 from trova.settings import Settings
 from trova.store import Database
@@ -140,5 +140,6 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
     app.include_router(export.router)
     app.include_router(account.router)
     app.include_router(health.router)
+    app.include_router(callbacks.router)
     install_web(app, settings, db)
     return app

@@ -171,6 +171,19 @@ class FullEnrichOptions(VendorOptions):
     """An enrichment still running at the deadline is collected by later steps for this long."""
 
 
+class ApolloOptions(VendorOptions):
+    """Apollo's People Match with ``reveal_phone_number``: the phones come later, by callback at
+    ``TROVA_PUBLIC_URL`` (``sources.vendors.apollo``)."""
+
+    base_url: str = "https://api.apollo.io"
+    deadline_s: float = Field(default=120.0, gt=0)
+    """How long a search waits for its callback before it is reported not found (the reveal is
+    still collected by later steps for ``collect_within_s``)."""
+    wait_interval_s: float = Field(default=0.2, gt=0)
+    """The first wait between two reads of the callback row; each next one 1.5 times longer, up to 2 s."""
+    collect_within_s: float = Field(default=86400.0, ge=0)
+
+
 KIND_OPTIONS: Mapping[str, type[BaseModel]] = {
     "local": LocalOptions,
     "enrow": EnrowOptions,
@@ -180,6 +193,7 @@ KIND_OPTIONS: Mapping[str, type[BaseModel]] = {
     "lusha": LushaOptions,
     "kaspr": KasprOptions,
     "fullenrich": FullEnrichOptions,
+    "apollo": ApolloOptions,
 }
 
 

@@ -8,15 +8,34 @@ from typing import Any
 
 from trova.sources.config import SourceSpec
 from trova.sources.models import Source
+from trova.store import Database
 
 
-def build_source(spec: SourceSpec, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Source:
-    """The upstream client of one configured source (not for ``local``)."""
-    from trova.sources.config import EnrowOptions, FullEnrichOptions, HttpOptions, VendorOptions
+def build_source(
+    spec: SourceSpec,
+    environ: Mapping[str, str] | None = None,
+    *,
+    db: Database | None = None,
+    public_url: str | None = None,
+    **kwargs: Any,
+) -> Source:
+    """The upstream client of one configured source (not for ``local``); ``db`` and ``public_url``
+    serve the kinds that receive callbacks (``apollo``)."""
+    from trova.sources.config import (
+        ApolloOptions,
+        EnrowOptions,
+        FullEnrichOptions,
+        HttpOptions,
+        VendorOptions,
+    )
     from trova.sources.enrow import EnrowSource
     from trova.sources.http import HttpSource
     from trova.sources.vendors import adapter_for
 
+    if isinstance(spec.options, ApolloOptions):
+        from trova.sources.vendors.apollo import ApolloSource
+
+        return ApolloSource(spec.name, spec.options, db=db, public_url=public_url, environ=environ, **kwargs)
     if isinstance(spec.options, FullEnrichOptions):
         from trova.sources.vendors.fullenrich import FullEnrichSource
 

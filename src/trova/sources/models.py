@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from trova.people.models import Observation, Search
 
-SourceKind = Literal["local", "enrow", "http", "pdl", "prospeo", "lusha", "kaspr", "fullenrich"]
-VENDOR_KINDS: tuple[SourceKind, ...] = ("pdl", "prospeo", "lusha", "kaspr", "fullenrich")
+SourceKind = Literal["local", "enrow", "http", "pdl", "prospeo", "lusha", "kaspr", "fullenrich", "apollo"]
+VENDOR_KINDS: tuple[SourceKind, ...] = ("pdl", "prospeo", "lusha", "kaspr", "fullenrich", "apollo")
 Health = Literal["ok", "open", "exhausted", "backing_off", "misconfigured", "disabled"]
 """``open``: the circuit breaker skips the source for a while after repeated failures;
 ``exhausted``: it answered 402 (no credits left); ``backing_off``: it answered 429;

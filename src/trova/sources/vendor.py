@@ -39,7 +39,7 @@ from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
 from trova.sources.config import VendorOptions
 from trova.sources.http import backoff_s, gate_for, observation_of, pacer_for
-from trova.sources.models import Call, CallOutcome, Failure, Lookup, SourceKind
+from trova.sources.models import Call, CallOutcome, Failure, Lookup, SourceKind, search_fields
 from trova.sources.order import country_of_search
 from trova.store import utcnow
 
@@ -316,6 +316,29 @@ class VendorSource:
             except ValueError:
                 continue
         return None
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object; empty when the body is empty, not JSON, or not an object."""
+    try:
+        body = orjson.loads(response.content) if response.content else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def person_fields(search: Search, company_name_key: str = "company_name") -> dict[str, str]:
+    """The search as the person fields most vendors take (``first_name``, ``last_name``, ``domain``,
+    the company's name under ``company_name_key``, ``linkedin_url``), only those it has."""
+    fields = search_fields(search)
+    person = {
+        "first_name": fields.get("first_name"),
+        "last_name": fields.get("last_name"),
+        "domain": fields.get("company_domain"),
+        company_name_key: fields.get("company_name"),
+        "linkedin_url": fields.get("linkedin_url"),
+    }
+    return {key: value for key, value in person.items() if value}
 
 
 def _ms_since(started: float) -> int:

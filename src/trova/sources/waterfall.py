@@ -418,7 +418,7 @@ def from_settings(db: Database, settings: Settings) -> Waterfall | None:
                 "source %s is not used: environment variable(s) %s not set", spec.name, ", ".join(missing)
             )
             continue
-        sources[spec.name] = build_source(spec)
+        sources[spec.name] = build_source(spec, db=db, public_url=settings.public_url)
     waterfall = Waterfall(
         db,
         specs,

@@ -93,3 +93,17 @@ source_leases = sa.Table(
     sa.Column("holder", sa.String(64), nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
+
+# A vendor callback Trova waits for (Apollo's phone reveal): one row per request sent with a
+# ``webhook_url``, keyed by the SHA-256 of the URL's unguessable token; the payload is written here
+# before the callback is answered 200, and read by the search waiting for it (or a later step).
+source_callbacks = sa.Table(
+    "source_callbacks",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("request_id", sa.String(100), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=True),
+    sa.Column("received_at", sa.DateTime, nullable=True),
+)

@@ -13,6 +13,7 @@ from trova.store.metadata import NAMING as NAMING
 from trova.store.metadata import Id
 from trova.store.metadata import metadata as metadata
 from trova.store.source_tables import source_batches as source_batches  # every table is reached from here
+from trova.store.source_tables import source_callbacks as source_callbacks
 from trova.store.source_tables import source_calls as source_calls
 from trova.store.source_tables import source_health as source_health
 from trova.store.source_tables import source_leases as source_leases

@@ -1,4 +1,5 @@
-"""The operator console at ``/admin``: accounts and the suppression list, each action audited.
+"""The operator console at ``/admin``: accounts (with their upstream budget and this month's vendor
+spend) and the suppression list, each action audited.
 
 Signing in takes an operator token (``trova admin token``; stored hashed). Destructive actions —
 disabling the phone feature, rotating a key, removing a suppression entry — first show a
@@ -75,10 +76,13 @@ def _sources(web: Web, conn: Connection) -> list[Any]:
 
 def _console(web: Web) -> dict[str, Any]:
     with web.db.read() as conn:
+        listed = accounts.list_accounts(conn)
+        now = utcnow()
         return {
             "sources": _sources(web, conn),
             "failed_webhooks": webhooks.list_messages(conn, status="failed", limit=50),
-            "accounts": accounts.list_accounts(conn),
+            "accounts": listed,
+            "upstream_spend": {a.id: sources.account_spend(conn, a.id, now) for a in listed},
             "suppressions": suppressions.list_suppressions(conn),
             "actions": audit.recent(conn, 30),
             "optouts": optouts.pending(conn),
@@ -141,6 +145,16 @@ def _int(value: str) -> int:
     return number
 
 
+def _budget(value: str) -> float | None:
+    """The upstream budget typed in the console: empty for no limit, else a number ≥ 0."""
+    if not value.strip():
+        return None
+    number = float(value.strip().replace(",", "."))
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(value)
+    return number
+
+
 def _act(conn: Connection, token_id: int, action: str, form: dict[str, str]) -> dict[str, Any]:
     """Run one action and write its audit row; what the answering page should show."""
     name = form.get("account", "")
@@ -158,6 +172,11 @@ def _act(conn: Connection, token_id: int, action: str, form: dict[str, str]) -> 
     if action in ("disable_phone", "enable_phone"):
         accounts.set_phone_enabled(conn, accounts.require_account(conn, name).id, action == "enable_phone")
         audit.record(conn, token_id, action, name)
+        return {}
+    if action == "upstream_budget":
+        per_month = _budget(form.get("budget", ""))
+        accounts.set_upstream_budget(conn, accounts.require_account(conn, name).id, per_month)
+        audit.record(conn, token_id, action, name, {"per_month": per_month})
         return {}
     if action == "rotate_key":
         key = accounts.rotate_key(conn, accounts.require_account(conn, name).id)

@@ -9,8 +9,11 @@ answer a body that is not the documented shape.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from tests.sources.provider import Received, _Server
 
@@ -172,7 +175,10 @@ class FakeLusha(FakeVendor):
 
 
 class FakeKaspr(FakeVendor):
-    """POST /profile/linkedin, ``authorization: Bearer``, ``accept-version``."""
+    """POST /profile/linkedin, ``authorization: Bearer``, ``accept-version: v2.0``, ``{"id": <slug>,
+    "name", "dataToGet", "requiredData"}``. Numbers come spaced (``+33 6 12 …``), as Kaspr writes them.
+    A profile without a phone is answered 200 without phones (an export credit spent), unless the
+    request names ``phone`` in ``requiredData``: then 404, free."""
 
     key_header = "authorization"
     key_prefix = "Bearer "
@@ -182,6 +188,15 @@ class FakeKaspr(FakeVendor):
             return None
         return str((received.body or {}).get("id") or "")
 
+    def ok(self, received: Received) -> Answer:
+        status, body, headers = super().ok(received)
+        profile = body.get("profile") if isinstance(body, dict) else None
+        required = (received.body or {}).get("requiredData") or []
+        if isinstance(profile, dict) and not profile.get("phones") and "phone" in required:
+            self.billed -= 1
+            return 404, {"message": "Required data not found"}, {}
+        return status, body, headers
+
     def no_credits(self) -> Answer:
         return 200, {"message": "No credits left"}, {}
 
@@ -189,8 +204,13 @@ class FakeKaspr(FakeVendor):
         return 404, {"message": "Profile not found"}, {}
 
     def found(self, phones: list[Phone]) -> tuple[int, Any, bool]:
-        profile = {"id": "k-1", "starryPhone": phones[0].number, "phones": [p.number for p in phones]}
+        spaced = [_spaced(p.number) for p in phones]
+        profile = {"id": "k-1", "starryPhone": spaced[0] if spaced else None, "phones": spaced}
         return 200, {"profile": profile}, True
+
+
+def _spaced(number: str) -> str:
+    return f"{number[:3]} {number[3]} " + " ".join(number[i : i + 2] for i in range(4, len(number), 2))
 
 
 FAKES: dict[str, type[FakeVendor]] = {
@@ -267,3 +287,104 @@ class FakeFullEnrich(FakeVendor):
             "cost": {"credits": 10 * len(records)},
         }
         return (402 if status == "CREDITS_INSUFFICIENT" else 200), body, {}
+
+
+class FakeApollo(FakeVendor):
+    """Apollo People Match: ``POST /api/v1/people/match`` (``x-api-key``, query parameters) answers
+    ``{"person": …}`` (or ``null``) at once, then POSTs the revealed ``phone_numbers`` to the request's
+    ``webhook_url``, from another thread as Apollo does later. ``hold`` keeps the callbacks until
+    :meth:`release`; ``deliveries`` records (status, body) of every callback it POSTed. With
+    ``lose_callbacks`` nothing is POSTed: ``GET /api/v1/webhook_result/{request_id}`` answers 404
+    ``result_pending`` ``pending_polls`` times, then the payload (Apollo's poll-webhook-result)."""
+
+    key_header = "x-api-key"
+
+    def __init__(self, key: str = "test-key") -> None:
+        super().__init__(key)
+        self.hold = False
+        self.held: list[tuple[str, dict[str, Any]]] = []
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.deliveries: list[tuple[int, Any]] = []
+        self._threads: list[threading.Thread] = []
+        self.lose_callbacks = False
+        self.pending_polls = 0
+        self.results: dict[str, dict[str, Any]] = {}
+        self.withheld: set[str] = set()
+        """Results not ready yet (``hold``): their polls are ``result_pending`` too."""
+
+    def who(self, received: Received) -> str | None:
+        query = {key: values[0] for key, values in received.query.items()}
+        return _slug(query["linkedin_url"]) if "linkedin_url" in query else query.get("last_name")
+
+    def no_credits(self) -> Answer:
+        return 422, {"error": "You have insufficient credits to perform this action"}, {}
+
+    def no_match(self) -> Answer:
+        return 200, {"person": None}, {}
+
+    def ok(self, received: Received) -> Answer:
+        if received.method == "GET" and received.path.startswith("/api/v1/webhook_result/"):
+            return self.poll(received)
+        if received.method != "POST" or received.path != "/api/v1/people/match":
+            return 404, {"error": "Not found"}, {}
+        status, body, headers = super().ok(received)
+        if status == 200 and body.get("person") is not None:
+            body["request_id"] = request_id = f"-{len(self.received)}0423"
+            payload = body.pop("_callback")
+            self.results[request_id] = payload
+            if self.hold:
+                self.withheld.add(request_id)
+            if not self.lose_callbacks:
+                self.callback(received.query["webhook_url"][0], payload)
+        return status, body, headers
+
+    def poll(self, received: Received) -> Answer:
+        if self.header(received, "x-api-key") != self.key:
+            return self.refused()
+        request_id = received.path.rsplit("/", 1)[-1]
+        if request_id not in self.results:
+            return 404, {"error_code": "request_id_unknown", "error": "Unknown request id"}, {}
+        if request_id in self.withheld or self.pending_polls > 0:
+            self.pending_polls = max(0, self.pending_polls - 1)
+            return 404, {"error_code": "result_pending", "retry_after_seconds": 5}, {}
+        return 200, self.results[request_id], {}
+
+    def found(self, phones: list[Phone]) -> tuple[int, Any, bool]:
+        numbers = [
+            {
+                "raw_number": p.number,
+                "sanitized_number": p.number,
+                "type_cd": p.kind,
+                "status_cd": "valid_number",
+                "dnc_status_cd": "dnc" if p.do_not_call else "not_dnc",
+            }
+            for p in phones
+            if not p.masked
+        ]
+        callback = {"status": "success", "people": [{"id": "p-1", "phone_numbers": numbers}]}
+        return 200, {"person": {"id": "p-1"}, "_callback": callback}, bool(numbers)
+
+    def callback(self, url: str, payload: dict[str, Any]) -> None:
+        if self.hold:
+            self.held.append((url, payload))
+            return
+        thread = threading.Thread(target=self.deliver, args=(url, payload), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def deliver(self, url: str, payload: dict[str, Any]) -> int:
+        """POST one callback as Apollo does; its status."""
+        response = httpx.post(url, json=payload, timeout=30)
+        self.sent.append((url, payload))
+        self.deliveries.append((response.status_code, response.json()))
+        return response.status_code
+
+    def release(self) -> list[int]:
+        """Deliver the held callbacks now: their statuses."""
+        held, self.held, self.hold = self.held, [], False
+        self.withheld.clear()
+        return [self.deliver(url, payload) for url, payload in held]
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=60)

@@ -179,5 +179,21 @@ def test_kaspr_asks_by_profile_only(db: Database) -> None:
         resolve(finder(db, vendor_config("kaspr", fake), environ=ENV), [NAMES, ADA])
     [request] = fake.received
     assert (request.method, request.path) == ("POST", "/profile/linkedin")
-    assert request.body == {"id": "ada-lovelace", "name": "ada-lovelace", "dataToGet": ["phone"]}
+    assert request.body == {
+        "id": "ada-lovelace",
+        "name": "ada-lovelace",
+        "dataToGet": ["phone"],
+        "requiredData": ["phone"],
+    }
     assert call_rows(db, "kaspr")[0].outcome == "no_match"
+
+
+def test_kaspr_profile_without_a_phone_is_a_free_miss_and_spaced_numbers_are_read(db: Database) -> None:
+    with running(FAKES["kaspr"]()) as fake:
+        fake.people["nophone"] = []
+        fake.people["ada"] = [Phone("+33612345678")]
+        config = vendor_config("kaspr", fake)
+        answers = resolve(finder(db, config, environ=ENV), [linkedin("nophone"), linkedin("ada")])
+    assert [a.number for a in answers] == [None, "+33612345678"]
+    assert fake.billed == 1
+    assert [(r.outcome, r.billed) for r in call_rows(db, "kaspr")] == [("no_match", False), ("found", True)]

@@ -39,9 +39,9 @@ from trova.people.models import Observation, Search
 from trova.people.rank import PERSONAL_LINES
 from trova.sources.config import FullEnrichOptions
 from trova.sources.http import observation_of
-from trova.sources.models import Call, Failure, Lookup, SourceKind, search_fields
+from trova.sources.models import Call, Failure, Lookup, SourceKind
 from trova.sources.order import country_of_search
-from trova.sources.vendor import text
+from trova.sources.vendor import json_object, person_fields, text
 from trova.store import utcnow
 
 MAX_PER_CALL = 100
@@ -101,7 +101,7 @@ class FullEnrichSource:
 
     def _one_call(self, http: httpx.Client, searches: list[Search], deadline: float) -> Lookup:
         data = [
-            {**_contact(search), "enrich_fields": ["contact.phones"], "custom": {"trova_index": str(i)}}
+            {**person_fields(search), "enrich_fields": ["contact.phones"], "custom": {"trova_index": str(i)}}
             for i, search in enumerate(searches)
         ]
         started = time.monotonic()
@@ -117,7 +117,7 @@ class FullEnrichSource:
         if failure is not None:
             kind, detail, wait_s = failure
             return Lookup(requests=1, errors=1, failure=kind, error=detail, retry_after_s=wait_s)
-        enrichment_id = _body(response).get("enrichment_id")
+        enrichment_id = json_object(response).get("enrichment_id")
         if not isinstance(enrichment_id, str) or not enrichment_id:
             return Lookup(requests=1, errors=1, failure="error", error="POST: answer without enrichment_id")
         body, poll_failure = self._wait(http, enrichment_id, deadline)
@@ -154,7 +154,7 @@ class FullEnrichSource:
             response = http.get(f"/api/v2/contact/enrich/bulk/{enrichment_id}")
         except httpx.HTTPError:
             return None, None, None
-        body = _body(response)
+        body = json_object(response)
         status = body.get("status")
         if response.status_code == 200 and status == "FINISHED":
             return body, None, None
@@ -226,31 +226,11 @@ class FullEnrichSource:
         )
 
 
-def _contact(search: Search) -> dict[str, str]:
-    fields = search_fields(search)
-    contact = {
-        "first_name": fields.get("first_name"),
-        "last_name": fields.get("last_name"),
-        "domain": fields.get("company_domain"),
-        "company_name": fields.get("company_name"),
-        "linkedin_url": fields.get("linkedin_url"),
-    }
-    return {key: value for key, value in contact.items() if value}
-
-
-def _body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = orjson.loads(response.content) if response.content else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _failure_of(response: httpx.Response) -> tuple[Failure, str, float | None] | None:
     status = response.status_code
     if status == 200:
         return None
-    code = text(_body(response).get("code")) or f"HTTP {status}"
+    code = text(json_object(response).get("code")) or f"HTTP {status}"
     if status in (401, 403):
         return "bad_key", f"{code}: the key was refused", None
     if status == 402:

@@ -1,13 +1,15 @@
 """Kaspr (``kind = "kaspr"``).
 
-Kaspr's reference pages could not be read from here; the wire format below follows the issue's table
-and the shape seen in public integrations of Kaspr's API (to check against the vendor's reference
-before relying on it): ``POST /profile/linkedin`` with
-``authorization: Bearer <key>`` and ``accept-version: v2.0`` headers and ``{"id": <LinkedIn slug>,
-"name": <full name>, "dataToGet": ["phone"]}``; the answer is ``{"profile": {…, "phones": […],
-"starryPhone": …}}`` (``starryPhone``: the number Kaspr rates best). One phone credit is spent per
-profile revealed with a phone. 401/403: the key is refused; 402 (or a 200 whose only content is a
-"no credits" message): no credits; 404: no profile; 429: the rate limit.
+Kaspr's own reference (https://kaspr.stoplight.io/docs/kaspr-api) is not in the documentation the
+search tool holds; the wire format below was checked against public integrations of its v2 API that
+cite it (several agree): ``POST /profile/linkedin`` with ``authorization: Bearer <key>`` and
+``accept-version: v2.0`` headers and ``{"id": <LinkedIn slug, not the URL>, "name": <full name>,
+"dataToGet": ["phone"], "requiredData": ["phone"]}`` — ``requiredData`` makes Kaspr answer (and
+charge) only a profile that has a phone, so a profile without one is a free miss instead of a spent
+credit. The answer is ``{"profile": {…, "phones": [<string>…], "starryPhone": <string>}}``
+(``starryPhone``: the number Kaspr rates best), numbers written with spaces (``+1 202 007 0123``).
+One phone credit is spent per profile revealed with a phone. 401/403: the key is refused; 402 (or a
+200 whose only content is a "no credits" message): no credits; 404: no profile; 429: the rate limit.
 
 Kaspr is asked by LinkedIn profile only: a search without one is not sent.
 """
@@ -36,7 +38,7 @@ class KasprAdapter:
         if not search.linkedin_key:
             return None
         name = " ".join(part for part in (search.first_key, search.last_key) if part) or search.linkedin_key
-        body = {"id": search.linkedin_key, "name": name, "dataToGet": ["phone"]}
+        body = {"id": search.linkedin_key, "name": name, "dataToGet": ["phone"], "requiredData": ["phone"]}
         return VendorRequest("POST", "/profile/linkedin", json=body)
 
     def parse(self, status: int, body: Any) -> Reply:

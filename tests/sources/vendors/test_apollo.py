@@ -1,0 +1,200 @@
+"""Apollo (``kind = "apollo"``) against a loopback fake of People Match that really POSTs its
+callback to a real ``trova serve`` (subprocess) on the same database: the phones arrive by
+callback, a forged or replayed callback is refused, a reveal pending at the deadline is not found
+then collected after a restart, never paid twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.client.support import Deployment
+from tests.sources.provider import running
+from tests.sources.support import health, resolve
+from tests.sources.vendors.fakes import FakeApollo, Phone
+from tests.sources.vendors.support import ENV, call_rows, linkedin, vendor_config, write_config
+from tests.support.servers import TrovaServer, free_port
+from trova.client import Client
+from trova.finder.service import Finder
+from trova.settings import SourceConfig
+from trova.sources.config import parse_sources
+from trova.sources.kinds import build_source
+from trova.sources.waterfall import Waterfall
+from trova.store import Database
+from trova.store.tables import source_batches, source_callbacks
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApollo]:
+    with running(FakeApollo()) as server:
+        yield server
+
+
+@pytest.fixture
+def trova(db_url: str, db: Database, tmp_path: Path) -> Iterator[TrovaServer]:
+    """``trova serve`` on the test's database: the callback endpoint Apollo reaches."""
+    env = {"TROVA_DATABASE_URL": db_url}
+    with TrovaServer(env, log_path=tmp_path / "serve.log") as server:
+        yield server
+
+
+def finder(db: Database, fake: FakeApollo, public_url: str | None, **extra: Any) -> Finder:
+    """A finder whose waterfall is Apollo alone, built as ``trova serve`` builds it (a restart each time)."""
+    options = {"price": 8, "deadline_s": 30, "wait_interval_s": 0.01, **extra}
+    specs = parse_sources([SourceConfig(**vendor_config("apollo", fake, **options))])
+    sources = {
+        s.name: build_source(s, environ=ENV, db=db, public_url=public_url) for s in specs if s.kind != "local"
+    }
+    return Finder(db, upstream=Waterfall(db, specs, sources))
+
+
+def batches(db: Database) -> list[tuple[str | None]]:
+    with db.read() as conn:
+        return [tuple(row) for row in conn.execute(sa.select(source_batches.c.outcome))]
+
+
+def test_phones_arrive_by_callback_with_the_do_not_call_flag(
+    db: Database, fake: FakeApollo, trova: TrovaServer
+) -> None:
+    fake.people["ada"] = [Phone("+33612345678", do_not_call=True)]
+    [answer] = resolve(finder(db, fake, trova.base_url), [linkedin("ada")])
+    assert (answer.number, answer.do_not_call, answer.sources) == ("+33612345678", True, ("apollo",))
+    [match] = [r for r in fake.received if r.path == "/api/v1/people/match"]
+    assert match.method == "POST" and match.headers["x-api-key"] == "test-key"
+    assert match.query["reveal_phone_number"] == ["true"]
+    assert match.query["linkedin_url"] == ["https://www.linkedin.com/in/ada"]
+    webhook_url = match.query["webhook_url"][0]
+    token = webhook_url.rsplit("/", 1)[1]
+    assert webhook_url == f"{trova.base_url}/v1/callbacks/{token}" and len(token) >= 40
+    assert fake.deliveries == [(200, {"received": True})]
+    assert [(r.outcome, r.billed, r.cost) for r in call_rows(db, "apollo")] == [("found", True, 8.0)]
+    with db.read() as conn:
+        [stored] = conn.execute(sa.select(source_callbacks)).all()
+    assert stored.payload["people"][0]["phone_numbers"][0]["dnc_status_cd"] == "dnc"
+    assert token not in str(tuple(stored))
+
+
+def test_a_replayed_or_forged_callback_is_refused_in_the_envelope(
+    db: Database, fake: FakeApollo, trova: TrovaServer
+) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    resolve(finder(db, fake, trova.base_url), [linkedin("ada")])
+    [(url, payload)] = fake.sent
+    replay = httpx.post(url, json={"people": [{"phone_numbers": [{"sanitized_number": "+33699999999"}]}]})
+    assert (replay.status_code, replay.json()) == (409, {"message": "Callback already received"})
+    forged = httpx.post(f"{trova.base_url}/v1/callbacks/guessed-token", json=payload)
+    assert (forged.status_code, forged.json()) == (404, {"message": "Unknown callback"})
+    with db.read() as conn:
+        [stored] = conn.execute(sa.select(source_callbacks.c.payload)).scalars().all()
+    assert stored == payload
+    [again] = resolve(Finder(db), [linkedin("ada")])
+    assert again.number == "+33612345678"
+
+
+def test_no_match_is_remembered_and_not_billed(db: Database, fake: FakeApollo, trova: TrovaServer) -> None:
+    [answer] = resolve(finder(db, fake, trova.base_url), [linkedin("nobody")])
+    assert not answer.found and fake.deliveries == []
+    resolve(finder(db, fake, trova.base_url), [linkedin("nobody")])
+    assert len(fake.received) == 1
+    assert [(r.outcome, r.billed) for r in call_rows(db, "apollo")] == [("no_match", False)]
+
+
+def test_a_reveal_pending_at_the_deadline_is_collected_after_a_restart_and_paid_once(
+    db: Database, fake: FakeApollo, trova: TrovaServer
+) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.hold = True
+    [first] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
+    assert not first.found and batches(db) == [(None,)]
+    [meanwhile] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
+    posts = [r for r in fake.received if r.method == "POST"]
+    assert not meanwhile.found and len(posts) == 1
+    assert fake.release() == [200]
+    [collected] = resolve(finder(db, fake, trova.base_url), [linkedin("ada")])
+    assert collected.number == "+33612345678" and posts == [r for r in fake.received if r.method == "POST"]
+    assert batches(db) == [("collected",)]
+    assert [(r.outcome, r.billed, r.cost) for r in call_rows(db, "apollo")] == [("found", True, 8.0)]
+    assert fake.billed == 1
+
+
+def test_bad_key_disables_the_source(db: Database, fake: FakeApollo) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.key = "another"
+    [answer] = resolve(finder(db, fake, "http://127.0.0.1:9"), [linkedin("ada")])
+    state = health(db, "apollo")
+    assert not answer.found and state is not None and state.disabled_at is not None
+
+
+def test_out_of_credits_exhausts_the_source(db: Database, fake: FakeApollo) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.credits = 0
+    [answer] = resolve(finder(db, fake, "http://127.0.0.1:9"), [linkedin("ada")])
+    state = health(db, "apollo")
+    assert not answer.found and state is not None and state.exhausted_at is not None
+    assert "insufficient credits" in (state.last_error or "")
+
+
+def test_without_a_public_url_apollo_is_not_asked(db: Database, fake: FakeApollo) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    [answer] = resolve(finder(db, fake, None), [linkedin("ada")])
+    assert not answer.found and fake.received == []
+    state = health(db, "apollo")
+    assert state is not None and "TROVA_PUBLIC_URL" in (state.last_error or "")
+
+
+def test_trova_serve_configured_with_apollo_receives_its_own_callbacks(tmp_path: Path) -> None:
+    """The whole path as deployed: ``trova.toml`` names Apollo, ``TROVA_PUBLIC_URL`` is the server
+    itself, a batch through the API is answered from the callback Apollo POSTed to that server."""
+    port = free_port()
+    with running(FakeApollo()) as fake:
+        fake.people["ada"] = [Phone("+33612345678", do_not_call=True)]
+        config = write_config(
+            tmp_path / "trova.toml",
+            {"name": "local", "kind": "local"},
+            vendor_config("apollo", fake, price=8, wait_interval_s=0.02),
+        )
+        env = {
+            "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
+            "TROVA_WORKER_POLL_INTERVAL_S": "0.05",
+            "TROVA_CONFIG": str(config),
+            "TROVA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            **ENV,
+        }
+        with TrovaServer(env, cwd=tmp_path, port=port, log_path=tmp_path / "serve.log") as server:
+            key = Deployment(tmp_path, server, env).create_account("buyer", credits=1000)
+            with Client(key, server.base_url) as client:
+                submitted = client.submit_bulk([linkedin("ada"), linkedin("nobody")])
+                bulk = client.wait_bulk(submitted.id, timeout_s=120, poll_interval_s=0.2)
+    assert [(r.number, r.raw.get("do_not_call"), r.raw.get("sources")) for r in bulk.results] == [
+        ("+33612345678", True, ["apollo"]),
+        (None, None, None),
+    ]
+    [match, _miss] = [r for r in fake.received if r.path == "/api/v1/people/match"]
+    assert match.query["webhook_url"][0].startswith(f"http://127.0.0.1:{port}/v1/callbacks/")
+    assert fake.deliveries == [(200, {"received": True})]
+
+
+def test_a_lost_callback_is_polled_from_apollo_by_a_later_step_and_paid_once(
+    db: Database, fake: FakeApollo, trova: TrovaServer
+) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.lose_callbacks = True
+    fake.pending_polls = 1
+    [first] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
+    assert not first.found and fake.deliveries == []
+    [pending] = resolve(finder(db, fake, trova.base_url, deadline_s=0.2), [linkedin("ada")])
+    assert not pending.found and batches(db) == [(None,)]
+    [collected] = resolve(finder(db, fake, trova.base_url), [linkedin("ada")])
+    assert collected.number == "+33612345678" and batches(db) == [("collected",)]
+    [match] = [r for r in fake.received if r.method == "POST"]
+    request_id = next(iter(fake.results))
+    polls = [r.path for r in fake.received if r.method == "GET"]
+    assert polls == [f"/api/v1/webhook_result/{request_id}"] * 2
+    assert [(r.outcome, r.billed, r.cost) for r in call_rows(db, "apollo")] == [("found", True, 8.0)]
+    late = httpx.post(match.query["webhook_url"][0], json=fake.results[request_id])
+    assert (late.status_code, late.json()) == (409, {"message": "Callback already received"})
