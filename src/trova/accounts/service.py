@@ -162,12 +162,23 @@ def reserve(conn: Connection, account_id: int, amount: int, *, batch_id: str) ->
     The account row is locked first, so the split is computed from balances no one else can change
     before commit; the conditional update is the last line of defence that keeps balances ≥ 0.
     """
+    split = _take_locked(conn, account_id, amount)
+    _insert_reserve_entry(conn, account_id, split, batch_id)
+    return split
+
+
+def _take_locked(conn: Connection, account_id: int, amount: int) -> Split:
+    """Lock the account row, split ``amount`` from its balances and take it (402 when they fall short)."""
     account = repo.lock_account(conn, account_id)
     if account is None:
         raise InvalidApiKey()
     split = split_reservation(account, amount)
     if not repo.take_credits(conn, account_id, split):
         raise InsufficientCredits()
+    return split
+
+
+def _insert_reserve_entry(conn: Connection, account_id: int, split: Split, batch_id: str) -> None:
     repo.insert_ledger_entry(
         conn,
         account_id=account_id,
@@ -176,7 +187,6 @@ def reserve(conn: Connection, account_id: int, amount: int, *, batch_id: str) ->
         batch_id=batch_id,
         now=utcnow(),
     )
-    return split
 
 
 def provisional_split(account: Account, amount: int) -> Split | None:
@@ -198,22 +208,10 @@ def reserve_last(conn: Connection, account_id: int, provisional: Split, *, batch
     locked and the split computed again as :func:`reserve` does (402 when they no longer cover it);
     the caller rewrites its rows when the split it gets back differs from ``provisional``.
     """
-    repo.insert_ledger_entry(
-        conn,
-        account_id=account_id,
-        kind="reserve",
-        delta=Split(sub=-provisional.sub, paygo=-provisional.paygo),
-        batch_id=batch_id,
-        now=utcnow(),
-    )
+    _insert_reserve_entry(conn, account_id, provisional, batch_id)
     if repo.take_as_split(conn, account_id, provisional):
         return provisional
-    account = repo.lock_account(conn, account_id)
-    if account is None:
-        raise InvalidApiKey()
-    split = split_reservation(account, provisional.total)
-    if not repo.take_credits(conn, account_id, split):
-        raise InsufficientCredits()
+    split = _take_locked(conn, account_id, provisional.total)
     repo.set_reserve_entry(conn, batch_id, split)
     return split
 
