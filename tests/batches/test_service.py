@@ -261,6 +261,35 @@ def test_concurrent_submissions_never_overdraw(db: Database) -> None:
         assert conn.execute(batches_table.select()).all().__len__() == 10
 
 
+def test_concurrent_submissions_across_both_pools_agree_with_their_ledger_rows(db: Database) -> None:
+    import concurrent.futures
+
+    account = new_account(db, credits=100, paygo=1000)
+
+    def submit(_: int) -> None:
+        with db.read() as conn:
+            fresh = accounts.get_account(conn, account.id)
+        assert fresh is not None
+        with db.write() as conn:
+            batches.submit(conn, fresh, batches.read_single(GOOD, SETTINGS), SETTINGS)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(submit, range(20)))
+    with db.read() as conn:
+        after = accounts.get_account(conn, account.id)
+        assert after is not None and (after.sub_credits, after.paygo_credits) == (0, 300)
+        assert accounts.ledger_balance(conn, account.id) == Split(0, 300)
+        rows = conn.execute(batches_table.select()).all()
+        search_rows = conn.execute(searches_table.select()).all()
+        shares = {row.batch_id: (row.reserved_sub, row.reserved_paygo) for row in search_rows}
+        reserves = {row.id: accounts.batch_ledger_totals(conn, row.id)["reserve"] for row in rows}
+    assert len(rows) == 20
+    for row in rows:
+        assert (row.reserved_sub, row.reserved_paygo) == shares[row.id]
+        assert reserves[row.id] == Split(-row.reserved_sub, -row.reserved_paygo)
+    assert sorted(shares.values(), reverse=True)[:4] == [(40, 0), (40, 0), (20, 20), (0, 40)]
+
+
 def test_progress_counts_found_searches_while_the_batch_runs(db: Database) -> None:
     from trova.people.models import SearchOutcome
     from trova.store import utcnow
