@@ -162,6 +162,51 @@ def test_submit_without_credits_leaves_nothing(db: Database) -> None:
         assert accounts.ledger_balance(conn, account.id) == Split(79, 0)
 
 
+def test_a_stale_account_gets_the_split_of_the_balances_at_commit_and_rows_to_match(db: Database) -> None:
+    stale = new_account(db, credits=100, paygo=200)
+    with db.write() as conn:
+        accounts.reserve(conn, stale.id, 70, batch_id="elsewhere")  # 30 subscription credits left
+    submission = batches.read_bulk({"searches": [GOOD] * 3}, SETTINGS)
+    with db.write() as conn:
+        submitted = batches.submit(conn, stale, submission, SETTINGS)
+    assert submitted.credits == Split(sub=30, paygo=90)
+    with db.read() as conn:
+        batch = conn.execute(batches_table.select()).one()
+        rows = conn.execute(searches_table.select().order_by(searches_table.c.idx)).all()
+        totals = accounts.batch_ledger_totals(conn, submitted.id)
+        balance = accounts.get_account(conn, stale.id)
+    assert (batch.reserved_sub, batch.reserved_paygo) == (30, 90)
+    assert [(row.reserved_sub, row.reserved_paygo) for row in rows] == [(30, 10), (0, 40), (0, 40)]
+    assert totals == {"reserve": Split(-30, -90)}
+    assert balance is not None and (balance.sub_credits, balance.paygo_credits) == (0, 110)
+    with db.read() as conn:
+        assert accounts.ledger_balance(conn, stale.id) == Split(0, 110)
+
+
+def test_a_stale_account_short_of_credits_is_served_after_a_top_up(db: Database) -> None:
+    stale = new_account(db, credits=10)
+    with db.write() as conn:
+        accounts.topup(conn, stale.id, Split(sub=0, paygo=70))
+    with db.write() as conn:
+        submitted = batches.submit(conn, stale, batches.read_single(GOOD, SETTINGS), SETTINGS)
+    assert submitted.credits == Split(sub=10, paygo=30)
+    with db.read() as conn:
+        assert accounts.ledger_balance(conn, stale.id) == Split(0, 40)
+        assert conn.execute(searches_table.select()).one().reserved_paygo == 30
+
+
+def test_a_stale_account_no_longer_covered_is_refused_and_leaves_nothing(db: Database) -> None:
+    stale = new_account(db, credits=80)
+    with db.write() as conn:
+        accounts.reserve(conn, stale.id, 50, batch_id="elsewhere")
+    with pytest.raises(InsufficientCredits), db.write() as conn:
+        batches.submit(conn, stale, batches.read_single(GOOD, SETTINGS), SETTINGS)
+    with db.read() as conn:
+        assert conn.execute(batches_table.select()).first() is None
+        assert accounts.ledger_balance(conn, stale.id) == Split(30, 0)
+        assert [entry.kind for entry in accounts.ledger(conn, stale.id)] == ["topup", "reserve"]
+
+
 def test_single_id_is_the_search_id_and_other_accounts_see_nothing(db: Database) -> None:
     owner = new_account(db)
     other = new_account(db, name="other")
@@ -214,6 +259,35 @@ def test_concurrent_submissions_never_overdraw(db: Database) -> None:
         assert after is not None and after.credits == 0
         assert accounts.ledger_balance(conn, account.id) == Split(0, 0)
         assert conn.execute(batches_table.select()).all().__len__() == 10
+
+
+def test_concurrent_submissions_across_both_pools_agree_with_their_ledger_rows(db: Database) -> None:
+    import concurrent.futures
+
+    account = new_account(db, credits=100, paygo=1000)
+
+    def submit(_: int) -> None:
+        with db.read() as conn:
+            fresh = accounts.get_account(conn, account.id)
+        assert fresh is not None
+        with db.write() as conn:
+            batches.submit(conn, fresh, batches.read_single(GOOD, SETTINGS), SETTINGS)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(submit, range(20)))
+    with db.read() as conn:
+        after = accounts.get_account(conn, account.id)
+        assert after is not None and (after.sub_credits, after.paygo_credits) == (0, 300)
+        assert accounts.ledger_balance(conn, account.id) == Split(0, 300)
+        rows = conn.execute(batches_table.select()).all()
+        search_rows = conn.execute(searches_table.select()).all()
+        shares = {row.batch_id: (row.reserved_sub, row.reserved_paygo) for row in search_rows}
+        reserves = {row.id: accounts.batch_ledger_totals(conn, row.id)["reserve"] for row in rows}
+    assert len(rows) == 20
+    for row in rows:
+        assert (row.reserved_sub, row.reserved_paygo) == shares[row.id]
+        assert reserves[row.id] == Split(-row.reserved_sub, -row.reserved_paygo)
+    assert sorted(shares.values(), reverse=True)[:4] == [(40, 0), (40, 0), (20, 20), (0, 40)]
 
 
 def test_progress_counts_found_searches_while_the_batch_runs(db: Database) -> None:

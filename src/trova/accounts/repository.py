@@ -95,11 +95,13 @@ def list_accounts(conn: Connection) -> list[Account]:
 def lock_account(conn: Connection, account_id: int) -> Account | None:
     """Read the account row and lock it until the transaction ends.
 
-    ``FOR UPDATE`` serialises concurrent reservations on PostgreSQL; on SQLite the clause is dropped
-    and the ``BEGIN IMMEDIATE`` write transaction already serialises every writer.
+    ``FOR NO KEY UPDATE`` serialises concurrent reservations on PostgreSQL; on SQLite the clause is
+    dropped and the ``BEGIN IMMEDIATE`` write transaction already serialises every writer. Not
+    ``FOR UPDATE``: that one waits for the key-share locks that inserts referencing the account take,
+    and two submissions that both inserted their batch before locking would wait for each other.
     """
     row = conn.execute(
-        sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id).with_for_update()
+        sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id).with_for_update(key_share=True)
     ).first()
     return _account(row) if row else None
 
@@ -113,6 +115,27 @@ def take_credits(conn: Connection, account_id: int, split: Split) -> bool:
             accounts.c.sub_credits >= split.sub,
             accounts.c.paygo_credits >= split.paygo,
         )
+        .values(
+            sub_credits=accounts.c.sub_credits - split.sub,
+            paygo_credits=accounts.c.paygo_credits - split.paygo,
+        )
+    )
+    return result.rowcount == 1
+
+
+def take_as_split(conn: Connection, account_id: int, split: Split) -> bool:
+    """Subtract ``split`` only if it is the very split :func:`~trova.accounts.service.split_reservation`
+    would compute from the balances as they are now (subscription first); False otherwise.
+
+    Without a lock taken before: the update waits only for a concurrent update of the same row and
+    then re-checks its condition against the committed values (PostgreSQL's read committed), so a
+    reservation can hold the account row from this statement to its commit only.
+    """
+    sub = accounts.c.sub_credits
+    covered_by_sub = sub >= split.sub if split.paygo == 0 else sub == split.sub
+    result = conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id, covered_by_sub, accounts.c.paygo_credits >= split.paygo)
         .values(
             sub_credits=accounts.c.sub_credits - split.sub,
             paygo_credits=accounts.c.paygo_credits - split.paygo,
@@ -185,6 +208,15 @@ def insert_ledger_entry(
             note=note,
             created_at=now,
         )
+    )
+
+
+def set_reserve_entry(conn: Connection, batch_id: str, split: Split) -> None:
+    """Rewrite the amounts of a batch's ``reserve`` row, written provisionally in the same transaction."""
+    conn.execute(
+        ledger_entries.update()
+        .where(ledger_entries.c.kind == "reserve", ledger_entries.c.batch_id == batch_id)
+        .values(sub_delta=-split.sub, paygo_delta=-split.paygo)
     )
 
 

@@ -162,12 +162,23 @@ def reserve(conn: Connection, account_id: int, amount: int, *, batch_id: str) ->
     The account row is locked first, so the split is computed from balances no one else can change
     before commit; the conditional update is the last line of defence that keeps balances ≥ 0.
     """
+    split = _take_locked(conn, account_id, amount)
+    _insert_reserve_entry(conn, account_id, split, batch_id)
+    return split
+
+
+def _take_locked(conn: Connection, account_id: int, amount: int) -> Split:
+    """Lock the account row, split ``amount`` from its balances and take it (402 when they fall short)."""
     account = repo.lock_account(conn, account_id)
     if account is None:
         raise InvalidApiKey()
     split = split_reservation(account, amount)
     if not repo.take_credits(conn, account_id, split):
         raise InsufficientCredits()
+    return split
+
+
+def _insert_reserve_entry(conn: Connection, account_id: int, split: Split, batch_id: str) -> None:
     repo.insert_ledger_entry(
         conn,
         account_id=account_id,
@@ -176,6 +187,32 @@ def reserve(conn: Connection, account_id: int, amount: int, *, batch_id: str) ->
         batch_id=batch_id,
         now=utcnow(),
     )
+
+
+def provisional_split(account: Account, amount: int) -> Split | None:
+    """The split of ``amount`` that the balances of the snapshot ``account`` give; None when they do
+    not cover it (the snapshot may be older than a top-up: only :func:`reserve` refuses with 402)."""
+    if amount > account.credits:
+        return None
+    return split_reservation(account, amount)
+
+
+def reserve_last(conn: Connection, account_id: int, provisional: Split, *, batch_id: str) -> Split:
+    """Take a batch's credits as the last statement of its submit transaction; returns the split taken.
+
+    The batch's rows were written with ``provisional`` (from :func:`provisional_split`); its
+    ``reserve`` row is written here, then the balances are updated only if ``provisional`` is still
+    the split they give (:func:`~trova.accounts.repository.take_as_split`). So the account row is
+    held from that update to the commit, not for the whole transaction, and concurrent submissions
+    of one account queue only for each other's commit. When the balances moved meanwhile, the row is
+    locked and the split computed again as :func:`reserve` does (402 when they no longer cover it);
+    the caller rewrites its rows when the split it gets back differs from ``provisional``.
+    """
+    _insert_reserve_entry(conn, account_id, provisional, batch_id)
+    if repo.take_as_split(conn, account_id, provisional):
+        return provisional
+    split = _take_locked(conn, account_id, provisional.total)
+    repo.set_reserve_entry(conn, batch_id, split)
     return split
 
 

@@ -53,6 +53,25 @@ def insert_batch(
     )
 
 
+def set_reservation(conn: Connection, batch_id: str, price: int, reserved: Split) -> None:
+    """Rewrite a just-inserted batch's reservation and its searches' shares of it, in index order,
+    subscription part first (as ``accounts.per_search_splits`` assigns them)."""
+    conn.execute(
+        batches.update()
+        .where(batches.c.id == batch_id)
+        .values(reserved_sub=reserved.sub, reserved_paygo=reserved.paygo)
+    )
+    if price <= 0:
+        return
+    whole, rest = divmod(reserved.sub, price)
+    from_sub = sa.case((searches.c.idx < whole, price), (searches.c.idx == whole, rest), else_=0)
+    conn.execute(
+        searches.update()
+        .where(searches.c.batch_id == batch_id)
+        .values(reserved_sub=from_sub, reserved_paygo=price - from_sub)
+    )
+
+
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 

@@ -156,15 +156,23 @@ def job_ranges(count: int, chunk_size: int) -> list[tuple[int, int]]:
 
 
 def submit(conn: Connection, account: Account, submission: Submission, settings: Settings) -> Submitted:
-    """Store a validated request inside the caller's write transaction: credits, batch, searches, jobs.
+    """Store a validated request inside the caller's write transaction: batch, searches, jobs, credits.
 
-    Reserves ``price * searches`` first (402 leaves nothing behind since the transaction rolls back),
-    then inserts everything the workers need; the 201 is sent only after the caller commits.
+    The rows are written with the split of the credits that ``account``'s balances give, and the
+    credits are taken last (``accounts.reserve_last``), so concurrent submissions of one account hold
+    its row only from that update to their commit. When the balances moved since ``account`` was
+    read, the split taken differs and the rows are rewritten with it; when the snapshot does not
+    cover the price, the row is locked and read first (``accounts.reserve``). A 402 leaves nothing
+    behind since the transaction rolls back; the 201 is sent only after the caller commits.
     """
     batch_id = str(uuid.uuid4())
     price = settings.price_per_phone
     count = len(submission.searches)
-    reserved = accounts.reserve(conn, account.id, price * count, batch_id=batch_id)
+    provisional = accounts.provisional_split(account, price * count)
+    if provisional is None:
+        reserved = accounts.reserve(conn, account.id, price * count, batch_id=batch_id)
+    else:
+        reserved = provisional
     now = utcnow()
     repo.insert_batch(
         conn,
@@ -199,12 +207,17 @@ def submit(conn: Connection, account: Account, submission: Submission, settings:
         ],
     )
     jobs_repo.insert_jobs(conn, batch_id, job_ranges(count, settings.job_chunk_size), now=now)
+    estimate = estimated_duration_min(conn, settings)
+    if provisional is not None:
+        reserved = accounts.reserve_last(conn, account.id, provisional, batch_id=batch_id)
+        if reserved != provisional:
+            repo.set_reservation(conn, batch_id, price, reserved)
     return Submitted(
         id=batch_id,
         kind=submission.kind,
         credits=reserved,
         requested=count,
-        estimated_duration_min=estimated_duration_min(conn, settings),
+        estimated_duration_min=estimate,
     )
 
 
