@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,6 +44,7 @@ SQLITE_MMAP_BYTES = 1 << 30
 pooled connection, instead of each connection copying them into its own small cache; on a
 million-person store this is what keeps lookups from slowing down with its size."""
 _BEGIN_OPTION = "trova_begin"
+_AFTER_COMMIT = "trova_after_commit"
 _NO_BEGIN = "none"
 
 
@@ -136,6 +137,13 @@ def _install_postgres_hooks(engine: Engine, lock_timeout_ms: int) -> None:
         dbapi_connection.autocommit = autocommit
 
 
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the :meth:`Database.write` transaction of ``conn`` has committed (never
+    if it rolls back): for what must not happen before the change is visible to every reader, such
+    as emptying a cache of what the change makes stale."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 @contextmanager
 def _translated(enabled: bool) -> Iterator[None]:
     try:
@@ -189,8 +197,14 @@ class Database:
         try:
             with _translated(self.unavailable_errors), self.engine.connect().execution_options(
                 **{_BEGIN_OPTION: "IMMEDIATE"}
-            ) as conn, conn.begin():
-                yield conn
+            ) as conn:
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    callbacks = conn.info.pop(_AFTER_COMMIT, [])
+                for callback in callbacks:
+                    callback()
         finally:
             if gate is not None:
                 gate.release()
