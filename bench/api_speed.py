@@ -9,8 +9,10 @@ run, one after the other:
 
 - the reference (``bench/reference_server.py``: uvicorn + Starlette + sqlite3, hashing the key,
   reading the account by its hash and the search by id from the same file);
-- ``trova serve`` as a subprocess (its in-process job workers on, as by default), then
-  ``trova serve --workers 2``.
+- ``trova serve`` as a subprocess with its default settings (in-process job workers, the access
+  log written to a file) but the POST rate limit, raised out of the way; then
+  ``trova serve --workers 2``. To measure another checkout's code with the same script, put its
+  ``src`` first on ``PYTHONPATH``.
 
 Measured: ``GET /phone/single`` (a found result) and ``GET /account/info`` at 10 connections,
 ``/healthz`` at 10 connections, and 200 connections of mixed traffic (40% account info, 30% GET
@@ -289,7 +291,6 @@ def trova(db_file: Path, work: Path, workers: int) -> Iterator[int]:
     env = {
         "TROVA_DATABASE_URL": f"sqlite:///{db_file}",
         "TROVA_RATE_LIMIT_POST_PER_S": "1000000",
-        "TROVA_LOG_LEVEL": "WARNING",
     }
     server = TrovaServer(
         env, args=("serve", "--workers", str(workers)), cwd=work, log_path=work / "serve.log"
