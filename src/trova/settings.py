@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     rate_limit_unauth_per_s: int = Field(default=10, ge=1)
     """Requests without a key or with a wrong one, per client address and second; past it 429
     (shared through Redis when ``redis_url`` is set)."""
+    auth_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
+    """How long an API process trusts a key it has just checked, without reading it again (0: never).
+    A key rotated, or phone access withdrawn, by another process (the CLI, another API process) may
+    still be accepted for this long; in the process that made the change, not at all."""
     max_body_bytes: int = Field(default=10_000_000, ge=1024)
     max_json_depth: int = Field(default=64, ge=2, le=200)
     """Deepest nesting of arrays and objects in a request body; deeper is 400 ``Invalid JSON input``

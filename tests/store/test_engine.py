@@ -122,3 +122,33 @@ def test_without_unavailable_errors_the_driver_error_stays(tmp_path: Path) -> No
             probe(db, "x")
     finally:
         db.dispose()
+
+
+def _in_transaction(conn: sa.Connection) -> bool:
+    dbapi: Any = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite":
+        return bool(dbapi.in_transaction)
+    return str(dbapi.info.transaction_status.name) != "IDLE"
+
+
+def test_read_single_runs_its_statement_outside_any_transaction(db: Database) -> None:
+    probe(db, "first")
+    with db.read_single() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(readiness_probes)).scalar_one() == 1
+        assert not _in_transaction(conn)
+    with db.read() as conn:
+        conn.execute(sa.select(sa.func.count()).select_from(readiness_probes)).scalar_one()
+        assert _in_transaction(conn)
+
+
+def test_each_statement_of_read_single_sees_what_was_committed_before_it(db: Database) -> None:
+    count = sa.select(sa.func.count()).select_from(readiness_probes)
+    with db.read_single() as conn:
+        assert conn.execute(count).scalar_one() == 0
+        probe(db, "between")
+        assert conn.execute(count).scalar_one() == 1
+    if db.is_sqlite:  # PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway
+        with db.read() as conn:
+            assert conn.execute(count).scalar_one() == 1
+            probe(db, "inside")
+            assert conn.execute(count).scalar_one() == 1, "a read transaction keeps its snapshot"

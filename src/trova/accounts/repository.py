@@ -79,11 +79,15 @@ def account_by_id(conn: Connection, account_id: int) -> Account | None:
     return _account(row) if row else None
 
 
+_BY_KEY_HASH = sa.select(*_ACCOUNT_COLUMNS, accounts.c.key_hash).where(
+    accounts.c.key_hash == sa.bindparam("key_hash")
+)
+"""Built once: every authenticated request runs it."""
+
+
 def account_and_hash_by_key_hash(conn: Connection, key_hash: str) -> tuple[Account, str] | None:
     """The account whose key hashes to ``key_hash``, with the stored hash for a constant-time compare."""
-    row = conn.execute(
-        sa.select(*_ACCOUNT_COLUMNS, accounts.c.key_hash).where(accounts.c.key_hash == key_hash)
-    ).first()
+    row = conn.execute(_BY_KEY_HASH, {"key_hash": key_hash}).first()
     return (_account(row), str(row.key_hash)) if row else None
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trova.accounts import keycache
 from trova.accounts import repository as repo
 from trova.accounts.models import (
     KEY_PREFIX,
@@ -40,6 +41,7 @@ from trova.errors import (
     UnknownAccount,
 )
 from trova.store import utcnow
+from trova.store.engine import after_commit
 
 
 def new_api_key() -> str:
@@ -116,9 +118,11 @@ def topup(conn: Connection, account_id: int, amount: Split, *, note: str | None 
 
 
 def rotate_key(conn: Connection, account_id: int) -> str:
-    """Replace the account's key; the old one stops working when the transaction commits."""
+    """Replace the account's key; the old one stops working when the transaction commits (in API
+    processes other than this one, within ``TROVA_AUTH_CACHE_TTL_S``: :mod:`trova.accounts.keycache`)."""
     api_key = new_api_key()
     repo.set_key(conn, account_id, key_hash=hash_api_key(api_key), key_prefix=key_prefix(api_key))
+    after_commit(conn, keycache.forget_everywhere)
     return api_key
 
 
@@ -129,6 +133,8 @@ def set_upstream_budget(conn: Connection, account_id: int, per_month: float | No
 
 def set_phone_enabled(conn: Connection, account_id: int, enabled: bool) -> None:
     repo.set_phone_enabled(conn, account_id, enabled)
+    if not enabled:
+        after_commit(conn, keycache.forget_everywhere)
 
 
 def authenticate(conn: Connection, api_key: str | None, *, phone: bool) -> Account:
@@ -146,6 +152,18 @@ def authenticate(conn: Connection, api_key: str | None, *, phone: bool) -> Accou
     if phone and not account.phone_enabled:
         raise PhoneFeatureDisabled()
     return account
+
+
+def cached_phone_account(cache: keycache.KeyCache, api_key: str | None) -> Account | None:
+    """The phone-enabled account ``api_key`` authenticated less than the cache's TTL ago, if any:
+    vouches for its id and phone access only (balances are read fresh where they matter)."""
+    return cache.get(hash_api_key(api_key)) if api_key else None
+
+
+def remember_phone_account(cache: keycache.KeyCache, api_key: str, account: Account, generation: int) -> None:
+    """Keep what :func:`authenticate` just found for ``api_key`` (``generation``: the cache's, taken
+    before the read)."""
+    cache.put(hash_api_key(api_key), account, generation)
 
 
 def split_reservation(account: Account, amount: int) -> Split:

@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
+from trova.accounts import keycache
 from trova.api import openapi, service
 from trova.api.deps import Context, rate_limit_headers
 from trova.api.logs import note_unavailable
@@ -125,7 +126,10 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         redirect_slashes=False,  # a redirect would be built from the Host header: 404 instead
     )
     limiter = limiter or rate_limiter_for(settings)
-    app.state.ctx = Context(settings=settings, db=db, limiter=limiter, unauth=unauth_guard_for(settings))
+    keys = keycache.register(keycache.KeyCache(settings.auth_cache_ttl_s))
+    app.state.ctx = Context(
+        settings=settings, db=db, limiter=limiter, unauth=unauth_guard_for(settings), keys=keys
+    )
     _install_error_handlers(app)
     openapi.install(app, settings.max_searches_per_batch)
     app.add_middleware(

@@ -22,6 +22,25 @@ from trova.batches.repository import RESULT_COLUMNS, batch_of_row, search_row
 from trova.store.sql import distinct_slices
 from trova.store.tables import batches, searches
 
+_SINGLE_SEARCH = (
+    sa.select(*RESULT_COLUMNS)
+    .join(batches, batches.c.id == searches.c.batch_id)
+    .where(
+        searches.c.batch_id == sa.bindparam("batch_id"),
+        batches.c.account_id == sa.bindparam("account_id"),
+        batches.c.kind == "single",
+    )
+    .order_by(searches.c.idx)
+    .limit(1)
+)
+"""Built once: GET /phone/single is the hottest read of the API."""
+
+
+def single_search(conn: Connection, batch_id: str, account_id: int) -> SearchRow | None:
+    """The search of the single batch ``batch_id`` of ``account_id``, in one statement (one snapshot)."""
+    row = conn.execute(_SINGLE_SEARCH, {"batch_id": batch_id, "account_id": account_id}).first()
+    return search_row(row) if row else None
+
 
 def search_of_account(conn: Connection, search_id: str, account_id: int) -> SearchRow | None:
     """One search of any batch of ``account_id``, by the search's own id."""

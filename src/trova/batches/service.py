@@ -351,13 +351,10 @@ def batch_cost(conn: Connection, batch_id: str) -> tuple[int, int]:
 
 def get_single(conn: Connection, account: Account, search_id: str) -> SearchRow:
     """The stored search behind GET /phone/single; another account's id is simply not found."""
-    batch = repo.get_batch(conn, search_id, account_id=account.id)
-    if batch is None or batch.kind != "single":
+    row = lookups.single_search(conn, search_id, account.id)
+    if row is None:
         raise SearchNotFound()
-    rows = repo.searches_of_batch(conn, batch.id)
-    if not rows:
-        raise SearchNotFound()
-    return rows[0]
+    return row
 
 
 def get_any_search(conn: Connection, account: Account, search_id: str) -> SearchRow:

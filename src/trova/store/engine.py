@@ -3,7 +3,10 @@
 SQLite runs in WAL mode so readers never block the single writer. Write transactions start with
 ``BEGIN IMMEDIATE``: taking the write lock up front means two writers queue on ``busy_timeout``
 instead of both reading and then one failing to upgrade its lock (``database is locked``). Read
-transactions use a plain deferred ``BEGIN`` and see one consistent snapshot.
+transactions use a plain deferred ``BEGIN`` and see one consistent snapshot. A request that reads
+with one statement only (:meth:`Database.read_single`) issues no ``BEGIN`` at all: on SQLite the
+statement runs in autocommit mode, on PostgreSQL in ``AUTOCOMMIT`` isolation, and the statement
+alone is its snapshot; the round trips of ``BEGIN`` and ``COMMIT`` were a tenth of a hot read.
 
 For the processes that serve (``Database(..., unavailable_errors=True)``: ``serve`` and ``worker``),
 a database that cannot do the work for a reason that may pass is a
@@ -23,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,6 +44,8 @@ SQLITE_MMAP_BYTES = 1 << 30
 pooled connection, instead of each connection copying them into its own small cache; on a
 million-person store this is what keeps lookups from slowing down with its size."""
 _BEGIN_OPTION = "trova_begin"
+_AFTER_COMMIT = "trova_after_commit"
+_NO_BEGIN = "none"
 
 
 def utcnow() -> dt.datetime:
@@ -94,7 +99,8 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != _NO_BEGIN:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_engine(
@@ -129,6 +135,13 @@ def _install_postgres_hooks(engine: Engine, lock_timeout_ms: int) -> None:
         dbapi_connection.autocommit = True
         dbapi_connection.execute(f"SET lock_timeout = {lock_timeout_ms}")
         dbapi_connection.autocommit = autocommit
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the :meth:`Database.write` transaction of ``conn`` has committed (never
+    if it rolls back): for what must not happen before the change is visible to every reader, such
+    as emptying a cache of what the change makes stale."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 @contextmanager
@@ -184,8 +197,14 @@ class Database:
         try:
             with _translated(self.unavailable_errors), self.engine.connect().execution_options(
                 **{_BEGIN_OPTION: "IMMEDIATE"}
-            ) as conn, conn.begin():
-                yield conn
+            ) as conn:
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    callbacks = conn.info.pop(_AFTER_COMMIT, [])
+                for callback in callbacks:
+                    callback()
         finally:
             if gate is not None:
                 gate.release()
@@ -194,6 +213,18 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: one consistent snapshot, never takes the write lock."""
         with _translated(self.unavailable_errors), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read_single(self) -> Iterator[Connection]:
+        """A connection for one read statement, outside any transaction: no ``BEGIN``, no ``COMMIT``.
+
+        Each statement sees the data committed when it starts, so a caller that reads twice gets
+        two snapshots: use :meth:`read` wherever two reads must agree."""
+        options: dict[str, str] = (
+            {_BEGIN_OPTION: _NO_BEGIN} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+        )
+        with _translated(self.unavailable_errors), self.engine.connect().execution_options(**options) as conn:
             yield conn
 
     def dispose(self) -> None:

@@ -18,8 +18,8 @@ from trova.api import bodies, schemas, service
 from trova.api.deps import (
     AppContext,
     Context,
-    PhoneAccount,
     SubmittingAccount,
+    authenticate,
     id_param,
     rate_limit_headers,
     read_body,
@@ -88,14 +88,25 @@ async def _post_search(request: Request, ctx: Context, account: Account, kind: B
     return JsonResponse(body, status_code=status, headers=rate_limit_headers(request))
 
 
-def _read_single(ctx: Context, account: Account, search_id: str) -> SearchRow:
-    with ctx.db.read() as conn:
+def _read_single(ctx: Context, request: Request) -> SearchRow:
+    """Key, ``id`` and the search, in the spec's order, on one connection in one trip to the thread
+    pool; each of the two reads is one statement, so neither needs a transaction."""
+    with ctx.db.read_single() as conn:
+        account = authenticate(ctx, request, phone=True, conn=conn)
+        search_id = id_param(request)
+        if search_id is None:
+            raise SearchNotFound()
         return batches.get_single(conn, account, search_id)
 
 
-def _bulk_body(ctx: Context, account: Account, batch_id: str) -> dict[str, Any]:
-    """Read and build in the thread pool: a finished batch's body holds up to 3,000 results."""
+def _bulk_body(ctx: Context, request: Request) -> dict[str, Any]:
+    """Key, ``id`` and the batch in one trip to the thread pool (one read transaction), then the
+    body, built there too: a finished batch's body holds up to 3,000 results."""
     with ctx.db.read() as conn:
+        account = authenticate(ctx, request, phone=True, conn=conn)
+        batch_id = id_param(request)
+        if batch_id is None:
+            raise BulkNotFound()
         bulk = batches.get_bulk(conn, account, batch_id)
     return bodies.bulk_body(bulk)
 
@@ -128,11 +139,8 @@ async def post_bulk(request: Request, ctx: AppContext, account: SubmittingAccoun
     summary="One search's result",
     responses={200: {"model": schemas.SingleResult}, 202: {"model": schemas.SingleResult}, **schemas.ERRORS},
 )
-async def get_single(request: Request, ctx: AppContext, account: PhoneAccount) -> Response:
-    search_id = id_param(request)
-    if search_id is None:
-        raise SearchNotFound()
-    row = await run_in_threadpool(_read_single, ctx, account, search_id)
+async def get_single(request: Request, ctx: AppContext) -> Response:
+    row = await run_in_threadpool(_read_single, ctx, request)
     return JsonResponse(single_result(row), status_code=200 if row.status == "done" else 202)
 
 
@@ -142,8 +150,5 @@ async def get_single(request: Request, ctx: AppContext, account: PhoneAccount) -
     summary="A batch's status and results",
     responses={200: {"model": schemas.BulkResults}, **schemas.ERRORS},
 )
-async def get_bulk(request: Request, ctx: AppContext, account: PhoneAccount) -> Response:
-    batch_id = id_param(request)
-    if batch_id is None:
-        raise BulkNotFound()
-    return JsonResponse(await run_in_threadpool(_bulk_body, ctx, account, batch_id))
+async def get_bulk(request: Request, ctx: AppContext) -> Response:
+    return JsonResponse(await run_in_threadpool(_bulk_body, ctx, request))

@@ -1,0 +1,359 @@
+"""How fast Trova's API answers, beside a bare server doing the same reads, in one run (issue #18).
+
+    .venv/bin/python bench/api_speed.py                      # 10 s per point, 60 s mixed traffic
+    .venv/bin/python bench/api_speed.py --seconds 5 --mix-seconds 15
+
+One SQLite store of ``--searches`` single searches (default 100,000: as many batches and searches
+rows, every search done and found) and one account is built in a temporary directory. Against it
+run, one after the other:
+
+- the reference (``bench/reference_server.py``: uvicorn + Starlette + sqlite3, hashing the key,
+  reading the account by its hash and the search by id from the same file);
+- ``trova serve`` as a subprocess with its default settings (in-process job workers, the access
+  log written to a file) but the POST rate limit, raised out of the way; then
+  ``trova serve --workers 2``. To measure another checkout's code with the same script, put its
+  ``src`` first on ``PYTHONPATH``.
+
+Measured: ``GET /phone/single`` (a found result) and ``GET /account/info`` at 10 connections,
+``/healthz`` at 10 connections, and 200 connections of mixed traffic (40% account info, 30% GET
+single, 20% POST single, 10% health) against ``--workers 1`` and ``--workers 2``. Each figure is
+printed with the load average of the machine when it was taken, and the ratios the issue's targets
+are about are printed at the end.
+
+The load generator is not the server's bottleneck: it runs in ``--client-procs`` separate
+processes (default 2), each an asyncio loop speaking raw HTTP/1.1 keep-alive over its share of the
+connections (no HTTP library: a request costs the client a few microseconds), and each reports the
+CPU it used. The reference server is measured by the same clients: the client's cost per request is
+the same in both, so a reference many times faster than Trova shows the clients had room. Both share
+the machine's cores with the server, which a figure of this script always includes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.servers import TrovaServer, free_port  # noqa: E402
+
+MIX = (("info", 0.4), ("single", 0.3), ("post", 0.2), ("health", 0.1))
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+
+def build_store(path: Path, count: int) -> tuple[str, str]:
+    """A store with ``count`` found searches of one account; (its key, one search id)."""
+    import sqlalchemy as sa
+
+    from trova.accounts import service as accounts
+    from trova.store import Database, utcnow
+    from trova.store.migrate import upgrade
+    from trova.store.tables import batches, searches
+
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    now = utcnow()
+    with db.write() as conn:
+        made = accounts.create_account(conn, "bench", credits=10_000_000)
+        key, account_id = made.api_key, made.account.id
+    search_id = ""
+    for first in range(0, count, 10_000):
+        batch_rows, search_rows = [], []
+        for n in range(first, min(count, first + 10_000)):
+            search_id = str(uuid.uuid4())
+            batch_rows.append(
+                {
+                    "id": search_id,
+                    "account_id": account_id,
+                    "kind": "single",
+                    "status": "completed",
+                    "has_custom": False,
+                    "requested": 1,
+                    "finished": 1,
+                    "price": 1,
+                    "reserved_sub": 1,
+                    "reserved_paygo": 0,
+                    "created_at": now,
+                    "completed_at": now,
+                }
+            )
+            search_rows.append(
+                {
+                    "id": search_id,
+                    "batch_id": search_id,
+                    "idx": 0,
+                    "params": json.dumps({"linkedin_url": f"https://www.linkedin.com/in/p{n}"}),
+                    "has_custom": False,
+                    "status": "done",
+                    "qualification": "found",
+                    "number": f"+336{n:08d}",
+                    "country": "FR",
+                    "charged": True,
+                    "reserved_sub": 1,
+                    "reserved_paygo": 0,
+                    "finished_at": now,
+                }
+            )
+        with db.write() as conn:
+            conn.execute(sa.insert(batches), batch_rows)
+            conn.execute(sa.insert(searches), search_rows)
+    db.dispose()
+    return key, search_id
+
+
+# --- the load generator (runs in child processes) ------------------------------------------------
+
+
+def request_bytes(kind: str, key: str, search_id: str) -> bytes:
+    head = {"x-api-key": key, "host": "127.0.0.1"}
+    if kind == "single":
+        return _request("GET", f"/phone/single?id={search_id}", head)
+    if kind == "info":
+        return _request("GET", "/account/info", head)
+    if kind == "health":
+        return _request("GET", "/healthz", {"host": "127.0.0.1"})
+    body = json.dumps({"linkedin_url": "https://www.linkedin.com/in/nobody-here"}).encode()
+    return _request("POST", "/phone/single", {**head, "content-type": "application/json"}, body)
+
+
+def _request(method: str, target: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
+    lines.append(f"content-length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _connection(
+    port: int,
+    requests: dict[str, bytes],
+    mix: Sequence[tuple[str, float]],
+    until: float,
+    results: list[tuple[str, int, float]],
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    kinds, weights = [k for k, _ in mix], [w for _, w in mix]
+    rng = random.Random()
+    try:
+        while time.monotonic() < until:
+            kind = rng.choices(kinds, weights)[0]
+            started = time.perf_counter()
+            writer.write(requests[kind])
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            results.append((kind, status, time.perf_counter() - started))
+            if b"connection: close" in head.lower():
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+def client_main(spec: str) -> None:
+    """One client process: its connections for the given seconds; prints its results as JSON."""
+    job = json.loads(spec)
+    requests = {kind: request_bytes(kind, job["key"], job["search_id"]) for kind, _ in job["mix"]}
+    results: list[tuple[str, int, float]] = []
+    until = time.monotonic() + job["seconds"]
+
+    async def run() -> None:
+        await asyncio.gather(
+            *(
+                _connection(job["port"], requests, job["mix"], until, results)
+                for _ in range(job["connections"])
+            )
+        )
+
+    started = time.monotonic()
+    asyncio.run(run())
+    elapsed = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"results": results, "elapsed": elapsed, "cpu": usage.ru_utime + usage.ru_stime}))
+
+
+# --- one measured point ---------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def load(
+    port: int,
+    key: str,
+    search_id: str,
+    mix: Sequence[tuple[str, float]],
+    connections: int,
+    seconds: float,
+    procs: int,
+) -> dict[str, Any]:
+    """Run the clients; throughput, p50/p99 (ms), errors, client CPU share and load average."""
+    procs = max(1, min(procs, connections))
+    shares = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--client",
+                json.dumps(
+                    {
+                        "port": port,
+                        "key": key,
+                        "search_id": search_id,
+                        "mix": list(mix),
+                        "connections": share,
+                        "seconds": seconds,
+                    }
+                ),
+            ],
+            stdout=subprocess.PIPE,
+        )
+        for share in shares
+    ]
+    outputs = [json.loads(child.communicate()[0]) for child in children]
+    results = [tuple(r) for out in outputs for r in out["results"]]
+    elapsed = max(out["elapsed"] for out in outputs)
+    latencies = [r[2] for r in results]
+    bad = [f"{r[0]} {r[1]}" for r in results if r[1] >= 400 or (r[0] == "post" and r[1] != 201)]
+    return {
+        "rps": len(results) / elapsed,
+        "p50": percentile(latencies, 0.5) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "errors": len(bad),
+        "error_kinds": sorted(set(bad))[:5],
+        "requests": len(results),
+        "client_cpu": sum(out["cpu"] for out in outputs) / elapsed,
+        "load": os.getloadavg()[0],
+    }
+
+
+def show(label: str, figure: dict[str, Any]) -> None:
+    print(
+        f"{label:<44} {figure['rps']:8.0f} req/s  p50 {figure['p50']:6.1f} ms  p99 {figure['p99']:7.1f} ms"
+        f"  errors {figure['errors']:<4} client CPU {figure['client_cpu']:4.2f} core"
+        f"  load {figure['load']:.2f}",
+        flush=True,
+    )
+    if figure["errors"]:
+        print(f"    errors: {', '.join(figure['error_kinds'])}")
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the reference server did not start")
+
+
+@contextmanager
+def reference(db_file: Path) -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "reference_server.py"), str(db_file), str(port)]
+    )
+    try:
+        wait_healthy(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def trova(db_file: Path, work: Path, workers: int) -> Iterator[int]:
+    env = {
+        "TROVA_DATABASE_URL": f"sqlite:///{db_file}",
+        "TROVA_RATE_LIMIT_POST_PER_S": "1000000",
+    }
+    server = TrovaServer(
+        env, args=("serve", "--workers", str(workers)), cwd=work, log_path=work / "serve.log"
+    )
+    server.start()
+    try:
+        yield server.port
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--searches", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per point at 10 connections")
+    parser.add_argument("--mix-seconds", type=float, default=60.0, help="per mixed-traffic point")
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--only", choices=("points", "mix"), help="run only one part")
+    args = parser.parse_args(argv)
+    with TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        db_file = work / "trova.db"
+        print(f"building a store of {args.searches:,} searches ...", flush=True)
+        key, search_id = build_store(db_file, args.searches)
+        figures: dict[str, dict[str, Any]] = {}
+
+        def point(
+            label: str, port: int, mix: Sequence[tuple[str, float]], connections: int, seconds: float
+        ) -> None:
+            load(port, key, search_id, mix, connections, 1.0, args.client_procs)  # warm-up
+            figures[label] = load(port, key, search_id, mix, connections, seconds, args.client_procs)
+            show(label, figures[label])
+
+        if args.only != "mix":
+            with reference(db_file) as port:
+                for kind in ("single", "info", "health"):
+                    point(f"reference {kind} c10", port, [(kind, 1.0)], 10, args.seconds)
+            with trova(db_file, work, 1) as port:
+                for kind in ("single", "info", "health"):
+                    point(f"trova {kind} c10", port, [(kind, 1.0)], 10, args.seconds)
+        if args.only != "points":
+            for workers in (1, 2):
+                with trova(db_file, work, workers) as port:
+                    point(f"trova --workers {workers} mix c200", port, MIX, 200, args.mix_seconds)
+        print()
+        for kind in ("single", "info", "health"):
+            ours, ref = figures.get(f"trova {kind} c10"), figures.get(f"reference {kind} c10")
+            if ours and ref:
+                print(
+                    f"{kind:<7} trova/reference throughput: {ours['rps'] / ref['rps']:.2f}  (target ≥ 0.5;"
+                    f" p50 {ours['p50']:.1f} ms, target ≤ 10)"
+                )
+        one, two = figures.get("trova --workers 1 mix c200"), figures.get("trova --workers 2 mix c200")
+        if one and two:
+            print(
+                f"mix c200 p99 {one['p99']:.0f} ms (target ≤ 250), errors {one['errors']};"
+                f" --workers 2 / --workers 1 throughput: {two['rps'] / one['rps']:.2f} (target ≥ 1.7)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--client":
+        client_main(sys.argv[2])
+    else:
+        raise SystemExit(main())
