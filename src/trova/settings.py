@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     """``mobile``: keep asking past a landline-only answer for a mobile (never past a valid mobile)."""
     exclude_do_not_call: bool = False
     """A number a source flags do-not-call is never returned: not found, not charged (finder.md §3.8)."""
+    nicknames: bool = True
+    """Names that find nobody are tried with their nicknames, used when one person matches (§2.7)."""
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

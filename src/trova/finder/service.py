@@ -9,7 +9,7 @@ the same code. Every step is batch-oriented, so a call costs a handful of querie
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
@@ -17,6 +17,7 @@ from trova.contacts import lookups as contacts_lookups
 from trova.finder.upstream import Upstream
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
+from trova.people.nicknames import variants
 from trova.people.rank import RankedNumber, choose
 from trova.privacy import screening as privacy
 from trova.store import Database
@@ -27,13 +28,17 @@ class Identification:
     """Who a search names, and by which rule (docs/finder.md §2).
 
     ``candidates``: the people matching the names at the search's companies (``company_ids``), or
-    the LinkedIn profile's owner.
+    the LinkedIn profile's owner. When the exact names found nobody and nicknames were tried
+    (§2.7): ``nicknamed``, the people matched through a nickname, and ``nickname_rule``, what that
+    match alone decided (``name_company``: it was used, and the rule is ``nickname``).
     """
 
     person_id: int | None
     rule: Rule
     candidates: tuple[int, ...] = ()
     company_ids: frozenset[int] = field(default_factory=frozenset)
+    nicknamed: tuple[int, ...] = ()
+    nickname_rule: Rule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +52,20 @@ class _Lookups:
     owner_profiles: Mapping[int, str | None] = field(default_factory=dict)
 
 
-def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search, Identification]:
-    """docs/finder.md §2 for a batch of distinct searches, in four bulk lookups."""
+def identify_many(
+    conn: Connection, searches: Collection[Search], *, nicknames: bool = False
+) -> dict[Search, Identification]:
+    """docs/finder.md §2 for a batch of distinct searches, in a handful of bulk lookups.
+
+    ``nicknames`` (``TROVA_NICKNAMES``): a search whose names find nobody is tried again with the
+    nicknames of its first name, one more lookup for those searches only (§2.7).
+    """
     lookups = _lookup(conn, searches)
-    return {search: _identify(search, lookups) for search in searches}
+    found = {search: _identify(search, lookups) for search in searches}
+    if nicknames:
+        unknown = [search for search, i in found.items() if i.rule == "no_person" and search.has_names]
+        found.update(_identify_by_nicknames(conn, unknown, lookups))
+    return found
 
 
 def gather(conn: Connection, person_ids: Iterable[int]) -> tuple[dict[int, list[Observation]], set[str]]:
@@ -86,15 +101,22 @@ class Finder:
     :class:`~trova.finder.upstream.Upstream` contract), built by the entry point (``runtime`` and
     the CLI pass ``sources.waterfall.from_settings``); None: the contact store alone.
     ``exclude_do_not_call`` (``TROVA_EXCLUDE_DO_NOT_CALL``): a number a source flags do-not-call is
-    never returned (docs/finder.md §3.8).
+    never returned (docs/finder.md §3.8). ``nicknames`` (``TROVA_NICKNAMES``): names that find
+    nobody are tried with their nicknames (docs/finder.md §2.7).
     """
 
     def __init__(
-        self, db: Database, upstream: Upstream | None = None, *, exclude_do_not_call: bool = False
+        self,
+        db: Database,
+        upstream: Upstream | None = None,
+        *,
+        exclude_do_not_call: bool = False,
+        nicknames: bool = True,
     ) -> None:
         self.db = db
         self.upstream = upstream
         self.exclude_do_not_call = exclude_do_not_call
+        self.nicknames = nicknames
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
         """One answer per search, in order. Identical searches are resolved once (docs/finder.md §5).
@@ -122,7 +144,9 @@ class Finder:
         with self.db.read() as conn:
             kinds = privacy.active_kinds(conn)
             blocked = privacy.blocked_searches(conn, distinct, kinds)
-            identified = identify_many(conn, [search for search in distinct if search not in blocked])
+            identified = identify_many(
+                conn, [search for search in distinct if search not in blocked], nicknames=self.nicknames
+            )
             people = {i.person_id for i in identified.values() if i.person_id is not None}
             suppressed = privacy.blocked_people(conn, people, kinds)
             observations, shared = gather(conn, people - suppressed)
@@ -181,7 +205,7 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
     names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
     for match in contacts_lookups.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
-    profiles = _owner_profiles(conn, by_names, names)
+    profiles = _owner_profiles(conn, {search: name_pairs(search) for search in by_names}, names)
     return _Lookups(linkedin, domains, company_keys, names, with_domain, by_domain_key, profiles)
 
 
@@ -201,16 +225,16 @@ def _name_only_reached(
 
 def _owner_profiles(
     conn: Connection,
-    by_names: Sequence[Search],
+    pairs_of: Mapping[Search, Sequence[tuple[str, str]]],
     names: Mapping[tuple[str, str], list[contacts_lookups.NameMatch]],
 ) -> dict[int, str | None]:
     """The profiles of the owners of the weak groups that searches carrying an unknown profile reach
-    (§2.3 compares them with the search's)."""
+    through the name pairs ``pairs_of`` gives them (§2.3 compares them with the search's)."""
     owners = {
         match.owner_id
-        for search in by_names
+        for search, pairs in pairs_of.items()
         if search.linkedin_key
-        for pair in name_pairs(search)
+        for pair in pairs
         for match in names.get(pair, ())
         if match.owner_id is not None
     }
@@ -241,7 +265,12 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
         return Identification(owner, "linkedin", candidates=(owner,))
     if not search.has_names:
         return Identification(None, "no_person")
-    matches = [m for pair in name_pairs(search) for m in lookups.names.get(pair, ())]
+    return _identify_by(search, name_pairs(search), lookups)
+
+
+def _identify_by(search: Search, pairs: Iterable[tuple[str, str]], lookups: _Lookups) -> Identification:
+    """§2.2 to §2.4 for the people known by one of the name ``pairs``."""
+    matches = [m for pair in pairs for m in lookups.names.get(pair, ())]
     found: list[contacts_lookups.NameMatch] = []
     companies: frozenset[int] = frozenset()
     for choice in _company_choices(search, lookups):
@@ -271,3 +300,44 @@ def _profile_of(match: contacts_lookups.NameMatch, lookups: _Lookups) -> str | N
     if match.owner_id is None:
         return match.linkedin_key
     return lookups.owner_profiles.get(match.owner_id)
+
+
+def nickname_pairs(search: Search) -> list[tuple[str, str]]:
+    """The search's name pairs with the first name replaced by each of its nicknames, or by each name
+    it is a nickname of (§2.7); the pairs of the search itself are left out."""
+    own = name_pairs(search)
+    pairs = {(other, last) for first, last in own for other in variants(first)}
+    return sorted(pairs - set(own))
+
+
+def _identify_by_nicknames(
+    conn: Connection, searches: Sequence[Search], lookups: _Lookups
+) -> dict[Search, Identification]:
+    """§2.7: the searches whose names found nobody, tried with nicknames in one lookup. A match is
+    used only when §2.2 to §2.4 would accept it (one person, no ambiguous group, no other profile);
+    otherwise the search stays ``no_person``, with what the nicknames found kept for explain."""
+    pairs_of = {search: pairs for search in searches if (pairs := nickname_pairs(search))}
+    if not pairs_of:
+        return {}
+    wanted = {
+        (first, last, company)
+        for search, pairs in pairs_of.items()
+        for choice in _company_choices(search, lookups)
+        for company in choice
+        for first, last in pairs
+    }
+    names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
+    for match in contacts_lookups.people_named_at(conn, wanted):
+        names.setdefault((match.first_key, match.last_key), []).append(match)
+    nicknamed = replace(lookups, names=names, owner_profiles=_owner_profiles(conn, pairs_of, names))
+    found: dict[Search, Identification] = {}
+    for search, pairs in pairs_of.items():
+        tried = _identify_by(search, pairs, nicknamed)
+        if tried.rule == "name_company":
+            used = replace(tried, rule="nickname", nicknamed=tried.candidates, nickname_rule=tried.rule)
+            found[search] = used
+        else:
+            found[search] = Identification(
+                None, "no_person", nicknamed=tried.candidates, nickname_rule=tried.rule
+            )
+    return found
