@@ -50,6 +50,11 @@ class _Lookups:
     with_domain: frozenset[int] = frozenset()
     by_domain_key: Mapping[int, frozenset[int]] = field(default_factory=dict)
     owner_profiles: Mapping[int, str | None] = field(default_factory=dict)
+    choices: Mapping[Search, tuple[frozenset[int], ...]] = field(default_factory=dict)
+    """Each search's :func:`_company_choices`, worked out once per batch."""
+
+
+_NO_COMPANY: frozenset[int] = frozenset()
 
 
 def identify_many(
@@ -189,24 +194,41 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
         | {key for keys in domain_keys.values() for key in keys}
         for company in company_keys.get(key or "", ())
     }
-    with_domain = frozenset(contacts_lookups.companies_with_domain(conn, keyed))
+    known = set(domains.values())
+    with_domain = frozenset(keyed & known) | contacts_lookups.companies_with_domain(conn, keyed - known)
     by_domain_key = {
-        company: _name_only_reached(company, keys, company_keys, with_domain)
+        company: frozenset({company}) | _name_only_reached(company, keys, company_keys, with_domain)
         for company, keys in domain_keys.items()
     }
     companies = _Lookups(linkedin, domains, company_keys, {}, with_domain, by_domain_key)
+    choices = _choices_of(by_names, companies)
     wanted = {
         (first, last, company)
         for search in by_names
-        for choice in _company_choices(search, companies)
+        for choice in choices[search]
         for company in choice
         for first, last in name_pairs(search)
     }
     names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
     for match in contacts_lookups.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
-    profiles = _owner_profiles(conn, {search: name_pairs(search) for search in by_names}, names)
-    return _Lookups(linkedin, domains, company_keys, names, with_domain, by_domain_key, profiles)
+    with_profile = {search: name_pairs(search) for search in by_names if search.linkedin_key}
+    profiles = _owner_profiles(conn, with_profile, names)
+    return _Lookups(linkedin, domains, company_keys, names, with_domain, by_domain_key, profiles, choices)
+
+
+def _choices_of(searches: Iterable[Search], lookups: _Lookups) -> dict[Search, tuple[frozenset[int], ...]]:
+    """:func:`_company_choices` of each search, one value shared by the searches naming the same
+    companies: a batch of thousands of searches allocates one per company, not one per search
+    (fewer objects for the garbage collector to walk, which showed in the resolution profile)."""
+    shared: dict[tuple[str | None, str | None], tuple[frozenset[int], ...]] = {}
+    found: dict[Search, tuple[frozenset[int], ...]] = {}
+    for search in searches:
+        key = (search.company_domain, search.company_key)
+        if (choices := shared.get(key)) is None:
+            choices = shared[key] = _company_choices(search, lookups)
+        found[search] = choices
+    return found
 
 
 def _name_only_reached(
@@ -220,7 +242,7 @@ def _name_only_reached(
         if {ref for ref in company_keys.get(key, ()) if ref in with_domain} <= {company}
         for other in company_keys.get(key, ())
         if other not in with_domain
-    )
+    ) or _NO_COMPANY
 
 
 def _owner_profiles(
@@ -241,7 +263,7 @@ def _owner_profiles(
     return contacts_lookups.profiles_of(conn, owners) if owners else {}
 
 
-def _company_choices(search: Search, lookups: _Lookups) -> list[frozenset[int]]:
+def _company_choices(search: Search, lookups: _Lookups) -> tuple[frozenset[int], ...]:
     """The companies a search names, most precise first; the first choice where the names match
     anyone decides.
 
@@ -251,12 +273,12 @@ def _company_choices(search: Search, lookups: _Lookups) -> list[frozenset[int]]:
     companies (``Acme``/acme.de is not ``Acme``/acme.com). A domain the store does not know says
     nothing, so the company name alone decides.
     """
-    by_name = frozenset(lookups.company_keys.get(search.company_key or "", ()))
+    by_name = frozenset(lookups.company_keys.get(search.company_key or "", ())) or _NO_COMPANY
     if search.company_domain and search.company_domain in lookups.domains:
         company = lookups.domains[search.company_domain]
-        by_domain = frozenset({company}) | lookups.by_domain_key.get(company, frozenset())
-        return [by_domain, by_name - by_domain - lookups.with_domain]
-    return [by_name]
+        by_domain = lookups.by_domain_key.get(company) or frozenset({company})
+        return (by_domain, (by_name - by_domain - lookups.with_domain) if by_name else _NO_COMPANY)
+    return (by_name,)
 
 
 def _identify(search: Search, lookups: _Lookups) -> Identification:
@@ -270,16 +292,25 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
 
 def _identify_by(search: Search, pairs: Iterable[tuple[str, str]], lookups: _Lookups) -> Identification:
     """§2.2 to §2.4 for the people known by one of the name ``pairs``."""
-    matches = [m for pair in pairs for m in lookups.names.get(pair, ())]
+    names = lookups.names
+    matches = [m for pair in pairs for m in names.get(pair, ())]
+    choices = lookups.choices.get(search) or _company_choices(search, lookups)
     found: list[contacts_lookups.NameMatch] = []
     companies: frozenset[int] = frozenset()
-    for choice in _company_choices(search, lookups):
-        companies |= choice
+    for choice in choices if matches else ():
         found = [m for m in matches if m.company_id in choice]
         if found:
             companies = choice
             break
-    profiles = {m.identity: _profile_of(m, lookups) for m in found}
+    if not found:
+        companies = choices[0] if len(choices) == 1 else frozenset().union(*choices)
+    owner_profiles = lookups.owner_profiles
+    profiles = {
+        m.person_id if m.owner_id is None else m.owner_id: m.linkedin_key
+        if m.owner_id is None
+        else owner_profiles.get(m.owner_id)
+        for m in found
+    }
     candidates = tuple(sorted(profiles))
     rule: Rule = "name_company"
     if not candidates:
@@ -294,12 +325,6 @@ def _identify_by(search: Search, pairs: Iterable[tuple[str, str]], lookups: _Loo
         candidates=candidates,
         company_ids=companies,
     )
-
-
-def _profile_of(match: contacts_lookups.NameMatch, lookups: _Lookups) -> str | None:
-    if match.owner_id is None:
-        return match.linkedin_key
-    return lookups.owner_profiles.get(match.owner_id)
 
 
 def nickname_pairs(search: Search) -> list[tuple[str, str]]:
@@ -322,7 +347,7 @@ def _identify_by_nicknames(
     wanted = {
         (first, last, company)
         for search, pairs in pairs_of.items()
-        for choice in _company_choices(search, lookups)
+        for choice in lookups.choices.get(search) or _company_choices(search, lookups)
         for company in choice
         for first, last in pairs
     }
