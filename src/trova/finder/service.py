@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
+from trova import collector
 from trova.contacts import lookups as contacts_lookups
 from trova.finder.upstream import Upstream
 from trova.people.keys import name_pairs, person_key
@@ -146,6 +147,10 @@ class Finder:
         """The contact store's answer for each distinct search, in one read transaction: the whole
         batch sees one consistent snapshot of the store."""
         distinct = list(dict.fromkeys(searches))
+        with collector.paused():
+            return self._resolve_locally(distinct)
+
+    def _resolve_locally(self, distinct: Sequence[Search]) -> dict[Search, Answer]:
         with self.db.read() as conn:
             kinds = privacy.active_kinds(conn)
             blocked = privacy.blocked_searches(conn, distinct, kinds)
