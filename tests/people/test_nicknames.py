@@ -39,6 +39,11 @@ def test_links_are_direct_never_chained() -> None:
     assert "michael" not in variants("michael")
 
 
+@pytest.mark.parametrize(("a", "b"), [("ann", "anna"), ("pete", "peter"), ("jon", "john"), ("leo", "leon")])
+def test_names_one_letter_apart_are_never_nicknames(a: str, b: str) -> None:
+    assert b not in variants(a) and a not in variants(b)
+
+
 def test_an_unknown_name_has_no_variants() -> None:
     assert variants("dagoberta") == frozenset()
     assert variants("") == frozenset()
