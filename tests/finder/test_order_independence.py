@@ -374,3 +374,20 @@ def test_every_order_gives_the_same_answers_on_postgresql(
     postgres_stores: Stores, case: tuple[list[Rec], list[tuple[list[int], list[int], int]]]
 ) -> None:
     check(postgres_stores, *case)
+
+
+@pytest.mark.parametrize(
+    "stores_fixture", ["sqlite_stores", pytest.param("postgres_stores", marks=pytest.mark.postgres)]
+)
+def test_a_domain_gaining_the_key_of_a_profiled_namesakes_company_gives_the_group_its_owner(
+    stores_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """Found at 200,000 people: a weak record at a domain, then the profiled person of that name at a
+    company known by its name alone, then a record that links that name to the domain. The group
+    must belong to the profiled person whatever the order (docs/finder.md §2.6, rule 1)."""
+    recs = [
+        Rec(None, ("Ann", "Lee"), "acme.com", None, upstream=False),
+        Rec("p1", ("Ann", "Lee"), None, "Acme", upstream=False),
+        Rec("p2", ("Bob", "Roe"), "acme.com", "Acme", upstream=False),
+    ]
+    check(request.getfixturevalue(stores_fixture), recs, [([0, 1, 2], [1, 2], 500), ([2, 1, 0], [], 500)])
