@@ -142,8 +142,9 @@ class Settings(BaseSettings):
     """``mobile``: keep asking past a landline-only answer for a mobile (never past a valid mobile)."""
     exclude_do_not_call: bool = False
     """A number a source flags do-not-call is never returned: not found, not charged (finder.md §3.8)."""
-    nicknames: bool = True
-    """Names that find nobody are tried with their nicknames, used when one person matches (§2.7)."""
+    nicknames: bool = False
+    """Names that find nobody are tried with their nicknames, used when one person matches (§2.7).
+    Off by default: on the dense benchmark it answered searches whose person is not in the store."""
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

@@ -186,14 +186,14 @@ def test_explain_shows_when_a_nickname_was_used_and_why_not(db: Database) -> Non
     store.person("Christian", "Bianchi", at=(acme,), phones=(FIXED,))
 
     beppe = search_from_params({"firstname": "Beppe", "lastname": "Verdi", "company_name": "Acme"})
-    used = explain(db, beppe)
+    used = explain(db, beppe, nicknames=True)
     text = render_text(used)
     assert used.answer.number == MOBILE and used.rule == "nickname"
     assert "Nicknames (the names found nobody): used: exactly one person matches" in text
     assert "names: giuseppe / verdi" in text and "Rule: nickname:" in text
 
     chris = search_from_params({"firstname": "Chris", "lastname": "Bianchi", "company_name": "Acme"})
-    refused = explain(db, chris)
+    refused = explain(db, chris, nicknames=True)
     assert (refused.answer.number, refused.rule, refused.nickname_rule) == (None, "no_person", "ambiguous")
     assert len(refused.nicknamed) == 2
     assert "not used: several people match through nicknames" in render_text(refused)

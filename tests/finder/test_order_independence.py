@@ -277,7 +277,7 @@ def build(
 
 def answers(db: Database) -> dict[Search, tuple[object, ...]]:
     searches = all_searches()
-    found: list[Answer] = Finder(db).resolve_many(searches)
+    found: list[Answer] = Finder(db, nicknames=True).resolve_many(searches)
     return {
         search: (a.number, a.sources, a.line_type, a.last_seen, a.reason)
         for search, a in zip(searches, found, strict=True)

@@ -308,6 +308,10 @@ def test_known_domain_without_the_person_falls_back_to_a_domainless_company_of_t
 # --- nicknames (docs/finder.md §2.7) --------------------------------------------------------------
 
 
+def find_nick(db: Database, **params: object) -> Answer:
+    return Finder(db, nicknames=True).resolve_many([search_from_params(params)])[0]
+
+
 def test_a_nickname_finds_the_one_person_of_the_full_name_and_back(db: Database, store: StoreBuilder) -> None:
     acme = store.company("Acme", domains=("acme.com",))
     michael = store.person("Michael", "Rossi", at=(acme,), linkedin="linkedin.com/in/mr", phones=(MOBILE,))
@@ -318,7 +322,7 @@ def test_a_nickname_finds_the_one_person_of_the_full_name_and_back(db: Database,
         ({"firstname": "Giuseppe", "lastname": "Verdi", "company_name": "Acme"}, giuseppe, MOBILE_2),
         ({"fullname": "Paco Ruiz", "company_domain": "acme.com"}, paco, FIXED),
     ):
-        answer = find(db, **params)
+        answer = find_nick(db, **params)
         expected = (number, f"p:{person}", "nickname")
         assert (answer.number, answer.person_key, answer.reason) == expected, params
 
@@ -327,7 +331,7 @@ def test_the_exact_name_comes_first(db: Database, store: StoreBuilder) -> None:
     acme = store.company("Acme")
     store.person("Michael", "Rossi", at=(acme,), linkedin="linkedin.com/in/mr", phones=(MOBILE,))
     mike = store.person("Mike", "Rossi", at=(acme,), phones=(MOBILE_2,))
-    answer = find(db, firstname="Mike", lastname="Rossi", company_name="Acme")
+    answer = find_nick(db, firstname="Mike", lastname="Rossi", company_name="Acme")
     assert (answer.number, answer.person_key, answer.reason) == (MOBILE_2, f"p:{mike}", "name_company")
 
 
@@ -336,7 +340,7 @@ def test_a_nickname_matching_several_people_finds_nobody(db: Database, store: St
     store.person("Christopher", "Bianchi", at=(acme,), phones=(MOBILE,))
     store.person("Christian", "Bianchi", at=(acme,), phones=(MOBILE_2,))
     search = search_from_params({"firstname": "Chris", "lastname": "Bianchi", "company_name": "Acme"})
-    [answer] = Finder(db).resolve_many([search])
+    [answer] = Finder(db, nicknames=True).resolve_many([search])
     assert (answer.number, answer.person_key, answer.reason) == (None, None, "no_person")
     with db.read() as conn:
         found = identify_many(conn, [search], nicknames=True)[search]
@@ -348,7 +352,7 @@ def test_a_nickname_never_reaches_an_ambiguous_group_or_another_profile(
 ) -> None:
     acme = store.company("Acme")
     store.person("Robert", "Neri", at=(acme,), linkedin="linkedin.com/in/rn", phones=(MOBILE,))
-    assert find(db, firstname="Bob", lastname="Neri", company_name="Acme").number == MOBILE
+    assert find_nick(db, firstname="Bob", lastname="Neri", company_name="Acme").number == MOBILE
     conflict = find(
         db, linkedin_url="linkedin.com/in/someone-else", firstname="Bob", lastname="Neri", company_name="Acme"
     )
@@ -356,15 +360,22 @@ def test_a_nickname_never_reaches_an_ambiguous_group_or_another_profile(
     group = store.person("Giovanni", "Gallo", at=(acme,), phones=(MOBILE_2,))
     with db.write() as conn:
         conn.execute(sa.update(people).where(people.c.id == group).values(ambiguous=True))
-    assert find(db, firstname="Gianni", lastname="Gallo", company_name="Acme").number is None
+    assert find_nick(db, firstname="Gianni", lastname="Gallo", company_name="Acme").number is None
+
+
+def test_nicknames_are_off_by_default(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    store.person("Michael", "Rossi", at=(acme,), phones=(MOBILE,))
+    assert find(db, firstname="Mike", lastname="Rossi", company_name="Acme").reason == "no_person"
+    assert find_nick(db, firstname="Mike", lastname="Rossi", company_name="Acme").number == MOBILE
 
 
 def test_nicknames_stay_at_the_company_and_can_be_turned_off(db: Database, store: StoreBuilder) -> None:
     acme, beta = store.company("Acme"), store.company("Beta")
     store.person("Michael", "Rossi", at=(beta,), phones=(MOBILE,))
-    assert find(db, firstname="Mike", lastname="Rossi", company_name="Acme").reason == "no_person"
+    assert find_nick(db, firstname="Mike", lastname="Rossi", company_name="Acme").reason == "no_person"
     store.person("Michael", "Rossi", at=(acme,), phones=(MOBILE_2,))
     search = search_from_params({"firstname": "Mike", "lastname": "Rossi", "company_name": "Acme"})
-    assert Finder(db).resolve_many([search])[0].number == MOBILE_2
+    assert Finder(db, nicknames=True).resolve_many([search])[0].number == MOBILE_2
     off = Finder(db, nicknames=False).resolve_many([search])[0]
     assert (off.number, off.reason) == (None, "no_person")

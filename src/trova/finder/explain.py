@@ -101,7 +101,7 @@ class Explanation:
         }
 
 
-def explain(db: Database, search: Search, *, nicknames: bool = True) -> Explanation:
+def explain(db: Database, search: Search, *, nicknames: bool = False) -> Explanation:
     """Resolve ``search`` as the finder does from the contact store (upstream sources are never
     asked) and keep every intermediate finding. People on the suppression list are not shown.
     ``nicknames``: ``TROVA_NICKNAMES`` (docs/finder.md §2.7)."""

@@ -117,7 +117,7 @@ class Finder:
         upstream: Upstream | None = None,
         *,
         exclude_do_not_call: bool = False,
-        nicknames: bool = True,
+        nicknames: bool = False,
     ) -> None:
         self.db = db
         self.upstream = upstream
