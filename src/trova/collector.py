@@ -1,5 +1,5 @@
-"""The cyclic garbage collector paused around one unit of bulk work (an import chunk, a batch
-resolved by the finder), then run once over the young generations.
+"""The cyclic garbage collector paused around one unit of bulk work (an import chunk, the finder's
+identification and gathering of a batch), then run once over the young generations.
 
 Why: such a unit allocates hundreds of thousands of small objects that live until it ends, so the
 collector's automatic runs kept walking them (and every older object of the process) for nothing.

@@ -66,19 +66,21 @@ def identify_many(
     ``nicknames`` (``TROVA_NICKNAMES``): a search whose names find nobody is tried again with the
     nicknames of its first name, one more lookup for those searches only (§2.7).
     """
-    lookups = _lookup(conn, searches)
-    found = {search: _identify(search, lookups) for search in searches}
-    if nicknames:
-        unknown = [search for search, i in found.items() if i.rule == "no_person" and search.has_names]
-        found.update(_identify_by_nicknames(conn, unknown, lookups))
+    with collector.paused():
+        lookups = _lookup(conn, searches)
+        found = {search: _identify(search, lookups) for search in searches}
+        if nicknames:
+            unknown = [search for search, i in found.items() if i.rule == "no_person" and search.has_names]
+            found.update(_identify_by_nicknames(conn, unknown, lookups))
     return found
 
 
 def gather(conn: Connection, person_ids: Iterable[int]) -> tuple[dict[int, list[Observation]], set[str]]:
     """The returnable observations of each person, and which of their numbers are shared lines."""
-    observations = contacts_lookups.observations_of(conn, person_ids)
-    numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
-    return observations, contacts_lookups.shared_numbers(conn, numbers)
+    with collector.paused():
+        observations = contacts_lookups.observations_of(conn, person_ids)
+        numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
+        return observations, contacts_lookups.shared_numbers(conn, numbers)
 
 
 def answer(identification: Identification, chosen: RankedNumber | None) -> Answer:
@@ -147,10 +149,6 @@ class Finder:
         """The contact store's answer for each distinct search, in one read transaction: the whole
         batch sees one consistent snapshot of the store."""
         distinct = list(dict.fromkeys(searches))
-        with collector.paused():
-            return self._resolve_locally(distinct)
-
-    def _resolve_locally(self, distinct: Sequence[Search]) -> dict[Search, Answer]:
         with self.db.read() as conn:
             kinds = privacy.active_kinds(conn)
             blocked = privacy.blocked_searches(conn, distinct, kinds)
