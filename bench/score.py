@@ -120,10 +120,11 @@ def answers_full(searches: Sequence[dict[str, Any]], database_url: str) -> list[
     from trova.errors import InvalidSearch
     from trova.finder.service import Finder
     from trova.people.normalise import search_from_params
+    from trova.settings import get_settings
     from trova.store import Database
 
     db = Database(database_url)
-    finder = Finder(db)
+    finder = Finder(db, nicknames=get_settings().nicknames)
     found: list[Full | None] = []
     for batch in batches(searches):
         normalised = []
@@ -183,7 +184,8 @@ def answers_direct(searches: Sequence[dict[str, Any]], database_url: str) -> lis
     from trova.store import Database
 
     db = Database(database_url)
-    finder = Finder(db, from_settings(db, get_settings()))
+    settings = get_settings()
+    finder = Finder(db, from_settings(db, settings), nicknames=settings.nicknames)
     answers: list[str | None] = []
     for batch in batches(searches):
         normalised: list[Search | None] = []

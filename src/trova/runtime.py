@@ -65,7 +65,10 @@ def batch_worker(settings: Settings, db: Database, stop: threading.Event, *, slo
     """One worker thread: runs the batch job step with its own finder, whose upstream is the
     waterfall configured in ``settings`` (none when only the local store is), until ``stop``."""
     finder = Finder(
-        db, waterfall.from_settings(db, settings), exclude_do_not_call=settings.exclude_do_not_call
+        db,
+        waterfall.from_settings(db, settings),
+        exclude_do_not_call=settings.exclude_do_not_call,
+        nicknames=settings.nicknames,
     )
     worker_loop(settings, db, stop, BatchStep(db, settings, finder), slot=slot)
 

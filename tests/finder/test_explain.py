@@ -9,7 +9,7 @@ import pytest
 
 from tests.finder.builder import StoreBuilder
 from tests.support.servers import run_trova
-from trova.finder.explain import explain
+from trova.finder.explain import explain, render_text
 from trova.finder.service import Finder
 from trova.people.normalise import search_from_params
 from trova.store import Database
@@ -176,3 +176,29 @@ def test_explain_says_why_each_candidate_counts_or_is_ambiguous(db: Database, tm
         "kept",
         "kept",
     ]
+
+
+def test_explain_shows_when_a_nickname_was_used_and_why_not(db: Database) -> None:
+    store = StoreBuilder(db)
+    acme = store.company("Acme")
+    store.person("Giuseppe", "Verdi", at=(acme,), phones=(MOBILE,))
+    store.person("Christopher", "Bianchi", at=(acme,), phones=(MOBILE_2,))
+    store.person("Christian", "Bianchi", at=(acme,), phones=(FIXED,))
+
+    beppe = search_from_params({"firstname": "Beppe", "lastname": "Verdi", "company_name": "Acme"})
+    used = explain(db, beppe, nicknames=True)
+    text = render_text(used)
+    assert used.answer.number == MOBILE and used.rule == "nickname"
+    assert "Nicknames (the names found nobody): used: exactly one person matches" in text
+    assert "names: giuseppe / verdi" in text and "Rule: nickname:" in text
+
+    chris = search_from_params({"firstname": "Chris", "lastname": "Bianchi", "company_name": "Acme"})
+    refused = explain(db, chris, nicknames=True)
+    assert (refused.answer.number, refused.rule, refused.nickname_rule) == (None, "no_person", "ambiguous")
+    assert len(refused.nicknamed) == 2
+    assert "not used: several people match through nicknames" in render_text(refused)
+    assert refused.to_dict()["nickname_rule"] == "ambiguous"
+
+    off = explain(db, chris, nicknames=False)
+    assert (off.nickname_rule, off.nicknamed) == (None, ())
+    assert "Nicknames" not in render_text(off)

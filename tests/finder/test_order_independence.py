@@ -1,6 +1,7 @@
 """Identity does not depend on the order of the records (issue 13, docs/finder.md §2.6).
 
-Random small stores of namesakes, shared company keys, records with and without a profile are
+Random small stores of namesakes (some known by a nickname of another's first name: Bob and
+Robert, docs/finder.md §2.7), shared company keys, records with and without a profile are
 imported in random orders, splits and chunk sizes, part of them kept as an upstream source's
 answers; every search must answer the same in every store, and the same as :func:`reference`, a
 resolver written here from the rules of docs/finder.md §2 (not from Trova's code).
@@ -15,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import sqlalchemy as sa
@@ -30,7 +32,9 @@ from trova.people.models import Answer, Search
 from trova.store import Database, utcnow
 from trova.store.migrate import upgrade
 
-NAMES = (("Ann", "Lee"), ("Bob", "Roe"))
+NAMES = (("Ann", "Lee"), ("Bob", "Roe"), ("Robert", "Roe"))
+NICKNAMES = {"bob": {"robert"}, "robert": {"bob"}}
+"""The nickname links among the first names of ``NAMES`` (``Ann`` has none among them)."""
 PROFILES = ("p1", "p2", "p3")
 DOMAINS = (None, "acme.com", "acme.de", "beta.io")
 COMPANIES = (None, "Acme", "Beta")
@@ -172,16 +176,30 @@ class Reference:
             choices = [first, {c for c in by_key if c[0] == "k"} - first]
         else:
             choices = [by_key]
+        found = self.matching({name}, choices, search)
+        if found is None:
+            alternatives = {(other, name[1]) for other in NICKNAMES.get(name[0], ())}
+            found = self.matching(alternatives, choices, search)
+        return found or None
+
+    def matching(
+        self, names: set[tuple[str, str]], choices: list[set[Company]], search: Search
+    ) -> Identity | Literal[False] | None:
+        """Who ``names`` name at the first choice where any of them match: None when nobody,
+        False when not exactly one person (or a person of another profile)."""
         found: set[Identity] = set()
         for choice in choices:
-            found = self.profiled_at(name, choice)
-            found |= {self.owner[(name, c)] for c in choice if (name, c) in self.owner}
+            for name in names:
+                found |= self.profiled_at(name, choice)
+                found |= {self.owner[(name, c)] for c in choice if (name, c) in self.owner}
             if found:
                 break
-        if len(found) != 1 or AMBIGUOUS in found:
+        if not found:
             return None
+        if len(found) != 1 or AMBIGUOUS in found:
+            return False
         only = found.pop()
-        return None if search.linkedin_key and only[0] == "p" else only
+        return False if search.linkedin_key and only[0] == "p" else only
 
     def number(self, search: Search) -> str | None:
         wanted = self.identity(search)
@@ -259,7 +277,7 @@ def build(
 
 def answers(db: Database) -> dict[Search, tuple[object, ...]]:
     searches = all_searches()
-    found: list[Answer] = Finder(db).resolve_many(searches)
+    found: list[Answer] = Finder(db, nicknames=True).resolve_many(searches)
     return {
         search: (a.number, a.sources, a.line_type, a.last_seen, a.reason)
         for search, a in zip(searches, found, strict=True)
@@ -356,3 +374,20 @@ def test_every_order_gives_the_same_answers_on_postgresql(
     postgres_stores: Stores, case: tuple[list[Rec], list[tuple[list[int], list[int], int]]]
 ) -> None:
     check(postgres_stores, *case)
+
+
+@pytest.mark.parametrize(
+    "stores_fixture", ["sqlite_stores", pytest.param("postgres_stores", marks=pytest.mark.postgres)]
+)
+def test_a_domain_gaining_the_key_of_a_profiled_namesakes_company_gives_the_group_its_owner(
+    stores_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """Found at 200,000 people: a weak record at a domain, then the profiled person of that name at a
+    company known by its name alone, then a record that links that name to the domain. The group
+    must belong to the profiled person whatever the order (docs/finder.md §2.6, rule 1)."""
+    recs = [
+        Rec(None, ("Ann", "Lee"), "acme.com", None, upstream=False),
+        Rec("p1", ("Ann", "Lee"), None, "Acme", upstream=False),
+        Rec("p2", ("Bob", "Roe"), "acme.com", "Acme", upstream=False),
+    ]
+    check(request.getfixturevalue(stores_fixture), recs, [([0, 1, 2], [1, 2], 500), ([2, 1, 0], [], 500)])

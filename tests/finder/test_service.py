@@ -9,11 +9,11 @@ import sqlalchemy as sa
 
 from tests.finder.builder import DEFAULT_DATE, StoreBuilder
 from trova.contacts import lookups
-from trova.finder.service import Finder
+from trova.finder.service import Finder, identify_many
 from trova.people.models import Answer, Search
 from trova.people.normalise import search_from_params
 from trova.store import Database
-from trova.store.tables import phone_observations
+from trova.store.tables import people, phone_observations
 
 MOBILE, MOBILE_2, FIXED, TOLL_FREE = "+33612345678", "+33698765432", "+33142685300", "+33800123456"
 
@@ -303,3 +303,79 @@ def test_known_domain_without_the_person_falls_back_to_a_domainless_company_of_t
     store.person("Ann", "Lee", at=(acme_no_site,), phones=(FIXED,))
     assert find(db, firstname="Ann", lastname="Lee", **both).number == MOBILE_2
     assert find(db, firstname="Ann", lastname="Lee", company_name="Acme").reason == "ambiguous"
+
+
+# --- nicknames (docs/finder.md §2.7) --------------------------------------------------------------
+
+
+def find_nick(db: Database, **params: object) -> Answer:
+    return Finder(db, nicknames=True).resolve_many([search_from_params(params)])[0]
+
+
+def test_a_nickname_finds_the_one_person_of_the_full_name_and_back(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", domains=("acme.com",))
+    michael = store.person("Michael", "Rossi", at=(acme,), linkedin="linkedin.com/in/mr", phones=(MOBILE,))
+    giuseppe = store.person("Beppe", "Verdi", at=(acme,), phones=(MOBILE_2,))
+    paco = store.person("Francisco", "Ruiz", at=(acme,), phones=(FIXED,))
+    for params, person, number in (
+        ({"firstname": "Mike", "lastname": "Rossi", "company_domain": "acme.com"}, michael, MOBILE),
+        ({"firstname": "Giuseppe", "lastname": "Verdi", "company_name": "Acme"}, giuseppe, MOBILE_2),
+        ({"fullname": "Paco Ruiz", "company_domain": "acme.com"}, paco, FIXED),
+    ):
+        answer = find_nick(db, **params)
+        expected = (number, f"p:{person}", "nickname")
+        assert (answer.number, answer.person_key, answer.reason) == expected, params
+
+
+def test_the_exact_name_comes_first(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    store.person("Michael", "Rossi", at=(acme,), linkedin="linkedin.com/in/mr", phones=(MOBILE,))
+    mike = store.person("Mike", "Rossi", at=(acme,), phones=(MOBILE_2,))
+    answer = find_nick(db, firstname="Mike", lastname="Rossi", company_name="Acme")
+    assert (answer.number, answer.person_key, answer.reason) == (MOBILE_2, f"p:{mike}", "name_company")
+
+
+def test_a_nickname_matching_several_people_finds_nobody(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    store.person("Christopher", "Bianchi", at=(acme,), phones=(MOBILE,))
+    store.person("Christian", "Bianchi", at=(acme,), phones=(MOBILE_2,))
+    search = search_from_params({"firstname": "Chris", "lastname": "Bianchi", "company_name": "Acme"})
+    [answer] = Finder(db, nicknames=True).resolve_many([search])
+    assert (answer.number, answer.person_key, answer.reason) == (None, None, "no_person")
+    with db.read() as conn:
+        found = identify_many(conn, [search], nicknames=True)[search]
+    assert (found.nickname_rule, len(found.nicknamed)) == ("ambiguous", 2)
+
+
+def test_a_nickname_never_reaches_an_ambiguous_group_or_another_profile(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme = store.company("Acme")
+    store.person("Robert", "Neri", at=(acme,), linkedin="linkedin.com/in/rn", phones=(MOBILE,))
+    assert find_nick(db, firstname="Bob", lastname="Neri", company_name="Acme").number == MOBILE
+    conflict = find(
+        db, linkedin_url="linkedin.com/in/someone-else", firstname="Bob", lastname="Neri", company_name="Acme"
+    )
+    assert (conflict.number, conflict.reason) == (None, "no_person")
+    group = store.person("Giovanni", "Gallo", at=(acme,), phones=(MOBILE_2,))
+    with db.write() as conn:
+        conn.execute(sa.update(people).where(people.c.id == group).values(ambiguous=True))
+    assert find_nick(db, firstname="Gianni", lastname="Gallo", company_name="Acme").number is None
+
+
+def test_nicknames_are_off_by_default(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme")
+    store.person("Michael", "Rossi", at=(acme,), phones=(MOBILE,))
+    assert find(db, firstname="Mike", lastname="Rossi", company_name="Acme").reason == "no_person"
+    assert find_nick(db, firstname="Mike", lastname="Rossi", company_name="Acme").number == MOBILE
+
+
+def test_nicknames_stay_at_the_company_and_can_be_turned_off(db: Database, store: StoreBuilder) -> None:
+    acme, beta = store.company("Acme"), store.company("Beta")
+    store.person("Michael", "Rossi", at=(beta,), phones=(MOBILE,))
+    assert find_nick(db, firstname="Mike", lastname="Rossi", company_name="Acme").reason == "no_person"
+    store.person("Michael", "Rossi", at=(acme,), phones=(MOBILE_2,))
+    search = search_from_params({"firstname": "Mike", "lastname": "Rossi", "company_name": "Acme"})
+    assert Finder(db, nicknames=True).resolve_many([search])[0].number == MOBILE_2
+    off = Finder(db, nicknames=False).resolve_many([search])[0]
+    assert (off.number, off.reason) == (None, "no_person")

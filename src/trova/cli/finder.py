@@ -61,7 +61,7 @@ def explain_command(
     require_database(config.database_url)
     db = Database(config.database_url)
     try:
-        explanation = explain(db, search)
+        explanation = explain(db, search, nicknames=config.nicknames)
         order = upstream_order(db, config, search, account)
     except SQLAlchemyError as exc:
         _fail(f"cannot read the contact store: {str(exc).splitlines()[0]} (run trova import first?)")

@@ -370,8 +370,11 @@ def _touched_names(
 ) -> set[tuple[str, str]]:
     """The names whose weak groups may have a new owner: the names of the people with a profile the
     chunk linked (every name of theirs when they are stored: they may have gained a company), of the
-    weak groups it created or merged, and of the groups at a company without a domain whose key
-    gained a domain (the companies that group reaches grew). A record joining an existing group
+    weak groups it created or merged, and of the groups at every company known by a key that gained
+    a domain: a group at a company without a domain reaches more companies, and one at a company
+    with a domain reaches the key's companies without one, or no longer does once the key names a
+    second domain (found at 200,000 people: a domain gaining the key of its profiled namesake's
+    company left the group there without its owner in one import order). A record joining an existing group
     changes no owner, and neither does anything under a name no weak group is known by: linking
     read everyone of the chunk's names (``names_read``), so a name without a weak group before the
     chunk and without one created by it is left out of the owner refresh."""
@@ -390,8 +393,8 @@ def _touched_names(
     }
     names -= state.names_read - state.weak_names_read - weak_now
     keys_with_new_domain = {key for key, ref in state.name_links if state.company_has_domain.get(ref)}
-    domainless = {company(ref) for key in keys_with_new_domain for ref in _name_only(state, key)}
-    return names | lookups.weak_names_at(conn, domainless)
+    reaching = {company(ref) for key in keys_with_new_domain for ref in state.name_companies.get(key, ())}
+    return names | lookups.weak_names_at(conn, reaching)
 
 
 def _observation_row(person_id: int, observation: _Observation, now: dt.datetime) -> tuple[Any, ...]:

@@ -23,6 +23,10 @@ RULE_TEXT: dict[str, str] = {
     privacy.SUPPRESSED: "the person or number is on the suppression list: never returned",
     "linkedin": "the LinkedIn profile is on record: its owner is the person (docs/finder.md §2.1)",
     "name_company": "exactly one person has these names at this company (docs/finder.md §2.2)",
+    "nickname": (
+        "nobody has these names at this company, and exactly one person has a name this first name is "
+        "a nickname of, or a nickname of it (docs/finder.md §2.7)"
+    ),
     "no_person": "nobody on record matches the profile, or these names at this company (docs/finder.md §2.2)",
     "ambiguous": "several people match these names at this company: never pick one (docs/finder.md §2.2)",
     "linkedin_conflict": (
@@ -60,6 +64,10 @@ class Explanation:
     rule: str
     candidates: tuple[PersonView, ...]
     namesakes: tuple[PersonView, ...]
+    nicknamed: tuple[PersonView, ...] = ()
+    """People matched through a nickname of the first name (§2.7), when the names found nobody."""
+    nickname_rule: str | None = None
+    """What the nickname match alone decided (``name_company``: it was used)."""
 
     @property
     def rule_text(self) -> str:
@@ -88,19 +96,24 @@ class Explanation:
             "rule_text": self.rule_text,
             "candidates": [_person_dict(person, self.answer) for person in self.candidates],
             "namesakes": [_person_dict(person, self.answer) for person in self.namesakes],
+            "nicknamed": [_person_dict(person, self.answer) for person in self.nicknamed],
+            "nickname_rule": self.nickname_rule,
         }
 
 
-def explain(db: Database, search: Search) -> Explanation:
+def explain(db: Database, search: Search, *, nicknames: bool = False) -> Explanation:
     """Resolve ``search`` as the finder does from the contact store (upstream sources are never
-    asked) and keep every intermediate finding. People on the suppression list are not shown."""
-    result = Finder(db).resolve_many([search])[0]
+    asked) and keep every intermediate finding. People on the suppression list are not shown.
+    ``nicknames``: ``TROVA_NICKNAMES`` (docs/finder.md §2.7)."""
+    result = Finder(db, nicknames=nicknames).resolve_many([search])[0]
     with db.read() as conn:
-        identification = identify_many(conn, [search])[search]
+        identification = identify_many(conn, [search], nicknames=nicknames)[search]
         namesake_ids = _namesakes(conn, search, identification)
-        hidden = privacy.blocked_people(conn, {*identification.candidates, *namesake_ids})
+        touched = {*identification.candidates, *namesake_ids, *identification.nicknamed}
+        hidden = privacy.blocked_people(conn, touched)
         candidates = _people(conn, tuple(p for p in identification.candidates if p not in hidden))
         namesakes = _people(conn, tuple(p for p in namesake_ids if p not in hidden))
+        nicknamed = _people(conn, tuple(p for p in identification.nicknamed if p not in hidden))
     return Explanation(
         search=search,
         name_pairs=tuple(name_pairs(search)),
@@ -108,6 +121,8 @@ def explain(db: Database, search: Search) -> Explanation:
         rule=result.reason,
         candidates=candidates,
         namesakes=namesakes,
+        nicknamed=nicknamed if identification.nickname_rule != "name_company" else (),
+        nickname_rule=identification.nickname_rule,
     )
 
 
@@ -137,6 +152,7 @@ def render_text(explanation: Explanation) -> str:
         lines += [
             line for person in explanation.namesakes for line in _person_lines(person, explanation.answer)
         ]
+    lines += _nickname_lines(explanation)
     result = explanation.answer
     if result.found:
         sources = ", ".join(result.sources)
@@ -146,6 +162,28 @@ def render_text(explanation: Explanation) -> str:
         lines.append("Answer: not_found")
     lines.append(f"Rule: {explanation.rule}: {explanation.rule_text}")
     return "\n".join(lines)
+
+
+NICKNAME_TEXT: dict[str, str] = {
+    "name_company": "used: exactly one person matches through a nickname",
+    "no_person": "nobody matches through a nickname either",
+    "ambiguous": "not used: several people match through nicknames, never pick one",
+    "linkedin_conflict": "not used: the only nickname match has a different profile",
+}
+
+
+def _nickname_lines(explanation: Explanation) -> list[str]:
+    """§2.7: whether the nicknames of the first name were tried, and what they found."""
+    if explanation.nickname_rule is None:
+        return []
+    verdict = NICKNAME_TEXT.get(explanation.nickname_rule, explanation.nickname_rule)
+    lines = [f"Nicknames (the names found nobody): {verdict}"]
+    if explanation.nicknamed:
+        lines.append(f"Matched through a nickname ({len(explanation.nicknamed)}), not candidates:")
+        lines += [
+            line for person in explanation.nicknamed for line in _person_lines(person, explanation.answer)
+        ]
+    return lines
 
 
 def _namesakes(conn: Connection, search: Search, identification: Identification) -> tuple[int, ...]:

@@ -9,14 +9,16 @@ the same code. Every step is batch-oriented, so a call costs a handful of querie
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
+from trova import collector
 from trova.contacts import lookups as contacts_lookups
 from trova.finder.upstream import Upstream
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
+from trova.people.nicknames import variants
 from trova.people.rank import RankedNumber, choose
 from trova.privacy import screening as privacy
 from trova.store import Database
@@ -27,13 +29,17 @@ class Identification:
     """Who a search names, and by which rule (docs/finder.md §2).
 
     ``candidates``: the people matching the names at the search's companies (``company_ids``), or
-    the LinkedIn profile's owner.
+    the LinkedIn profile's owner. When the exact names found nobody and nicknames were tried
+    (§2.7): ``nicknamed``, the people matched through a nickname, and ``nickname_rule``, what that
+    match alone decided (``name_company``: it was used, and the rule is ``nickname``).
     """
 
     person_id: int | None
     rule: Rule
     candidates: tuple[int, ...] = ()
     company_ids: frozenset[int] = field(default_factory=frozenset)
+    nicknamed: tuple[int, ...] = ()
+    nickname_rule: Rule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +51,36 @@ class _Lookups:
     with_domain: frozenset[int] = frozenset()
     by_domain_key: Mapping[int, frozenset[int]] = field(default_factory=dict)
     owner_profiles: Mapping[int, str | None] = field(default_factory=dict)
+    choices: Mapping[Search, tuple[frozenset[int], ...]] = field(default_factory=dict)
+    """Each search's :func:`_company_choices`, worked out once per batch."""
 
 
-def identify_many(conn: Connection, searches: Collection[Search]) -> dict[Search, Identification]:
-    """docs/finder.md §2 for a batch of distinct searches, in four bulk lookups."""
-    lookups = _lookup(conn, searches)
-    return {search: _identify(search, lookups) for search in searches}
+_NO_COMPANY: frozenset[int] = frozenset()
+
+
+def identify_many(
+    conn: Connection, searches: Collection[Search], *, nicknames: bool = False
+) -> dict[Search, Identification]:
+    """docs/finder.md §2 for a batch of distinct searches, in a handful of bulk lookups.
+
+    ``nicknames`` (``TROVA_NICKNAMES``): a search whose names find nobody is tried again with the
+    nicknames of its first name, one more lookup for those searches only (§2.7).
+    """
+    with collector.paused():
+        lookups = _lookup(conn, searches)
+        found = {search: _identify(search, lookups) for search in searches}
+        if nicknames:
+            unknown = [search for search, i in found.items() if i.rule == "no_person" and search.has_names]
+            found.update(_identify_by_nicknames(conn, unknown, lookups))
+    return found
 
 
 def gather(conn: Connection, person_ids: Iterable[int]) -> tuple[dict[int, list[Observation]], set[str]]:
     """The returnable observations of each person, and which of their numbers are shared lines."""
-    observations = contacts_lookups.observations_of(conn, person_ids)
-    numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
-    return observations, contacts_lookups.shared_numbers(conn, numbers)
+    with collector.paused():
+        observations = contacts_lookups.observations_of(conn, person_ids)
+        numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
+        return observations, contacts_lookups.shared_numbers(conn, numbers)
 
 
 def answer(identification: Identification, chosen: RankedNumber | None) -> Answer:
@@ -86,15 +109,22 @@ class Finder:
     :class:`~trova.finder.upstream.Upstream` contract), built by the entry point (``runtime`` and
     the CLI pass ``sources.waterfall.from_settings``); None: the contact store alone.
     ``exclude_do_not_call`` (``TROVA_EXCLUDE_DO_NOT_CALL``): a number a source flags do-not-call is
-    never returned (docs/finder.md §3.8).
+    never returned (docs/finder.md §3.8). ``nicknames`` (``TROVA_NICKNAMES``): names that find
+    nobody are tried with their nicknames (docs/finder.md §2.7).
     """
 
     def __init__(
-        self, db: Database, upstream: Upstream | None = None, *, exclude_do_not_call: bool = False
+        self,
+        db: Database,
+        upstream: Upstream | None = None,
+        *,
+        exclude_do_not_call: bool = False,
+        nicknames: bool = False,
     ) -> None:
         self.db = db
         self.upstream = upstream
         self.exclude_do_not_call = exclude_do_not_call
+        self.nicknames = nicknames
 
     def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
         """One answer per search, in order. Identical searches are resolved once (docs/finder.md §5).
@@ -122,7 +152,9 @@ class Finder:
         with self.db.read() as conn:
             kinds = privacy.active_kinds(conn)
             blocked = privacy.blocked_searches(conn, distinct, kinds)
-            identified = identify_many(conn, [search for search in distinct if search not in blocked])
+            identified = identify_many(
+                conn, [search for search in distinct if search not in blocked], nicknames=self.nicknames
+            )
             people = {i.person_id for i in identified.values() if i.person_id is not None}
             suppressed = privacy.blocked_people(conn, people, kinds)
             observations, shared = gather(conn, people - suppressed)
@@ -165,24 +197,41 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
         | {key for keys in domain_keys.values() for key in keys}
         for company in company_keys.get(key or "", ())
     }
-    with_domain = frozenset(contacts_lookups.companies_with_domain(conn, keyed))
+    known = set(domains.values())
+    with_domain = frozenset(keyed & known) | contacts_lookups.companies_with_domain(conn, keyed - known)
     by_domain_key = {
-        company: _name_only_reached(company, keys, company_keys, with_domain)
+        company: frozenset({company}) | _name_only_reached(company, keys, company_keys, with_domain)
         for company, keys in domain_keys.items()
     }
     companies = _Lookups(linkedin, domains, company_keys, {}, with_domain, by_domain_key)
+    choices = _choices_of(by_names, companies)
     wanted = {
         (first, last, company)
         for search in by_names
-        for choice in _company_choices(search, companies)
+        for choice in choices[search]
         for company in choice
         for first, last in name_pairs(search)
     }
     names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
     for match in contacts_lookups.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
-    profiles = _owner_profiles(conn, by_names, names)
-    return _Lookups(linkedin, domains, company_keys, names, with_domain, by_domain_key, profiles)
+    with_profile = {search: name_pairs(search) for search in by_names if search.linkedin_key}
+    profiles = _owner_profiles(conn, with_profile, names)
+    return _Lookups(linkedin, domains, company_keys, names, with_domain, by_domain_key, profiles, choices)
+
+
+def _choices_of(searches: Iterable[Search], lookups: _Lookups) -> dict[Search, tuple[frozenset[int], ...]]:
+    """:func:`_company_choices` of each search, one value shared by the searches naming the same
+    companies: a batch of thousands of searches allocates one per company, not one per search
+    (fewer objects for the garbage collector to walk, which showed in the resolution profile)."""
+    shared: dict[tuple[str | None, str | None], tuple[frozenset[int], ...]] = {}
+    found: dict[Search, tuple[frozenset[int], ...]] = {}
+    for search in searches:
+        key = (search.company_domain, search.company_key)
+        if (choices := shared.get(key)) is None:
+            choices = shared[key] = _company_choices(search, lookups)
+        found[search] = choices
+    return found
 
 
 def _name_only_reached(
@@ -196,28 +245,28 @@ def _name_only_reached(
         if {ref for ref in company_keys.get(key, ()) if ref in with_domain} <= {company}
         for other in company_keys.get(key, ())
         if other not in with_domain
-    )
+    ) or _NO_COMPANY
 
 
 def _owner_profiles(
     conn: Connection,
-    by_names: Sequence[Search],
+    pairs_of: Mapping[Search, Sequence[tuple[str, str]]],
     names: Mapping[tuple[str, str], list[contacts_lookups.NameMatch]],
 ) -> dict[int, str | None]:
     """The profiles of the owners of the weak groups that searches carrying an unknown profile reach
-    (§2.3 compares them with the search's)."""
+    through the name pairs ``pairs_of`` gives them (§2.3 compares them with the search's)."""
     owners = {
         match.owner_id
-        for search in by_names
+        for search, pairs in pairs_of.items()
         if search.linkedin_key
-        for pair in name_pairs(search)
+        for pair in pairs
         for match in names.get(pair, ())
         if match.owner_id is not None
     }
     return contacts_lookups.profiles_of(conn, owners) if owners else {}
 
 
-def _company_choices(search: Search, lookups: _Lookups) -> list[frozenset[int]]:
+def _company_choices(search: Search, lookups: _Lookups) -> tuple[frozenset[int], ...]:
     """The companies a search names, most precise first; the first choice where the names match
     anyone decides.
 
@@ -227,12 +276,12 @@ def _company_choices(search: Search, lookups: _Lookups) -> list[frozenset[int]]:
     companies (``Acme``/acme.de is not ``Acme``/acme.com). A domain the store does not know says
     nothing, so the company name alone decides.
     """
-    by_name = frozenset(lookups.company_keys.get(search.company_key or "", ()))
+    by_name = frozenset(lookups.company_keys.get(search.company_key or "", ())) or _NO_COMPANY
     if search.company_domain and search.company_domain in lookups.domains:
         company = lookups.domains[search.company_domain]
-        by_domain = frozenset({company}) | lookups.by_domain_key.get(company, frozenset())
-        return [by_domain, by_name - by_domain - lookups.with_domain]
-    return [by_name]
+        by_domain = lookups.by_domain_key.get(company) or frozenset({company})
+        return (by_domain, (by_name - by_domain - lookups.with_domain) if by_name else _NO_COMPANY)
+    return (by_name,)
 
 
 def _identify(search: Search, lookups: _Lookups) -> Identification:
@@ -241,16 +290,30 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
         return Identification(owner, "linkedin", candidates=(owner,))
     if not search.has_names:
         return Identification(None, "no_person")
-    matches = [m for pair in name_pairs(search) for m in lookups.names.get(pair, ())]
+    return _identify_by(search, name_pairs(search), lookups)
+
+
+def _identify_by(search: Search, pairs: Iterable[tuple[str, str]], lookups: _Lookups) -> Identification:
+    """§2.2 to §2.4 for the people known by one of the name ``pairs``."""
+    names = lookups.names
+    matches = [m for pair in pairs for m in names.get(pair, ())]
+    choices = lookups.choices.get(search) or _company_choices(search, lookups)
     found: list[contacts_lookups.NameMatch] = []
     companies: frozenset[int] = frozenset()
-    for choice in _company_choices(search, lookups):
-        companies |= choice
+    for choice in choices if matches else ():
         found = [m for m in matches if m.company_id in choice]
         if found:
             companies = choice
             break
-    profiles = {m.identity: _profile_of(m, lookups) for m in found}
+    if not found:
+        companies = choices[0] if len(choices) == 1 else frozenset().union(*choices)
+    owner_profiles = lookups.owner_profiles
+    profiles = {
+        m.person_id if m.owner_id is None else m.owner_id: m.linkedin_key
+        if m.owner_id is None
+        else owner_profiles.get(m.owner_id)
+        for m in found
+    }
     candidates = tuple(sorted(profiles))
     rule: Rule = "name_company"
     if not candidates:
@@ -267,7 +330,42 @@ def _identify(search: Search, lookups: _Lookups) -> Identification:
     )
 
 
-def _profile_of(match: contacts_lookups.NameMatch, lookups: _Lookups) -> str | None:
-    if match.owner_id is None:
-        return match.linkedin_key
-    return lookups.owner_profiles.get(match.owner_id)
+def nickname_pairs(search: Search) -> list[tuple[str, str]]:
+    """The search's name pairs with the first name replaced by each of its nicknames, or by each name
+    it is a nickname of (§2.7); the pairs of the search itself are left out."""
+    own = name_pairs(search)
+    pairs = {(other, last) for first, last in own for other in variants(first)}
+    return sorted(pairs - set(own))
+
+
+def _identify_by_nicknames(
+    conn: Connection, searches: Sequence[Search], lookups: _Lookups
+) -> dict[Search, Identification]:
+    """§2.7: the searches whose names found nobody, tried with nicknames in one lookup. A match is
+    used only when §2.2 to §2.4 would accept it (one person, no ambiguous group, no other profile);
+    otherwise the search stays ``no_person``, with what the nicknames found kept for explain."""
+    pairs_of = {search: pairs for search in searches if (pairs := nickname_pairs(search))}
+    if not pairs_of:
+        return {}
+    wanted = {
+        (first, last, company)
+        for search, pairs in pairs_of.items()
+        for choice in lookups.choices.get(search) or _company_choices(search, lookups)
+        for company in choice
+        for first, last in pairs
+    }
+    names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
+    for match in contacts_lookups.people_named_at(conn, wanted):
+        names.setdefault((match.first_key, match.last_key), []).append(match)
+    nicknamed = replace(lookups, names=names, owner_profiles=_owner_profiles(conn, pairs_of, names))
+    found: dict[Search, Identification] = {}
+    for search, pairs in pairs_of.items():
+        tried = _identify_by(search, pairs, nicknamed)
+        if tried.rule == "name_company":
+            used = replace(tried, rule="nickname", nicknamed=tried.candidates, nickname_rule=tried.rule)
+            found[search] = used
+        else:
+            found[search] = Identification(
+                None, "no_person", nicknamed=tried.candidates, nickname_rule=tried.rule
+            )
+    return found

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
+from trova import collector
 from trova.contacts import repository as repo
 from trova.contacts.linking import LinkOutcome, LinkState, link, write
 from trova.contacts.models import ContactRecord, ImportReport, RowProblem, SkipReason
@@ -90,7 +91,8 @@ def import_paths(
             with db.read() as conn:
                 tally.add(link(conn, dry_state, records))
         else:
-            tally.add(_store_chunk(db, records, now, bulk=True))
+            with collector.paused():
+                tally.add(_store_chunk(db, records, now, bulk=True))
     if dry_state is None:
         tally.created = _people_created(db, now)
     return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)

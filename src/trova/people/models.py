@@ -8,8 +8,10 @@ from typing import Literal
 
 LineType = Literal["mobile", "fixed_line_or_mobile", "fixed_line", "voip", "personal_number"]
 Qualification = Literal["found", "not_found"]
-Rule = Literal["linkedin", "name_company", "no_person", "ambiguous", "linkedin_conflict", "no_valid_number"]
-"""Which rule decided a search (``Answer.reason``): the first two found a person, the rest did not
+Rule = Literal[
+    "linkedin", "name_company", "nickname", "no_person", "ambiguous", "linkedin_conflict", "no_valid_number"
+]
+"""Which rule decided a search (``Answer.reason``): the first three found a person, the rest did not
 answer (``no_valid_number``: a person was found but none of their numbers may be returned)."""
 
 

@@ -31,7 +31,7 @@ FORM_FIELDS = ("linkedin_url", "first_name", "last_name", "company_name", "compa
 def why_of(web: Web, row: SearchRow) -> dict[str, Any]:
     """The keys of ``row``'s search, its stored answer and the deciding rule (as the finder sees now)."""
     search = batches.normalise(row.params)
-    explanation = explain(web.db, search)
+    explanation = explain(web.db, search, nicknames=web.settings.nicknames)
     keys = {
         "linkedin_key": search.linkedin_key, "first_key": search.first_key, "last_key": search.last_key,
         "full_name_key": search.full_name_key, "company_domain": search.company_domain,

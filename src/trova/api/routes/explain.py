@@ -75,7 +75,7 @@ def explain_search(ctx: Context, account: Account, search_id: str) -> dict[str, 
         "id": body["id"],
         "params": body.get("params"),
         "result": {key: body[key] for key in _RESULT_FIELDS if key in body},
-        "explanation": redacted(explain(ctx.db, search)),
+        "explanation": redacted(explain(ctx.db, search, nicknames=ctx.settings.nicknames)),
     }
 
 
