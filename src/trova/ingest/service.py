@@ -29,7 +29,7 @@ from trova.contacts.models import ContactRecord, ImportReport, RowProblem, SkipR
 from trova.contacts.normalise import SOURCE_LENGTH, FileToRead, Normalised
 from trova.contacts.readers import SniffedFile, sniff
 from trova.errors import UsageError
-from trova.ingest.parallel import normalised_chunks
+from trova.ingest.parallel import normalised_chunks, relaxed_collector
 from trova.people.columns import missing_column
 from trova.people.rank import RETURNABLE_LINES, exclusion
 from trova.privacy.screening import screen_records
@@ -79,18 +79,19 @@ def import_paths(
     worker_count = settings.import_workers if workers is None else workers
     dry_state = LinkState() if dry_run else None
     to_read = [FileToRead(file, (source or file.name)[:SOURCE_LENGTH]) for file in files]
-    for file, chunk in normalised_chunks(to_read, now, size, worker_count):
-        records, suppressed = _screened(db, tally.take(chunk))
-        for record in suppressed:
-            tally.problem(RowProblem(file.name, record.line, "suppressed"))
-        tally.numbers(records)
-        if on_progress is not None and chunk:
-            on_progress(file, chunk[-1].line)
-        if dry_state is not None:
-            with db.read() as conn:
-                tally.add(link(conn, dry_state, records))
-        else:
-            tally.add(_store_chunk(db, records, now, bulk=True))
+    with relaxed_collector():
+        for file, chunk in normalised_chunks(to_read, now, size, worker_count):
+            records, suppressed = _screened(db, tally.take(chunk))
+            for record in suppressed:
+                tally.problem(RowProblem(file.name, record.line, "suppressed"))
+            tally.numbers(records)
+            if on_progress is not None and chunk:
+                on_progress(file, chunk[-1].line)
+            if dry_state is not None:
+                with db.read() as conn:
+                    tally.add(link(conn, dry_state, records))
+            else:
+                tally.add(_store_chunk(db, records, now, bulk=True))
     if dry_state is None:
         tally.created = _people_created(db, now)
     return tally.report(tuple(file.name for file in files), dry_run, time.monotonic() - started)
