@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
+from trova import collector
 from trova.contacts.normalise import FileToRead, Normalised, file_chunks
 from trova.contacts.readers import SniffedFile
 from trova.errors import ImportFailed
@@ -104,15 +105,16 @@ def read_in_process(
     dies with the importing process ``parent_pid`` (``trova.lifeline``): a reader left behind by a
     ``kill -9`` would hold its memory and its file for ever."""
     die_with_parent(parent_pid)
-    for item in files:
-        try:
-            for chunk in file_chunks(item, now, size):
-                chunks.put(chunk)
-                _bound_caches()
-        except Exception as error:
-            chunks.put(_ReaderFailed(item.file.name, f"{type(error).__name__}: {error}"))
-            return
-        chunks.put(_FileDone(item.file.name))
+    with collector.relaxed():
+        for item in files:
+            try:
+                for chunk in file_chunks(item, now, size):
+                    chunks.put(chunk)
+                    _bound_caches()
+            except Exception as error:
+                chunks.put(_ReaderFailed(item.file.name, f"{type(error).__name__}: {error}"))
+                return
+            chunks.put(_FileDone(item.file.name))
 
 
 def _drain(reader: _Reader, name: str) -> Iterator[Normalised]:

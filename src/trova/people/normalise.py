@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import phonenumbers
@@ -19,6 +20,7 @@ import tldextract
 from anyascii import anyascii
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
+from phonenumbers.phonenumberutil import _number_type_helper
 
 from trova.errors import InvalidLinkedinUrl, MissingMandatoryProperty
 from trova.people.models import Search
@@ -344,13 +346,25 @@ def parse_phone(raw: str, country_hint: str | None) -> PhoneReading | None:
     if not number.country_code or not number.national_number:
         return None
     region = phonenumbers.region_code_for_number(number)
-    number_type = phonenumbers.number_type(number)
+    number_type = _number_type(number, number.country_code, region)
     return PhoneReading(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         valid=region is not None and number_type != phonenumbers.PhoneNumberType.UNKNOWN,
         line_type=_line_type_name(number_type),
         region=region,
     )
+
+
+def _number_type(number: phonenumbers.PhoneNumber, country_code: int, region: str | None) -> int:
+    """``phonenumbers.number_type`` given the region already read: that function reads it again,
+    which for the regions sharing a calling code (+1, +7, +44, …) matches the number once more."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, cast(str, region)
+    )
+    if metadata is None:
+        return phonenumbers.PhoneNumberType.UNKNOWN
+    national = phonenumbers.national_significant_number(number)
+    return _number_type_helper(national, metadata)
 
 
 _LINE_TYPE_NAMES = {
