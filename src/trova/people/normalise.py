@@ -12,7 +12,6 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import phonenumbers
@@ -326,15 +325,12 @@ def read_phone(raw: str, country_hint: str | None) -> PhoneReading | None:
 
 
 def parse_phone(raw: str, country_hint: str | None) -> PhoneReading | None:
-    """Read one written number with libphonenumber; None when it does not parse.
+    """Read one written number with libphonenumber; None when it does not parse. Not cached: an
+    import reads each number about once, where a cache would only hold memory.
 
-    Not cached: an import reads each number about once (1 % repeats in generated files), where a
-    cache would only hold memory.
-
-    National forms are read with ``country_hint`` (ISO alpha-2); ``00`` international prefixes are
-    read as ``+`` whatever the hint. Extensions are dropped from the E.164 form. ``valid`` is
-    ``phonenumbers.is_valid_number``, computed from the type and region read anyway: that function
-    would look both up a second time.
+    National forms are read with ``country_hint`` (ISO alpha-2); ``00`` international prefixes as
+    ``+`` whatever the hint. Extensions are dropped from the E.164 form. ``valid`` is
+    ``phonenumbers.is_valid_number``, computed from the type and region read anyway.
     """
     text = raw.strip()
     if text.startswith("00"):
@@ -350,21 +346,21 @@ def parse_phone(raw: str, country_hint: str | None) -> PhoneReading | None:
     return PhoneReading(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         valid=region is not None and number_type != phonenumbers.PhoneNumberType.UNKNOWN,
-        line_type=_line_type_name(number_type),
+        line_type=_LINE_TYPE_NAMES.get(number_type, "unknown"),
         region=region,
     )
 
 
-def _number_type(number: phonenumbers.PhoneNumber, country_code: int, region: str | None) -> int:
+_METADATA_FOR = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code
+
+
+def _number_type(number: phonenumbers.PhoneNumber, calling_code: int, region: str | None) -> int:
     """``phonenumbers.number_type`` given the region already read: that function reads it again,
     which for the regions sharing a calling code (+1, +7, +44, …) matches the number once more."""
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
-        country_code, cast(str, region)
-    )
+    metadata = _METADATA_FOR(calling_code, region) if region else None
     if metadata is None:
         return phonenumbers.PhoneNumberType.UNKNOWN
-    national = phonenumbers.national_significant_number(number)
-    return _number_type_helper(national, metadata)
+    return _number_type_helper(phonenumbers.national_significant_number(number), metadata)
 
 
 _LINE_TYPE_NAMES = {
@@ -372,10 +368,6 @@ _LINE_TYPE_NAMES = {
     for name, value in vars(phonenumbers.PhoneNumberType).items()
     if name.isupper() and isinstance(value, int)
 }
-
-
-def _line_type_name(number_type: int) -> str:
-    return _LINE_TYPE_NAMES.get(number_type, "unknown")
 
 
 # --- searches -------------------------------------------------------------------------------------
