@@ -24,6 +24,8 @@ as ``{"message": ...}``; ``{limit}`` is filled in from the settings when raised)
         + NotFound                        404  "Not found"
           - SearchNotFound                404  "Search not found"
           - BulkNotFound                  404  "Bulk search not found"
+          - CallbackNotFound              404  "Unknown callback"
+        + CallbackReplayed                409  "Callback already received"
         + IdempotencyConflict             409  "Idempotency-Key already used with a different request"
         + PayloadTooLarge                 413  "Payload too large"
         + RequestTimeout                  408  "Request timeout"
