@@ -222,6 +222,12 @@ def env_references(value: Any) -> set[str]:
     return set()
 
 
+def secret(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of the environment variable ``name`` (a source's ``api_key_env``), read from
+    ``environ`` or else the process's environment; empty when it is not set."""
+    return (os.environ if environ is None else environ).get(name, "")
+
+
 def missing_secrets(spec: SourceSpec, environ: Mapping[str, str] | None = None) -> list[str]:
     """The environment variables this source needs that are not set."""
     environ = os.environ if environ is None else environ

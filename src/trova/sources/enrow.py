@@ -11,7 +11,6 @@ results are matched back by index even if an upstream reorders them.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -29,7 +28,7 @@ from trova.client import (
     RetryPolicy,
 )
 from trova.people.models import Observation, Search
-from trova.sources.config import EnrowOptions
+from trova.sources.config import EnrowOptions, secret
 from trova.sources.http import observation_of
 from trova.sources.models import Lookup, SourceKind, search_fields
 from trova.store import utcnow
@@ -52,7 +51,7 @@ class EnrowSource:
         self.name = name
         self.options = options
         self._clock = clock
-        self._api_key = (os.environ if environ is None else environ).get(options.api_key_env, "")
+        self._api_key = secret(options.api_key_env, environ)
         self._transport = transport
 
     def _client(self) -> Client:

@@ -24,7 +24,6 @@ cannot tell (``fixed_line_or_mobile``).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +36,7 @@ import orjson
 
 from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
-from trova.sources.config import VendorOptions
+from trova.sources.config import VendorOptions, secret
 from trova.sources.http import backoff_s, gate_for, observation_of, pacer_for
 from trova.sources.models import Call, CallOutcome, Failure, Lookup, SourceKind, search_fields
 from trova.sources.order import country_of_search
@@ -146,7 +145,7 @@ class VendorSource:
         self.kind: SourceKind = adapter.kind
         self.options = options
         self.adapter = adapter
-        self._api_key = (os.environ if environ is None else environ).get(options.api_key_env, "")
+        self._api_key = secret(options.api_key_env, environ)
         self._transport = transport
         self._clock = clock
         self._pacer = pacer_for(name, options.rate_limit_per_s) if options.rate_limit_per_s else None

@@ -31,7 +31,6 @@ Apollo's ``bulk_match`` (10 people) is not used: one search, one request, one ca
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,7 +41,7 @@ import httpx
 from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
 from trova.sources import callback_repository as callbacks
-from trova.sources.config import ApolloOptions
+from trova.sources.config import ApolloOptions, secret
 from trova.sources.http import observation_of
 from trova.sources.models import Call, Failure, Lookup, SourceKind
 from trova.sources.order import country_of_search
@@ -84,7 +83,7 @@ class ApolloSource:
         self.options = options
         self.db = db
         self.public_url = public_url.rstrip("/") if public_url else None
-        self._api_key = (os.environ if environ is None else environ).get(options.api_key_env, "")
+        self._api_key = secret(options.api_key_env, environ)
         self._transport = transport
         self._clock = clock
 

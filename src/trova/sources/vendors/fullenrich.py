@@ -26,7 +26,6 @@ searches are not sent again meanwhile. Callbacks (``webhook_url``) are not used.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,7 +36,7 @@ import orjson
 from trova.client import retry_after_seconds
 from trova.people.models import Observation, Search
 from trova.people.rank import PERSONAL_LINES
-from trova.sources.config import FullEnrichOptions
+from trova.sources.config import FullEnrichOptions, secret
 from trova.sources.http import observation_of
 from trova.sources.models import Call, Failure, Lookup, SourceKind
 from trova.sources.order import country_of_search
@@ -64,7 +63,7 @@ class FullEnrichSource:
     ) -> None:
         self.name = name
         self.options = options
-        self._api_key = (os.environ if environ is None else environ).get(options.api_key_env, "")
+        self._api_key = secret(options.api_key_env, environ)
         self._transport = transport
         self._clock = clock
 
