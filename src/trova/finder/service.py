@@ -204,20 +204,28 @@ def _lookup(conn: Connection, searches: Collection[Search]) -> _Lookups:
         for company, keys in domain_keys.items()
     }
     companies = _Lookups(linkedin, domains, company_keys, {}, with_domain, by_domain_key)
-    choices = _choices_of(by_names, companies)
+    companies = replace(companies, choices=_choices_of(by_names, companies))
+    pairs_of = {search: name_pairs(search) for search in by_names}
+    names = _people_named(conn, pairs_of, companies)
+    return replace(companies, names=names, owner_profiles=_owner_profiles(conn, pairs_of, names))
+
+
+def _people_named(
+    conn: Connection, pairs_of: Mapping[Search, Sequence[tuple[str, str]]], lookups: _Lookups
+) -> dict[tuple[str, str], list[contacts_lookups.NameMatch]]:
+    """Everyone known by one of each search's name ``pairs_of`` at one of the companies it names,
+    by name pair, in one lookup."""
     wanted = {
         (first, last, company)
-        for search in by_names
-        for choice in choices[search]
+        for search, pairs in pairs_of.items()
+        for choice in lookups.choices.get(search) or _company_choices(search, lookups)
         for company in choice
-        for first, last in name_pairs(search)
+        for first, last in pairs
     }
     names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
     for match in contacts_lookups.people_named_at(conn, wanted):
         names.setdefault((match.first_key, match.last_key), []).append(match)
-    with_profile = {search: name_pairs(search) for search in by_names if search.linkedin_key}
-    profiles = _owner_profiles(conn, with_profile, names)
-    return _Lookups(linkedin, domains, company_keys, names, with_domain, by_domain_key, profiles, choices)
+    return names
 
 
 def _choices_of(searches: Iterable[Search], lookups: _Lookups) -> dict[Search, tuple[frozenset[int], ...]]:
@@ -309,9 +317,9 @@ def _identify_by(search: Search, pairs: Iterable[tuple[str, str]], lookups: _Loo
         companies = choices[0] if len(choices) == 1 else frozenset().union(*choices)
     owner_profiles = lookups.owner_profiles
     profiles = {
-        m.person_id if m.owner_id is None else m.owner_id: m.linkedin_key
-        if m.owner_id is None
-        else owner_profiles.get(m.owner_id)
+        m.person_id if m.owner_id is None else m.owner_id: (
+            m.linkedin_key if m.owner_id is None else owner_profiles.get(m.owner_id)
+        )
         for m in found
     }
     candidates = tuple(sorted(profiles))
@@ -347,16 +355,7 @@ def _identify_by_nicknames(
     pairs_of = {search: pairs for search in searches if (pairs := nickname_pairs(search))}
     if not pairs_of:
         return {}
-    wanted = {
-        (first, last, company)
-        for search, pairs in pairs_of.items()
-        for choice in lookups.choices.get(search) or _company_choices(search, lookups)
-        for company in choice
-        for first, last in pairs
-    }
-    names: dict[tuple[str, str], list[contacts_lookups.NameMatch]] = {}
-    for match in contacts_lookups.people_named_at(conn, wanted):
-        names.setdefault((match.first_key, match.last_key), []).append(match)
+    names = _people_named(conn, pairs_of, lookups)
     nicknamed = replace(lookups, names=names, owner_profiles=_owner_profiles(conn, pairs_of, names))
     found: dict[Search, Identification] = {}
     for search, pairs in pairs_of.items():
