@@ -49,12 +49,18 @@ async def context(request: Request) -> Context:
 AppContext = Annotated[Context, Depends(context)]
 
 
+def client_address(request: Request) -> str:
+    """The peer's IP address, what the per-address limits count by (``unknown`` when the server
+    does not know it)."""
+    return request.client.host if request.client else "unknown"
+
+
 def authenticate(ctx: Context, request: Request, *, phone: bool, conn: Connection | None = None) -> Account:
     """The account of the request's ``x-api-key`` (401 otherwise), read on ``conn`` when given (the
     handler's own, saving a connection and a thread hop), else by one statement of its own; for
     the phone endpoints (``phone``) from the key cache while fresh. A missing or wrong key counts
     against the client's address (429 past the limit); blocking."""
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     ctx.unauth.refuse_if_blocked(address)
     key = request.headers.get("x-api-key")
     if phone:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from trova.api.deps import AppContext, Context, read_body
+from trova.api.deps import AppContext, Context, client_address, read_body
 from trova.api.responses import JsonResponse
 from trova.api.service import parse_json_body
 from trova.errors import CallbackNotFound, CallbackReplayed
@@ -34,7 +34,7 @@ def _deliver(ctx: Context, token: str, payload: Any) -> callbacks.Delivery:
 
 @router.post("/v1/callbacks/{token}", include_in_schema=False)
 async def receive_callback(token: str, request: Request, ctx: AppContext) -> Response:
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     ctx.unauth.refuse_if_blocked(address)
     raw = await read_body(request, ctx.settings.max_body_bytes)
     payload = parse_json_body(raw, request.headers.get("content-type"))

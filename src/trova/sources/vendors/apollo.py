@@ -34,7 +34,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -224,13 +224,13 @@ class ApolloSource:
             replace(observation_of(raw, self.options.default_country, self.name, now, kind), do_not_call=dnc)
             for raw, kind, dnc in _phones(payload)
         )
-        outcome = "found" if observations else "no_match"
+        outcome: Literal["found", "no_match"] = "found" if observations else "no_match"
         return observations, self._call(search, outcome, observations, 0, hashed[:16])
 
     def _call(
         self,
         search: Search,
-        outcome: str,
+        outcome: Literal["found", "no_match"],
         observations: tuple[Observation, ...] | None,
         latency_ms: int,
         request_id: str | None,
@@ -238,7 +238,7 @@ class ApolloSource:
         billed = bool(observations)
         return Call(
             search=search,
-            outcome="found" if outcome == "found" else "no_match",
+            outcome=outcome,
             billed=billed,
             cost=self.options.price if billed else 0.0,
             latency_ms=latency_ms,
