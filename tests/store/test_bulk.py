@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from trova.accounts.service import create_account
 from trova.store import Database
-from trova.store.bulk import execute_many, insert_many, reserve_ids
+from trova.store.bulk import COPY_MIN_ROWS, execute_many, insert_many, reserve_ids
 from trova.store.tables import audit_events, audit_subjects
 
 NOW = dt.datetime(2026, 11, 28, 21, 0, 0, 123456)
@@ -54,6 +54,45 @@ def test_insert_many_stores_what_execute_stores(db: Database, table: sa.Table) -
     assert bulk == _rows(db)
     assert bulk[0] == (1, "one", ["a", "b"], NOW, True, "pending")
     assert bulk[1][2] is None and bulk[1][3] is None
+
+
+def _many(count: int) -> list[tuple[object, ...]]:
+    """Rows enough for PostgreSQL's ``COPY`` path, with every kind of value (and odd text)."""
+    values: list[object] = [["a", 'b"c'], None, {"k": "tab\there\nnewline"}, "plain", 3]
+    return [
+        (i, f"row {i}\t\\ é", values[i % 5], NOW if i % 2 else None, bool(i % 3), "pending")
+        for i in range(1, count + 1)
+    ]
+
+
+def test_insert_many_of_many_rows_stores_what_execute_stores(db: Database, table: sa.Table) -> None:
+    rows = _many(COPY_MIN_ROWS + 7)
+    columns = ("id", "label", "tags", "seen_at", "flag", "state")
+    with db.write() as conn:
+        insert_many(conn, table, columns, rows)
+    bulk = _rows(db)
+    with db.write() as conn:
+        conn.execute(sa.delete(table))
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+    assert bulk == _rows(db)
+    assert len(bulk) == len(rows) and bulk[1] == rows[1]
+
+
+def test_insert_many_of_many_rows_ignore_skips_conflicts_only(db: Database, table: sa.Table) -> None:
+    columns = ("id", "label", "flag", "state")
+    rows = [(i, f"row {i}", bool(i % 3), "pending") for i in range(1, COPY_MIN_ROWS * 2 + 1)]
+    with db.write() as conn:
+        insert_many(conn, table, columns, rows[::2])
+        insert_many(
+            conn, table, columns, [(id_, "again", flag, st) for id_, _, flag, st in rows], ignore=True
+        )
+        insert_many(
+            conn, table, columns, [(id_ + 1000, "twice", True, "x") for id_ in (1, 1, 2)] * 20, ignore=True
+        )
+    stored = {row[0]: row[1] for row in _rows(db)}
+    assert len(stored) == len(rows) + 2
+    assert all(stored[i] == (f"row {i}" if i % 2 else "again") for i in range(1, len(rows) + 1))
+    assert stored[1001] == stored[1002] == "twice"
 
 
 def test_insert_many_ignore_skips_conflicts_only(db: Database, table: sa.Table) -> None:

@@ -5,6 +5,11 @@ costs more than the database's own work when thousands of rows are written at on
 job step spent most of its result transaction there, an import of a million rows minutes. Here a
 statement is compiled once for the connection's dialect and every value goes through its bind's own
 type processor, so what is stored is exactly what ``conn.execute`` would store.
+
+On PostgreSQL, ``insert_many`` of many rows goes through ``COPY … FROM STDIN`` instead: one stream
+rather than one statement a row (an import's inserts ran at about 2,700 rows a second as
+statements). Rows that must skip conflicts are copied into a temporary table first and moved with
+one ``INSERT … SELECT … ON CONFLICT DO NOTHING``, since ``COPY`` itself cannot skip a row.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from sqlalchemy.sql.expression import ClauseElement
 
 from trova.store.upsert import insert_ignore
 
+COPY_MIN_ROWS = 50
+"""Fewer rows are inserted as statements: a temporary table costs more than it saves for them."""
+
 
 def execute_many(
     conn: Connection, statement: ClauseElement, names: Sequence[str], rows: Iterable[Sequence[Any]]
@@ -33,8 +41,22 @@ def execute_many(
     batch = list(rows)
     if not batch:
         return
+    compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect))
+    columns = _converted_columns(conn, compiled, names, batch)
+    if compiled.positiontup is not None:
+        conn.exec_driver_sql(compiled.string, list(_rows(columns, compiled.positiontup, len(batch))))
+        return
+    keys = list(compiled.params)
+    conn.exec_driver_sql(
+        compiled.string, [dict(zip(keys, row, strict=True)) for row in _rows(columns, keys, len(batch))]
+    )
+
+
+def _converted_columns(
+    conn: Connection, compiled: SQLCompiler, names: Sequence[str], batch: list[Sequence[Any]]
+) -> dict[str, Any]:
+    """Each bind's values, column by column, as its type's processor hands them to the driver."""
     dialect = conn.dialect
-    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
     columns: dict[str, Any] = dict(zip(names, map(list, zip(*batch, strict=True)), strict=True))
     for name, value in compiled.params.items():
         process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -43,13 +65,7 @@ def execute_many(
                 columns[name] = list(map(_memoised(process), columns[name]))
         else:
             columns[name] = itertools.repeat(process(value) if process is not None else value)
-    if compiled.positiontup is not None:
-        conn.exec_driver_sql(compiled.string, list(_rows(columns, compiled.positiontup, len(batch))))
-        return
-    keys = list(compiled.params)
-    conn.exec_driver_sql(
-        compiled.string, [dict(zip(keys, row, strict=True)) for row in _rows(columns, keys, len(batch))]
-    )
+    return columns
 
 
 def _rows(columns: dict[str, Any], keys: Sequence[str], count: int) -> Iterable[tuple[Any, ...]]:
@@ -66,7 +82,46 @@ def insert_many(
 ) -> None:
     """Insert rows (values in ``columns`` order); with ``ignore``, rows that conflict are skipped."""
     base = insert_ignore(conn, table) if ignore else sa.insert(table)
-    execute_many(conn, base.values({name: sa.bindparam(name) for name in columns}), columns, rows)
+    statement = base.values({name: sa.bindparam(name) for name in columns})
+    batch = list(rows)
+    if conn.dialect.name == "postgresql" and len(batch) >= COPY_MIN_ROWS:
+        _copy_in(conn, table, columns, batch, statement, ignore=ignore)
+        return
+    execute_many(conn, statement, columns, batch)
+
+
+def _copy_in(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    batch: list[Sequence[Any]],
+    statement: ClauseElement,
+    *,
+    ignore: bool,
+) -> None:
+    """``COPY`` the rows into ``table`` (PostgreSQL), through a temporary table when ``ignore``."""
+    compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect))
+    values = _converted_columns(conn, compiled, columns, batch)
+    names = ", ".join(f'"{name}"' for name in columns)
+    target = f'"{table.name}"'
+    if ignore:
+        target = f'"trova_copy_{table.name}"'
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
+            f'SELECT {names} FROM "{table.name}" WITH NO DATA'
+        )
+    cursor = conn.connection.cursor()
+    try:
+        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in _rows(values, columns, len(batch)):
+                copy.write_row(row)
+    finally:
+        cursor.close()
+    if ignore:
+        conn.exec_driver_sql(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {target} ON CONFLICT DO NOTHING'
+        )
+        conn.exec_driver_sql(f"DROP TABLE {target}")
 
 
 def reserve_ids(conn: Connection, table: sa.Table, count: int) -> list[int]:
