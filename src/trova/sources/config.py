@@ -160,11 +160,16 @@ class KasprOptions(VendorOptions):
 
 
 class FullEnrichOptions(VendorOptions):
-    """FullEnrich's asynchronous bulk enrichment (submitted, then polled; ``sources.vendors.fullenrich``)."""
+    """FullEnrich's asynchronous bulk enrichment (submitted, then called back at ``TROVA_PUBLIC_URL``
+    or polled; ``sources.vendors.fullenrich``)."""
 
     base_url: str = "https://app.fullenrich.com"
     poll_interval_s: float = Field(default=5.0, gt=0)
-    """The first wait between two polls; each next one is 1.5 times longer, up to ``poll_max_s``."""
+    """The first wait between two polls; each next one is 1.5 times longer, up to ``poll_max_s``.
+    Called back, the first poll (the fallback) comes after this wait."""
+    wait_interval_s: float = Field(default=0.2, gt=0)
+    """Called back: the first wait between two reads of the callback row; each next one 1.5 times
+    longer, up to 2 s."""
     poll_max_s: float = Field(default=30.0, gt=0)
     deadline_s: float = Field(default=300.0, gt=0)
     collect_within_s: float = Field(default=86400.0, ge=0)
