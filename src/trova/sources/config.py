@@ -233,6 +233,18 @@ def secret(name: str, environ: Mapping[str, str] | None = None) -> str:
     return (os.environ if environ is None else environ).get(name, "")
 
 
+APOLLO_NEEDS_CALLBACKS = (
+    "not asked: TROVA_PUBLIC_URL is not set, and Apollo delivers phone numbers only to a webhook_url "
+    "(mandatory with reveal_phone_number=true: https://docs.apollo.io/reference/people-enrichment)"
+)
+
+
+def not_asked(spec: SourceSpec, public_url: str | None) -> str | None:
+    """Why this source is never asked in this configuration (``apollo`` without ``TROVA_PUBLIC_URL``),
+    or None; ``trova sources list|stats`` and ``trova explain`` say it."""
+    return APOLLO_NEEDS_CALLBACKS if isinstance(spec.options, ApolloOptions) and not public_url else None
+
+
 def missing_secrets(spec: SourceSpec, environ: Mapping[str, str] | None = None) -> list[str]:
     """The environment variables this source needs that are not set."""
     environ = os.environ if environ is None else environ
