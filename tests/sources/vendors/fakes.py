@@ -292,6 +292,8 @@ class FakeFullEnrich(CallingBack, FakeVendor):
         self.never_finish = False
         self.results: dict[str, Answer] = {}
         self.webhooks: dict[str, str] = {}
+        self.malformed_post = False
+        """The bulk POST answers a body that is not the documented shape (``malformed``: the polls)."""
 
     def signed(self, raw: bytes) -> dict[str, str]:
         return {"X-Signature-SHA1": hmac.new(self.key.encode(), raw, hashlib.sha1).hexdigest()}
@@ -303,6 +305,8 @@ class FakeFullEnrich(CallingBack, FakeVendor):
         if self.header(received, "Authorization") != "Bearer " + self.key:
             return 401, {"code": "error.api.key", "message": "Unknown api key"}, {}
         if received.method == "POST" and received.path == self.PATH:
+            if self.malformed_post:
+                return 200, "<html>maintenance</html>", {}
             enrichment_id = f"e-{len(self.enrichments) + 1}"
             self.enrichments[enrichment_id] = list((received.body or {}).get("data") or [])
             if webhook_url := (received.body or {}).get("webhook_url"):

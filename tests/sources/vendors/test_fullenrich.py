@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tests.sources.support import finder, health, resolve, stats
 from tests.sources.vendors.fakes import FakeFullEnrich, Phone
 from tests.sources.vendors.support import ENV, call_rows, linkedin, vendor_config
 from tests.support.servers import TrovaServer
+from trova.people.models import Answer
 from trova.sources import repository as repo
 from trova.store import Database
 from trova.store.tables import source_batches, source_callbacks
@@ -224,3 +226,63 @@ def test_restart_while_pending_polls_when_the_callback_was_lost(
         [payload] = conn.execute(sa.select(source_callbacks.c.payload)).scalars().all()
     assert payload["status"] == "FINISHED"
     assert [(r.outcome, r.billed) for r in call_rows(db)] == [("found", True)]
+
+
+def test_a_request_that_times_out_falls_through_unremembered(db: Database, fake: FakeFullEnrich) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.behaviour.delay_s = 1.0
+    [answer] = resolve(finder(db, config(fake, timeout_s=0.2), environ=ENV), [named("ada")])
+    assert not answer.found and stats(db, "fullenrich").misses == 0
+    assert "Timeout" in ((health(db, "fullenrich") or pytest.fail("no health")).last_error or "")
+    fake.behaviour.delay_s = 0
+    [later] = resolve(finder(db, config(fake), environ=ENV), [named("ada")])
+    assert later.number == "+33612345678"
+
+
+def test_a_malformed_submission_answer_is_an_error_not_a_miss(db: Database, fake: FakeFullEnrich) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.malformed_post = True
+    [answer] = resolve(finder(db, config(fake), environ=ENV), [named("ada")])
+    assert not answer.found and stats(db, "fullenrich").misses == 0
+    assert "enrichment_id" in ((health(db, "fullenrich") or pytest.fail("no health")).last_error or "")
+
+
+def test_a_malformed_callback_is_ignored_for_the_polled_result(
+    db: Database, fake: FakeFullEnrich, trova: TrovaServer
+) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.hold = True
+    fake.never_finish = True
+    [first] = resolve(called_back(db, fake, trova, deadline_s=0.3), [named("ada")])
+    [(url, _payload)] = fake.held
+    assert httpx.post(url, json={"status": "SOMETHING", "data": "?"}).status_code == 200
+    fake.never_finish = False
+    fake.polls_before_done = 0
+    [later] = resolve(called_back(db, fake, trova), [named("ada")])
+    assert not first.found and later.number == "+33612345678"
+    assert [(r.outcome, r.billed) for r in call_rows(db)] == [("found", True)] and fake.billed == 1
+
+
+def test_two_workers_and_a_repeated_search_cause_one_enrichment(db: Database, fake: FakeFullEnrich) -> None:
+    """Never twice, asynchronously: the same person twice in one chunk and in two workers at once
+    (each its own waterfall, as two processes) is one contact of one enrichment, paid once."""
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.polls_before_done = 3
+    start = threading.Barrier(2)
+    answers: list[Answer] = []
+
+    def worker() -> None:
+        own = finder(db, config(fake), environ=ENV)
+        start.wait()
+        answers.extend(resolve(own, [named("ada"), named("ada")]))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.number for a in answers] == ["+33612345678"] * 4
+    assert len(fake.enrichments) == 1 and [len(data) for data in fake.enrichments.values()] == [1]
+    assert fake.billed == 1 and [(r.outcome, r.billed) for r in call_rows(db)] == [("found", True)]
+    with db.read() as conn:
+        assert repo.paid_twice(conn) == 0

@@ -33,8 +33,8 @@ With ``TROVA_PUBLIC_URL`` (and the database) each enrichment gets its own callba
 <TROVA_PUBLIC_URL>/v1/callbacks/<token>``: the wait reads the row every ``wait_interval_s`` (1.5
 times longer each time, up to 2 s) and polls FullEnrich only as the fallback, first after
 ``poll_interval_s``; a result polled is kept in the row, once, like a callback (a later delivery is
-refused 409). An enrichment left running is then the row's token hash in ``source_batches``, and
-later steps read the row first, then poll.
+refused 409), and a malformed callback is ignored in favour of polling. An enrichment left running
+is then the row's token hash in ``source_batches``, and later steps read the row first, then poll.
 """
 
 from __future__ import annotations
@@ -125,13 +125,13 @@ class FullEnrichSource:
                 if (request_id := callbacks.request_id_of(conn, upstream_id)) is not None:
                     enrichment_id, hashed = request_id, upstream_id
                     payload = callbacks.payload_of(conn, upstream_id)
-        if payload is not None:
-            body, failure = _finished(payload, enrichment_id, called_back=True)
+        if _ended(payload):
+            body, failure = _finished(payload, enrichment_id)
         else:
             with self._http() as http:
                 body, failure, _wait = self._poll_once(http, enrichment_id)
             if hashed is not None and body is not None:
-                body, failure = _finished(self._keep(hashed, body), enrichment_id, called_back=False)
+                body, failure = _finished(self._keep(hashed, body), enrichment_id)
         if body is None and failure is None:
             return None
         return self._read(list(searches), enrichment_id, body or {}, failure, 0)
@@ -189,12 +189,13 @@ class FullEnrichSource:
 
     def _keep(self, hashed: str, body: dict[str, Any]) -> dict[str, Any]:
         """A result polled while a callback was expected, kept in the callback row once (a later
-        delivery is refused as a replay); the row's payload, whichever came first."""
+        delivery is refused as a replay); the row's payload, whichever came first (unless the
+        callback was malformed: then the polled body)."""
         assert self.db is not None
         with self.db.write() as conn:
             callbacks.deliver_hashed(conn, hashed, body, self._clock())
             kept = callbacks.payload_of(conn, hashed)
-        return kept if isinstance(kept, dict) else body
+        return kept if isinstance(kept, dict) and _ended(kept) else body
 
     def _wait_called_back(
         self, http: httpx.Client, enrichment_id: str, hashed: str, deadline: float
@@ -208,13 +209,13 @@ class FullEnrichSource:
         while True:
             with self.db.read() as conn:
                 payload = callbacks.payload_of(conn, hashed)
-            if payload is not None:
-                return _finished(payload, enrichment_id, called_back=True)
+            if _ended(payload):
+                return _finished(payload, enrichment_id)
             now = time.monotonic()
             if now >= next_poll:
                 body, failure, wait_s = self._poll_once(http, enrichment_id)
                 if body is not None:
-                    return _finished(self._keep(hashed, body), enrichment_id, called_back=False)
+                    return _finished(self._keep(hashed, body), enrichment_id)
                 if failure is not None:
                     return None, failure
                 poll_wait = min(poll_wait * 1.5, self.options.poll_max_s)
@@ -249,7 +250,7 @@ class FullEnrichSource:
         body = json_object(response)
         status = body.get("status")
         if (response.status_code == 200 and status == "FINISHED") or status in _ENDED:
-            return *_finished(body, enrichment_id, called_back=False), None
+            return *_finished(body, enrichment_id), None
         if response.status_code == 429:
             return None, None, retry_after_seconds(response.headers) or 60.0
         if response.status_code in (401, 403):
@@ -317,12 +318,17 @@ class FullEnrichSource:
 _ENDED = {"CREDITS_INSUFFICIENT", "CANCELED"}
 
 
-def _finished(body: Any, enrichment_id: str, *, called_back: bool) -> Polled:
+def _ended(payload: Any) -> bool:
+    """Whether a callback's payload tells how the enrichment ended (a malformed one does not: the
+    result is then polled, as when no callback came)."""
+    return isinstance(payload, dict) and payload.get("status") in ("FINISHED", *_ENDED)
+
+
+def _finished(body: Any, enrichment_id: str) -> Polled:
     """A finished enrichment (polled, or called back: the same body), or the failure it ended in."""
     status = body.get("status") if isinstance(body, dict) else None
     if not isinstance(body, dict) or status not in ("FINISHED", *_ENDED):
-        what = "callback" if called_back else "answer"
-        return None, ("error", f"malformed {what} (status {status!r})", None)
+        return None, ("error", f"malformed answer (status {status!r})", None)
     if status == "CREDITS_INSUFFICIENT":
         return body, ("exhausted", "CREDITS_INSUFFICIENT: out of credits", None)
     if status == "CANCELED":
