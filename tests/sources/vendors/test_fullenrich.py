@@ -17,11 +17,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from tests.client.support import Deployment
 from tests.sources.provider import running
 from tests.sources.support import finder, health, resolve, stats
 from tests.sources.vendors.fakes import FakeFullEnrich, Phone
-from tests.sources.vendors.support import ENV, call_rows, linkedin, vendor_config
-from tests.support.servers import TrovaServer
+from tests.sources.vendors.support import ENV, call_rows, linkedin, vendor_config, write_config
+from tests.support.servers import TrovaServer, free_port
+from trova.client import Client
 from trova.people.models import Answer
 from trova.sources import repository as repo
 from trova.store import Database
@@ -286,3 +288,32 @@ def test_two_workers_and_a_repeated_search_cause_one_enrichment(db: Database, fa
     assert fake.billed == 1 and [(r.outcome, r.billed) for r in call_rows(db)] == [("found", True)]
     with db.read() as conn:
         assert repo.paid_twice(conn) == 0
+
+
+def test_trova_serve_configured_with_fullenrich_receives_its_own_callbacks(tmp_path: Path) -> None:
+    """As deployed: ``trova.toml`` names FullEnrich, ``TROVA_PUBLIC_URL`` is the server itself; a
+    batch through the API is answered from the webhook FullEnrich POSTed to it, with no poll."""
+    port = free_port()
+    with running(FakeFullEnrich()) as fake:
+        fake.people["ada"] = [Phone("+33612345678")]
+        options: dict[str, Any] = {"price": 10, "poll_interval_s": 60, "wait_interval_s": 0.02}
+        local = {"name": "local", "kind": "local"}
+        toml = write_config(tmp_path / "trova.toml", local, vendor_config("fullenrich", fake, **options))
+        env = {
+            "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
+            "TROVA_WORKER_POLL_INTERVAL_S": "0.05",
+            "TROVA_CONFIG": str(toml),
+            "TROVA_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            **ENV,
+        }
+        with TrovaServer(env, cwd=tmp_path, port=port, log_path=tmp_path / "serve.log") as server:
+            key = Deployment(tmp_path, server, env).create_account("buyer", credits=1000)
+            with Client(key, server.base_url) as client:
+                submitted = client.submit_bulk([linkedin("ada"), linkedin("nobody")])
+                bulk = client.wait_bulk(submitted.id, timeout_s=120, poll_interval_s=0.2)
+        fake.join()
+    found = [(r.number, r.raw.get("sources")) for r in bulk.results]
+    assert found == [("+33612345678", ["fullenrich"]), (None, None)]
+    [post] = [r for r in fake.received if r.method == "POST"]
+    assert post.body["webhook_url"].startswith(f"http://127.0.0.1:{port}/v1/callbacks/")
+    assert fake.deliveries == [(200, {"received": True})] and fake.polls == {}
