@@ -14,13 +14,18 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.client.support import Deployment
 from tests.sources.provider import running
 from tests.sources.support import health, resolve, stats
 from tests.sources.vendors.fakes import FakeApollo, Phone
-from tests.sources.vendors.support import ENV, call_rows, linkedin, vendor_config, write_config
-from tests.support.servers import TrovaServer, free_port, run_trova
-from trova.client import Client
+from tests.sources.vendors.support import (
+    ENV,
+    batch_through_serve,
+    call_rows,
+    linkedin,
+    vendor_config,
+    write_config,
+)
+from tests.support.servers import TrovaServer, run_trova
 from trova.finder.service import Finder
 from trova.settings import SourceConfig
 from trova.sources.config import parse_sources
@@ -151,32 +156,16 @@ def test_without_a_public_url_apollo_is_not_asked(db: Database, fake: FakeApollo
 def test_trova_serve_configured_with_apollo_receives_its_own_callbacks(tmp_path: Path) -> None:
     """The whole path as deployed: ``trova.toml`` names Apollo, ``TROVA_PUBLIC_URL`` is the server
     itself, a batch through the API is answered from the callback Apollo POSTed to that server."""
-    port = free_port()
     with running(FakeApollo()) as fake:
         fake.people["ada"] = [Phone("+33612345678", do_not_call=True)]
-        config = write_config(
-            tmp_path / "trova.toml",
-            {"name": "local", "kind": "local"},
-            vendor_config("apollo", fake, price=8, wait_interval_s=0.02),
-        )
-        env = {
-            "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
-            "TROVA_WORKER_POLL_INTERVAL_S": "0.05",
-            "TROVA_CONFIG": str(config),
-            "TROVA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            **ENV,
-        }
-        with TrovaServer(env, cwd=tmp_path, port=port, log_path=tmp_path / "serve.log") as server:
-            key = Deployment(tmp_path, server, env).create_account("buyer", credits=1000)
-            with Client(key, server.base_url) as client:
-                submitted = client.submit_bulk([linkedin("ada"), linkedin("nobody")])
-                bulk = client.wait_bulk(submitted.id, timeout_s=120, poll_interval_s=0.2)
+        source = vendor_config("apollo", fake, price=8, wait_interval_s=0.02)
+        bulk, public_url = batch_through_serve(tmp_path, source, [linkedin("ada"), linkedin("nobody")])
     assert [(r.number, r.raw.get("do_not_call"), r.raw.get("sources")) for r in bulk.results] == [
         ("+33612345678", True, ["apollo"]),
         (None, None, None),
     ]
     [match, _miss] = [r for r in fake.received if r.path == "/api/v1/people/match"]
-    assert match.query["webhook_url"][0].startswith(f"http://127.0.0.1:{port}/v1/callbacks/")
+    assert match.query["webhook_url"][0].startswith(f"{public_url}/v1/callbacks/")
     assert fake.deliveries == [(200, {"received": True})]
 
 

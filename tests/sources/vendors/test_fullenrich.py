@@ -17,13 +17,11 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from tests.client.support import Deployment
 from tests.sources.provider import running
 from tests.sources.support import finder, health, resolve, stats
 from tests.sources.vendors.fakes import FakeFullEnrich, Phone
-from tests.sources.vendors.support import ENV, call_rows, linkedin, vendor_config, write_config
-from tests.support.servers import TrovaServer, free_port
-from trova.client import Client
+from tests.sources.vendors.support import ENV, batch_through_serve, call_rows, linkedin, vendor_config
+from tests.support.servers import TrovaServer
 from trova.people.models import Answer
 from trova.sources import repository as repo
 from trova.store import Database
@@ -173,6 +171,19 @@ def test_a_callback_answers_without_polling_once_and_a_replay_or_a_guess_is_refu
         assert repo.paid_twice(conn) == 0
 
 
+def left_pending(db: Database, fake: FakeFullEnrich, trova: TrovaServer, *, lost: bool = False) -> None:
+    """Ada's enrichment still running at the step's deadline, its callback held (or lost)."""
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.hold, fake.lose_callbacks, fake.never_finish = not lost, lost, True
+    [first] = resolve(called_back(db, fake, trova, deadline_s=0.3), [named("ada")])
+    assert not first.found
+
+
+def finish_at_next_poll(fake: FakeFullEnrich) -> None:
+    fake.never_finish = False
+    fake.polls_before_done = 0
+
+
 def test_a_callback_that_never_comes_falls_back_to_polling_and_is_kept_once(
     db: Database, fake: FakeFullEnrich, trova: TrovaServer
 ) -> None:
@@ -193,14 +204,11 @@ def test_restart_while_a_callback_is_pending_reads_it_later_without_asking_again
     """The deadline passes before the callback (held): the enrichment is a row naming its callback;
     the next waterfall (a restarted worker) polls it (the fallback) but does not send the search
     again; once the callback came, a later one answers from it, without polling, and pays once."""
-    fake.people["ada"] = [Phone("+33612345678")]
-    fake.hold = True
-    fake.never_finish = True
-    [first] = resolve(called_back(db, fake, trova, deadline_s=0.3), [named("ada")])
+    left_pending(db, fake, trova)
     with db.read() as conn:
         [pending] = [row.upstream_id for row in conn.execute(source_batches.select())]
         hashes = list(conn.execute(sa.select(source_callbacks.c.token_hash)).scalars())
-    assert not first.found and hashes == [pending]
+    assert hashes == [pending]
     [meanwhile] = resolve(called_back(db, fake, trova, deadline_s=0.3), [named("ada")])
     assert not meanwhile.found and len(fake.enrichments) == 1 and fake.polls == {"e-1": 1}
     assert fake.release() == [200]
@@ -215,13 +223,9 @@ def test_restart_while_a_callback_is_pending_reads_it_later_without_asking_again
 def test_restart_while_pending_polls_when_the_callback_was_lost(
     db: Database, fake: FakeFullEnrich, trova: TrovaServer
 ) -> None:
-    fake.people["ada"] = [Phone("+33612345678")]
-    fake.lose_callbacks = True
-    fake.never_finish = True
-    [first] = resolve(called_back(db, fake, trova, deadline_s=0.3), [named("ada")])
-    assert not first.found and fake.polls == {}
-    fake.never_finish = False
-    fake.polls_before_done = 0
+    left_pending(db, fake, trova, lost=True)
+    assert fake.polls == {}
+    finish_at_next_poll(fake)
     [later] = resolve(called_back(db, fake, trova), [named("ada")])
     assert later.number == "+33612345678" and fake.polls == {"e-1": 1} and len(fake.enrichments) == 1
     with db.read() as conn:
@@ -252,16 +256,12 @@ def test_a_malformed_submission_answer_is_an_error_not_a_miss(db: Database, fake
 def test_a_malformed_callback_is_ignored_for_the_polled_result(
     db: Database, fake: FakeFullEnrich, trova: TrovaServer
 ) -> None:
-    fake.people["ada"] = [Phone("+33612345678")]
-    fake.hold = True
-    fake.never_finish = True
-    [first] = resolve(called_back(db, fake, trova, deadline_s=0.3), [named("ada")])
+    left_pending(db, fake, trova)
     [(url, _payload)] = fake.held
     assert httpx.post(url, json={"status": "SOMETHING", "data": "?"}).status_code == 200
-    fake.never_finish = False
-    fake.polls_before_done = 0
+    finish_at_next_poll(fake)
     [later] = resolve(called_back(db, fake, trova), [named("ada")])
-    assert not first.found and later.number == "+33612345678"
+    assert later.number == "+33612345678"
     assert [(r.outcome, r.billed) for r in call_rows(db)] == [("found", True)] and fake.billed == 1
 
 
@@ -293,27 +293,13 @@ def test_two_workers_and_a_repeated_search_cause_one_enrichment(db: Database, fa
 def test_trova_serve_configured_with_fullenrich_receives_its_own_callbacks(tmp_path: Path) -> None:
     """As deployed: ``trova.toml`` names FullEnrich, ``TROVA_PUBLIC_URL`` is the server itself; a
     batch through the API is answered from the webhook FullEnrich POSTed to it, with no poll."""
-    port = free_port()
     with running(FakeFullEnrich()) as fake:
         fake.people["ada"] = [Phone("+33612345678")]
-        options: dict[str, Any] = {"price": 10, "poll_interval_s": 60, "wait_interval_s": 0.02}
-        local = {"name": "local", "kind": "local"}
-        toml = write_config(tmp_path / "trova.toml", local, vendor_config("fullenrich", fake, **options))
-        env = {
-            "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
-            "TROVA_WORKER_POLL_INTERVAL_S": "0.05",
-            "TROVA_CONFIG": str(toml),
-            "TROVA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            **ENV,
-        }
-        with TrovaServer(env, cwd=tmp_path, port=port, log_path=tmp_path / "serve.log") as server:
-            key = Deployment(tmp_path, server, env).create_account("buyer", credits=1000)
-            with Client(key, server.base_url) as client:
-                submitted = client.submit_bulk([linkedin("ada"), linkedin("nobody")])
-                bulk = client.wait_bulk(submitted.id, timeout_s=120, poll_interval_s=0.2)
+        source = vendor_config("fullenrich", fake, price=10, poll_interval_s=60, wait_interval_s=0.02)
+        bulk, public_url = batch_through_serve(tmp_path, source, [linkedin("ada"), linkedin("nobody")])
         fake.join()
     found = [(r.number, r.raw.get("sources")) for r in bulk.results]
     assert found == [("+33612345678", ["fullenrich"]), (None, None)]
     [post] = [r for r in fake.received if r.method == "POST"]
-    assert post.body["webhook_url"].startswith(f"http://127.0.0.1:{port}/v1/callbacks/")
+    assert post.body["webhook_url"].startswith(f"{public_url}/v1/callbacks/")
     assert fake.deliveries == [(200, {"received": True})] and fake.polls == {}
