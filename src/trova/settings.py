@@ -147,8 +147,9 @@ class Settings(BaseSettings):
     exclude_do_not_call: bool = False
     """A number a source flags do-not-call is never returned: not found, not charged (finder.md §3.8)."""
     public_url: str | None = None
-    """Where vendors reach this server (``https://trova.example.com``): asynchronous vendors (``apollo``)
-    call back at ``<public_url>/v1/callbacks/<token>``; unset, such a vendor is not asked."""
+    """Where vendors reach this server (``https://trova.example.com``): asynchronous vendors (``apollo``,
+    ``fullenrich``) call back at ``<public_url>/v1/callbacks/<token>``; unset, Apollo is not asked
+    (it delivers phones only to a webhook) and FullEnrich is polled."""
     nicknames: bool = False
     """Names that find nobody are tried with their nicknames, used when one person matches (§2.7).
     Off by default: on the dense benchmark it answered searches whose person is not in the store."""

@@ -17,16 +17,29 @@ from trova.store import Database
 
 
 def waterfall(
-    db: Database, *configs: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    db: Database,
+    *configs: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    public_url: str | None = None,
 ) -> Waterfall:
-    """The waterfall of these ``[[sources]]`` entries, as ``trova.toml`` would configure it."""
+    """The waterfall of these ``[[sources]]`` entries, as ``trova.toml`` would configure it (with
+    ``TROVA_PUBLIC_URL`` set to ``public_url``)."""
     specs = parse_sources([SourceConfig(**dict(config)) for config in configs])
-    sources = {spec.name: build_source(spec, environ=environ or {}) for spec in specs if spec.kind != "local"}
+    sources = {
+        spec.name: build_source(spec, environ=environ or {}, db=db, public_url=public_url)
+        for spec in specs
+        if spec.kind != "local"
+    }
     return Waterfall(db, specs, sources)
 
 
-def finder(db: Database, *configs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Finder:
-    return Finder(db, upstream=waterfall(db, *configs, environ=environ))
+def finder(
+    db: Database,
+    *configs: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    public_url: str | None = None,
+) -> Finder:
+    return Finder(db, upstream=waterfall(db, *configs, environ=environ, public_url=public_url))
 
 
 def resolve(finder: Finder, searches: Sequence[Mapping[str, object]]) -> list[Answer]:

@@ -80,21 +80,26 @@ def upstream_order(
     db: Database, config: Settings, search: Search, account_name: str | None = None
 ) -> dict[str, Any] | None:
     """The vendors this search would be asked, in order, and why (docs/finder.md §4.7), with those
-    a spent budget (the vendor's, or ``account_name``'s) would skip now; None without vendors."""
+    a spent budget (the vendor's, or ``account_name``'s) would skip now, and those never asked in
+    this configuration (``not_asked``: Apollo without ``TROVA_PUBLIC_URL``); None without vendors."""
     from trova.accounts.service import require_account
     from trova.finder.upstream import SpendScope
-    from trova.sources.config import CommonOptions
+    from trova.sources.config import CommonOptions, configured_sources, not_asked
     from trova.sources.guard import allowance
     from trova.sources.order import describe
     from trova.sources.waterfall import from_settings
     from trova.store import utcnow
 
+    unasked = [
+        f"{spec.name}: {reason}"
+        for spec in configured_sources(config)
+        if spec.enabled and (reason := not_asked(spec, config.public_url))
+    ]
     waterfall = from_settings(db, config)
-    if waterfall is None:
-        return None
-    choice = waterfall.choice(search)
-    if not choice.vendors:
-        return None
+    choice = waterfall.choice(search) if waterfall is not None else None
+    if choice is None or not choice.vendors:
+        return {"vendors": [], "why": [], "not_asked": unasked} if unasked else None
+    assert waterfall is not None
     scope = None
     if account_name is not None:
         with db.read() as conn:
@@ -114,16 +119,23 @@ def upstream_order(
         "explored": choice.explored,
         "vendors": list(choice.vendors),
         "why": why,
+        **({"not_asked": unasked} if unasked else {}),
     }
 
 
 def render_order(order: Mapping[str, Any]) -> str:
-    country = order["country"] or "unknown"
-    head = (
-        f"Vendors, in asking order ({order['mode']} order, search country {country}, "
-        f"stop at {order['stop_at']}):"
-    )
-    return "\n".join([head, *(f"  {line}" for line in order["why"])])
+    lines = []
+    if order["vendors"]:
+        country = order["country"] or "unknown"
+        lines.append(
+            f"Vendors, in asking order ({order['mode']} order, search country {country}, "
+            f"stop at {order['stop_at']}):"
+        )
+        lines.extend(f"  {line}" for line in order["why"])
+    if order.get("not_asked"):
+        lines.append("Vendors never asked in this configuration:")
+        lines.extend(f"  {line}" for line in order["not_asked"])
+    return "\n".join(lines)
 
 
 def _fail(message: str) -> NoReturn:

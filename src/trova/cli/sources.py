@@ -17,7 +17,7 @@ from trova.cli.accounts import fail, write_transaction
 from trova.settings import get_settings
 from trova.sources import repository as repo
 from trova.sources import service
-from trova.sources.config import SourceSpec, configured_sources
+from trova.sources.config import SourceSpec, configured_sources, not_asked
 from trova.sources.models import STAT_COLUMNS
 from trova.store import utcnow
 
@@ -59,7 +59,7 @@ def list_command(
     """The waterfall in order: kind, where it is reached, and its health (ok, open, exhausted, …)."""
     specs = _specs()
     with _connection() as conn:
-        views = service.list_sources(conn, specs, utcnow())
+        views = service.list_sources(conn, specs, utcnow(), public_url=get_settings().public_url)
     if as_json:
         rows = []
         for view in views:
@@ -153,11 +153,14 @@ def stats_command(
         _print_by_country(spent, as_json)
         return
     per_source = {row.source: row for row in spent}
+    public_url = get_settings().public_url
+    unasked = {spec.name: reason for spec in specs if (reason := not_asked(spec, public_url))}
     if as_json:
         empty: dict[str, object] = {}
         print_json([
             {"source": row.source, **row.as_row(),
-             **(_spend_row(per_source[row.source]) if row.source in per_source else empty)}
+             **(_spend_row(per_source[row.source]) if row.source in per_source else empty),
+             **({"not_asked": unasked[row.source]} if row.source in unasked else empty)}
             for row in rows
         ])
         return
@@ -168,6 +171,8 @@ def stats_command(
         )
         table.add_row(row.source, *(f"{value:,}" for value in row.as_row().values()), *cells)
     Console(width=WIDE).print(table)
+    for name, reason in unasked.items():
+        typer.echo(f"{name}: {reason}")
     if not rows:
         typer.echo("no upstream source is configured")
 

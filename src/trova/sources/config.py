@@ -160,11 +160,16 @@ class KasprOptions(VendorOptions):
 
 
 class FullEnrichOptions(VendorOptions):
-    """FullEnrich's asynchronous bulk enrichment (submitted, then polled; ``sources.vendors.fullenrich``)."""
+    """FullEnrich's asynchronous bulk enrichment (submitted, then called back at ``TROVA_PUBLIC_URL``
+    or polled; ``sources.vendors.fullenrich``)."""
 
     base_url: str = "https://app.fullenrich.com"
     poll_interval_s: float = Field(default=5.0, gt=0)
-    """The first wait between two polls; each next one is 1.5 times longer, up to ``poll_max_s``."""
+    """The first wait between two polls; each next one is 1.5 times longer, up to ``poll_max_s``.
+    Called back, the first poll (the fallback) comes after this wait."""
+    wait_interval_s: float = Field(default=0.2, gt=0)
+    """Called back: the first wait between two reads of the callback row; each next one 1.5 times
+    longer, up to 2 s."""
     poll_max_s: float = Field(default=30.0, gt=0)
     deadline_s: float = Field(default=300.0, gt=0)
     collect_within_s: float = Field(default=86400.0, ge=0)
@@ -226,6 +231,18 @@ def secret(name: str, environ: Mapping[str, str] | None = None) -> str:
     """The value of the environment variable ``name`` (a source's ``api_key_env``), read from
     ``environ`` or else the process's environment; empty when it is not set."""
     return (os.environ if environ is None else environ).get(name, "")
+
+
+APOLLO_NEEDS_CALLBACKS = (
+    "not asked: TROVA_PUBLIC_URL is not set, and Apollo delivers phone numbers only to a webhook_url "
+    "(mandatory with reveal_phone_number=true: https://docs.apollo.io/reference/people-enrichment)"
+)
+
+
+def not_asked(spec: SourceSpec, public_url: str | None) -> str | None:
+    """Why this source is never asked in this configuration (``apollo`` without ``TROVA_PUBLIC_URL``),
+    or None; ``trova sources list|stats`` and ``trova explain`` say it."""
+    return APOLLO_NEEDS_CALLBACKS if isinstance(spec.options, ApolloOptions) and not public_url else None
 
 
 def missing_secrets(spec: SourceSpec, environ: Mapping[str, str] | None = None) -> list[str]:

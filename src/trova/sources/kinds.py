@@ -20,7 +20,7 @@ def build_source(
     **kwargs: Any,
 ) -> Source:
     """The upstream client of one configured source (not for ``local``); ``db`` and ``public_url``
-    serve the kinds that receive callbacks (``apollo``)."""
+    serve the kinds that receive callbacks (``apollo``, ``fullenrich``)."""
     from trova.sources.config import (
         ApolloOptions,
         EnrowOptions,
@@ -39,7 +39,9 @@ def build_source(
     if isinstance(spec.options, FullEnrichOptions):
         from trova.sources.vendors.fullenrich import FullEnrichSource
 
-        return FullEnrichSource(spec.name, spec.options, environ=environ, **kwargs)
+        return FullEnrichSource(
+            spec.name, spec.options, db=db, public_url=public_url, environ=environ, **kwargs
+        )
     if isinstance(spec.options, VendorOptions):
         from trova.sources.vendor import VendorSource
 

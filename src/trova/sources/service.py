@@ -17,6 +17,7 @@ from trova.sources.config import (
     SourceSpec,
     VendorOptions,
     missing_secrets,
+    not_asked,
 )
 from trova.sources.guard import gate
 from trova.sources.models import Health, SourceHealth, SourceStats
@@ -67,7 +68,11 @@ def settings_of(spec: SourceSpec) -> str:
 
 
 def _state(
-    spec: SourceSpec, health: SourceHealth | None, now: dt.datetime, environ: Mapping[str, str] | None
+    spec: SourceSpec,
+    health: SourceHealth | None,
+    now: dt.datetime,
+    environ: Mapping[str, str] | None,
+    public_url: str | None,
 ) -> tuple[Health | str, str]:
     if spec.kind == "local":
         return "ok", ""
@@ -76,6 +81,8 @@ def _state(
     missing = missing_secrets(spec, environ)
     if missing:
         return "misconfigured", f"not set: {', '.join(missing)}"
+    if reason := not_asked(spec, public_url):
+        return "not asked", reason.removeprefix("not asked: ")
     assert isinstance(spec.options, CommonOptions)
     state = gate(health, spec.options, now)
     if health is None or state == "ok":
@@ -91,14 +98,21 @@ def _state(
 
 
 def list_sources(
-    conn: Connection, specs: Sequence[SourceSpec], now: dt.datetime, environ: Mapping[str, str] | None = None
+    conn: Connection,
+    specs: Sequence[SourceSpec],
+    now: dt.datetime,
+    environ: Mapping[str, str] | None = None,
+    *,
+    public_url: str | None = None,
 ) -> list[SourceView]:
+    """Every configured source in waterfall order, with its state: ``not asked`` says why a vendor
+    is never asked with this ``public_url`` (``TROVA_PUBLIC_URL``)."""
     healths = repo.health_of(conn, [spec.name for spec in specs])
     misses = repo.count_misses(conn, now)
     views = []
     for spec in specs:
         health = healths.get(spec.name)
-        state, detail = _state(spec, health, now, environ)
+        state, detail = _state(spec, health, now, environ, public_url)
         views.append(
             SourceView(
                 position=spec.position + 1,

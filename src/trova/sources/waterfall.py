@@ -39,6 +39,7 @@ from trova.sources.config import (
     VendorOptions,
     configured_sources,
     missing_secrets,
+    not_asked,
 )
 from trova.sources.guard import Leases, after_step, allowance, gate
 from trova.sources.kinds import build_source as build_source
@@ -404,8 +405,8 @@ def _price(spec: SourceSpec) -> float:
 def from_settings(db: Database, settings: Settings) -> Waterfall | None:
     """The waterfall configured in ``settings``, or None when only the local store is configured.
 
-    A source that is disabled, or whose secret variables are not set, is left out (and logged);
-    ``trova sources list`` shows why.
+    A source that is disabled, whose secret variables are not set, or that cannot be asked without
+    ``TROVA_PUBLIC_URL`` (``apollo``) is left out (and logged); ``trova sources list`` shows why.
     """
     specs = configured_sources(settings)
     sources: dict[str, Source] = {}
@@ -417,6 +418,9 @@ def from_settings(db: Database, settings: Settings) -> Waterfall | None:
             log.error(
                 "source %s is not used: environment variable(s) %s not set", spec.name, ", ".join(missing)
             )
+            continue
+        if reason := not_asked(spec, settings.public_url):
+            log.error("source %s is %s", spec.name, reason)
             continue
         sources[spec.name] = build_source(spec, db=db, public_url=settings.public_url)
     waterfall = Waterfall(

@@ -94,9 +94,10 @@ source_leases = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
-# A vendor callback Trova waits for (Apollo's phone reveal): one row per request sent with a
-# ``webhook_url``, keyed by the SHA-256 of the URL's unguessable token; the payload is written here
-# before the callback is answered 200, and read by the search waiting for it (or a later step).
+# A vendor callback Trova waits for (Apollo's phone reveal, FullEnrich's enrichment): one row per
+# request sent with a ``webhook_url``, keyed by the SHA-256 of the URL's unguessable token; the
+# payload is written here before the callback is answered 200, and read by the search waiting for it
+# (or a later step).
 source_callbacks = sa.Table(
     "source_callbacks",
     metadata,

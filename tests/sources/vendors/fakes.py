@@ -9,11 +9,14 @@ answer a body that is not the documented shape.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from tests.sources.provider import Received, _Server
 
@@ -221,22 +224,79 @@ FAKES: dict[str, type[FakeVendor]] = {
 }
 
 
-class FakeFullEnrich(FakeVendor):
+class CallingBack:
+    """A vendor that POSTs results to the ``webhook_url`` a request named, from another thread as the
+    vendor does later. ``hold`` keeps the callbacks until :meth:`release`; ``deliveries`` records
+    (status, body) of every callback POSTed, ``sent`` (url, payload); ``lose_callbacks``: none."""
+
+    def __init__(self) -> None:
+        self.hold = False
+        self.lose_callbacks = False
+        self.held: list[tuple[str, Any]] = []
+        self.sent: list[tuple[str, Any]] = []
+        self.deliveries: list[tuple[int, Any]] = []
+        self._threads: list[threading.Thread] = []
+
+    def callback(self, url: str, payload: Any) -> None:
+        if self.lose_callbacks:
+            return
+        if self.hold:
+            self.held.append((url, payload))
+            return
+        thread = threading.Thread(target=self.deliver, args=(url, payload), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def signed(self, raw: bytes) -> dict[str, str]:
+        """The headers a delivery carries besides its JSON type (none by default)."""
+        return {}
+
+    def deliver(self, url: str, payload: Any) -> int:
+        """POST one callback as the vendor does; its status."""
+        raw = orjson.dumps(payload)
+        headers = {"Content-Type": "application/json", **self.signed(raw)}
+        response = httpx.post(url, content=raw, headers=headers, timeout=30)
+        self.sent.append((url, payload))
+        self.deliveries.append((response.status_code, response.json()))
+        return response.status_code
+
+    def release(self) -> list[int]:
+        """Deliver the held callbacks now: their statuses."""
+        held, self.held, self.hold = self.held, [], False
+        return [self.deliver(url, payload) for url, payload in held]
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+class FakeFullEnrich(CallingBack, FakeVendor):
     """FullEnrich API v2: POST /api/v2/contact/enrich/bulk (``Authorization: Bearer``) answers an
     ``enrichment_id``; GET …/bulk/{id} answers 400 ``error.enrichment.in_progress`` for the first
     ``polls_before_done`` polls, then ``FINISHED`` with ``data[].contact_info``. ``never_finish``
-    keeps it ``IN_PROGRESS``; ``credits`` (phones it may reveal) ends it ``CREDITS_INSUFFICIENT`` (402)."""
+    keeps it ``IN_PROGRESS``; ``credits`` (phones it may reveal) ends it ``CREDITS_INSUFFICIENT`` (402).
+    A request with a ``webhook_url`` is also called back at once with the finished body (FullEnrich's
+    webhook), signed ``X-Signature-SHA1`` (HMAC-SHA1 of the body keyed by the API key). An
+    enrichment is finished (and billed) once: polls and callback answer the same body."""
 
     key_header = "Authorization"
     key_prefix = "Bearer "
     PATH = "/api/v2/contact/enrich/bulk"
 
     def __init__(self, key: str = "test-key") -> None:
-        super().__init__(key)
+        FakeVendor.__init__(self, key)
+        CallingBack.__init__(self)
         self.enrichments: dict[str, list[dict[str, Any]]] = {}
         self.polls: dict[str, int] = {}
         self.polls_before_done = 1
         self.never_finish = False
+        self.results: dict[str, Answer] = {}
+        self.webhooks: dict[str, str] = {}
+        self.malformed_post = False
+        """The bulk POST answers a body that is not the documented shape (``malformed``: the polls)."""
+
+    def signed(self, raw: bytes) -> dict[str, str]:
+        return {"X-Signature-SHA1": hmac.new(self.key.encode(), raw, hashlib.sha1).hexdigest()}
 
     def ok(self, received: Received) -> Answer:
         if self.throttle > 0:
@@ -245,8 +305,13 @@ class FakeFullEnrich(FakeVendor):
         if self.header(received, "Authorization") != "Bearer " + self.key:
             return 401, {"code": "error.api.key", "message": "Unknown api key"}, {}
         if received.method == "POST" and received.path == self.PATH:
+            if self.malformed_post:
+                return 200, "<html>maintenance</html>", {}
             enrichment_id = f"e-{len(self.enrichments) + 1}"
             self.enrichments[enrichment_id] = list((received.body or {}).get("data") or [])
+            if webhook_url := (received.body or {}).get("webhook_url"):
+                self.webhooks[enrichment_id] = webhook_url
+                self.callback(webhook_url, self.finished(enrichment_id)[1])
             return 200, {"enrichment_id": enrichment_id}, {}
         enrichment_id = received.path.rsplit("/", 1)[-1]
         if received.method != "GET" or enrichment_id not in self.enrichments:
@@ -262,6 +327,11 @@ class FakeFullEnrich(FakeVendor):
         return self.finished(enrichment_id)
 
     def finished(self, enrichment_id: str) -> Answer:
+        if enrichment_id not in self.results:
+            self.results[enrichment_id] = self._finish(enrichment_id)
+        return self.results[enrichment_id]
+
+    def _finish(self, enrichment_id: str) -> Answer:
         records, status = [], "FINISHED"
         for contact in self.enrichments[enrichment_id]:
             who = _slug(contact["linkedin_url"]) if "linkedin_url" in contact else contact.get("last_name")
@@ -289,24 +359,18 @@ class FakeFullEnrich(FakeVendor):
         return (402 if status == "CREDITS_INSUFFICIENT" else 200), body, {}
 
 
-class FakeApollo(FakeVendor):
+class FakeApollo(CallingBack, FakeVendor):
     """Apollo People Match: ``POST /api/v1/people/match`` (``x-api-key``, query parameters) answers
     ``{"person": …}`` (or ``null``) at once, then POSTs the revealed ``phone_numbers`` to the request's
-    ``webhook_url``, from another thread as Apollo does later. ``hold`` keeps the callbacks until
-    :meth:`release`; ``deliveries`` records (status, body) of every callback it POSTed. With
-    ``lose_callbacks`` nothing is POSTed: ``GET /api/v1/webhook_result/{request_id}`` answers 404
-    ``result_pending`` ``pending_polls`` times, then the payload (Apollo's poll-webhook-result)."""
+    ``webhook_url`` (:class:`CallingBack`). With ``lose_callbacks`` nothing is POSTed:
+    ``GET /api/v1/webhook_result/{request_id}`` answers 404 ``result_pending`` ``pending_polls``
+    times, then the payload (Apollo's poll-webhook-result)."""
 
     key_header = "x-api-key"
 
     def __init__(self, key: str = "test-key") -> None:
-        super().__init__(key)
-        self.hold = False
-        self.held: list[tuple[str, dict[str, Any]]] = []
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-        self.deliveries: list[tuple[int, Any]] = []
-        self._threads: list[threading.Thread] = []
-        self.lose_callbacks = False
+        FakeVendor.__init__(self, key)
+        CallingBack.__init__(self)
         self.pending_polls = 0
         self.results: dict[str, dict[str, Any]] = {}
         self.withheld: set[str] = set()
@@ -334,8 +398,7 @@ class FakeApollo(FakeVendor):
             self.results[request_id] = payload
             if self.hold:
                 self.withheld.add(request_id)
-            if not self.lose_callbacks:
-                self.callback(received.query["webhook_url"][0], payload)
+            self.callback(received.query["webhook_url"][0], payload)
         return status, body, headers
 
     def poll(self, received: Received) -> Answer:
@@ -364,27 +427,6 @@ class FakeApollo(FakeVendor):
         callback = {"status": "success", "people": [{"id": "p-1", "phone_numbers": numbers}]}
         return 200, {"person": {"id": "p-1"}, "_callback": callback}, bool(numbers)
 
-    def callback(self, url: str, payload: dict[str, Any]) -> None:
-        if self.hold:
-            self.held.append((url, payload))
-            return
-        thread = threading.Thread(target=self.deliver, args=(url, payload), daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def deliver(self, url: str, payload: dict[str, Any]) -> int:
-        """POST one callback as Apollo does; its status."""
-        response = httpx.post(url, json=payload, timeout=30)
-        self.sent.append((url, payload))
-        self.deliveries.append((response.status_code, response.json()))
-        return response.status_code
-
     def release(self) -> list[int]:
-        """Deliver the held callbacks now: their statuses."""
-        held, self.held, self.hold = self.held, [], False
         self.withheld.clear()
-        return [self.deliver(url, payload) for url, payload in held]
-
-    def join(self) -> None:
-        for thread in self._threads:
-            thread.join(timeout=60)
+        return super().release()

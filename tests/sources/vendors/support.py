@@ -9,7 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tests.client.support import Deployment
 from tests.sources.vendors.fakes import FakeVendor
+from tests.support.servers import TrovaServer, free_port
+from trova.client import Bulk, Client
 from trova.store import Database
 from trova.store.tables import source_calls
 
@@ -52,3 +55,26 @@ def write_config(path: Path, *sources: Mapping[str, Any]) -> Path:
         lines.append("")
     path.write_text("\n".join(lines))
     return path
+
+
+def batch_through_serve(
+    tmp_path: Path, source: Mapping[str, Any], searches: list[dict[str, str]]
+) -> tuple[Bulk, str]:
+    """The whole path as deployed: ``trova serve`` configured by a ``trova.toml`` naming the local
+    store and ``source``, ``TROVA_PUBLIC_URL`` the server itself; ``searches`` submitted as one batch
+    through the API and waited for. (The finished batch, the public URL.)"""
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path / "trova.toml", {"name": "local", "kind": "local"}, source)
+    env = {
+        "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
+        "TROVA_WORKER_POLL_INTERVAL_S": "0.05",
+        "TROVA_CONFIG": str(config),
+        "TROVA_PUBLIC_URL": public_url,
+        **ENV,
+    }
+    with TrovaServer(env, cwd=tmp_path, port=port, log_path=tmp_path / "serve.log") as server:
+        key = Deployment(tmp_path, server, env).create_account("buyer", credits=1000)
+        with Client(key, server.base_url) as client:
+            submitted = client.submit_bulk(searches)
+            return client.wait_bulk(submitted.id, timeout_s=120, poll_interval_s=0.2), public_url

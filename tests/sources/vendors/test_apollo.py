@@ -5,6 +5,7 @@ then collected after a restart, never paid twice."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,18 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.client.support import Deployment
 from tests.sources.provider import running
-from tests.sources.support import health, resolve
+from tests.sources.support import health, resolve, stats
 from tests.sources.vendors.fakes import FakeApollo, Phone
-from tests.sources.vendors.support import ENV, call_rows, linkedin, vendor_config, write_config
-from tests.support.servers import TrovaServer, free_port
-from trova.client import Client
+from tests.sources.vendors.support import (
+    ENV,
+    batch_through_serve,
+    call_rows,
+    linkedin,
+    vendor_config,
+    write_config,
+)
+from tests.support.servers import TrovaServer, run_trova
 from trova.finder.service import Finder
 from trova.settings import SourceConfig
 from trova.sources.config import parse_sources
@@ -150,32 +156,16 @@ def test_without_a_public_url_apollo_is_not_asked(db: Database, fake: FakeApollo
 def test_trova_serve_configured_with_apollo_receives_its_own_callbacks(tmp_path: Path) -> None:
     """The whole path as deployed: ``trova.toml`` names Apollo, ``TROVA_PUBLIC_URL`` is the server
     itself, a batch through the API is answered from the callback Apollo POSTed to that server."""
-    port = free_port()
     with running(FakeApollo()) as fake:
         fake.people["ada"] = [Phone("+33612345678", do_not_call=True)]
-        config = write_config(
-            tmp_path / "trova.toml",
-            {"name": "local", "kind": "local"},
-            vendor_config("apollo", fake, price=8, wait_interval_s=0.02),
-        )
-        env = {
-            "TROVA_DATABASE_URL": f"sqlite:///{tmp_path / 'trova.db'}",
-            "TROVA_WORKER_POLL_INTERVAL_S": "0.05",
-            "TROVA_CONFIG": str(config),
-            "TROVA_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            **ENV,
-        }
-        with TrovaServer(env, cwd=tmp_path, port=port, log_path=tmp_path / "serve.log") as server:
-            key = Deployment(tmp_path, server, env).create_account("buyer", credits=1000)
-            with Client(key, server.base_url) as client:
-                submitted = client.submit_bulk([linkedin("ada"), linkedin("nobody")])
-                bulk = client.wait_bulk(submitted.id, timeout_s=120, poll_interval_s=0.2)
+        source = vendor_config("apollo", fake, price=8, wait_interval_s=0.02)
+        bulk, public_url = batch_through_serve(tmp_path, source, [linkedin("ada"), linkedin("nobody")])
     assert [(r.number, r.raw.get("do_not_call"), r.raw.get("sources")) for r in bulk.results] == [
         ("+33612345678", True, ["apollo"]),
         (None, None, None),
     ]
     [match, _miss] = [r for r in fake.received if r.path == "/api/v1/people/match"]
-    assert match.query["webhook_url"][0].startswith(f"http://127.0.0.1:{port}/v1/callbacks/")
+    assert match.query["webhook_url"][0].startswith(f"{public_url}/v1/callbacks/")
     assert fake.deliveries == [(200, {"received": True})]
 
 
@@ -198,3 +188,74 @@ def test_a_lost_callback_is_polled_from_apollo_by_a_later_step_and_paid_once(
     assert [(r.outcome, r.billed, r.cost) for r in call_rows(db, "apollo")] == [("found", True, 8.0)]
     late = httpx.post(match.query["webhook_url"][0], json=fake.results[request_id])
     assert (late.status_code, late.json()) == (409, {"message": "Callback already received"})
+
+
+def test_without_a_public_url_the_cli_says_plainly_why_apollo_is_not_asked(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """Apollo requires a ``webhook_url`` with ``reveal_phone_number=true`` (its reference): without
+    ``TROVA_PUBLIC_URL`` it is left out of the waterfall, and ``sources list``, ``sources stats`` and
+    ``explain`` say so, with the documentation's address."""
+    config = write_config(
+        tmp_path / "trova.toml",
+        {"name": "local", "kind": "local"},
+        {"name": "apollo", "kind": "apollo", "api_key_env": "VENDOR_KEY", "price": 8},
+    )
+    env = {"TROVA_CONFIG": str(config), "TROVA_DATABASE_URL": db_url, "TROVA_PUBLIC_URL": "", **ENV}
+    reference = "https://docs.apollo.io/reference/people-enrichment"
+    [_local, listed] = json.loads(run_trova("sources", "list", "--json", env=env).stdout)
+    assert listed["health"] == "not asked" and "TROVA_PUBLIC_URL is not set" in listed["detail"]
+    assert reference in listed["detail"]
+    [stats] = json.loads(run_trova("sources", "stats", "--json", env=env).stdout)
+    assert stats["not_asked"].startswith("not asked: TROVA_PUBLIC_URL is not set")
+    assert "apollo: not asked: TROVA_PUBLIC_URL is not set" in run_trova("sources", "stats", env=env).stdout
+    args = ("explain", "--linkedin", "https://www.linkedin.com/in/ada")
+    explained = json.loads(run_trova(*args, "--json", env=env).stdout)["upstream_order"]
+    assert explained["vendors"] == [] and explained["not_asked"][0].startswith("apollo: not asked:")
+    text = run_trova(*args, env=env).stdout
+    assert "Vendors never asked in this configuration:\n  apollo: not asked: TROVA_PUBLIC_URL" in text
+    asked = {**env, "TROVA_PUBLIC_URL": "https://trova.example.com"}
+    [_local, listed] = json.loads(run_trova("sources", "list", "--json", env=asked).stdout)
+    assert listed["health"] == "ok"
+    assert json.loads(run_trova(*args, "--json", env=asked).stdout)["upstream_order"]["vendors"] == ["apollo"]
+
+
+def test_rate_limited_backs_off_for_retry_after(db: Database, fake: FakeApollo) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.behaviour.status = 429
+    fake.behaviour.retry_after = "120"
+    [answer] = resolve(finder(db, fake, "http://127.0.0.1:9"), [linkedin("ada")])
+    state = health(db, "apollo")
+    assert not answer.found and state is not None and state.backoff_until is not None
+    [again] = resolve(finder(db, fake, "http://127.0.0.1:9"), [linkedin("ada")])
+    assert not again.found and len(fake.received) == 1
+
+
+def test_timeout_falls_through_unremembered_and_is_asked_again(db: Database, fake: FakeApollo) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.behaviour.delay_s = 1.0
+    fake.lose_callbacks = True
+    [answer] = resolve(finder(db, fake, "http://127.0.0.1:9", timeout_s=0.2, retries=0), [linkedin("ada")])
+    assert not answer.found and batches(db) == []
+    assert (health(db, "apollo") or pytest.fail("no health")).last_error is not None
+    fake.behaviour.delay_s = 0
+    resolve(finder(db, fake, "http://127.0.0.1:9", deadline_s=0.2), [linkedin("ada")])
+    assert len([r for r in fake.received if r.method == "POST"]) == 2
+
+
+def test_malformed_answer_is_an_error_not_a_miss(db: Database, fake: FakeApollo) -> None:
+    fake.people["ada"] = [Phone("+33612345678")]
+    fake.malformed = True
+    [answer] = resolve(finder(db, fake, "http://127.0.0.1:9"), [linkedin("ada")])
+    assert not answer.found and stats(db, "apollo").misses == 0
+    assert (health(db, "apollo") or pytest.fail("no health")).consecutive_failures == 1
+
+
+def test_a_masked_or_invalid_number_is_not_a_find_and_not_billed(
+    db: Database, fake: FakeApollo, trova: TrovaServer
+) -> None:
+    fake.people["ada"] = [Phone("+33612345678", masked=True)]
+    [answer] = resolve(finder(db, fake, trova.base_url), [linkedin("ada")])
+    fake.join()
+    assert not answer.found and fake.deliveries == [(200, {"received": True})]
+    assert [(r.outcome, r.billed) for r in call_rows(db, "apollo")] == [("no_match", False)]

@@ -1,5 +1,5 @@
-"""``POST /v1/callbacks/{token}`` (Trova extension): where asynchronous vendors (``apollo``) deliver
-what they revealed, at ``TROVA_PUBLIC_URL``.
+"""``POST /v1/callbacks/{token}`` (Trova extension): where asynchronous vendors (``apollo``,
+``fullenrich``) deliver what they revealed, at ``TROVA_PUBLIC_URL``.
 
 The token is the unguessable one Trova put in the callback URL of one vendor request
 (``sources.callback_repository``); the request carries no API key. The payload is written to that

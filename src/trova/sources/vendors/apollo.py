@@ -11,7 +11,7 @@ https://docs.apollo.io/reference/poll-webhook-result), read through the search t
   [{"raw_number", "sanitized_number", "type_cd", "status_cd", "dnc_status_cd"}]}]}``. Apollo signs
   nothing: the only defence is an unguessable URL, and Apollo may deliver a callback more than once.
 * 401/403: the key is refused; 402, or 422 whose message speaks of credits: no credits; 429: the
-  rate limit (``Retry-After`` honoured).
+  rate limit (``Retry-After`` honoured); a 200 without ``person`` is malformed (an error, not a miss).
 * The match answer carries a ``request_id``: ``GET /api/v1/webhook_result/{request_id}`` (free)
   answers the callback's payload once ready, 404 ``result_pending`` (with ``retry_after_seconds``)
   before; results are kept thirty days.
@@ -182,6 +182,8 @@ class ApolloSource:
         latency_ms = int((time.monotonic() - started) * 1000)
         body = json_object(response)
         sent.failure = _failure_of(response, body)
+        if sent.failure is None and "person" not in body:
+            sent.failure = ("error", "malformed answer: no person", None)
         if sent.failure is not None:
             return
         if not isinstance(body.get("person"), dict):
