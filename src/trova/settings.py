@@ -149,9 +149,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """Where vendors reach this server (``https://trova.example.com``): asynchronous vendors (``apollo``)
     call back at ``<public_url>/v1/callbacks/<token>``; unset, such a vendor is not asked."""
-    nicknames: bool = False
-    """Names that find nobody are tried with their nicknames, used when one person matches (§2.7).
-    Off by default: on the dense benchmark it answered searches whose person is not in the store."""
+    nicknames: bool = True
+    """Names that find nobody are read as nicknames of the names they stand for, used when exactly one
+    person matches (docs/finder.md §2.7); ``false``: names are compared by key equality only."""
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

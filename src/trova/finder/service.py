@@ -18,7 +18,7 @@ from trova.contacts import lookups as contacts_lookups
 from trova.finder.upstream import Upstream
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
-from trova.people.nicknames import variants
+from trova.people.nicknames import close_readings, readings
 from trova.people.rank import RankedNumber, choose
 from trova.privacy import screening as privacy
 from trova.store import Database
@@ -247,13 +247,16 @@ def _name_only_reached(
 ) -> frozenset[int]:
     """The companies known only by a key of ``company`` (no domain) when that key names no other
     company with a domain: a search by ``company``'s domain reaches their people (docs/finder.md §2.4)."""
-    return frozenset(
-        other
-        for key in keys
-        if {ref for ref in company_keys.get(key, ()) if ref in with_domain} <= {company}
-        for other in company_keys.get(key, ())
-        if other not in with_domain
-    ) or _NO_COMPANY
+    return (
+        frozenset(
+            other
+            for key in keys
+            if {ref for ref in company_keys.get(key, ()) if ref in with_domain} <= {company}
+            for other in company_keys.get(key, ())
+            if other not in with_domain
+        )
+        or _NO_COMPANY
+    )
 
 
 def _owner_profiles(
@@ -338,28 +341,36 @@ def _identify_by(search: Search, pairs: Iterable[tuple[str, str]], lookups: _Loo
     )
 
 
-def nickname_pairs(search: Search) -> list[tuple[str, str]]:
-    """The search's name pairs with the first name replaced by each of its nicknames, or by each name
-    it is a nickname of (§2.7); the pairs of the search itself are left out."""
-    own = name_pairs(search)
-    pairs = {(other, last) for first, last in own for other in variants(first)}
-    return sorted(pairs - set(own))
+def nickname_pairs(search: Search) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The search's name pairs with the first name replaced by each name it stands for as a nickname
+    (§2.7), the pairs of the search itself left out: those that may match, and those one letter
+    apart, which only count against a match."""
+    own = set(name_pairs(search))
+    far = {(other, last) for first, last in own for other in readings(first)} - own
+    close = {(other, last) for first, last in own for other in close_readings(first)} - own - far
+    return sorted(far), sorted(close)
 
 
 def _identify_by_nicknames(
     conn: Connection, searches: Sequence[Search], lookups: _Lookups
 ) -> dict[Search, Identification]:
     """§2.7: the searches whose names found nobody, tried with nicknames in one lookup. A match is
-    used only when §2.2 to §2.4 would accept it (one person, no ambiguous group, no other profile);
+    used only when §2.2 to §2.4 would accept it (one person, no ambiguous group, no other profile)
+    and nobody else is found through a name one letter apart that the nickname also stands for;
     otherwise the search stays ``no_person``, with what the nicknames found kept for explain."""
-    pairs_of = {search: pairs for search in searches if (pairs := nickname_pairs(search))}
+    pairs_of = {search: pairs for search in searches if (pairs := nickname_pairs(search))[0]}
     if not pairs_of:
         return {}
-    names = _people_named(conn, pairs_of, lookups)
-    nicknamed = replace(lookups, names=names, owner_profiles=_owner_profiles(conn, pairs_of, names))
+    every = {search: [*far, *close] for search, (far, close) in pairs_of.items()}
+    names = _people_named(conn, every, lookups)
+    nicknamed = replace(lookups, names=names, owner_profiles=_owner_profiles(conn, every, names))
     found: dict[Search, Identification] = {}
-    for search, pairs in pairs_of.items():
-        tried = _identify_by(search, pairs, nicknamed)
+    for search, (far, close) in pairs_of.items():
+        tried = _identify_by(search, far, nicknamed)
+        if tried.rule == "name_company" and close:
+            counted = _identify_by(search, every[search], nicknamed)
+            if counted.person_id != tried.person_id:
+                tried = replace(counted, person_id=None, rule="ambiguous")
         if tried.rule == "name_company":
             used = replace(tried, rule="nickname", nicknamed=tried.candidates, nickname_rule=tried.rule)
             found[search] = used
