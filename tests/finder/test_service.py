@@ -341,11 +341,12 @@ def test_a_full_name_never_finds_a_person_on_record_under_a_nickname(
         assert (answer.number, answer.reason) == (None, "no_person"), first
 
 
-def test_a_name_one_letter_from_the_nickname_counts_against_the_match(
+def test_a_name_one_letter_from_the_searched_one_counts_against_a_nickname_match(
     db: Database, store: StoreBuilder
 ) -> None:
-    """§2.7: ``Angel`` stands for ``Angela`` too; one letter apart, it never matches her, but an
-    ``Angela`` of the name at the company makes an ``Angelina`` match ambiguous."""
+    """§2.7: an ``Angel`` search may be a misspelt ``Angela``: never matched to her, but an ``Angela``
+    of the name at the company makes an ``Angelina`` match ambiguous (and an ``Alexa`` an
+    ``Alexandra`` match for ``Alex``, though the table does not link Alex and Alexa)."""
     acme, beta = store.company("Acme"), store.company("Beta")
     store.person("Angela", "Baum", at=(acme,), phones=(MOBILE,))
     store.person("Angelina", "Baum", at=(acme,), phones=(MOBILE_2,))
@@ -363,6 +364,10 @@ def test_a_name_one_letter_from_the_nickname_counts_against_the_match(
     answer = find_nick(db, firstname="Angel", lastname="Roth", company_name="Beta")
     assert (answer.number, answer.person_key, answer.reason) == (FIXED, f"p:{angelina}", "nickname")
     assert find_nick(db, firstname="Angel", lastname="Kern", company_name="Beta").reason == "no_person"
+    store.person("Alexandra", "Kern", at=(beta,), phones=(MOBILE_2,))
+    assert find_nick(db, firstname="Alex", lastname="Kern", company_name="Beta").reason == "nickname"
+    store.person("Alexa", "Kern", at=(beta,), linkedin="linkedin.com/in/ak", phones=(FIXED,))
+    assert find_nick(db, firstname="Alex", lastname="Kern", company_name="Beta").reason == "no_person"
 
 
 def test_the_exact_name_comes_first(db: Database, store: StoreBuilder) -> None:

@@ -167,7 +167,9 @@ def render_text(explanation: Explanation) -> str:
 NICKNAME_TEXT: dict[str, str] = {
     "name_company": "used: exactly one person matches through a nickname",
     "no_person": "nobody matches through a nickname either",
-    "ambiguous": "not used: several people match through nicknames, never pick one",
+    "ambiguous": (
+        "not used: several people match through nicknames (or a first name one letter away), never pick one"
+    ),
     "linkedin_conflict": "not used: the only nickname match has a different profile",
 }
 

@@ -11,11 +11,11 @@ form (``Amy``, ``Alex``, ``Angel``) may be any of the names it stands for, or be
 which no table can count, so a search for ``Amelia`` is never taken for them. Where the package
 lists a pair both ways (``Bob`` for ``Robert`` and ``Robert`` for ``Bob``), both readings hold.
 
-Pairs one letter apart (``Ann``/``Anna``, ``Pete``/``Peter``, ``Angel``/``Angela``) never match:
+Pairs one letter apart (``Ann``/``Anna``, ``Pete``/``Peter``, ``Angel``/``Angela``) are left out:
 a spelling that close is as likely a different person, or a typo, as a nickname, and names are
-never matched by edit distance (docs/finder.md §1.2). They still name a reading of the nickname:
-:func:`close_readings` gives them, and a person found through one makes a nickname match ambiguous
-(an ``Angel`` search with an ``Angela`` and an ``Angelina`` of the name at the company finds nobody).
+never matched by edit distance (docs/finder.md §1.2). The finder goes further: a person on record
+whose first name is one letter from the searched one (:func:`one_letter_away`) makes a nickname
+match ambiguous, the search being as likely a misspelling of their name.
 """
 
 from __future__ import annotations
@@ -46,18 +46,14 @@ def _english_pairs() -> Iterator[tuple[str, str]]:
 
 
 @cache
-def _table() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
-    """Each nickname's names: those it matches, and those one letter apart (counted, never matched)."""
-    far: dict[str, set[str]] = {}
-    close: dict[str, set[str]] = {}
+def _table() -> dict[str, frozenset[str]]:
+    """Each nickname's key -> the keys of the names it stands for."""
+    stands_for: dict[str, set[str]] = {}
     for name, nickname in (*_english_pairs(), *_curated_pairs()):
         name, nickname = name_key(name), name_key(nickname)
-        if name and nickname and name != nickname:
-            (close if _one_letter_apart(name, nickname) else far).setdefault(nickname, set()).add(name)
-    return (
-        {nickname: frozenset(names) for nickname, names in far.items()},
-        {nickname: frozenset(names) for nickname, names in close.items()},
-    )
+        if name and nickname and not _one_letter_apart(name, nickname):
+            stands_for.setdefault(nickname, set()).add(name)
+    return {nickname: frozenset(names) for nickname, names in stands_for.items()}
 
 
 def _one_letter_apart(a: str, b: str) -> bool:
@@ -73,10 +69,17 @@ def _one_letter_apart(a: str, b: str) -> bool:
 def readings(first_key: str) -> frozenset[str]:
     """The first-name keys ``first_key`` stands for as a nickname, one letter apart left out (never
     ``first_key`` itself). Empty for a name no table lists as a nickname."""
-    return _table()[0].get(first_key, frozenset())
+    return _table().get(first_key, frozenset())
 
 
-def close_readings(first_key: str) -> frozenset[str]:
-    """The first-name keys ``first_key`` stands for as a nickname that are one letter apart from it:
-    never matched, but a person found through them makes a nickname match ambiguous."""
-    return _table()[1].get(first_key, frozenset())
+_LETTERS = "abcdefghijklmnopqrstuvwxyz "
+
+
+def one_letter_away(first_key: str) -> frozenset[str]:
+    """Every name key one letter (or space) inserted, deleted or replaced away from ``first_key``:
+    the names a search for ``first_key`` may be a misspelling of (docs/finder.md §2.7)."""
+    cuts = [(first_key[:i], first_key[i:]) for i in range(len(first_key) + 1)]
+    found = {head + tail[1:] for head, tail in cuts if tail}
+    found |= {head + letter + tail[1:] for head, tail in cuts if tail for letter in _LETTERS}
+    found |= {head + letter + tail for head, tail in cuts for letter in _LETTERS}
+    return frozenset(key for key in found if key and key == key.strip() and "  " not in key) - {first_key}
