@@ -12,7 +12,8 @@ one in ten unknown) and prints searches/s for the finder's core pipeline, for th
 ``Finder.resolve_many`` (which adds the suppression-list screening) and with normalising the raw
 params first. The core figure is also given per CPU-second of the process, which varies less when
 other processes share the machine. The target is >= 5,000 searches/s at 1M people, and the same
-figure at 100k and 1M. A PostgreSQL URL must name an existing empty database.
+figure at 100k and 1M. A PostgreSQL URL must name an existing empty database. Nicknames
+(docs/finder.md §2.7) follow ``TROVA_NICKNAMES`` (on by default; ``false``: exact names alone).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from trova.finder.service import Finder, answer, gather, identify_many
 from trova.people.models import Answer, Search
 from trova.people.normalise import search_from_params
 from trova.people.rank import choose
+from trova.settings import get_settings
 from trova.store import Database
 from trova.store.migrate import upgrade
 from trova.store.tables import (
@@ -205,12 +207,12 @@ class Figures:
     found: float
 
 
-def core_resolve(db: Database, searches: list[Search]) -> list[Answer]:
+def core_resolve(db: Database, searches: list[Search], *, nicknames: bool) -> list[Answer]:
     """The finder's own pipeline (identify, gather, rank) without the suppression-list screening
     and the upstream waterfall that ``Finder.resolve_many`` adds around it."""
     distinct = list(dict.fromkeys(searches))
     with db.read() as conn:
-        identified = identify_many(conn, distinct)
+        identified = identify_many(conn, distinct, nicknames=nicknames)
         people = {i.person_id for i in identified.values() if i.person_id is not None}
         observations, shared = gather(conn, people)
     answers = {
@@ -220,8 +222,8 @@ def core_resolve(db: Database, searches: list[Search]) -> list[Answer]:
     return [answers[search] for search in searches]
 
 
-def measure(db: Database, size: int, batches: int, seed: int) -> Figures:
-    finder = Finder(db)
+def measure(db: Database, size: int, batches: int, seed: int, *, nicknames: bool) -> Figures:
+    finder = Finder(db, nicknames=nicknames)
     rng = random.Random(seed)
     finder.resolve_many([search_from_params(p) for p in batch_params(size, rng)])
     core, core_cpu, resolve, full, found = [], [], [], [], []
@@ -233,7 +235,7 @@ def measure(db: Database, size: int, batches: int, seed: int) -> Figures:
         answers = finder.resolve_many(searches)
         done = time.perf_counter()
         cpu_started = time.process_time()
-        core_answers = core_resolve(db, searches)
+        core_answers = core_resolve(db, searches, nicknames=nicknames)
         core_done = time.perf_counter()
         core_cpu.append(len(searches) / (time.process_time() - cpu_started))
         assert [a.number for a in core_answers] == [a.number for a in answers]
@@ -256,13 +258,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    print(f"batches of {BATCH:,} searches, {args.batches} timed per size (median)")
+    nicknames = get_settings().nicknames
+    print(f"batches of {BATCH:,} searches, {args.batches} timed per size (median)", end=", ")
+    print(f"nicknames {'on' if nicknames else 'off'}")
     for size in args.sizes:
         url = (args.database_url or f"sqlite:///{args.dir}/people_{{size}}.db").format(size=size)
         print(f"{size:,} people ({url.split('://')[0]}):")
         db = Database(url)
         build_store(db, size)
-        figures = measure(db, size, args.batches, args.seed)
+        figures = measure(db, size, args.batches, args.seed, nicknames=nicknames)
         print(f"  finder core (identify, gather, rank): {figures.core:,.0f} searches/s", end=" ")
         print(f"({figures.core_per_cpu_s:,.0f} per CPU-second of this process)")
         print(f"  Finder.resolve_many (+ suppression screening): {figures.resolve_many:,.0f} searches/s")

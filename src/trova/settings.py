@@ -150,9 +150,9 @@ class Settings(BaseSettings):
     """Where vendors reach this server (``https://trova.example.com``): asynchronous vendors (``apollo``,
     ``fullenrich``) call back at ``<public_url>/v1/callbacks/<token>``; unset, Apollo is not asked
     (it delivers phones only to a webhook) and FullEnrich is polled."""
-    nicknames: bool = False
-    """Names that find nobody are tried with their nicknames, used when one person matches (§2.7).
-    Off by default: on the dense benchmark it answered searches whose person is not in the store."""
+    nicknames: bool = True
+    """Names that find nobody are read as nicknames of the names they stand for, used when exactly one
+    person matches (docs/finder.md §2.7); ``false``: names are compared by key equality only."""
 
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"

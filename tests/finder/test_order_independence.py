@@ -1,7 +1,8 @@
 """Identity does not depend on the order of the records (issue 13, docs/finder.md §2.6).
 
-Random small stores of namesakes (some known by a nickname of another's first name: Bob and
-Robert, docs/finder.md §2.7), shared company keys, records with and without a profile are
+Random small stores of namesakes (some known by a name another's first name stands for as a
+nickname: Bob and Robert both ways, Angel for Angelina one way, with an Angela one letter away,
+docs/finder.md §2.7), shared company keys, records with and without a profile are
 imported in random orders, splits and chunk sizes, part of them kept as an upstream source's
 answers; every search must answer the same in every store, and the same as :func:`reference`, a
 resolver written here from the rules of docs/finder.md §2 (not from Trova's code).
@@ -32,9 +33,20 @@ from trova.people.models import Answer, Search
 from trova.store import Database, utcnow
 from trova.store.migrate import upgrade
 
-NAMES = (("Ann", "Lee"), ("Bob", "Roe"), ("Robert", "Roe"))
-NICKNAMES = {"bob": {"robert"}, "robert": {"bob"}}
-"""The nickname links among the first names of ``NAMES`` (``Ann`` has none among them)."""
+NAMES = (
+    ("Ann", "Lee"),
+    ("Angel", "Lee"),
+    ("Angela", "Lee"),
+    ("Angelina", "Lee"),
+    ("Bob", "Roe"),
+    ("Robert", "Roe"),
+)
+NICKNAMES = {"bob": {"robert"}, "robert": {"bob"}, "angel": {"angelina"}}
+"""What each first name of ``NAMES`` stands for as a nickname among them (``Ann`` for none; ``Angela``
+and ``Angelina`` for nothing: a full name is never read as its nickname)."""
+ONE_LETTER_AWAY = {"angel": {"angela"}, "angela": {"angel"}}
+"""The first names of ``NAMES`` one letter from another: never matched, but counted against a
+nickname match (the search may be a misspelling of that name)."""
 PROFILES = ("p1", "p2", "p3")
 DOMAINS = (None, "acme.com", "acme.de", "beta.io")
 COMPANIES = (None, "Acme", "Beta")
@@ -180,6 +192,9 @@ class Reference:
         if found is None:
             alternatives = {(other, name[1]) for other in NICKNAMES.get(name[0], ())}
             found = self.matching(alternatives, choices, search)
+            close = {(other, name[1]) for other in ONE_LETTER_AWAY.get(name[0], ())}
+            if found and close and self.matching(alternatives | close, choices, search) != found:
+                found = False
         return found or None
 
     def matching(

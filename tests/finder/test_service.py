@@ -12,6 +12,7 @@ from trova.contacts import lookups
 from trova.finder.service import Finder, identify_many
 from trova.people.models import Answer, Search
 from trova.people.normalise import search_from_params
+from trova.settings import Settings
 from trova.store import Database
 from trova.store.tables import people, phone_observations
 
@@ -312,19 +313,61 @@ def find_nick(db: Database, **params: object) -> Answer:
     return Finder(db, nicknames=True).resolve_many([search_from_params(params)])[0]
 
 
-def test_a_nickname_finds_the_one_person_of_the_full_name_and_back(db: Database, store: StoreBuilder) -> None:
+def test_a_nickname_finds_the_one_person_of_the_name_it_stands_for(db: Database, store: StoreBuilder) -> None:
     acme = store.company("Acme", domains=("acme.com",))
     michael = store.person("Michael", "Rossi", at=(acme,), linkedin="linkedin.com/in/mr", phones=(MOBILE,))
-    giuseppe = store.person("Beppe", "Verdi", at=(acme,), phones=(MOBILE_2,))
+    giuseppe = store.person("Giuseppe", "Verdi", at=(acme,), phones=(MOBILE_2,))
     paco = store.person("Francisco", "Ruiz", at=(acme,), phones=(FIXED,))
     for params, person, number in (
         ({"firstname": "Mike", "lastname": "Rossi", "company_domain": "acme.com"}, michael, MOBILE),
-        ({"firstname": "Giuseppe", "lastname": "Verdi", "company_name": "Acme"}, giuseppe, MOBILE_2),
+        ({"firstname": "Beppe", "lastname": "Verdi", "company_name": "Acme"}, giuseppe, MOBILE_2),
         ({"fullname": "Paco Ruiz", "company_domain": "acme.com"}, paco, FIXED),
     ):
         answer = find_nick(db, **params)
         expected = (number, f"p:{person}", "nickname")
         assert (answer.number, answer.person_key, answer.reason) == expected, params
+
+
+def test_a_full_name_never_finds_a_person_on_record_under_a_nickname(
+    db: Database, store: StoreBuilder
+) -> None:
+    """§2.7: the searched name is read as a nickname, never the other way round: a person on record
+    as ``Beppe`` or ``Amy`` may be another name, or called just that, which no table can count."""
+    acme = store.company("Acme")
+    store.person("Beppe", "Verdi", at=(acme,), phones=(MOBILE,))
+    store.person("Amy", "Adams", at=(acme,), linkedin="linkedin.com/in/aa", phones=(MOBILE_2,))
+    for first, last in (("Giuseppe", "Verdi"), ("Amelia", "Adams")):
+        answer = find_nick(db, firstname=first, lastname=last, company_name="Acme")
+        assert (answer.number, answer.reason) == (None, "no_person"), first
+
+
+def test_a_name_one_letter_from_the_searched_one_counts_against_a_nickname_match(
+    db: Database, store: StoreBuilder
+) -> None:
+    """§2.7: an ``Angel`` search may be a misspelt ``Angela``: never matched to her, but an ``Angela``
+    of the name at the company makes an ``Angelina`` match ambiguous (and an ``Alexa`` an
+    ``Alexandra`` match for ``Alex``, though the table does not link Alex and Alexa)."""
+    acme, beta = store.company("Acme"), store.company("Beta")
+    store.person("Angela", "Baum", at=(acme,), phones=(MOBILE,))
+    store.person("Angelina", "Baum", at=(acme,), phones=(MOBILE_2,))
+    search = search_from_params({"firstname": "Angel", "lastname": "Baum", "company_name": "Acme"})
+    with db.read() as conn:
+        found = identify_many(conn, [search], nicknames=True)[search]
+    assert (found.person_id, found.rule, found.nickname_rule, len(found.nicknamed)) == (
+        None,
+        "no_person",
+        "ambiguous",
+        2,
+    )
+    angelina = store.person("Angelina", "Roth", at=(beta,), linkedin="linkedin.com/in/ar", phones=(FIXED,))
+    store.person("Angela", "Kern", at=(beta,), phones=(MOBILE,))
+    answer = find_nick(db, firstname="Angel", lastname="Roth", company_name="Beta")
+    assert (answer.number, answer.person_key, answer.reason) == (FIXED, f"p:{angelina}", "nickname")
+    assert find_nick(db, firstname="Angel", lastname="Kern", company_name="Beta").reason == "no_person"
+    store.person("Alexandra", "Kern", at=(beta,), phones=(MOBILE_2,))
+    assert find_nick(db, firstname="Alex", lastname="Kern", company_name="Beta").reason == "nickname"
+    store.person("Alexa", "Kern", at=(beta,), linkedin="linkedin.com/in/ak", phones=(FIXED,))
+    assert find_nick(db, firstname="Alex", lastname="Kern", company_name="Beta").reason == "no_person"
 
 
 def test_the_exact_name_comes_first(db: Database, store: StoreBuilder) -> None:
@@ -363,11 +406,17 @@ def test_a_nickname_never_reaches_an_ambiguous_group_or_another_profile(
     assert find_nick(db, firstname="Gianni", lastname="Gallo", company_name="Acme").number is None
 
 
-def test_nicknames_are_off_by_default(db: Database, store: StoreBuilder) -> None:
+def test_nicknames_are_on_by_default_and_off_with_the_setting_false(
+    db: Database, store: StoreBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     acme = store.company("Acme")
     store.person("Michael", "Rossi", at=(acme,), phones=(MOBILE,))
-    assert find(db, firstname="Mike", lastname="Rossi", company_name="Acme").reason == "no_person"
-    assert find_nick(db, firstname="Mike", lastname="Rossi", company_name="Acme").number == MOBILE
+    search = search_from_params({"firstname": "Mike", "lastname": "Rossi", "company_name": "Acme"})
+    monkeypatch.delenv("TROVA_NICKNAMES", raising=False)
+    on = Finder(db, nicknames=Settings().nicknames).resolve_many([search])[0]
+    monkeypatch.setenv("TROVA_NICKNAMES", "false")
+    off = Finder(db, nicknames=Settings().nicknames).resolve_many([search])[0]
+    assert (on.number, on.reason, off.number, off.reason) == (MOBILE, "nickname", None, "no_person")
 
 
 def test_nicknames_stay_at_the_company_and_can_be_turned_off(db: Database, store: StoreBuilder) -> None:

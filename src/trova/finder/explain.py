@@ -24,8 +24,8 @@ RULE_TEXT: dict[str, str] = {
     "linkedin": "the LinkedIn profile is on record: its owner is the person (docs/finder.md §2.1)",
     "name_company": "exactly one person has these names at this company (docs/finder.md §2.2)",
     "nickname": (
-        "nobody has these names at this company, and exactly one person has a name this first name is "
-        "a nickname of, or a nickname of it (docs/finder.md §2.7)"
+        "nobody has these names at this company, and exactly one person has a name this first name "
+        "stands for as a nickname (docs/finder.md §2.7)"
     ),
     "no_person": "nobody on record matches the profile, or these names at this company (docs/finder.md §2.2)",
     "ambiguous": "several people match these names at this company: never pick one (docs/finder.md §2.2)",
@@ -167,7 +167,9 @@ def render_text(explanation: Explanation) -> str:
 NICKNAME_TEXT: dict[str, str] = {
     "name_company": "used: exactly one person matches through a nickname",
     "no_person": "nobody matches through a nickname either",
-    "ambiguous": "not used: several people match through nicknames, never pick one",
+    "ambiguous": (
+        "not used: several people match through nicknames (or a first name one letter away), never pick one"
+    ),
     "linkedin_conflict": "not used: the only nickname match has a different profile",
 }
 

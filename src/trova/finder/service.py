@@ -18,7 +18,7 @@ from trova.contacts import lookups as contacts_lookups
 from trova.finder.upstream import Upstream
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
-from trova.people.nicknames import variants
+from trova.people.nicknames import one_letter_away, readings
 from trova.people.rank import RankedNumber, choose
 from trova.privacy import screening as privacy
 from trova.store import Database
@@ -339,32 +339,52 @@ def _identify_by(search: Search, pairs: Iterable[tuple[str, str]], lookups: _Loo
 
 
 def nickname_pairs(search: Search) -> list[tuple[str, str]]:
-    """The search's name pairs with the first name replaced by each of its nicknames, or by each name
-    it is a nickname of (§2.7); the pairs of the search itself are left out."""
+    """The search's name pairs with the first name replaced by each name it stands for as a nickname
+    (§2.7); the pairs of the search itself are left out."""
     own = name_pairs(search)
-    pairs = {(other, last) for first, last in own for other in variants(first)}
-    return sorted(pairs - set(own))
+    return sorted({(other, last) for first, last in own for other in readings(first)} - set(own))
+
+
+def _misspelt_pairs(search: Search) -> list[tuple[str, str]]:
+    """The search's name pairs with the first name one letter away (§2.7: they count against a
+    nickname match)."""
+    own = name_pairs(search)
+    return sorted({(other, last) for first, last in own for other in one_letter_away(first)} - set(own))
 
 
 def _identify_by_nicknames(
     conn: Connection, searches: Sequence[Search], lookups: _Lookups
 ) -> dict[Search, Identification]:
     """§2.7: the searches whose names found nobody, tried with nicknames in one lookup. A match is
-    used only when §2.2 to §2.4 would accept it (one person, no ambiguous group, no other profile);
-    otherwise the search stays ``no_person``, with what the nicknames found kept for explain."""
+    used only when §2.2 to §2.4 would accept it (one person, no ambiguous group, no other profile)
+    and nobody else has the last name and a first name one letter from the searched one (one more
+    lookup, for the searches a nickname matched); otherwise the search stays ``no_person``, with
+    what the nicknames found kept for explain."""
     pairs_of = {search: pairs for search in searches if (pairs := nickname_pairs(search))}
     if not pairs_of:
         return {}
     names = _people_named(conn, pairs_of, lookups)
     nicknamed = replace(lookups, names=names, owner_profiles=_owner_profiles(conn, pairs_of, names))
+    tried = {search: _identify_by(search, pairs, nicknamed) for search, pairs in pairs_of.items()}
+    matched = {
+        search: _misspelt_pairs(search) for search, found in tried.items() if found.rule == "name_company"
+    }
+    if matched:
+        near = _people_named(conn, matched, lookups)
+        both = {
+            pair: list(dict.fromkeys([*names.get(pair, ()), *near.get(pair, ())])) for pair in {*names, *near}
+        }
+        counted = replace(nicknamed, names=both)
+        for search, misspelt in matched.items():
+            wider = _identify_by(search, [*pairs_of[search], *misspelt], counted)
+            if wider.person_id != tried[search].person_id:
+                tried[search] = replace(wider, person_id=None, rule="ambiguous")
     found: dict[Search, Identification] = {}
-    for search, pairs in pairs_of.items():
-        tried = _identify_by(search, pairs, nicknamed)
-        if tried.rule == "name_company":
-            used = replace(tried, rule="nickname", nicknamed=tried.candidates, nickname_rule=tried.rule)
-            found[search] = used
+    for search, one in tried.items():
+        if one.rule == "name_company":
+            found[search] = replace(one, rule="nickname", nicknamed=one.candidates, nickname_rule=one.rule)
         else:
             found[search] = Identification(
-                None, "no_person", nicknamed=tried.candidates, nickname_rule=tried.rule
+                None, "no_person", nicknamed=one.candidates, nickname_rule=one.rule
             )
     return found

@@ -1,15 +1,21 @@
-"""Given names and their nicknames (docs/finder.md §2.7): ``Mike`` = ``Michael``, ``Beppe`` = ``Giuseppe``.
+"""Given names and their nicknames (docs/finder.md §2.7): ``Mike`` stands for ``Michael``, ``Beppe``
+for ``Giuseppe``.
 
 English pairs come from the ``nicknames`` package (a hand-curated CSV, Apache-2.0); Italian,
 Spanish, French and German pairs from ``trova/data/nicknames.csv``, which names its source. Both
-are read once, through the name normaliser, into one table of direct links: a name is linked to
-its nicknames and a nickname to the names it stands for, never further (``Chris`` reaches
-``Christopher`` and ``Christian``, but ``Christopher`` does not reach ``Christian``).
+are read once, through the name normaliser, into one table from each nickname to the names it
+stands for, read in that direction only and never further: ``Chris`` stands for ``Christopher``
+and ``Christian``, but ``Christopher`` reaches neither ``Chris`` nor ``Christian``. A searched
+first name is read as a nickname, never the other way round: a person on record under a short
+form (``Amy``, ``Alex``, ``Angel``) may be any of the names it stands for, or be called just that,
+which no table can count, so a search for ``Amelia`` is never taken for them. Where the package
+lists a pair both ways (``Bob`` for ``Robert`` and ``Robert`` for ``Bob``), both readings hold.
 
-Pairs one letter apart (``Ann``/``Anna``, ``Pete``/``Peter``, ``Jon``/``John``) are left out: a
-spelling that close is as likely a different person, or a typo, as a nickname, and names are never
-matched by edit distance (docs/finder.md §1.2). The benchmark's one-letter-off searches, which name
-nobody, were answered through such pairs before they were left out.
+Pairs one letter apart (``Ann``/``Anna``, ``Pete``/``Peter``, ``Angel``/``Angela``) are left out:
+a spelling that close is as likely a different person, or a typo, as a nickname, and names are
+never matched by edit distance (docs/finder.md §1.2). The finder goes further: a person on record
+whose first name is one letter from the searched one (:func:`one_letter_away`) makes a nickname
+match ambiguous, the search being as likely a misspelling of their name.
 """
 
 from __future__ import annotations
@@ -41,13 +47,13 @@ def _english_pairs() -> Iterator[tuple[str, str]]:
 
 @cache
 def _table() -> dict[str, frozenset[str]]:
-    linked: dict[str, set[str]] = {}
+    """Each nickname's key -> the keys of the names it stands for."""
+    stands_for: dict[str, set[str]] = {}
     for name, nickname in (*_english_pairs(), *_curated_pairs()):
         name, nickname = name_key(name), name_key(nickname)
         if name and nickname and not _one_letter_apart(name, nickname):
-            linked.setdefault(name, set()).add(nickname)
-            linked.setdefault(nickname, set()).add(name)
-    return {name: frozenset(others) for name, others in linked.items()}
+            stands_for.setdefault(nickname, set()).add(name)
+    return {nickname: frozenset(names) for nickname, names in stands_for.items()}
 
 
 def _one_letter_apart(a: str, b: str) -> bool:
@@ -60,7 +66,20 @@ def _one_letter_apart(a: str, b: str) -> bool:
     return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
 
 
-def variants(first_key: str) -> frozenset[str]:
-    """The first-name keys directly linked to ``first_key``: its nicknames and the names it is a
-    nickname of (never ``first_key`` itself). Empty for a name no table knows."""
+def readings(first_key: str) -> frozenset[str]:
+    """The first-name keys ``first_key`` stands for as a nickname, one letter apart left out (never
+    ``first_key`` itself). Empty for a name no table lists as a nickname."""
     return _table().get(first_key, frozenset())
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz "
+
+
+def one_letter_away(first_key: str) -> frozenset[str]:
+    """Every name key one letter (or space) inserted, deleted or replaced away from ``first_key``:
+    the names a search for ``first_key`` may be a misspelling of (docs/finder.md §2.7)."""
+    cuts = [(first_key[:i], first_key[i:]) for i in range(len(first_key) + 1)]
+    found = {head + tail[1:] for head, tail in cuts if tail}
+    found |= {head + letter + tail[1:] for head, tail in cuts if tail for letter in _LETTERS}
+    found |= {head + letter + tail for head, tail in cuts for letter in _LETTERS}
+    return frozenset(key for key in found if key and key == key.strip() and "  " not in key) - {first_key}
