@@ -1,7 +1,9 @@
 """What the routers receive from FastAPI: the app context and the authenticated account.
 
 The context (settings, database, the POST rate limiter) is built once by ``create_app`` and kept in
-``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``. Headers
+``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``, except the
+hottest reads (GET /phone/single, GET /account/info), which call :func:`app_context` and
+:func:`authenticate` themselves in their one trip to the thread pool. Headers
 and the ``id`` query parameter are read from the request by hand, never declared as parameters, so
 that every refusal carries the spec's exact text and the OpenAPI document stays as written.
 """
@@ -40,10 +42,16 @@ class Context:
     keys: KeyCache
 
 
-async def context(request: Request) -> Context:
-    """The app's :class:`Context` (``app.state.ctx``, set by ``create_app``)."""
+def app_context(request: Request) -> Context:
+    """The app's :class:`Context` (``app.state.ctx``, set by ``create_app``): what the hottest
+    handlers read directly, without a dependency for FastAPI to solve on every request."""
     ctx: Context = request.app.state.ctx
     return ctx
+
+
+async def context(request: Request) -> Context:
+    """:func:`app_context`, as a dependency."""
+    return app_context(request)
 
 
 AppContext = Annotated[Context, Depends(context)]
@@ -87,11 +95,6 @@ def phone_account(request: Request, ctx: AppContext) -> Account:
     return authenticate(ctx, request, phone=True)
 
 
-def any_account(request: Request, ctx: AppContext) -> Account:
-    """The account of any valid key, phone access or not (run in the thread pool by FastAPI)."""
-    return authenticate(ctx, request, phone=False)
-
-
 def check_declared_size(request: Request, limit: int) -> None:
     """413 at once when ``Content-Length`` announces more than ``limit`` bytes."""
     declared = request.headers.get("content-length")
@@ -123,7 +126,6 @@ def rate_limit_headers(request: Request) -> dict[str, str]:
 
 
 PhoneAccount = Annotated[Account, Depends(phone_account)]
-AnyAccount = Annotated[Account, Depends(any_account)]
 SubmittingAccount = Annotated[Account, Depends(submitting_account)]
 
 

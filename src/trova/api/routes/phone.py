@@ -19,6 +19,7 @@ from trova.api.deps import (
     AppContext,
     Context,
     SubmittingAccount,
+    app_context,
     authenticate,
     id_param,
     rate_limit_headers,
@@ -139,8 +140,8 @@ async def post_bulk(request: Request, ctx: AppContext, account: SubmittingAccoun
     summary="One search's result",
     responses={200: {"model": schemas.SingleResult}, 202: {"model": schemas.SingleResult}, **schemas.ERRORS},
 )
-async def get_single(request: Request, ctx: AppContext) -> Response:
-    row = await run_in_threadpool(_read_single, ctx, request)
+async def get_single(request: Request) -> Response:
+    row = await run_in_threadpool(_read_single, app_context(request), request)
     return JsonResponse(single_result(row), status_code=200 if row.status == "done" else 202)
 
 
