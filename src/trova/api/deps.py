@@ -10,9 +10,13 @@ that every refusal carries the spec's exact text and the OpenAPI document stays 
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from contextvars import copy_context
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection
@@ -32,14 +36,26 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 @dataclass(frozen=True)
 class Context:
     """What every handler needs: settings, database, the POST rate limiter of this process, the
-    guard against unauthenticated floods (``UnauthGuard``) and the keys the phone endpoints checked
-    lately (:class:`~trova.accounts.keycache.KeyCache`)."""
+    guard against unauthenticated floods (``UnauthGuard``), the keys the phone endpoints checked
+    lately (:class:`~trova.accounts.keycache.KeyCache`) and the threads of the hot reads
+    (:func:`in_read_thread`)."""
 
     settings: Settings
     db: Database
     limiter: RateLimiter
     unauth: UnauthGuard
     keys: KeyCache
+    reads: Executor
+
+
+T = TypeVar("T")
+
+
+async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:
+    """``call()`` on a thread of ``ctx.reads``, in the request's context (its id on log lines): the
+    one trip to a thread of GET /phone/single and GET /account/info, without the capacity limiter
+    and cancel scope anyio's thread pool sets up around each call."""
+    return await asyncio.get_running_loop().run_in_executor(ctx.reads, copy_context().run, call)
 
 
 def app_context(request: Request) -> Context:

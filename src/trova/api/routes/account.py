@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from trova.api import bodies, schemas
-from trova.api.deps import app_context, authenticate
+from trova.api.deps import app_context, authenticate, in_read_thread
 from trova.api.responses import JsonResponse
 
 router = APIRouter()
@@ -19,5 +20,6 @@ router = APIRouter()
 async def account_info(request: Request) -> Response:
     """Any valid key, phone access or not; the balances are read fresh (never from the key cache),
     in one trip to the thread pool and without a dependency for FastAPI to solve."""
-    account = await run_in_threadpool(authenticate, app_context(request), request, phone=False)
+    ctx = app_context(request)
+    account = await in_read_thread(ctx, partial(authenticate, ctx, request, phone=False))
     return JsonResponse(bodies.account_body(account))

@@ -6,6 +6,7 @@ database work of each request runs in the thread pool inside one transaction the
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from trova.api.deps import (
     app_context,
     authenticate,
     id_param,
+    in_read_thread,
     rate_limit_headers,
     read_body,
 )
@@ -141,7 +143,8 @@ async def post_bulk(request: Request, ctx: AppContext, account: SubmittingAccoun
     responses={200: {"model": schemas.SingleResult}, 202: {"model": schemas.SingleResult}, **schemas.ERRORS},
 )
 async def get_single(request: Request) -> Response:
-    row = await run_in_threadpool(_read_single, app_context(request), request)
+    ctx = app_context(request)
+    row = await in_read_thread(ctx, partial(_read_single, ctx, request))
     return JsonResponse(single_result(row), status_code=200 if row.status == "done" else 202)
 
 
