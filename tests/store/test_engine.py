@@ -16,6 +16,7 @@ from tests.support.databases import postgres_with_another_session
 from tests.support.locks import exclusive_lock
 from trova.errors import DatabaseBusy, DatabaseUnavailable
 from trova.store import Database, utcnow
+from trova.store.engine import FifoGate
 from trova.store.migrate import upgrade
 from trova.store.tables import readiness_probes
 
@@ -152,3 +153,34 @@ def test_each_statement_of_read_single_sees_what_was_committed_before_it(db: Dat
             assert conn.execute(count).scalar_one() == 1
             probe(db, "inside")
             assert conn.execute(count).scalar_one() == 1, "a read transaction keeps its snapshot"
+
+
+def test_the_write_gate_serves_its_waiters_in_arrival_order() -> None:
+    gate = FifoGate()
+    assert gate.acquire(timeout=1)
+    order: list[int] = []
+
+    def wait_then_pass(n: int) -> None:
+        assert gate.acquire(timeout=30)
+        order.append(n)
+        gate.release()
+
+    with ThreadPoolExecutor(5) as pool:
+        for n in range(5):
+            pool.submit(wait_then_pass, n)
+            deadline = time.monotonic() + 10
+            while gate.waiting < n + 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+        assert gate.waiting == 5
+        gate.release()
+    assert order == [0, 1, 2, 3, 4]
+    assert gate.acquire(timeout=0.01)
+
+
+def test_a_waiter_whose_time_runs_out_leaves_the_queue() -> None:
+    gate = FifoGate()
+    assert gate.acquire(timeout=1)
+    assert not gate.acquire(timeout=0.05)
+    assert gate.waiting == 0
+    gate.release()
+    assert gate.acquire(timeout=0.01)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from trova.store.sql import SLICE_SIZES, batches, distinct_slices, padded_slices
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from trova.accounts import repository as repo
+from trova.accounts import service as accounts_service
+from trova.store import Database
+from trova.store.sql import SLICE_SIZES, batches, distinct_slices, first_row, padded_slices
+from trova.store.tables import accounts
 
 
 def test_distinct_slices_keep_first_seen_order_without_repeats() -> None:
@@ -22,3 +31,32 @@ def test_padded_slices_repeat_their_first_value_up_to_a_statement_size() -> None
 def test_batches_cut_rows_in_order() -> None:
     rows = [{"n": i} for i in range(5)]
     assert [list(part) for part in batches(rows, 2)] == [rows[:2], rows[2:4], rows[4:]]
+
+
+_ACCOUNT = sa.select(
+    accounts.c.id, accounts.c.name, accounts.c.phone_enabled, accounts.c.created_at,
+    accounts.c.upstream_budget_per_month, accounts.c.webhook_url,
+).where(accounts.c.name == sa.bindparam("name"), accounts.c.phone_enabled == sa.true())
+_MISSING = sa.select(sa.table("no_such_table", sa.column("x")).c.x).where(sa.literal_column("1") == 1)
+
+
+def test_first_row_gives_the_values_sqlalchemy_gives(db: Database) -> None:
+    with db.write() as conn:
+        created = accounts_service.create_account(conn, "first-row", credits=3).account
+        repo.set_upstream_budget(conn, created.id, 2.5)
+    with db.read() as conn:
+        expected = tuple(conn.execute(_ACCOUNT, {"name": "first-row"}).one())
+        inside_a_transaction = first_row(conn, _ACCOUNT, {"name": "first-row"})
+    with db.read_single() as conn:
+        alone = first_row(conn, _ACCOUNT, {"name": "first-row"})
+        assert first_row(conn, _ACCOUNT, {"name": "nobody"}) is None
+    assert alone == inside_a_transaction == expected
+    assert isinstance(expected[3], dt.datetime) and expected[2] is True and expected[4] == 2.5
+
+
+def test_first_row_raises_driver_errors_as_sqlalchemy_does(db: Database) -> None:
+    with db.read_single() as conn, pytest.raises(sa.exc.DBAPIError) as raised:
+        first_row(conn, _MISSING, {})
+    assert "no_such_table" in str(raised.value.orig)
+    with db.read_single() as conn:  # the pooled connection still serves
+        assert first_row(conn, _ACCOUNT, {"name": "nobody"}) is None

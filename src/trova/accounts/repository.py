@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account, LedgerEntry, LedgerKind, Split
+from trova.store.sql import first_row
 from trova.store.tables import accounts, ledger_entries
 from trova.store.upsert import insert_ignore
 
@@ -27,16 +28,18 @@ _ACCOUNT_COLUMNS = (
 
 
 def _account(row: Any) -> Account:
+    """The account of a row (or tuple) starting with :data:`_ACCOUNT_COLUMNS`."""
+    account_id, name, prefix, sub, paygo, phone_enabled, webhook_url, created_at, budget = row[:9]
     return Account(
-        id=row.id,
-        name=row.name,
-        key_prefix=row.key_prefix,
-        sub_credits=int(row.sub_credits),
-        paygo_credits=int(row.paygo_credits),
-        phone_enabled=bool(row.phone_enabled),
-        webhook_url=row.webhook_url,
-        created_at=row.created_at,
-        upstream_budget_per_month=row.upstream_budget_per_month,
+        id=account_id,
+        name=name,
+        key_prefix=prefix,
+        sub_credits=int(sub),
+        paygo_credits=int(paygo),
+        phone_enabled=bool(phone_enabled),
+        webhook_url=webhook_url,
+        created_at=created_at,
+        upstream_budget_per_month=budget,
     )
 
 
@@ -82,13 +85,13 @@ def account_by_id(conn: Connection, account_id: int) -> Account | None:
 _BY_KEY_HASH = sa.select(*_ACCOUNT_COLUMNS, accounts.c.key_hash).where(
     accounts.c.key_hash == sa.bindparam("key_hash")
 )
-"""Built once: every authenticated request runs it."""
+"""Built once: every authenticated request runs it, on the driver (:func:`~trova.store.sql.first_row`)."""
 
 
 def account_and_hash_by_key_hash(conn: Connection, key_hash: str) -> tuple[Account, str] | None:
     """The account whose key hashes to ``key_hash``, with the stored hash for a constant-time compare."""
-    row = conn.execute(_BY_KEY_HASH, {"key_hash": key_hash}).first()
-    return (_account(row), str(row.key_hash)) if row else None
+    row = first_row(conn, _BY_KEY_HASH, {"key_hash": key_hash})
+    return (_account(row), str(row[9])) if row else None
 
 
 def list_accounts(conn: Connection) -> list[Account]:

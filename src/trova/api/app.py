@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -127,8 +128,9 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
     )
     limiter = limiter or rate_limiter_for(settings)
     keys = keycache.register(keycache.KeyCache(settings.auth_cache_ttl_s))
+    reads = ThreadPoolExecutor(settings.max_in_flight_requests, thread_name_prefix="trova-read")
     app.state.ctx = Context(
-        settings=settings, db=db, limiter=limiter, unauth=unauth_guard_for(settings), keys=keys
+        settings=settings, db=db, limiter=limiter, unauth=unauth_guard_for(settings), keys=keys, reads=reads
     )
     _install_error_handlers(app)
     openapi.install(app, settings.max_searches_per_batch)

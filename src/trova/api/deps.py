@@ -1,16 +1,22 @@
 """What the routers receive from FastAPI: the app context and the authenticated account.
 
 The context (settings, database, the POST rate limiter) is built once by ``create_app`` and kept in
-``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``. Headers
+``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``, except the
+hottest reads (GET /phone/single, GET /account/info), which call :func:`app_context` and
+:func:`authenticate` themselves in their one trip to the thread pool. Headers
 and the ``id`` query parameter are read from the request by hand, never declared as parameters, so
 that every refusal carries the spec's exact text and the OpenAPI document stays as written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from contextvars import copy_context
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection
@@ -30,20 +36,38 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 @dataclass(frozen=True)
 class Context:
     """What every handler needs: settings, database, the POST rate limiter of this process, the
-    guard against unauthenticated floods (``UnauthGuard``) and the keys the phone endpoints checked
-    lately (:class:`~trova.accounts.keycache.KeyCache`)."""
+    guard against unauthenticated floods (``UnauthGuard``), the keys the phone endpoints checked
+    lately (:class:`~trova.accounts.keycache.KeyCache`) and the threads of the hot reads
+    (:func:`in_read_thread`)."""
 
     settings: Settings
     db: Database
     limiter: RateLimiter
     unauth: UnauthGuard
     keys: KeyCache
+    reads: Executor
+
+
+T = TypeVar("T")
+
+
+async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:
+    """``call()`` on a thread of ``ctx.reads``, in the request's context (its id on log lines): the
+    one trip to a thread of GET /phone/single and GET /account/info, without the capacity limiter
+    and cancel scope anyio's thread pool sets up around each call."""
+    return await asyncio.get_running_loop().run_in_executor(ctx.reads, copy_context().run, call)
+
+
+def app_context(request: Request) -> Context:
+    """The app's :class:`Context` (``app.state.ctx``, set by ``create_app``): what the hottest
+    handlers read directly, without a dependency for FastAPI to solve on every request."""
+    ctx: Context = request.app.state.ctx
+    return ctx
 
 
 async def context(request: Request) -> Context:
-    """The app's :class:`Context` (``app.state.ctx``, set by ``create_app``)."""
-    ctx: Context = request.app.state.ctx
-    return ctx
+    """:func:`app_context`, as a dependency."""
+    return app_context(request)
 
 
 AppContext = Annotated[Context, Depends(context)]
@@ -87,11 +111,6 @@ def phone_account(request: Request, ctx: AppContext) -> Account:
     return authenticate(ctx, request, phone=True)
 
 
-def any_account(request: Request, ctx: AppContext) -> Account:
-    """The account of any valid key, phone access or not (run in the thread pool by FastAPI)."""
-    return authenticate(ctx, request, phone=False)
-
-
 def check_declared_size(request: Request, limit: int) -> None:
     """413 at once when ``Content-Length`` announces more than ``limit`` bytes."""
     declared = request.headers.get("content-length")
@@ -123,7 +142,6 @@ def rate_limit_headers(request: Request) -> dict[str, str]:
 
 
 PhoneAccount = Annotated[Account, Depends(phone_account)]
-AnyAccount = Annotated[Account, Depends(any_account)]
 SubmittingAccount = Annotated[Account, Depends(submitting_account)]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -80,10 +81,16 @@ def configure_logging(level: str, log_format: Literal["text", "json"] = "text") 
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
+_PLAIN_QUERY = re.compile(rb"[\w.~-]+=[\w.~-]*(?:&[\w.~-]+=[\w.~-]*)*", re.ASCII)
+"""A query string that re-encoding would leave as it is: ``name=value`` pairs of unreserved bytes."""
+
+
 def masked_query(query_string: bytes) -> str:
     """The query string with the values of ``*key*`` parameters replaced by ``****``."""
     if not query_string:
         return ""
+    if b"key" not in query_string.lower() and _PLAIN_QUERY.fullmatch(query_string):
+        return "?" + query_string.decode("ascii")  # what parsing and re-encoding would give
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     shown = [(name, "****" if "key" in name.lower() else value) for name, value in pairs]
     return "?" + urlencode(shown, safe="*")

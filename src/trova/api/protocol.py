@@ -13,7 +13,10 @@ On top of uvicorn's protocol this class adds what it lacks:
   400 ``Invalid HTTP request``), never uvicorn's ``text/plain``, and the connection is closed;
 - a client has ``TROVA_CLIENT_TIMEOUT_S`` to send a request (line, headers and body) once it starts
   one: a slow client gets 408 (or, mid-body, a closed connection) instead of holding it for ever;
-- past ``TROVA_MAX_CONNECTIONS`` open connections, a new one is answered 503 at once and closed.
+- past ``TROVA_MAX_CONNECTIONS`` open connections, a new one is answered 503 at once and closed;
+- what one turn of the event loop writes to a connection leaves in one write
+  (:class:`CoalescingTransport`): uvicorn writes a response's head and its body separately, and on
+  loopback each write is a system call and a packet the client wakes up for.
 """
 
 from __future__ import annotations
@@ -50,6 +53,40 @@ def raw_error(error: ApiError, headers: dict[str, str] | None = None) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+class CoalescingTransport:
+    """A connection's transport whose writes wait for the end of the event loop's turn, then leave
+    joined in one write (module docstring). Closing first writes what waits; everything else is
+    the transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(bytes(data))
+
+    def flush(self) -> None:
+        """Write what waits, in one write (nothing once the transport is closing)."""
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _Connection(h11.Connection):
     """h11's connection that remembers the protocol error it raised (its status hint: 400 or 431)."""
 
@@ -83,7 +120,8 @@ class TrovaH11Protocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        coalescing: Any = CoalescingTransport(transport, self.loop)
+        super().connection_made(coalescing)
         if len(self.connections) > self.max_connections:
             log.warning("over %s open connections: answered 503", self.max_connections)
             self._answer_and_close(ServiceUnavailable(), {"Retry-After": "1"})

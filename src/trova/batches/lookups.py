@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from trova.batches.models import Batch, BatchKind, BatchStatus, SearchRow
 from trova.batches.repository import RESULT_COLUMNS, batch_of_row, search_row
-from trova.store.sql import distinct_slices
+from trova.store.sql import distinct_slices, first_row
 from trova.store.tables import batches, searches
 
 _SINGLE_SEARCH = (
@@ -33,12 +33,13 @@ _SINGLE_SEARCH = (
     .order_by(searches.c.idx)
     .limit(1)
 )
-"""Built once: GET /phone/single is the hottest read of the API."""
+"""Built once: GET /phone/single is the hottest read of the API, run on the driver
+(:func:`~trova.store.sql.first_row`)."""
 
 
 def single_search(conn: Connection, batch_id: str, account_id: int) -> SearchRow | None:
     """The search of the single batch ``batch_id`` of ``account_id``, in one statement (one snapshot)."""
-    row = conn.execute(_SINGLE_SEARCH, {"batch_id": batch_id, "account_id": account_id}).first()
+    row = first_row(conn, _SINGLE_SEARCH, {"batch_id": batch_id, "account_id": account_id})
     return search_row(row) if row else None
 
 

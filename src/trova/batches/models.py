@@ -45,7 +45,8 @@ class Submitted:
     kind: BatchKind
     credits: Split
     requested: int
-    estimated_duration_min: int
+    estimated_duration_min: int | None
+    """Minutes until a bulk batch is done; None for a single search, whose answer tells none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,7 +207,8 @@ def submit(conn: Connection, account: Account, submission: Submission, settings:
         ],
     )
     jobs_repo.insert_jobs(conn, batch_id, job_ranges(count, settings.job_chunk_size), now=now)
-    estimate = estimated_duration_min(conn, settings)
+    # Only a bulk answer tells its estimate: a single's would be two reads more under the write lock.
+    estimate = estimated_duration_min(conn, settings) if submission.kind == "bulk" else None
     if provisional is not None:
         reserved = accounts.reserve_last(conn, account.id, provisional, batch_id=batch_id)
         if reserved != provisional:

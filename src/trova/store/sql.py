@@ -9,11 +9,16 @@ are padded up to a few fixed sizes (:data:`SLICE_SIZES`), so each statement is c
 dialect and size and then run on the driver directly (:func:`run_keyed`, :func:`run_compiled`).
 SQLAlchemy would otherwise re-render every ``IN`` or ``VALUES`` list and convert every row, which
 costs several times more than SQLite's own work.
+
+The hot point reads of the API (an account by its key's hash, a single search by its id) take the
+same road for one row (:func:`first_row`): compiled once per dialect, run on the driver's cursor,
+the row's values converted by the columns' own types, so they come back as SQLAlchemy gives them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -87,6 +92,64 @@ def run_compiled(
         tuple(values[name] for name in compiled.positions) if compiled.positions else values
     )
     return conn.exec_driver_sql(compiled.sql, bound).all()
+
+
+@dataclass(slots=True)
+class _Prepared:
+    statement: sa.Select[Any]
+    sql: str
+    positions: tuple[str, ...] | None
+    defaults: dict[str, Any]
+    processors: tuple[Callable[[Any], Any] | None, ...] | None = None
+    """The columns' result conversions, set at the first run (they depend on the driver's column
+    types, read from the cursor's description)."""
+
+    def convert(self, dialect: sa.Dialect, description: Sequence[Any], row: Sequence[Any]) -> tuple[Any, ...]:
+        processors = self.processors
+        if processors is None:
+            processors = self.processors = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+                for column, described in zip(self.statement.selected_columns, description, strict=True)
+            )
+        return tuple(
+            value if process is None or value is None else process(value)
+            for process, value in zip(processors, row, strict=True)
+        )
+
+
+@lru_cache(maxsize=32)
+def _prepared(statement: sa.Select[Any], dialect: sa.Dialect) -> _Prepared:
+    compiled = statement.compile(dialect=dialect)
+    positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+    return _Prepared(statement, str(compiled), positions, dict(compiled.params))
+
+
+def first_row(conn: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The first row of ``statement`` (a module-level constant: compiled once per dialect) for
+    ``params``, run on the driver's cursor of ``conn``, in the transaction ``conn`` is in (none for
+    :meth:`~trova.store.engine.Database.read_single`); values converted as SQLAlchemy would. A driver
+    error is raised as SQLAlchemy's (``DBAPIError``), a lost connection invalidated first."""
+    prepared = _prepared(statement, conn.dialect)
+    values = {**prepared.defaults, **params}
+    bound: tuple[Any, ...] | dict[str, Any] = (
+        tuple(values[name] for name in prepared.positions) if prepared.positions else values
+    )
+    driver_error: type[Any] = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(prepared.sql, bound)
+        row = cursor.fetchone()
+        return None if row is None else prepared.convert(conn.dialect, cursor.description, row)
+    except driver_error as error:
+        lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate()
+        raise sa.exc.DBAPIError.instance(
+            prepared.sql, bound, error, driver_error, connection_invalidated=lost
+        ) from error
+    finally:
+        with suppress(driver_error):
+            cursor.close()
 
 
 def run_keyed(conn: Connection, statement_for: StatementFor, keys: Iterable[Any]) -> Iterator[Any]:

@@ -6,6 +6,7 @@ database work of each request runs in the thread pool inside one transaction the
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +20,10 @@ from trova.api.deps import (
     AppContext,
     Context,
     SubmittingAccount,
+    app_context,
     authenticate,
     id_param,
+    in_read_thread,
     rate_limit_headers,
     read_body,
 )
@@ -139,8 +142,9 @@ async def post_bulk(request: Request, ctx: AppContext, account: SubmittingAccoun
     summary="One search's result",
     responses={200: {"model": schemas.SingleResult}, 202: {"model": schemas.SingleResult}, **schemas.ERRORS},
 )
-async def get_single(request: Request, ctx: AppContext) -> Response:
-    row = await run_in_threadpool(_read_single, ctx, request)
+async def get_single(request: Request) -> Response:
+    ctx = app_context(request)
+    row = await in_read_thread(ctx, partial(_read_single, ctx, request))
     return JsonResponse(single_result(row), status_code=200 if row.status == "done" else 202)
 
 
