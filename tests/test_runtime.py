@@ -12,6 +12,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.processes import spawned_children
 from tests.support.servers import TrovaServer, run_trova
 from trova.ingest.service import import_paths
 from trova.store import Database
@@ -30,18 +31,6 @@ def wait_for(probe: Callable[[], T | None], what: str, timeout_s: float = 60.0) 
             return found
         time.sleep(0.05)
     raise TimeoutError(what)
-
-
-def spawned_children(parent: psutil.Process) -> list[psutil.Process]:
-    """``parent``'s live ``multiprocessing`` spawn children (not its resource tracker)."""
-    found = []
-    for child in parent.children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
 
 
 def run_batch(client: httpx.Client, tag: str) -> dict[str, int]:
