@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/api_speed.py                      # 10 s per point, 60 s mixed traffic
     .venv/bin/python bench/api_speed.py --seconds 5 --mix-seconds 15
+    .venv/bin/python bench/api_speed.py --only mix --mix read          # no POSTs: no write lock
+    .venv/bin/python bench/api_speed.py --only mix --server-env TROVA_WORKER_PROCESS=false
 
 One SQLite store of ``--searches`` single searches (default 100,000: as many batches and searches
 rows, every search done and found) and one account is built in a temporary directory. Against it
@@ -9,7 +11,7 @@ run, one after the other:
 
 - the reference (``bench/reference_server.py``: uvicorn + Starlette + sqlite3, hashing the key,
   reading the account by its hash and the search by id from the same file);
-- ``trova serve`` as a subprocess with its default settings (in-process job workers, the access
+- ``trova serve`` as a subprocess with its default settings (its worker child process, the access
   log written to a file) but the POST rate limit, raised out of the way; then
   ``trova serve --workers 2``. To measure another checkout's code with the same script, put its
   ``src`` first on ``PYTHONPATH``.
@@ -52,6 +54,9 @@ sys.path.insert(0, str(ROOT))
 from tests.support.servers import TrovaServer, free_port  # noqa: E402
 
 MIX = (("info", 0.4), ("single", 0.3), ("post", 0.2), ("health", 0.1))
+READ_MIX = (("info", 0.5), ("single", 0.375), ("health", 0.125))
+"""The issue's mix without its POSTs (``--mix read``): what ``--workers N`` gives with no write lock."""
+MIXES = {"issue": MIX, "read": READ_MIX, "post": (("post", 1.0),)}
 
 
 # --- the store ------------------------------------------------------------------------------------
@@ -287,10 +292,11 @@ def reference(db_file: Path) -> Iterator[int]:
 
 
 @contextmanager
-def trova(db_file: Path, work: Path, workers: int) -> Iterator[int]:
+def trova(db_file: Path, work: Path, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[int]:
     env = {
         "TROVA_DATABASE_URL": f"sqlite:///{db_file}",
         "TROVA_RATE_LIMIT_POST_PER_S": "1000000",
+        **(extra_env or {}),
     }
     server = TrovaServer(
         env, args=("serve", "--workers", str(workers)), cwd=work, log_path=work / "serve.log"
@@ -309,7 +315,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix-seconds", type=float, default=60.0, help="per mixed-traffic point")
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--only", choices=("points", "mix"), help="run only one part")
+    parser.add_argument(
+        "--mix",
+        choices=tuple(MIXES),
+        default="issue",
+        help="read: the issue's mix without POSTs; post: POSTs only",
+    )
+    parser.add_argument("--workers", default="1,2", help="API process counts of the mixed points")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="e.g. TROVA_WORKER_PROCESS=false",
+    )
     args = parser.parse_args(argv)
+    extra_env = dict(item.split("=", 1) for item in args.server_env)
+    mix = MIXES[args.mix]
+    counts = [int(n) for n in args.workers.split(",")]
     with TemporaryDirectory() as tmp:
         work = Path(tmp)
         db_file = work / "trova.db"
@@ -328,13 +351,13 @@ def main(argv: list[str] | None = None) -> int:
             with reference(db_file) as port:
                 for kind in ("single", "info", "health"):
                     point(f"reference {kind} c10", port, [(kind, 1.0)], 10, args.seconds)
-            with trova(db_file, work, 1) as port:
+            with trova(db_file, work, 1, extra_env) as port:
                 for kind in ("single", "info", "health"):
                     point(f"trova {kind} c10", port, [(kind, 1.0)], 10, args.seconds)
         if args.only != "points":
-            for workers in (1, 2):
-                with trova(db_file, work, workers) as port:
-                    point(f"trova --workers {workers} mix c200", port, MIX, 200, args.mix_seconds)
+            for workers in counts:
+                with trova(db_file, work, workers, extra_env) as port:
+                    point(f"trova --workers {workers} mix c200", port, mix, 200, args.mix_seconds)
         print()
         for kind in ("single", "info", "health"):
             ours, ref = figures.get(f"trova {kind} c10"), figures.get(f"reference {kind} c10")

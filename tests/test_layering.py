@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "trova"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__"}),
     frozenset({"client"}),
-    frozenset({"errors", "settings", "lifeline", "collector"}),
+    frozenset({"errors", "settings", "lifeline", "collector", "metrics"}),
     frozenset({"store"}),
     frozenset({"people"}),
     frozenset({"accounts"}),

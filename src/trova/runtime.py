@@ -1,23 +1,38 @@
 """The background loops of a process, started beside (or instead of) the HTTP API.
 
-``trova serve`` runs the API plus ``TROVA_WORKER_CONCURRENCY`` worker threads plus every loop of
-:data:`BACKGROUND_LOOPS`; ``serve --no-worker`` runs the API alone; ``trova worker`` runs the loops
-without the API. Every loop takes a stop event and returns soon after it is set (SIGTERM sets it),
-so a graceful stop finishes the chunk in hand; a hard kill is covered by the job leases.
+``trova worker`` runs ``TROVA_WORKER_CONCURRENCY`` worker threads plus every loop of
+:data:`BACKGROUND_LOOPS` (:func:`run_workers`). ``trova serve`` runs the API and the same loops in
+a child process it supervises (:func:`worker_process`; ``TROVA_WORKER_PROCESS=false``: as threads
+of the API process), so that the workers' CPU never competes with the API for the interpreter lock;
+the child dies with the server (``trova.lifeline``), is started again if it dies alone, is woken
+by the API's :func:`notify_work` through a pipe and relays its counters to the server's
+``/metrics`` (``trova.metrics``). ``serve --no-worker`` runs the API alone.
+
+Every loop takes a stop event and returns soon after it is set (SIGTERM sets it), so a
+graceful stop finishes the chunk in hand; a hard kill is covered by the job leases.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 
+from prometheus_client import REGISTRY, generate_latest
+
+from trova.api.logs import configure_logging
 from trova.batches.step import BatchStep
 from trova.erasure.retention import retention_loop
 from trova.finder.service import Finder
-from trova.jobs.notify import listen_for_work, notify_work
+from trova.jobs.notify import listen_for_work, notify_work, receive_wakeups, relay_wakeups, stop_relaying
 from trova.jobs.service import worker_loop
+from trova.lifeline import die_with_parent, supervise
+from trova.metrics import add_child, remove_child
 from trova.settings import Settings
 from trova.sources import waterfall
 from trova.store import Database, utcnow
@@ -28,6 +43,9 @@ log = logging.getLogger("trova.runtime")
 BackgroundLoop = Callable[[Settings, Database, threading.Event], None]
 
 HOUSEKEEPING_INTERVAL_S = 600.0
+WORKER_STOP_GRACE_S = 25.0
+"""How long the worker child of ``trova serve`` may take to finish its chunks after SIGTERM."""
+METRICS_TIMEOUT_S = 2.0
 
 
 def idempotency_housekeeping_loop(settings: Settings, db: Database, stop: threading.Event) -> None:
@@ -84,12 +102,15 @@ def database_for(settings: Settings) -> Database:
 
 
 class Runtime:
-    """Starts and stops the background threads of one process."""
+    """Starts and stops the background threads of one process, or the child process running them."""
 
-    def __init__(self, settings: Settings, db: Database, *, workers: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, *, workers: bool = True, child: bool = False
+    ) -> None:
         self.settings = settings
         self.db = db
         self.workers = workers
+        self.child = child
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
 
@@ -105,8 +126,12 @@ class Runtime:
         self.threads.append(thread)
 
     def start(self) -> Runtime:
-        """Start the worker threads and every registered background loop (none with ``workers=False``)."""
+        """Start the worker threads and every registered background loop (none with ``workers=False``),
+        or with ``child=True`` the thread supervising the child process that runs them."""
         if not self.workers:
+            return self
+        if self.child:
+            self._spawn("trova-workers", self._supervise_child)
             return self
         for slot in range(self.settings.worker_concurrency):
             self._spawn(
@@ -118,13 +143,80 @@ class Runtime:
             self._spawn(name, lambda loop=loop: loop(self.settings, self.db, self.stop_event))  # type: ignore[misc]
         return self
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def _supervise_child(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        wake_reader, wake_writer = context.Pipe(duplex=False)
+        metrics_here, metrics_there = context.Pipe()
+        relay = relay_wakeups(wake_writer.fileno())
+        asked = threading.Lock()
+
+        def child_metrics() -> bytes | None:
+            with asked:
+                while metrics_here.poll(0):  # a late answer to an earlier scrape, or a dead child's
+                    metrics_here.recv_bytes()
+                metrics_here.send_bytes(b"?")
+                return metrics_here.recv_bytes() if metrics_here.poll(METRICS_TIMEOUT_S) else None
+
+        add_child(child_metrics)
+        try:
+            supervise(
+                worker_process,
+                (self.settings, os.getpid(), wake_reader, metrics_there),
+                name="trova-workers",
+                stop=self.stop_event,
+                grace_s=WORKER_STOP_GRACE_S,
+                daemon=False,  # it starts the webhook sender's process
+            )
+        finally:
+            remove_child(child_metrics)
+            stop_relaying(relay)
+            for end in (wake_reader, wake_writer, metrics_here, metrics_there):
+                end.close()
+
+    def stop(self, timeout_s: float = WORKER_STOP_GRACE_S + 5) -> None:
         """Ask every loop to stop and wait for them (a bounded time: they are daemon threads)."""
         self.stop_event.set()
         notify_work()
         for thread in self.threads:
             thread.join(timeout_s)
         self.threads.clear()
+
+
+def run_workers(settings: Settings, db: Database, stop: threading.Event) -> None:
+    """The worker threads and background loops of this process until ``stop`` is set (``trova
+    worker``, and the worker child of ``trova serve``)."""
+    runtime = Runtime(settings, db, workers=True).start()
+    freeze_startup_objects()
+    while not stop.wait(1.0):
+        pass
+    runtime.stop()
+
+
+def _answer_metrics(conn: Connection) -> None:
+    """Send this process's registry to the parent each time it asks (``trova.metrics``)."""
+    while True:
+        try:
+            conn.recv_bytes()
+            conn.send_bytes(generate_latest(REGISTRY))
+        except (EOFError, OSError):
+            return
+
+
+def worker_process(settings: Settings, parent_pid: int, wakeups: Connection, metrics: Connection) -> None:
+    """The worker child of ``trova serve`` (module docstring): dies with ``parent_pid``; SIGTERM
+    lets the workers finish the chunks in hand."""
+    die_with_parent(parent_pid)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    configure_logging(settings.log_level, settings.log_format)
+    threading.Thread(target=receive_wakeups, args=(wakeups.fileno(),), name="wakeups", daemon=True).start()
+    threading.Thread(target=_answer_metrics, args=(metrics,), name="metrics", daemon=True).start()
+    db = database_for(settings)
+    try:
+        run_workers(settings, db, stop)
+    finally:
+        db.dispose()
 
 
 def freeze_startup_objects() -> None:

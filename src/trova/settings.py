@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = 24 * 3600
 
     worker_concurrency: int = Field(default=2, ge=1)
+    worker_process: bool = True
+    """``trova serve``: run the job workers and background loops in a child process of their own
+    (False: as threads of the API process, the one-process embedded mode)."""
     job_chunk_size: int = Field(default=3000, ge=1)
     job_lease_s: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=5, ge=1)

@@ -16,7 +16,7 @@ from tests.support.databases import postgres_with_another_session
 from tests.support.locks import exclusive_lock
 from trova.errors import DatabaseBusy, DatabaseUnavailable
 from trova.store import Database, utcnow
-from trova.store.engine import FifoGate
+from trova.store.gate import FifoGate
 from trova.store.migrate import upgrade
 from trova.store.tables import readiness_probes
 

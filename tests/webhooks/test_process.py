@@ -9,6 +9,7 @@ import threading
 import psutil
 import pytest
 
+from tests.support.processes import spawned_children
 from tests.webhooks.conftest import fast_settings, new_account, queue, settled
 from tests.webhooks.receiver import receiver, wait_for
 from trova.store import Database
@@ -19,15 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 def _sender_children() -> list[psutil.Process]:
-    """This process's live ``multiprocessing`` spawn children (the sender; not the resource tracker)."""
-    found = []
-    for child in psutil.Process(os.getpid()).children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
+    """This process's live spawn children (the sender)."""
+    return spawned_children(psutil.Process(os.getpid()))
 
 
 def test_the_sender_process_is_restarted_after_a_kill_and_stopped_with_its_loop(sqlite_url: str) -> None:

@@ -18,7 +18,7 @@ from trova.accounts import service as accounts
 from trova.accounts.models import Split
 from trova.cli.common import fail, require_database, settings, sqlite_path
 from trova.errors import ConfigError, TrovaError
-from trova.runtime import Runtime, database_for, freeze_startup_objects
+from trova.runtime import Runtime, database_for, freeze_startup_objects, run_workers
 from trova.settings import Settings
 from trova.store import Database
 from trova.store.migrate import upgrade
@@ -177,7 +177,7 @@ def serve_command(
         bool, typer.Option("--new-demo-key", help="With --demo: give the demo account a new key.")
     ] = False,
 ) -> None:
-    """Serve the API, with background workers unless --no-worker."""
+    """Serve the API, with background workers (a child process) unless --no-worker."""
     import uvicorn  # heavy imports only for the command that needs them
 
     from trova.api.app import create_app
@@ -196,7 +196,7 @@ def serve_command(
         raise
     except TrovaError as error:
         _fail(error.message)
-    runtime = Runtime(current, db, workers=not no_worker).start()
+    runtime = Runtime(current, db, workers=not no_worker, child=current.worker_process).start()
     app: Any = "trova.cli.server:api_process_app" if workers > 1 else create_app(current, db)
     config = uvicorn.Config(
         app,
@@ -247,15 +247,12 @@ def worker_command() -> None:
     current = settings()
     _configure_logging(current)
     db = _open_database(current, create=False)
-    runtime = Runtime(current, db, workers=True)
     stopped = threading.Event()
     _absorb_stop_signals(stopped)
-    runtime.start()
-    freeze_startup_objects()
-    while not stopped.wait(1.0):
-        pass
-    runtime.stop()
-    db.dispose()
+    try:
+        run_workers(current, db, stopped)
+    finally:
+        db.dispose()
 
 
 def migrate_command() -> None:

@@ -3,8 +3,10 @@
 Two mechanisms feed one in-process :class:`WorkSignal`:
 
 * **In-process**: the API handler that committed a batch calls :func:`notify_work`, which wakes the
-  embedded workers of the same process at once (the only mechanism on SQLite, where every process
-  shares one file and no server can relay a message).
+  embedded workers of the same process at once, and the workers of the child process ``trova serve``
+  starts (:func:`relay_wakeups` in the parent, :func:`receive_wakeups` in the child, over a pipe):
+  the only mechanism on SQLite, where every process shares one file and no server can relay a
+  message.
 * **PostgreSQL ``LISTEN/NOTIFY``**: :func:`announce` sends ``NOTIFY trova_jobs`` inside the
   transaction that inserts jobs; PostgreSQL delivers it only when that transaction commits (and
   never if it rolls back), so a woken worker always finds the jobs. Every worker-running process
@@ -18,8 +20,11 @@ announces.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -75,14 +80,48 @@ class WorkSignal:
 
 
 _signal = WorkSignal()
+_relays: list[Callable[[], None]] = []
 
 
 def notify_work() -> None:
-    """Wake this process's idle workers at once (a batch was just committed, or a stop was asked).
+    """Wake this process's idle workers at once (a batch was just committed, or a stop was asked),
+    and those of its worker child process (:func:`relay_wakeups`).
 
     Other processes learn of the work through :func:`announce` (PostgreSQL) or by polling.
     """
     _signal.notify()
+    for relay in tuple(_relays):
+        relay()
+
+
+def relay_wakeups(fd: int) -> Callable[[], None]:
+    """Make :func:`notify_work` also write one byte to ``fd``, a pipe read by a child's
+    :func:`receive_wakeups`; returns the relay, for :func:`stop_relaying`.
+
+    The write never blocks the API: ``fd`` is made non-blocking and a full pipe (the child is
+    behind, or being restarted) drops the byte, since the wake-ups already queued will do.
+    """
+    os.set_blocking(fd, False)
+
+    def relay() -> None:
+        with contextlib.suppress(OSError):
+            os.write(fd, b"\0")
+
+    _relays.append(relay)
+    return relay
+
+
+def stop_relaying(relay: Callable[[], None]) -> None:
+    if relay in _relays:
+        _relays.remove(relay)
+
+
+def receive_wakeups(fd: int) -> None:
+    """Child side of :func:`relay_wakeups`: wake this process's workers for every read of ``fd``,
+    until the pipe ends (the parent is gone). Run it on a daemon thread."""
+    while os.read(fd, 4096):
+        WAKEUPS.labels("parent").inc()
+        _signal.notify()
 
 
 def work_generation() -> int:

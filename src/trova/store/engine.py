@@ -16,21 +16,17 @@ read-only or vanished file, a PostgreSQL server that is down or out of room. Oth
 (a missing table, a bad statement) stay what they are: bugs, answered 500. The CLI keeps the
 driver's own errors, which it prints as they are.
 
-On SQLite, one write transaction at a time per process (``_write_gate``): the file has one write
-lock anyway, and a thread waiting for it then waits here without holding a pooled connection, so
-reads keep their connections while an outside process holds ``BEGIN EXCLUSIVE``. The gate serves
-its waiters in arrival order (:class:`FifoGate`): a semaphore lets a newcomer take the gate before
-the waiter it just woke gets the interpreter back, and under load (200 connections, a fifth of them
-POSTs) the oldest writes then waited out ``busy_timeout_s`` and answered 503 while newer ones went
-through.
+On SQLite, one write transaction at a time per process and across the processes that write the
+file (``store.gate.WriteGate``): the file has one write lock anyway, a thread waiting for it then
+waits there without holding a pooled connection, so reads keep their connections while an outside
+process holds ``BEGIN EXCLUSIVE``, and the lock passes between processes without SQLite's sleeps.
+Within a process, waiting writes are served in arrival order (``store.gate.FifoGate``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,6 +36,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from trova.errors import DatabaseBusy, DatabaseUnavailable
+from trova.store.gate import WriteGate
 
 DEFAULT_BUSY_TIMEOUT_S = 60.0
 """How long a write waits for the lock unless told otherwise (the CLI; ``trova serve`` and
@@ -108,9 +105,7 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_engine(
-    url: str, *, pool_size: int = 10, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
-) -> Engine:
+def create_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Engine:
     """An engine for ``url`` with Trova's connection settings for its dialect; a write waits at most
     ``busy_timeout_s`` for SQLite's write lock, a statement at most that long for a PostgreSQL lock."""
     url = _normalise_url(url)
@@ -160,45 +155,6 @@ def _translated(enabled: bool) -> Iterator[None]:
         raise replacement from error
 
 
-class FifoGate:
-    """One holder at a time, the waiters served in the order they came: :meth:`release` hands the
-    gate to the oldest waiter itself, so no later caller can take it first."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held = False
-        self._waiters: deque[threading.Lock] = deque()
-
-    def acquire(self, timeout: float) -> bool:
-        """Wait at most ``timeout`` seconds for the gate; False when it did not come."""
-        with self._lock:
-            if not self._held:
-                self._held = True
-                return True
-            waiter = threading.Lock()
-            waiter.acquire()
-            self._waiters.append(waiter)
-        if waiter.acquire(timeout=timeout):
-            return True
-        with self._lock:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-                return False
-        return True  # handed over as the wait ran out
-
-    def release(self) -> None:
-        with self._lock:
-            if self._waiters:
-                self._waiters.popleft().release()
-            else:
-                self._held = False
-
-    @property
-    def waiting(self) -> int:
-        """How many callers wait for the gate."""
-        return len(self._waiters)
-
-
 class Database:
     """One engine and the two ways of using it: :meth:`write` and :meth:`read` transactions.
 
@@ -218,7 +174,7 @@ class Database:
         self.unavailable_errors = unavailable_errors
         self.busy_timeout_s = busy_timeout_s
         self.engine = create_engine(self.url, pool_size=pool_size, busy_timeout_s=busy_timeout_s)
-        self._write_gate = FifoGate() if self.is_sqlite else None
+        self._write_gate = WriteGate(self.engine.url.database) if self.is_sqlite else None
 
     @property
     def dialect(self) -> str:
@@ -233,15 +189,16 @@ class Database:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success; raises
         :class:`DatabaseBusy` past ``busy_timeout_s`` without the lock (module docstring)."""
         gate = self._write_gate
-        if gate is not None and not gate.acquire(timeout=self.busy_timeout_s):
-            reason = f"another write of this process held the lock for {self.busy_timeout_s}s"
+        if gate is not None and not gate.acquire(self.busy_timeout_s):
+            reason = f"another write held the lock for {self.busy_timeout_s}s"
             if self.unavailable_errors:
                 raise DatabaseBusy(reason)
             raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(reason))
         try:
-            with _translated(self.unavailable_errors), self.engine.connect().execution_options(
-                **{_BEGIN_OPTION: "IMMEDIATE"}
-            ) as conn:
+            with (
+                _translated(self.unavailable_errors),
+                self.engine.connect().execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) as conn,
+            ):
                 try:
                     with conn.begin():
                         yield conn
@@ -273,3 +230,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_gate is not None:
+            self._write_gate.close()

@@ -15,7 +15,6 @@ import concurrent.futures
 import contextlib
 import email.utils
 import logging
-import multiprocessing
 import os
 import signal
 import socket
@@ -32,6 +31,7 @@ import orjson
 
 from trova import __version__
 from trova.errors import AddressRefused
+from trova.lifeline import supervise
 from trova.settings import Settings
 from trova.store import Database, utcnow
 from trova.webhooks import service
@@ -369,20 +369,12 @@ def run_sender(settings: Settings, db: Database, stop: threading.Event) -> None:
     API latency flat while a thousand deliveries are in flight. ``db`` is not shared; the child
     opens its own connections to the same database.
     """
-    context = multiprocessing.get_context("spawn")
-    while not stop.is_set():
-        process = context.Process(
-            target=_sender_process, args=(settings, os.getpid()), name="trova-webhooks", daemon=True
-        )
-        process.start()
-        while process.is_alive() and not stop.wait(PARENT_CHECK_S):
-            pass
-        if stop.is_set():
-            process.terminate()
-            process.join(SHUTDOWN_GRACE_S + 10)
-            if process.is_alive():
-                process.kill()
-                process.join()
-            return
-        log.error("the webhook sender process exited with status %s; restarting it", process.exitcode)
-        stop.wait(RESTART_DELAY_S)
+    supervise(
+        _sender_process,
+        (settings, os.getpid()),
+        name="trova-webhooks",
+        stop=stop,
+        grace_s=SHUTDOWN_GRACE_S + 10,
+        check_s=PARENT_CHECK_S,
+        restart_delay_s=RESTART_DELAY_S,
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +32,7 @@ from trova.api.responses import JsonResponse
 from trova.batches import repository as batches_repo
 from trova.errors import DatabaseUnavailable, ServiceUnavailable
 from trova.jobs import repository as jobs_repo
+from trova.metrics import exposition
 from trova.store import utcnow
 from trova.store.migrate import at_head, current_revision, head_revisions
 from trova.store.sql import ping
@@ -54,7 +55,7 @@ def _metrics(ctx: Context) -> bytes:
     for status in ("ongoing", "completed", "failed"):
         BATCHES.labels(status).set(batch_counts.get(status, 0))
     SEARCHES_LEFT.set(left)
-    return generate_latest(REGISTRY)
+    return exposition()
 
 
 @cache
