@@ -38,20 +38,29 @@ def _rows(db: Database) -> list[tuple[object, ...]]:
         return [tuple(row) for row in conn.execute(sa.select(samples).order_by(samples.c.id))]
 
 
+COLUMNS = ("id", "label", "tags", "seen_at", "flag", "state")
+
+
+def _stored_by_bulk_and_by_execute(
+    db: Database, table: sa.Table, rows: list[tuple[object, ...]]
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with db.write() as conn:
+        insert_many(conn, table, COLUMNS, rows)
+    bulk = _rows(db)
+    with db.write() as conn:
+        conn.execute(sa.delete(table))
+        conn.execute(table.insert(), [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+    return bulk, _rows(db)
+
+
 def test_insert_many_stores_what_execute_stores(db: Database, table: sa.Table) -> None:
-    rows = [
+    rows: list[tuple[object, ...]] = [
         (1, "one", ["a", "b"], NOW, True, "pending"),
         (2, "two", None, None, False, "pending"),
         (3, "three", {"k": 1}, NOW, True, "done"),
     ]
-    columns = ("id", "label", "tags", "seen_at", "flag", "state")
-    with db.write() as conn:
-        insert_many(conn, table, columns, rows)
-    bulk = _rows(db)
-    with db.write() as conn:
-        conn.execute(sa.delete(table))
-        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
-    assert bulk == _rows(db)
+    bulk, executed = _stored_by_bulk_and_by_execute(db, table, rows)
+    assert bulk == executed
     assert bulk[0] == (1, "one", ["a", "b"], NOW, True, "pending")
     assert bulk[1][2] is None and bulk[1][3] is None
 
@@ -67,14 +76,8 @@ def _many(count: int) -> list[tuple[object, ...]]:
 
 def test_insert_many_of_many_rows_stores_what_execute_stores(db: Database, table: sa.Table) -> None:
     rows = _many(COPY_MIN_ROWS + 7)
-    columns = ("id", "label", "tags", "seen_at", "flag", "state")
-    with db.write() as conn:
-        insert_many(conn, table, columns, rows)
-    bulk = _rows(db)
-    with db.write() as conn:
-        conn.execute(sa.delete(table))
-        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
-    assert bulk == _rows(db)
+    bulk, executed = _stored_by_bulk_and_by_execute(db, table, rows)
+    assert bulk == executed
     assert len(bulk) == len(rows) and bulk[1] == rows[1]
 
 
