@@ -118,9 +118,8 @@ def _copy_in(
     finally:
         cursor.close()
     if ignore:
-        conn.exec_driver_sql(
-            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {target} ON CONFLICT DO NOTHING'
-        )
+        copied = sa.table(f"trova_copy_{table.name}", *(sa.column(name) for name in columns))
+        conn.execute(insert_ignore(conn, table).from_select(list(columns), sa.select(*copied.c)))
         conn.exec_driver_sql(f"DROP TABLE {target}")
 
 
