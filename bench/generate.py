@@ -17,7 +17,9 @@ the E.164 number the rules of docs/finder.md give from the generated truth, or n
 The truth is built first (companies, people, the numbers each source saw) and the expected answer is
 computed from it, never from Trova. Noise: every LinkedIn URL form, case/accents/hyphens in names,
 legal suffixes and ``&``/``and``, URLs for domains (``.co.uk``, ``.com.br``, ...), numbers in
-national/international/E.164/``00``/dotted forms. Traps: see ``CATEGORIES``.
+national/international/E.164/``00``/dotted forms. Traps: see ``CATEGORIES``; ``nickname`` searches a
+person by a short form of their first name that Trova's own table (``trova.people.nicknames``) reads
+as it, so only the nickname fallback (docs/finder.md §2.7) finds them, and expects their own answer.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from urllib.parse import quote
 import phonenumbers as pn
 from anyascii import anyascii
 from faker import Faker
+
+from trova.people.nicknames import nicknames, readings
+from trova.people.normalise import name_key
 
 LOCALES = {  # Faker locale -> (region, public suffix, legal suffixes as written)
     "en_US": ("US", "com", ("Inc.", "LLC", "Corp.", "Inc", "Corporation")),
@@ -111,6 +116,14 @@ CATEGORIES = {
     "corroborated_vs_newer": 4,
     "newer_vs_older": 4,
     "mobile_vs_fixed": 3,
+    "nickname": 4,
+}
+# Real given names with common short forms in Trova's nickname table (docs/finder.md §2.7), added to
+# the pools Faker draws too few of them into (not in --dense, whose pools are the first names A-Z).
+NICKNAMED_FIRSTS = {
+    "de_DE": ("Friedrich", "Heinrich", "Katharina", "Matthias", "Maximilian", "Susanne"),
+    "es_ES": ("Antonio", "Enrique", "Ignacio", "Manuel"),
+    "it_IT": ("Giovanni", "Roberto", "Elisabetta"),
 }
 
 
@@ -231,7 +244,7 @@ class Generator:
         lasts = sorted({fake.last_name() for _ in range(1500)})
         if self.dense:
             return firsts[:DENSE_FIRSTS], lasts[:DENSE_LASTS]
-        return firsts, lasts
+        return sorted({*firsts, *NICKNAMED_FIRSTS.get(locale, ())}), lasts
 
     # --- truth -----------------------------------------------------------------------------------
 
@@ -703,6 +716,21 @@ class Generator:
             return self._by_linkedin(person)
         return self._by_names(person)
 
+    def _s_nickname(self) -> Search | None:
+        """A person searched by a short form of their first name (``Mike`` for ``Michael``) + last name +
+        company, where nobody of the short form's exact names works: only the nickname fallback
+        (docs/finder.md §2.7) finds them. Expected: the person's own answer, as by their names."""
+        person = self._pick()
+        shorts = () if person is None else short_forms(name_key(person.first))
+        if person is None or not shorts:
+            return None
+        short = self.rng.choice(shorts)
+        if self.names_at.get((person.company.cid, fold(short), fold(person.last))):
+            return None
+        params, expected = self._by_names(person)
+        params["first_name"] = noisy_name(self.rng, short.title())
+        return params, expected
+
     def _s_invalid_or_toll_free(self) -> Search | None:
         return self._by_role("invalid_or_toll_free")
 
@@ -723,6 +751,22 @@ class Generator:
 
 
 Search = tuple[dict[str, str], str | None]
+
+
+@lru_cache(maxsize=1)
+def _short_forms() -> dict[str, tuple[str, ...]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for short in nicknames():
+        for name in readings(short):
+            if len(short) < len(name):
+                found[name].add(short)
+    return {name: tuple(sorted(shorts)) for name, shorts in found.items()}
+
+
+def short_forms(first_key: str) -> tuple[str, ...]:
+    """The nicknames Trova's table reads as ``first_key`` that are shorter than it (its
+    ``readings`` inverted), sorted: ``michael`` -> ``mick``, ``mickey``, ``mike``, ..."""
+    return _short_forms().get(first_key, ())
 
 
 # --- noise ----------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ Imports the record files with the real ``trova import`` command into a fresh SQL
 (POST /phone/bulk in batches of 3,000, then GET until completed), or with ``--direct`` through
 ``Finder.resolve_many`` (upstream: the waterfall of the settings) and ``search_from_params``.
 Precision = returned numbers that are the expected one; recall = resolvable searches (expected
-number not null) answered with that number.
+number not null) answered with that number. The ``nickname`` category's recall is printed once more
+on its own line with the state of the fallback, to compare ``TROVA_NICKNAMES=true`` with ``false``.
 Exit status 0 when the targets (precision >= 99.9%, recall >= 98%) are met, 1 otherwise.
 """
 
@@ -278,9 +279,20 @@ def report(searches: Sequence[dict[str, Any]], answers: Sequence[str | None], sh
             f"{category:34} {tally.searches:10d} {tally.resolvable:10d} {tally.returned:10d} "
             f"{tally.wrong:10d} {tally.precision:10.2%} {tally.recall:10.2%}"
         )
+    wrong.sort(key=lambda pair: pair[1] is None)  # numbers of someone else first, then misses
     for search, got in wrong[:show]:
         params = json.dumps(search["params"], ensure_ascii=False)
-        print(f"  miss [{search['category']}] expected {search['expected']} got {got}: {params}")
+        kind = "miss" if got is None else "WRONG"
+        print(f"  {kind} [{search['category']}] expected {search['expected']} got {got}: {params}")
+    nickname = tallies.get("nickname")
+    if nickname is not None:
+        from trova.settings import get_settings
+
+        print(
+            f"nickname searches, fallback {'on' if get_settings().nicknames else 'off'}: "
+            f"recall {nickname.recall:.2%} ({nickname.correct:,} of {nickname.resolvable:,}), "
+            f"precision {nickname.precision:.2%} ({nickname.wrong:,} wrong)"
+        )
     met = overall.precision >= PRECISION_TARGET and overall.recall >= RECALL_TARGET
     print(
         f"targets: precision >= {PRECISION_TARGET:.1%} ({overall.precision:.2%}), "

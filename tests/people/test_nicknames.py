@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from trova.people.nicknames import one_letter_away, readings
+from trova.people.nicknames import nicknames, one_letter_away, readings
 
 
 @pytest.mark.parametrize(
@@ -67,6 +67,13 @@ def test_one_letter_away_is_one_insertion_deletion_or_substitution_of_a_letter_o
 )
 def test_names_one_letter_apart_are_never_nicknames(a: str, b: str) -> None:
     assert b not in readings(a) and a not in readings(b)
+
+
+def test_nicknames_are_the_keys_with_readings() -> None:
+    every = nicknames()
+    assert {"mike", "bob", "beppe", "paco", "chris"} <= every
+    assert "dagoberta" not in every
+    assert all(readings(nickname) for nickname in every)
 
 
 def test_an_unknown_name_has_no_readings() -> None:

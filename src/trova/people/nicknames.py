@@ -72,6 +72,12 @@ def readings(first_key: str) -> frozenset[str]:
     return _table().get(first_key, frozenset())
 
 
+def nicknames() -> frozenset[str]:
+    """Every key the table reads as a nickname: the keys :func:`readings` answers for (the benchmark
+    inverts them to search people by a short form of their name)."""
+    return frozenset(_table())
+
+
 _LETTERS = "abcdefghijklmnopqrstuvwxyz "
 
 
