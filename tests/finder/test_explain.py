@@ -202,3 +202,28 @@ def test_explain_shows_when_a_nickname_was_used_and_why_not(db: Database) -> Non
     off = explain(db, chris, nicknames=False)
     assert (off.nickname_rule, off.nicknamed) == (None, ())
     assert "Nicknames" not in render_text(off)
+
+
+def test_explain_names_the_given_name_that_kept_a_nickname_from_being_used(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    """§2.7: a Ben on record at Acme makes Ben a given name there, and explain (the command too)
+    says so, naming the first name and the company; the Benjamin it would have found is shown."""
+    store = StoreBuilder(db)
+    acme = store.company("Acme", domains=("acme.com",))
+    store.person("Benjamin", "Arnold", at=(acme,), phones=(MOBILE,))
+    store.person("Ben", "Keller", at=(acme,), phones=(MOBILE_2,))
+    ben = search_from_params({"firstname": "Ben", "lastname": "Arnold", "company_domain": "acme.com"})
+    refused = explain(db, ben, nicknames=True)
+    sentence = "nickname not used: 'ben' is on record as a given name at acme / acme.com"
+    assert (refused.answer.number, refused.rule, refused.nickname_rule) == (None, "no_person", "given_name")
+    assert refused.given_names == (sentence,) and len(refused.nicknamed) == 1
+    text = render_text(refused)
+    assert "not used: exactly one person matches through a nickname, but" in text and sentence in text
+    assert refused.to_dict()["given_names"] == [sentence]
+    db.dispose()
+    env = {"TROVA_DATABASE_URL": db_url, "TROVA_NICKNAMES": "true"}
+    printed = run_trova(
+        "explain", "--full", "Ben Arnold", "--domain", "acme.com", env=env, cwd=tmp_path
+    ).stdout
+    assert sentence in printed and "names: benjamin / arnold" in printed and "Answer: not_found" in printed

@@ -1,8 +1,9 @@
 """Identity does not depend on the order of the records (issue 13, docs/finder.md §2.6).
 
 Random small stores of namesakes (some known by a name another's first name stands for as a
-nickname: Bob and Robert both ways, Angel for Angelina one way, with an Angela one letter away,
-docs/finder.md §2.7), shared company keys, records with and without a profile are
+nickname: Bob and Robert both ways, Angel for Angelina one way, with an Angela one letter away, and
+a Bob of another last name who makes Bob a given name at his company, docs/finder.md §2.7), shared
+company keys, records with and without a profile are
 imported in random orders, splits and chunk sizes, part of them kept as an upstream source's
 answers; every search must answer the same in every store, and the same as :func:`reference`, a
 resolver written here from the rules of docs/finder.md §2 (not from Trova's code).
@@ -40,6 +41,7 @@ NAMES = (
     ("Angelina", "Lee"),
     ("Bob", "Roe"),
     ("Robert", "Roe"),
+    ("Bob", "Lee"),
 )
 NICKNAMES = {"bob": {"robert"}, "robert": {"bob"}, "angel": {"angelina"}}
 """What each first name of ``NAMES`` stands for as a nickname among them (``Ann`` for none; ``Angela``
@@ -195,7 +197,29 @@ class Reference:
             close = {(other, name[1]) for other in ONE_LETTER_AWAY.get(name[0], ())}
             if found and close and self.matching(alternatives | close, choices, search) != found:
                 found = False
+            if found and self.given_name_at(name[0], self.matched_choice(alternatives, choices)):
+                found = False
         return found or None
+
+    def matched_choice(self, names: set[tuple[str, str]], choices: list[set[Company]]) -> set[Company]:
+        """The first choice where any of ``names`` match (the companies a match pools over)."""
+        for choice in choices:
+            if any(
+                self.profiled_at(name, choice) or any((name, c) in self.owner for c in choice)
+                for name in names
+            ):
+                return choice
+        return set()
+
+    def given_name_at(self, first: str, companies: set[Company]) -> bool:
+        """§2.7: someone on record under the first name ``first`` (any last name) at ``companies``:
+        a person of a profile known by it and linked to one of them, or a record without a profile."""
+        for rec in self.recs:
+            if rec.name_key is None or rec.name_key[0] != first:
+                continue
+            if (self.companies[rec.profile] if rec.profile else {rec.where}) & companies:
+                return True
+        return False
 
     def matching(
         self, names: set[tuple[str, str]], choices: list[set[Company]], search: Search
@@ -406,3 +430,25 @@ def test_a_domain_gaining_the_key_of_a_profiled_namesakes_company_gives_the_grou
         Rec("p2", ("Bob", "Roe"), "acme.com", "Acme", upstream=False),
     ]
     check(request.getfixturevalue(stores_fixture), recs, [([0, 1, 2], [1, 2], 500), ([2, 1, 0], [], 500)])
+
+
+@pytest.mark.parametrize(
+    "stores_fixture", ["sqlite_stores", pytest.param("postgres_stores", marks=pytest.mark.postgres)]
+)
+def test_a_short_form_on_record_as_a_given_name_at_the_company_is_no_nickname_there(
+    stores_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """§2.7: a Bob Lee at Acme makes Bob a given name there, so a Bob Roe search does not take the one
+    Robert Roe at Acme (nor a Robert Lee search the Bob Lee: Robert Roe is on record there); at Beta,
+    with no Bob, it does, whatever the order."""
+    recs = [
+        Rec("p1", ("Robert", "Roe"), "acme.com", "Acme", upstream=False),
+        Rec(None, ("Bob", "Lee"), "acme.com", "Acme", upstream=False),
+        Rec("p2", ("Robert", "Roe"), None, "Beta", upstream=True),
+    ]
+    reference = Reference(recs)
+    bob_roe = Search(first_key="bob", last_key="roe", company_domain="acme.com", company_key="acme")
+    robert_lee = Search(first_key="robert", last_key="lee", company_domain="acme.com", company_key="acme")
+    at_beta = Search(first_key="bob", last_key="roe", company_key="beta")
+    assert [reference.number(s) for s in (bob_roe, robert_lee, at_beta)] == [None, None, number(2)]
+    check(request.getfixturevalue(stores_fixture), recs, [([0, 1, 2], [1, 2], 500), ([2, 1, 0], [], 1)])

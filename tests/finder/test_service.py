@@ -9,11 +9,13 @@ import sqlalchemy as sa
 
 from tests.finder.builder import DEFAULT_DATE, StoreBuilder
 from trova.contacts import lookups
+from trova.erasure import service as erasure
+from trova.erasure.selectors import selector_from
 from trova.finder.service import Finder, identify_many
 from trova.people.models import Answer, Search
 from trova.people.normalise import search_from_params
 from trova.settings import Settings
-from trova.store import Database
+from trova.store import Database, utcnow
 from trova.store.tables import people, phone_observations
 
 MOBILE, MOBILE_2, FIXED, TOLL_FREE = "+33612345678", "+33698765432", "+33142685300", "+33800123456"
@@ -428,3 +430,34 @@ def test_nicknames_stay_at_the_company_and_can_be_turned_off(db: Database, store
     assert Finder(db, nicknames=True).resolve_many([search])[0].number == MOBILE_2
     off = Finder(db, nicknames=False).resolve_many([search])[0]
     assert (off.number, off.reason) == (None, "no_person")
+
+
+def test_a_short_form_on_record_as_a_given_name_at_the_company_is_no_nickname_there(
+    db: Database, store: StoreBuilder
+) -> None:
+    """§2.7: a ``Mike`` on record at Acme (any last name) makes Mike a given name there: a ``Mike
+    Rossi`` search may be a Mike missing from the store, not the one Michael Rossi, and stays
+    ``no_person`` (upstream sources are asked). A Mike at another company does not count, and
+    erasing Acme's Mike lets the nickname through again."""
+    acme, beta = store.company("Acme", domains=("acme.com",)), store.company("Beta")
+    michael = store.person("Michael", "Rossi", at=(acme,), linkedin="linkedin.com/in/mr", phones=(MOBILE,))
+    mike = {"firstname": "Mike", "lastname": "Rossi", "company_domain": "acme.com"}
+    assert (find_nick(db, **mike).number, find_nick(db, **mike).person_key) == (MOBILE, f"p:{michael}")
+    store.person("Mike", "Bianchi", at=(beta,), phones=(FIXED,))
+    assert find_nick(db, **mike).reason == "nickname"
+    store.person("Mike", "Bianchi", at=(acme,), linkedin="linkedin.com/in/mb", phones=(MOBILE_2,))
+    blocked = find_nick(db, **mike)
+    assert (blocked.number, blocked.person_key, blocked.reason) == (None, None, "no_person")
+    search = search_from_params(mike)
+    with db.read() as conn:
+        found = identify_many(conn, [search], nicknames=True)[search]
+    assert (found.nickname_rule, found.nicknamed, found.given_name_at) == (
+        "given_name",
+        (michael,),
+        (("mike", acme),),
+    )
+    assert find_nick(db, firstname="Michael", lastname="Rossi", company_name="Acme").number == MOBILE
+    with db.write() as conn:
+        report = erasure.erase(conn, selector_from(linkedin="linkedin.com/in/mb"), now=utcnow())
+    assert report.people == 1
+    assert find_nick(db, **mike).reason == "nickname"

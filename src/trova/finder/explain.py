@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from trova.contacts import lookups as contacts_lookups
+from trova.contacts.given_names import company_labels
 from trova.finder.service import Finder, Identification, identify_many
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Search
@@ -67,7 +68,11 @@ class Explanation:
     nicknamed: tuple[PersonView, ...] = ()
     """People matched through a nickname of the first name (§2.7), when the names found nobody."""
     nickname_rule: str | None = None
-    """What the nickname match alone decided (``name_company``: it was used)."""
+    """What the nickname match alone decided (``name_company``: it was used; ``given_name``: not used,
+    the searched first name being on record as a given name at the company)."""
+    given_names: tuple[str, ...] = ()
+    """With ``given_name``: one sentence per first name and company on record that kept the
+    nickname from being used (§2.7)."""
 
     @property
     def rule_text(self) -> str:
@@ -98,6 +103,7 @@ class Explanation:
             "namesakes": [_person_dict(person, self.answer) for person in self.namesakes],
             "nicknamed": [_person_dict(person, self.answer) for person in self.nicknamed],
             "nickname_rule": self.nickname_rule,
+            "given_names": list(self.given_names),
         }
 
 
@@ -114,6 +120,7 @@ def explain(db: Database, search: Search, *, nicknames: bool = False) -> Explana
         candidates = _people(conn, tuple(p for p in identification.candidates if p not in hidden))
         namesakes = _people(conn, tuple(p for p in namesake_ids if p not in hidden))
         nicknamed = _people(conn, tuple(p for p in identification.nicknamed if p not in hidden))
+        given_names = _given_names(conn, identification.given_name_at)
     return Explanation(
         search=search,
         name_pairs=tuple(name_pairs(search)),
@@ -123,6 +130,7 @@ def explain(db: Database, search: Search, *, nicknames: bool = False) -> Explana
         namesakes=namesakes,
         nicknamed=nicknamed if identification.nickname_rule != "name_company" else (),
         nickname_rule=identification.nickname_rule,
+        given_names=given_names,
     )
 
 
@@ -171,7 +179,20 @@ NICKNAME_TEXT: dict[str, str] = {
         "not used: several people match through nicknames (or a first name one letter away), never pick one"
     ),
     "linkedin_conflict": "not used: the only nickname match has a different profile",
+    "given_name": (
+        "not used: exactly one person matches through a nickname, but the searched first name is on "
+        "record as a given name at the company, so the person searched may simply not be on record"
+    ),
 }
+
+
+def _given_names(conn: Connection, pairs: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    """§2.7: "nickname not used: 'ben' is on record as a given name at acme / acme.com", per pair."""
+    labels = company_labels(conn, {company for _first, company in pairs}) if pairs else {}
+    return tuple(
+        f"nickname not used: {first!r} is on record as a given name at {labels[company]}"
+        for first, company in pairs
+    )
 
 
 def _nickname_lines(explanation: Explanation) -> list[str]:
@@ -180,6 +201,7 @@ def _nickname_lines(explanation: Explanation) -> list[str]:
         return []
     verdict = NICKNAME_TEXT.get(explanation.nickname_rule, explanation.nickname_rule)
     lines = [f"Nicknames (the names found nobody): {verdict}"]
+    lines += [f"  {sentence}" for sentence in explanation.given_names]
     if explanation.nicknamed:
         lines.append(f"Matched through a nickname ({len(explanation.nicknamed)}), not candidates:")
         lines += [

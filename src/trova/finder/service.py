@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from sqlalchemy.engine import Connection
 
 from trova import collector
 from trova.contacts import lookups as contacts_lookups
+from trova.contacts.given_names import first_names_at
 from trova.finder.upstream import Upstream
 from trova.people.keys import name_pairs, person_key
 from trova.people.models import Answer, Observation, Rule, Search
@@ -22,6 +24,10 @@ from trova.people.nicknames import one_letter_away, readings
 from trova.people.rank import RankedNumber, choose
 from trova.privacy import screening as privacy
 from trova.store import Database
+
+NicknameRule = Rule | Literal["given_name"]
+"""What a nickname match alone decided (§2.7): a rule of §2.2 to §2.4, or ``given_name``: it found
+one person, but the searched first name is on record as a given name at the company."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +37,8 @@ class Identification:
     ``candidates``: the people matching the names at the search's companies (``company_ids``), or
     the LinkedIn profile's owner. When the exact names found nobody and nicknames were tried
     (§2.7): ``nicknamed``, the people matched through a nickname, and ``nickname_rule``, what that
-    match alone decided (``name_company``: it was used, and the rule is ``nickname``).
+    match alone decided (``name_company``: it was used, and the rule is ``nickname``); with
+    ``given_name``, ``given_name_at``: the (first_key, company_id) pairs on record that blocked it.
     """
 
     person_id: int | None
@@ -39,7 +46,8 @@ class Identification:
     candidates: tuple[int, ...] = ()
     company_ids: frozenset[int] = field(default_factory=frozenset)
     nicknamed: tuple[int, ...] = ()
-    nickname_rule: Rule | None = None
+    nickname_rule: NicknameRule | None = None
+    given_name_at: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,13 +255,16 @@ def _name_only_reached(
 ) -> frozenset[int]:
     """The companies known only by a key of ``company`` (no domain) when that key names no other
     company with a domain: a search by ``company``'s domain reaches their people (docs/finder.md §2.4)."""
-    return frozenset(
-        other
-        for key in keys
-        if {ref for ref in company_keys.get(key, ()) if ref in with_domain} <= {company}
-        for other in company_keys.get(key, ())
-        if other not in with_domain
-    ) or _NO_COMPANY
+    return (
+        frozenset(
+            other
+            for key in keys
+            if {ref for ref in company_keys.get(key, ()) if ref in with_domain} <= {company}
+            for other in company_keys.get(key, ())
+            if other not in with_domain
+        )
+        or _NO_COMPANY
+    )
 
 
 def _owner_profiles(
@@ -357,9 +368,10 @@ def _identify_by_nicknames(
 ) -> dict[Search, Identification]:
     """§2.7: the searches whose names found nobody, tried with nicknames in one lookup. A match is
     used only when §2.2 to §2.4 would accept it (one person, no ambiguous group, no other profile)
-    and nobody else has the last name and a first name one letter from the searched one (one more
-    lookup, for the searches a nickname matched); otherwise the search stays ``no_person``, with
-    what the nicknames found kept for explain."""
+    and nobody else has the last name and a first name one letter from the searched one, and nobody
+    at those companies is on record under the searched first name (two more lookups, for the
+    searches a nickname matched); otherwise the search stays ``no_person``, with what the nicknames
+    found kept for explain."""
     pairs_of = {search: pairs for search in searches if (pairs := nickname_pairs(search))}
     if not pairs_of:
         return {}
@@ -379,12 +391,39 @@ def _identify_by_nicknames(
             wider = _identify_by(search, [*pairs_of[search], *misspelt], counted)
             if wider.person_id != tried[search].person_id:
                 tried[search] = replace(wider, person_id=None, rule="ambiguous")
+    given = _given_names(conn, [search for search in matched if tried[search].rule == "name_company"], tried)
     found: dict[Search, Identification] = {}
     for search, one in tried.items():
-        if one.rule == "name_company":
+        if blocked := given.get(search):
+            found[search] = Identification(
+                None, "no_person", nicknamed=one.candidates, nickname_rule="given_name", given_name_at=blocked
+            )
+        elif one.rule == "name_company":
             found[search] = replace(one, rule="nickname", nicknamed=one.candidates, nickname_rule=one.rule)
         else:
             found[search] = Identification(
                 None, "no_person", nicknamed=one.candidates, nickname_rule=one.rule
             )
     return found
+
+
+def _given_names(
+    conn: Connection, searches: Sequence[Search], tried: Mapping[Search, Identification]
+) -> dict[Search, tuple[tuple[str, int], ...]]:
+    """§2.7: for each search a nickname matched, the (first_key, company_id) pairs of its own first
+    names read as nicknames that someone is on record under at the companies of the match, any last
+    name (one lookup): there the short form is a given name in its own right, and the person
+    searched is as likely missing from the store as on record under the long form."""
+    wanted = {
+        search: {
+            (first, company)
+            for first, _last in name_pairs(search)
+            if readings(first)
+            for company in tried[search].company_ids
+        }
+        for search in searches
+    }
+    on_record = (
+        first_names_at(conn, {pair for pairs in wanted.values() for pair in pairs}) if wanted else set()
+    )
+    return {search: tuple(sorted(pairs & on_record)) for search, pairs in wanted.items() if pairs & on_record}

@@ -15,7 +15,9 @@ Pairs one letter apart (``Ann``/``Anna``, ``Pete``/``Peter``, ``Angel``/``Angela
 a spelling that close is as likely a different person, or a typo, as a nickname, and names are
 never matched by edit distance (docs/finder.md §1.2). The finder goes further: a person on record
 whose first name is one letter from the searched one (:func:`one_letter_away`) makes a nickname
-match ambiguous, the search being as likely a misspelling of their name.
+match ambiguous, the search being as likely a misspelling of their name; and a person on record at
+the company under the searched first name itself, any last name, keeps the nickname from being
+used there (the short form is a given name at that company, docs/finder.md §2.7).
 """
 
 from __future__ import annotations

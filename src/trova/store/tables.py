@@ -239,6 +239,7 @@ person_names = sa.Table(
     sa.Column("first_key", sa.String(200), primary_key=True),
     sa.Column("last_key", sa.String(200), primary_key=True),
     sa.Index("ix_person_names_last_first", "last_key", "first_key"),
+    sa.Index("ix_person_names_first", "first_key", "person_id"),
     sqlite_with_rowid=False,
 )
 
