@@ -7,13 +7,14 @@ every error including 5xx and the HTTP protocol errors (``trova.api.protocol``).
 
 Middleware, outermost first: Starlette's error middleware, ``MetricsMiddleware`` (counts every
 answer), ``GuardMiddleware`` (request id, header size, in-flight bound, the one logged 500 with
-``Connection: close``), then FastAPI's exception handlers and the routers.
+``Connection: close``), then FastAPI's exception handlers and the routers. The hottest requests
+(GET /account/info, GET /phone/single, GET and HEAD /healthz) start at ``MetricsMiddleware`` and
+go from ``GuardMiddleware`` straight to their endpoint (``trova.api.hot``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,16 +22,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
+from starlette.routing import Match
 
 from trova.accounts import keycache
 from trova.api import openapi, service
-from trova.api.deps import Context, rate_limit_headers
-from trova.api.logs import note_unavailable
+from trova.api.deps import Context
+from trova.api.hot import TrovaApi, api_error_response, leaf_routes
 from trova.api.middleware import GuardMiddleware, MetricsMiddleware
 from trova.api.responses import JsonResponse, error_response
 from trova.api.routes import account, bulks, callbacks, explain, export, health, phone
-from trova.errors import ApiError, DatabaseUnavailable
+from trova.errors import ApiError
 from trova.settings import Settings
 from trova.store import Database
 from trova.web import install as install_web
@@ -43,10 +44,7 @@ _STATUS_TEXT = {404: "Not found", 405: "Method not allowed"}
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        if isinstance(exc, DatabaseUnavailable):
-            note_unavailable(exc)
-        headers = {**rate_limit_headers(request), **(exc.headers or {})}
-        return error_response(exc.status_code, exc.message, headers or None)
+        return api_error_response(request, exc)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -72,21 +70,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
-    """The routes themselves, through FastAPI's wrappers of included routers (none has a prefix)."""
-    for route in routes:
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from _leaf_routes(inner.routes)
-        else:
-            yield route
-
-
 def allowed_methods(app: FastAPI, scope: Any) -> str:
     """Every method some route serves on the request's path (Starlette's 405 names only the first
     route's), for the ``Allow`` header of a 405."""
     methods: set[str] = set()
-    for route in _leaf_routes(app.router.routes):
+    for route in leaf_routes(app.router.routes):
         found = getattr(route, "methods", None)
         if found and route.matches(scope)[0] is not Match.NONE:
             methods |= found
@@ -119,7 +107,7 @@ def unauth_guard_for(settings: Settings) -> service.UnauthGuard:
 
 def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter | None = None) -> FastAPI:
     """The ASGI app for ``settings`` and ``db``; a process has one app and one rate limiter."""
-    app = FastAPI(
+    app = TrovaApi(
         title="Trova",
         version="0.1.0",
         description="Self-hosted phone-number finder with the Enrow phone API.",

@@ -54,8 +54,32 @@ T = TypeVar("T")
 async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:
     """``call()`` on a thread of ``ctx.reads``, in the request's context (its id on log lines): the
     one trip to a thread of GET /phone/single and GET /account/info, without the capacity limiter
-    and cancel scope anyio's thread pool sets up around each call."""
-    return await asyncio.get_running_loop().run_in_executor(ctx.reads, copy_context().run, call)
+    and cancel scope anyio's thread pool sets up around each call, nor the chained futures of
+    ``run_in_executor``: the thread hands its outcome to the loop in one call."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = copy_context()
+
+    def work() -> None:
+        try:
+            result = context.run(call)
+        except BaseException as error:  # handed to the awaiting request as it is
+            loop.call_soon_threadsafe(_settle, future, None, error)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    ctx.reads.submit(work)
+    return await future
+
+
+def _settle(future: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
+    """Give ``future`` its outcome, unless its request was cancelled meanwhile."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
 
 
 def app_context(request: Request) -> Context:

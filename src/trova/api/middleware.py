@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import cache
+from random import getrandbits
 from typing import Any
 
 import anyio.to_thread
@@ -59,8 +60,20 @@ class MetricsMiddleware:
             route = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            REQUESTS.labels(method, label, str(status["code"])).inc()
-            LATENCY.labels(method, label).observe(time.perf_counter() - started)
+            _count(method, label, status["code"]).inc()
+            _timer(method, label).observe(time.perf_counter() - started)
+
+
+@cache
+def _count(method: str, route: str, status: int) -> Any:
+    """The counter of these labels (``labels()`` takes a lock and builds a key on every call)."""
+    return REQUESTS.labels(method, route, str(status))
+
+
+@cache
+def _timer(method: str, route: str) -> Any:
+    """The latency histogram of these labels."""
+    return LATENCY.labels(method, route)
 
 
 # --- guard: request id, header size, in-flight bound, one JSON 500 ------------------------------
@@ -134,7 +147,7 @@ class GuardMiddleware:
             self._size_thread_pool()
         begun = time.perf_counter()
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.match(given) else f"{getrandbits(128):032x}"
         token = request_id_var.set(request_id)
         id_header = (b"x-request-id", request_id.encode())
         started = False
