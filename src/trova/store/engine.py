@@ -139,7 +139,7 @@ def _install_postgres_liveness_check(engine: Engine) -> None:
 
     A server that stops or restarts, or ends the session (``pg_terminate_backend``), sends its
     ``FATAL`` message and closes the socket, so an idle connection it dropped has something to
-    read: that costs one ``select`` here, where a ping (``pool_pre_ping``) cost a round trip to the
+    read: that costs one ``poll`` here, where a ping (``pool_pre_ping``) cost a round trip to the
     server on every checkout. A readable socket, or one idle past :data:`PG_IDLE_PING_S` (a
     firewall may drop those silently), is pinged; a failed ping is a ``DisconnectionError``, on
     which the pool discards that connection and checks out another, so the request that finds it
@@ -170,8 +170,9 @@ def _has_input(dbapi_connection: Any) -> bool:
     healthy and idle, since the pool keeps no ``LISTEN``ing connection."""
     if dbapi_connection.closed:
         return True
-    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    return bool(readable)
+    poller = select.poll()  # not select.select: a busy server's descriptors pass 1024
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def _end_implicit_transaction(dbapi_connection: Any) -> None:
