@@ -115,6 +115,40 @@ def test_a_postgres_server_that_does_not_answer_is_database_unavailable() -> Non
         db.dispose()
 
 
+def _session_ids(db: Database) -> set[int]:
+    with db.read_single() as conn:
+        return {int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())}
+
+
+@pytest.mark.postgres
+def test_pooled_sessions_the_server_ended_are_replaced_before_anyone_uses_them() -> None:
+    """What a restart of PostgreSQL does to idle pooled connections, done by ``pg_terminate_backend``:
+    the next requests get new sessions, none sees an error (no ``pool_pre_ping`` round trip)."""
+    with postgres_with_another_session(busy_timeout_s=5) as (db, other):
+        upgrade(db)
+        with ThreadPoolExecutor(3) as pool:  # a few pooled connections, all idle afterwards
+            used = set().union(*pool.map(lambda _: _session_ids(db), range(3)))
+        ended = {
+            int(pid)
+            for (pid,) in other.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+        }
+        other.execute(
+            sa.text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid"), {"pids": list(ended)}
+        )
+        other.commit()
+        assert used <= ended
+        time.sleep(0.2)
+        for n in range(4):
+            probe(db, f"after-{n}")
+            assert not _session_ids(db) & ended
+        assert probes(db) == 4
+
+
 def test_without_unavailable_errors_the_driver_error_stays(tmp_path: Path) -> None:
     migrated(tmp_path / "trova.db").dispose()
     db = Database(f"sqlite:///file:{tmp_path / 'trova.db'}?mode=ro&uri=true")

@@ -34,8 +34,12 @@ def test_batches_cut_rows_in_order() -> None:
 
 
 _ACCOUNT = sa.select(
-    accounts.c.id, accounts.c.name, accounts.c.phone_enabled, accounts.c.created_at,
-    accounts.c.upstream_budget_per_month, accounts.c.webhook_url,
+    accounts.c.id,
+    accounts.c.name,
+    accounts.c.phone_enabled,
+    accounts.c.created_at,
+    accounts.c.upstream_budget_per_month,
+    accounts.c.webhook_url,
 ).where(accounts.c.name == sa.bindparam("name"), accounts.c.phone_enabled == sa.true())
 _MISSING = sa.select(sa.table("no_such_table", sa.column("x")).c.x).where(sa.literal_column("1") == 1)
 

@@ -14,6 +14,7 @@ one ``INSERT … SELECT … ON CONFLICT DO NOTHING``, since ``COPY`` itself cann
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
@@ -41,7 +42,13 @@ def execute_many(
     batch = list(rows)
     if not batch:
         return
-    compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect))
+    _execute_compiled(conn, cast(SQLCompiler, statement.compile(dialect=conn.dialect)), names, batch)
+
+
+def _execute_compiled(
+    conn: Connection, compiled: SQLCompiler, names: Sequence[str], batch: list[Sequence[Any]]
+) -> None:
+    """:func:`execute_many` of a statement already compiled for ``conn``'s dialect."""
     columns = _converted_columns(conn, compiled, names, batch)
     if compiled.positiontup is not None:
         conn.exec_driver_sql(compiled.string, list(_rows(columns, compiled.positiontup, len(batch))))
@@ -80,14 +87,30 @@ def insert_many(
     *,
     ignore: bool = False,
 ) -> None:
-    """Insert rows (values in ``columns`` order); with ``ignore``, rows that conflict are skipped."""
-    base = insert_ignore(conn, table) if ignore else sa.insert(table)
-    statement = base.values({name: sa.bindparam(name) for name in columns})
+    """Insert rows (values in ``columns`` order); with ``ignore``, rows that conflict are skipped.
+
+    The statement is compiled once per table, columns and dialect (:func:`_compiled_insert`): a
+    POST /phone/single inserts one search, and compiling its insert afresh cost more than running it.
+    """
     batch = list(rows)
-    if conn.dialect.name == "postgresql" and len(batch) >= COPY_MIN_ROWS:
-        _copy_in(conn, table, columns, batch, statement, ignore=ignore)
+    if not batch:
         return
-    execute_many(conn, statement, columns, batch)
+    compiled = _compiled_insert(conn.dialect, table, tuple(columns), ignore)
+    if conn.dialect.name == "postgresql" and len(batch) >= COPY_MIN_ROWS:
+        _copy_in(conn, table, columns, batch, compiled, ignore=ignore)
+        return
+    _execute_compiled(conn, compiled, columns, batch)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_insert(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], ignore: bool
+) -> SQLCompiler:
+    """The insert of ``columns`` into ``table`` (conflicts skipped with ``ignore``), compiled for
+    ``dialect``; kept, as a compiled statement depends on nothing else."""
+    base = insert_ignore(dialect, table) if ignore else sa.insert(table)
+    statement = base.values({name: sa.bindparam(name) for name in columns})
+    return statement.compile(dialect=dialect)
 
 
 def _copy_in(
@@ -95,12 +118,11 @@ def _copy_in(
     table: sa.Table,
     columns: Sequence[str],
     batch: list[Sequence[Any]],
-    statement: ClauseElement,
+    compiled: SQLCompiler,
     *,
     ignore: bool,
 ) -> None:
     """``COPY`` the rows into ``table`` (PostgreSQL), through a temporary table when ``ignore``."""
-    compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect))
     values = _converted_columns(conn, compiled, columns, batch)
     names = ", ".join(f'"{name}"' for name in columns)
     target = f'"{table.name}"'

@@ -25,8 +25,11 @@ Within a process, waiting writes are served in arrival order (``store.gate.FifoG
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import select
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -118,9 +121,65 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = DEFA
         )
         _install_sqlite_hooks(engine, int(busy_timeout_s * 1000))
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # Every connection opened is kept (no overflow): an overflow connection is closed as soon as it
+    # is returned, so a burst above the pool's size paid a new server process on every checkout.
+    engine = sa.create_engine(url, pool_size=2 * pool_size, max_overflow=0)
     _install_postgres_hooks(engine, int(busy_timeout_s * 1000))
+    _install_postgres_liveness_check(engine)
     return engine
+
+
+PG_IDLE_PING_S = 30.0
+"""A pooled PostgreSQL connection idle this long is pinged before use whatever its socket says."""
+_CHECKED_IN_AT = "trova_checked_in_at"
+
+
+def _install_postgres_liveness_check(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only when it may be dead, instead of on every checkout.
+
+    A server that stops or restarts, or ends the session (``pg_terminate_backend``), sends its
+    ``FATAL`` message and closes the socket, so an idle connection it dropped has something to
+    read: that costs one ``poll`` here, where a ping (``pool_pre_ping``) cost a round trip to the
+    server on every checkout. A readable socket, or one idle past :data:`PG_IDLE_PING_S` (a
+    firewall may drop those silently), is pinged; a failed ping is a ``DisconnectionError``, on
+    which the pool discards that connection and checks out another, so the request that finds it
+    never sees the error.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.pop(_CHECKED_IN_AT, None)
+        if checked_in is None:
+            return  # a connection just opened
+        if time.monotonic() - checked_in < PG_IDLE_PING_S and not _has_input(dbapi_connection):
+            return
+        try:
+            dbapi_connection.execute("SELECT 1").close()
+        except Exception as error:
+            raise sa.exc.DisconnectionError(f"pooled connection found dead: {error}") from error
+        finally:
+            _end_implicit_transaction(dbapi_connection)
+
+
+def _has_input(dbapi_connection: Any) -> bool:
+    """True when the server sent something to an idle connection (or closed it): never while it is
+    healthy and idle, since the pool keeps no ``LISTEN``ing connection."""
+    if dbapi_connection.closed:
+        return True
+    poller = select.poll()  # not select.select: a busy server's descriptors pass 1024
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+def _end_implicit_transaction(dbapi_connection: Any) -> None:
+    """Roll back the transaction psycopg opened for the ping (outside ``autocommit``)."""
+    if not dbapi_connection.closed and not dbapi_connection.autocommit:
+        with contextlib.suppress(Exception):
+            dbapi_connection.rollback()
 
 
 def _install_postgres_hooks(engine: Engine, lock_timeout_ms: int) -> None:

@@ -205,8 +205,11 @@ webhook_attempts = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column(
-        "message_id", sa.String(64), sa.ForeignKey("webhook_messages.id", ondelete="CASCADE"),
-        nullable=False, index=True,
+        "message_id",
+        sa.String(64),
+        sa.ForeignKey("webhook_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     ),
     sa.Column("attempted_at", sa.DateTime, nullable=False),
     sa.Column("status_code", sa.Integer, nullable=True),
@@ -330,9 +333,7 @@ audit_events = sa.Table(
 audit_subjects = sa.Table(
     "audit_subjects",
     metadata,
-    sa.Column(
-        "audit_id", sa.Integer, sa.ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("audit_id", sa.Integer, sa.ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("key_hash", sa.String(64), primary_key=True),
     sa.Index("ix_audit_subjects_key_hash", "key_hash"),
 )
