@@ -109,7 +109,11 @@ def test_the_worker_loop_runs_the_step_until_stopped(db: Database) -> None:
 def test_the_worker_loop_backs_off_from_a_database_that_cannot_write(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    upgrade(Database(sqlite_url))
+    writable = Database(sqlite_url)
+    upgrade(writable)
+    with writable.write() as conn:
+        new_batch(conn, [(0, 0)])  # work to claim: an idle worker only reads
+    writable.dispose()
     read_only = Database(
         sqlite_url.replace("sqlite:///", "sqlite:///file:") + "?mode=ro&uri=true", unavailable_errors=True
     )
