@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from trova.errors import DatabaseUnavailable
 from trova.jobs import repository as repo
@@ -55,6 +55,15 @@ class JobStep(Protocol):
     """
 
     def __call__(self, job: Job, /) -> bool: ...
+
+
+@runtime_checkable
+class ManyJobStep(JobStep, Protocol):
+    """A :class:`JobStep` that can also run several small jobs claimed together
+    (:func:`claim_jobs`), so as to record them in one write transaction; the same contract, for
+    each job, and their leases kept by the caller. Returns how many were recorded."""
+
+    def run_many(self, jobs: Sequence[Job], /) -> int: ...
 
 
 def worker_id(slot: int = 0) -> str:
@@ -198,8 +207,11 @@ def run_once(db: Database, settings: Settings, step: JobStep, owner: str) -> int
         step(claimed[0])
     elif claimed:
         with LeaseKeeper(db, settings, *claimed):
-            for job in claimed:
-                step(job)
+            if isinstance(step, ManyJobStep):
+                step.run_many(claimed)
+            else:
+                for job in claimed:
+                    step(job)
     return len(claimed)
 
 
