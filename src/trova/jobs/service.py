@@ -71,10 +71,11 @@ def worker_id(slot: int = 0) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:8]}"
 
 
-SMALL_JOB_SIZE = 10
-"""A job of at most this many searches (a single search is one) is cheap to run: a worker that
-claims one also claims the small jobs behind it, up to :data:`SMALL_JOBS_PER_CLAIM`, in the same
-write transaction."""
+SMALL_JOB_SIZE = 1
+"""A job of at most this many searches (every ``POST /phone/single`` makes one of one search) is
+cheap to run: a worker that claims one also claims the small jobs behind it, up to
+:data:`SMALL_JOBS_PER_CLAIM`, in the same write transaction. Larger jobs (the chunks of a bulk)
+are claimed one at a time, so that the workers share them."""
 SMALL_JOBS_PER_CLAIM = 32
 
 
