@@ -317,7 +317,7 @@ def test_single_jobs_claimed_together_are_recorded_together_each_fenced(db: Data
             sa.select(jobs_table.c.status, jobs_table.c.lease_owner).order_by(jobs_table.c.id)
         ).all()
         outcomes = conn.execute(sa.select(job_attempts.c.outcome).order_by(job_attempts.c.id)).scalars().all()
-        assert balances(conn, account.id) == Split(120, 0)  # 3 × 40 taken, nobody's refunded
+        assert balances(conn, account.id) == Split(120, 0)  # 3 x 40 taken, nobody's refunded
     assert [tuple(row) for row in rows] == [("running", "w2"), ("done", None), ("done", None)]
     assert outcomes == ["lost", "done", "done", None]
     assert jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, finder)) == 0  # w2 holds the first

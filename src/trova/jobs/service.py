@@ -76,7 +76,8 @@ SMALL_JOB_SIZE = 1
 cheap to run: a worker that claims one also claims the small jobs behind it, up to
 :data:`SMALL_JOBS_PER_CLAIM`, in the same write transaction. Larger jobs (the chunks of a bulk)
 are claimed one at a time, so that the workers share them."""
-SMALL_JOBS_PER_CLAIM = 32
+SMALL_JOBS_PER_CLAIM = 8
+"""Not more: their record transaction holds the write lock that the API's POSTs wait for."""
 
 
 def claim_jobs(db: Database, settings: Settings, owner: str, limit: int = 1) -> list[Job]:
