@@ -63,7 +63,7 @@ def test_the_worker_child_processes_batches_is_restarted_and_dies_with_the_serve
     )
     assert import_paths(db, [contacts]).records_stored == PEOPLE
     db.dispose()
-    # a poll interval longer than the test: only the API's wake-up through the pipe can be this quick
+    # a poll interval longer than the test: only the API's wake-up through the socket can be this quick
     env = {"TROVA_DATABASE_URL": url, "TROVA_LOG_LEVEL": "warning", "TROVA_WORKER_POLL_INTERVAL_S": "600"}
     key = run_trova("accounts", "create", "child", "--credits", "100000", env=env).stdout.splitlines()[-1]
     server = TrovaServer(env, cwd=tmp_path, log_path=tmp_path / "serve.log").start()
