@@ -20,7 +20,9 @@ Measured: ``GET /phone/single`` (a found result) and ``GET /account/info`` at 10
 ``/healthz`` at 10 connections, and 200 connections of mixed traffic (40% account info, 30% GET
 single, 20% POST single, 10% health) against ``--workers 1`` and ``--workers 2``. Each figure is
 printed with the load average of the machine when it was taken, and the ratios the issue's targets
-are about are printed at the end.
+are about are printed at the end. A point with POSTs also prints its jobs by status at its end:
+workers that fall behind (threads of a busy API process) leave their work queued, which the
+request rate does not show.
 
 The load generator is not the server's bottleneck: it runs in ``--client-procs`` separate
 processes (default 2), each an asyncio loop speaking raw HTTP/1.1 keep-alive over its share of the
@@ -262,6 +264,17 @@ def show(label: str, figure: dict[str, Any]) -> None:
     )
     if figure["errors"]:
         print(f"    errors: {', '.join(figure['error_kinds'])}")
+    if "jobs" in figure:
+        print(f"    jobs at the end: {figure['jobs']} (queued or running: work its POSTs left undone)")
+
+
+def job_counts(db_file: Path) -> dict[str, int]:
+    """Jobs by status: a point whose POSTs' jobs pile up as ``queued`` did not do their work."""
+    import sqlite3
+
+    with sqlite3.connect(db_file) as conn:
+        rows = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+    return {str(status): int(count) for status, count in rows}
 
 
 def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -345,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         ) -> None:
             load(port, key, search_id, mix, connections, 1.0, args.client_procs)  # warm-up
             figures[label] = load(port, key, search_id, mix, connections, seconds, args.client_procs)
+            if any(kind == "post" for kind, _ in mix):
+                figures[label]["jobs"] = job_counts(db_file)
             show(label, figures[label])
 
         if args.only != "mix":

@@ -63,7 +63,7 @@ def test_the_worker_child_processes_batches_is_restarted_and_dies_with_the_serve
     )
     assert import_paths(db, [contacts]).records_stored == PEOPLE
     db.dispose()
-    # a poll interval longer than the test: only the API's wake-up through the pipe can be this quick
+    # a poll interval longer than the test: only the API's wake-up through the socket can be this quick
     env = {"TROVA_DATABASE_URL": url, "TROVA_LOG_LEVEL": "warning", "TROVA_WORKER_POLL_INTERVAL_S": "600"}
     key = run_trova("accounts", "create", "child", "--credits", "100000", env=env).stdout.splitlines()[-1]
     server = TrovaServer(env, cwd=tmp_path, log_path=tmp_path / "serve.log").start()
@@ -89,3 +89,29 @@ def test_the_worker_child_processes_batches_is_restarted_and_dies_with_the_serve
     _gone, alive = psutil.wait_procs(family, timeout=30)
     assert alive == [], [p.pid for p in alive]
     assert not worker.is_running()
+
+
+def test_every_api_process_of_serve_workers_wakes_the_worker_child(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'trova.db'}"
+    upgrade(Database(url))
+    # a poll interval longer than the test: a single search done in time was woken up, by the API
+    # process that took it (with --workers 2 the supervisor serves no request itself)
+    env = {"TROVA_DATABASE_URL": url, "TROVA_LOG_LEVEL": "warning", "TROVA_WORKER_POLL_INTERVAL_S": "600"}
+    key = run_trova("accounts", "create", "woken", "--credits", "1000", env=env).stdout.splitlines()[-1]
+    server = TrovaServer(env, args=("serve", "--workers", "2"), cwd=tmp_path, log_path=tmp_path / "serve.log")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.base_url, headers={"x-api-key": key}, timeout=30) as client:
+            for n in range(6):  # the first may be found by the child's first look; the others not
+                created = client.post(
+                    "/phone/single", json={"linkedin_url": f"https://www.linkedin.com/in/w{n}"}
+                )
+                assert created.status_code == 201, created.text
+                search_id = created.json()["id"]
+
+                def done(search_id: str = search_id) -> bool:
+                    return client.get("/phone/single", params={"id": search_id}).status_code == 200
+
+                wait_for(done, f"search {n} done")
+    finally:
+        server.stop()

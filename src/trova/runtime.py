@@ -5,7 +5,8 @@
 a child process it supervises (:func:`worker_process`; ``TROVA_WORKER_PROCESS=false``: as threads
 of the API process), so that the workers' CPU never competes with the API for the interpreter lock;
 the child dies with the server (``trova.lifeline``), is started again if it dies alone, is woken
-by the API's :func:`notify_work` through a pipe and relays its counters to the server's
+by the :func:`notify_work` of the API process (or of each of ``--workers N``) through a unix
+datagram socket (``jobs.notify.wakeup_socket``) and relays its counters to the server's
 ``/metrics`` (``trova.metrics``). ``serve --no-worker`` runs the API alone.
 
 Every loop takes a stop event and returns soon after it is set (SIGTERM sets it), so a
@@ -19,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -29,7 +31,14 @@ from trova.api.logs import configure_logging
 from trova.batches.step import BatchStep
 from trova.erasure.retention import retention_loop
 from trova.finder.service import Finder
-from trova.jobs.notify import listen_for_work, notify_work, receive_wakeups, relay_wakeups, stop_relaying
+from trova.jobs.notify import (
+    listen_for_work,
+    notify_work,
+    receive_wakeups,
+    relay_wakeups,
+    stop_relaying,
+    wakeup_socket,
+)
 from trova.jobs.service import worker_loop
 from trova.lifeline import die_with_parent, supervise
 from trova.metrics import add_child, remove_child
@@ -113,6 +122,9 @@ class Runtime:
         self.child = child
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.wake_address: str | None = None
+        """Where the worker child receives wake-ups (``child=True``, once started): every API
+        process of ``serve --workers N`` is given it (``jobs.notify.relay_wakeups``)."""
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         def guarded() -> None:
@@ -131,7 +143,9 @@ class Runtime:
         if not self.workers:
             return self
         if self.child:
-            self._spawn("trova-workers", self._supervise_child)
+            wakeups, self.wake_address = wakeup_socket()
+            address = self.wake_address
+            self._spawn("trova-workers", lambda: self._supervise_child(wakeups, address))
             return self
         for slot in range(self.settings.worker_concurrency):
             self._spawn(
@@ -143,11 +157,10 @@ class Runtime:
             self._spawn(name, lambda loop=loop: loop(self.settings, self.db, self.stop_event))  # type: ignore[misc]
         return self
 
-    def _supervise_child(self) -> None:
+    def _supervise_child(self, wakeups: socket.socket, address: str) -> None:
         context = multiprocessing.get_context("spawn")
-        wake_reader, wake_writer = context.Pipe(duplex=False)
         metrics_here, metrics_there = context.Pipe()
-        relay = relay_wakeups(wake_writer.fileno())
+        relay = relay_wakeups(address)
         asked = threading.Lock()
 
         def child_metrics() -> bytes | None:
@@ -161,7 +174,7 @@ class Runtime:
         try:
             supervise(
                 worker_process,
-                (self.settings, os.getpid(), wake_reader, metrics_there),
+                (self.settings, os.getpid(), wakeups, metrics_there),
                 name="trova-workers",
                 stop=self.stop_event,
                 grace_s=WORKER_STOP_GRACE_S,
@@ -170,8 +183,9 @@ class Runtime:
         finally:
             remove_child(child_metrics)
             stop_relaying(relay)
-            for end in (wake_reader, wake_writer, metrics_here, metrics_there):
+            for end in (metrics_here, metrics_there):
                 end.close()
+            wakeups.close()
 
     def stop(self, timeout_s: float = WORKER_STOP_GRACE_S + 5) -> None:
         """Ask every loop to stop and wait for them (a bounded time: they are daemon threads)."""
@@ -202,7 +216,7 @@ def _answer_metrics(conn: Connection) -> None:
             return
 
 
-def worker_process(settings: Settings, parent_pid: int, wakeups: Connection, metrics: Connection) -> None:
+def worker_process(settings: Settings, parent_pid: int, wakeups: socket.socket, metrics: Connection) -> None:
     """The worker child of ``trova serve`` (module docstring): dies with ``parent_pid``; SIGTERM
     lets the workers finish the chunks in hand."""
     die_with_parent(parent_pid)
@@ -210,7 +224,7 @@ def worker_process(settings: Settings, parent_pid: int, wakeups: Connection, met
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     configure_logging(settings.log_level, settings.log_format)
-    threading.Thread(target=receive_wakeups, args=(wakeups.fileno(),), name="wakeups", daemon=True).start()
+    threading.Thread(target=receive_wakeups, args=(wakeups,), name="wakeups", daemon=True).start()
     threading.Thread(target=_answer_metrics, args=(metrics,), name="metrics", daemon=True).start()
     db = database_for(settings)
     try:

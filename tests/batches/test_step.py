@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
@@ -296,3 +297,27 @@ def test_a_nul_character_stored_in_a_search_fails_only_that_search(db: Database)
     # a stored search with a NUL no longer validates: it is never sent to the store (PostgreSQL would
     # refuse the NUL in a text parameter), and answers not_found like any search that identifies nobody
     assert errors == {}
+
+
+def test_single_jobs_claimed_together_are_recorded_together_each_fenced(db: Database) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=200).account
+        for name in ("ada", "bob", "nobody"):
+            batches.submit(conn, account, Submission("single", (NewSearch(li(name)),)), SETTINGS)
+    claimed = jobs.claim_jobs(db, SETTINGS, "w1")
+    assert len(claimed) == 3  # one claim for the small jobs queued together
+    later = utcnow() + dt.timedelta(days=1)
+    with db.write() as conn:  # the first one's lease lost: another worker took it
+        (stolen,) = jobs_repo.claim(conn, owner="w2", limit=1, now=later, lease_until=later)
+    assert stolen.id == claimed[0].id
+    finder = TableFinder(db, {"ada": found("p:1"), "bob": found("p:2")})
+    assert BatchStep(db, SETTINGS, finder).run_many(claimed) == 2
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(jobs_table.c.status, jobs_table.c.lease_owner).order_by(jobs_table.c.id)
+        ).all()
+        outcomes = conn.execute(sa.select(job_attempts.c.outcome).order_by(job_attempts.c.id)).scalars().all()
+        assert balances(conn, account.id) == Split(120, 0)  # 3 x 40 taken, nobody's refunded
+    assert [tuple(row) for row in rows] == [("running", "w2"), ("done", None), ("done", None)]
+    assert outcomes == ["lost", "done", "done", None]
+    assert jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, finder)) == 0  # w2 holds the first

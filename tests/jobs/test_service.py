@@ -109,7 +109,11 @@ def test_the_worker_loop_runs_the_step_until_stopped(db: Database) -> None:
 def test_the_worker_loop_backs_off_from_a_database_that_cannot_write(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    upgrade(Database(sqlite_url))
+    writable = Database(sqlite_url)
+    upgrade(writable)
+    with writable.write() as conn:
+        new_batch(conn, [(0, 0)])  # work to claim: an idle worker only reads
+    writable.dispose()
     read_only = Database(
         sqlite_url.replace("sqlite:///", "sqlite:///file:") + "?mode=ro&uri=true", unavailable_errors=True
     )
@@ -126,3 +130,30 @@ def test_the_worker_loop_backs_off_from_a_database_that_cannot_write(
     # 0.05 s doubling: tries at 0, 0.05, 0.15, 0.35, 0.75, 1.55 s; without backoff about 30.
     assert 2 <= len(lines) <= 7
     assert all(record.exc_info is None and "readonly" in record.getMessage() for record in lines)
+
+
+def test_a_claim_of_a_small_job_takes_the_small_jobs_behind_it_and_no_large_one(db: Database) -> None:
+    with db.write() as conn:
+        new_batch(conn, [(0, 0), (1, 1), (2, 2 + jobs.SMALL_JOB_SIZE), (3 + jobs.SMALL_JOB_SIZE,) * 2])
+    first = jobs.claim_jobs(db, SETTINGS, "w")
+    assert [job.first_idx for job in first] == [0, 1, 3 + jobs.SMALL_JOB_SIZE]
+    assert len({job.attempt_id for job in first}) == 3
+    (large,) = jobs.claim_jobs(db, SETTINGS, "w")
+    assert large.first_idx == 2
+    assert jobs.claim_jobs(db, SETTINGS, "w") == []
+
+
+def test_a_claim_of_a_large_job_takes_it_alone(db: Database) -> None:
+    with db.write() as conn:
+        new_batch(conn, [(0, jobs.SMALL_JOB_SIZE), (jobs.SMALL_JOB_SIZE + 1,) * 2])
+    assert [job.first_idx for job in jobs.claim_jobs(db, SETTINGS, "w")] == [0]
+    assert [job.first_idx for job in jobs.claim_jobs(db, SETTINGS, "w")] == [jobs.SMALL_JOB_SIZE + 1]
+
+
+def test_an_idle_worker_looks_without_writing(sqlite_url: str) -> None:
+    upgrade(Database(sqlite_url))
+    read_only = Database(sqlite_url.replace("sqlite:///", "sqlite:///file:") + "?mode=ro&uri=true")
+    try:
+        assert jobs.claim_jobs(read_only, SETTINGS, "w") == []
+    finally:
+        read_only.dispose()

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
+from sqlalchemy.engine import Connection
 
 from trova.accounts.service import get_account
 from trova.batches import repository as batches_repo
@@ -149,38 +150,60 @@ def record(
     ``errors`` are (search id, error text) of searches that raised alone: one ``search_errors`` row
     each, written with their not_found outcome.
     """
-    now = utcnow()
     with db.write() as conn:
-        if not jobs_repo.still_held(conn, job):
-            jobs_repo.close_attempt(conn, job, "lost", now=now)
-            return False
-        batch = batches_repo.get_batch(conn, job.batch_id)
-        pending = batches_repo.pending_searches(
-            conn, job.batch_id, job.first_idx, job.last_idx, with_params=False
+        fresh = write_record(conn, job, outcomes, searches=searches, errors=errors, gave_up=gave_up)
+    counted(fresh, gave_up=gave_up)
+    return fresh is not None
+
+
+def write_record(
+    conn: Connection,
+    job: Job,
+    outcomes: Sequence[SearchOutcome],
+    *,
+    searches: Mapping[str, Search | None] | None = None,
+    errors: Sequence[tuple[str, str]] = (),
+    gave_up: bool = False,
+) -> list[SearchOutcome] | None:
+    """What :func:`record` writes, in the caller's transaction: the outcomes recorded, or None (and
+    only the attempt closed as lost) when the lease was lost."""
+    now = utcnow()
+    if not jobs_repo.still_held(conn, job):
+        jobs_repo.close_attempt(conn, job, "lost", now=now)
+        return None
+    batch = batches_repo.get_batch(conn, job.batch_id)
+    pending = batches_repo.pending_searches(
+        conn, job.batch_id, job.first_idx, job.last_idx, with_params=False
+    )
+    still_pending = {search.id for search in pending}
+    fresh = [outcome for outcome in outcomes if outcome.search_id in still_pending]
+    if gave_up:
+        fresh = [SearchOutcome(search_id=search.id, qualification="not_found") for search in pending]
+    errored = [(sid, text) for sid, text in errors if sid in still_pending and not gave_up]
+    batches_repo.insert_search_errors(conn, errored, job_id=job.id, now=now)
+    jobs_repo.finish(conn, job, "failed" if gave_up else "done", now=now)
+    jobs_repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
+    if batch is not None:
+        fresh = screen_outcomes(conn, searches or {}, fresh)
+        batches.record_outcomes(conn, batch, pending, fresh)
+        audit_outcomes(
+            conn,
+            account_id=batch.account_id,
+            batch_id=batch.id,
+            searches=searches or {},
+            outcomes=fresh,
+            now=now,
         )
-        still_pending = {search.id for search in pending}
-        fresh = [outcome for outcome in outcomes if outcome.search_id in still_pending]
-        if gave_up:
-            fresh = [SearchOutcome(search_id=search.id, qualification="not_found") for search in pending]
-        errored = [(sid, text) for sid, text in errors if sid in still_pending and not gave_up]
-        batches_repo.insert_search_errors(conn, errored, job_id=job.id, now=now)
-        jobs_repo.finish(conn, job, "failed" if gave_up else "done", now=now)
-        jobs_repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
-        if batch is not None:
-            fresh = screen_outcomes(conn, searches or {}, fresh)
-            batches.record_outcomes(conn, batch, pending, fresh)
-            audit_outcomes(
-                conn,
-                account_id=batch.account_id,
-                batch_id=batch.id,
-                searches=searches or {},
-                outcomes=fresh,
-                now=now,
-            )
+    return fresh
+
+
+def counted(fresh: Sequence[SearchOutcome] | None, *, gave_up: bool = False) -> None:
+    """The counters of a committed :func:`write_record`."""
+    if fresh is None:
+        return
     for outcome in fresh:
         SEARCHES_RESOLVED.labels(outcome.qualification).inc()
     JOBS_PROCESSED.labels("failed" if gave_up else "done").inc()
-    return True
 
 
 def release_after_error(db: Database, settings: Settings, job: Job, error: str) -> None:
@@ -191,26 +214,83 @@ def release_after_error(db: Database, settings: Settings, job: Job, error: str) 
     requeue(db, job, error)
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A job's outcomes, ready to record (:func:`record`, :func:`write_record`)."""
+
+    job: Job
+    outcomes: list[SearchOutcome]
+    searches: dict[str, Search | None]
+    errors: list[tuple[str, str]]
+
+
+def resolve_job(db: Database, settings: Settings, finder: Finder, job: Job) -> Resolved:
+    """Read a claimed job's pending searches and resolve them (the lease is the caller's to keep)."""
+    del settings
+    pending = read_pending(db, job)
+    searches = normalised(pending)
+    with spending_for(spend_scope(db, job)):
+        resolution = resolve_isolated(finder, searches)
+    by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
+    errors = [(pending[i].id, text) for i, text in sorted(resolution.errors.items())]
+    return Resolved(job, batches.outcomes_for(pending, resolution.answers), by_id, errors)
+
+
+def _failed(db: Database, settings: Settings, job: Job) -> None:
+    error = traceback.format_exc(limit=5)
+    log.exception("job %s of batch %s failed (attempt %s)", job.id, job.batch_id, job.attempts)
+    JOBS_PROCESSED.labels("error").inc()
+    release_after_error(db, settings, job, error)
+
+
 def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
     """Run one claimed job to its end; True when its results were recorded."""
     if job.attempts > settings.job_max_attempts:
         return record(db, job, (), gave_up=True)
     try:
         with LeaseKeeper(db, settings, job):
-            pending = read_pending(db, job)
-            searches = normalised(pending)
-            with spending_for(spend_scope(db, job)):
-                resolution = resolve_isolated(finder, searches)
-        by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
-        errors = [(pending[i].id, text) for i, text in sorted(resolution.errors.items())]
-        outcomes = batches.outcomes_for(pending, resolution.answers)
-        return record(db, job, outcomes, searches=by_id, errors=errors)
+            done = resolve_job(db, settings, finder, job)
+        return record(db, job, done.outcomes, searches=done.searches, errors=done.errors)
     except Exception:
-        error = traceback.format_exc(limit=5)
-        log.exception("job %s of batch %s failed (attempt %s)", job.id, job.batch_id, job.attempts)
-        JOBS_PROCESSED.labels("error").inc()
-        release_after_error(db, settings, job, error)
+        _failed(db, settings, job)
         return False
+
+
+def process_many(db: Database, settings: Settings, finder: Finder, claimed: Sequence[Job]) -> int:
+    """Run small jobs claimed together (``jobs.claim_jobs``; their leases kept by the caller): each
+    resolved on its own, all recorded in one write transaction, each fenced in it; a job that fails
+    alone is handled as in :func:`process`, and if the shared transaction fails, each job is
+    recorded in its own. Returns how many were recorded.
+
+    On SQLite every write transaction takes the file's one write lock, which the API's POSTs wait
+    for: one for many single searches instead of one each."""
+    ready: list[Resolved] = []
+    recorded = 0
+    for job in claimed:
+        if job.attempts > settings.job_max_attempts:
+            recorded += record(db, job, (), gave_up=True)
+            continue
+        try:
+            ready.append(resolve_job(db, settings, finder, job))
+        except Exception:
+            _failed(db, settings, job)
+    try:
+        with db.write() as conn:
+            written = [
+                write_record(conn, done.job, done.outcomes, searches=done.searches, errors=done.errors)
+                for done in ready
+            ]
+    except Exception:
+        log.warning("recording %s jobs together failed, recording each alone", len(ready), exc_info=True)
+        for done in ready:
+            try:
+                recorded += record(db, done.job, done.outcomes, searches=done.searches, errors=done.errors)
+            except Exception:
+                _failed(db, settings, done.job)
+        return recorded
+    for fresh in written:
+        counted(fresh)
+    return recorded + sum(fresh is not None for fresh in written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,3 +308,7 @@ class BatchStep:
     def __call__(self, job: Job, /) -> bool:
         """Run one claimed job to its end (:func:`process`); True when its results were recorded."""
         return process(self.db, self.settings, self.finder, job)
+
+    def run_many(self, claimed: Sequence[Job], /) -> int:
+        """Run small jobs claimed together (:func:`process_many`); how many were recorded."""
+        return process_many(self.db, self.settings, self.finder, claimed)

@@ -148,13 +148,16 @@ def _print_demo(key: str, key_file: Path, host: str, port: int, imported: str | 
 
 def api_process_app() -> Any:
     """The app of one API process of ``trova serve --workers N`` (uvicorn imports it by name in each
-    process it starts): the settings and database of the process's environment, no background loops.
+    process it starts): the settings and database of the process's environment, no background loops;
+    its submissions wake the worker child (``TROVA_WAKE_ADDRESS``).
     The process dies with the ``serve`` process that started it (``trova.lifeline``)."""
     from trova.api.app import create_app
     from trova.api.protocol import bind_limits
+    from trova.jobs.notify import relay_wakeups_from_env
     from trova.lifeline import die_with_parent_from_env
 
     die_with_parent_from_env()
+    relay_wakeups_from_env()
     current = settings()
     _configure_logging(current)
     bind_limits(current)
@@ -216,9 +219,12 @@ def serve_command(
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
+            from trova.jobs.notify import WAKE_ADDRESS_ENV
             from trova.lifeline import PARENT_PID_ENV
 
             os.environ[PARENT_PID_ENV] = str(os.getpid())
+            if runtime.wake_address is not None:
+                os.environ[WAKE_ADDRESS_ENV] = runtime.wake_address
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         else:
             uvicorn.Server(config).run()

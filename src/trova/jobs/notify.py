@@ -4,9 +4,9 @@ Two mechanisms feed one in-process :class:`WorkSignal`:
 
 * **In-process**: the API handler that committed a batch calls :func:`notify_work`, which wakes the
   embedded workers of the same process at once, and the workers of the child process ``trova serve``
-  starts (:func:`relay_wakeups` in the parent, :func:`receive_wakeups` in the child, over a pipe):
-  the only mechanism on SQLite, where every process shares one file and no server can relay a
-  message.
+  starts (:func:`relay_wakeups` in the API process or processes, :func:`receive_wakeups` in the
+  child, over a unix datagram socket): the only mechanism on SQLite, where every process shares
+  one file and no server can relay a message.
 * **PostgreSQL ``LISTEN/NOTIFY``**: :func:`announce` sends ``NOTIFY trova_jobs`` inside the
   transaction that inserts jobs; PostgreSQL delivers it only when that transaction commits (and
   never if it rolls back), so a woken worker always finds the jobs. Every worker-running process
@@ -23,7 +23,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+import sys
+import tempfile
 import threading
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -94,21 +98,57 @@ def notify_work() -> None:
         relay()
 
 
-def relay_wakeups(fd: int) -> Callable[[], None]:
-    """Make :func:`notify_work` also write one byte to ``fd``, a pipe read by a child's
-    :func:`receive_wakeups`; returns the relay, for :func:`stop_relaying`.
+WAKE_ADDRESS_ENV = "TROVA_WAKE_ADDRESS"
+"""Where ``trova serve --workers N`` tells its API processes the worker child's wake-up address."""
 
-    The write never blocks the API: ``fd`` is made non-blocking and a full pipe (the child is
-    behind, or being restarted) drops the byte, since the wake-ups already queued will do.
+
+def wakeup_socket() -> tuple[socket.socket, str]:
+    """A datagram socket for a worker child to receive wake-ups on, and its address for
+    :func:`relay_wakeups`: on Linux a name in the abstract namespace (no file to clean up), else a
+    file in a private temporary directory.
+
+    The serving process binds it before it starts its API processes and hands it to every
+    incarnation of the child, so wake-ups sent while the child restarts wait in it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"trova-wakeups-{os.getpid()}-{uuid.uuid4().hex}"
+    if sys.platform.startswith("linux"):
+        sock.bind("\0" + name)
+        return sock, "@" + name
+    path = os.path.join(tempfile.mkdtemp(prefix="trova-"), "wakeups")
+    sock.bind(path)
+    return sock, path
+
+
+def _socket_address(address: str) -> str:
+    return "\0" + address[1:] if address.startswith("@") else address
+
+
+def relay_wakeups(address: str) -> Callable[[], None]:
+    """Make :func:`notify_work` also send one datagram to ``address`` (:func:`wakeup_socket`), read
+    by a worker child's :func:`receive_wakeups`; returns the relay, for :func:`stop_relaying`.
+
+    Any process can send there: the API process of ``trova serve`` and each API process of
+    ``serve --workers N`` (:func:`relay_wakeups_from_env`). The send never blocks the API: a full
+    queue (the child is behind) drops the datagram, since the wake-ups already queued will do.
     """
-    os.set_blocking(fd, False)
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender.setblocking(False)
+    target = _socket_address(address)
 
     def relay() -> None:
         with contextlib.suppress(OSError):
-            os.write(fd, b"\0")
+            sender.sendto(b"\0", target)
 
     _relays.append(relay)
     return relay
+
+
+def relay_wakeups_from_env() -> None:
+    """:func:`relay_wakeups` to the address in ``TROVA_WAKE_ADDRESS``, when it is set (the API
+    processes of ``trova serve --workers N``)."""
+    address = os.environ.get(WAKE_ADDRESS_ENV, "")
+    if address:
+        relay_wakeups(address)
 
 
 def stop_relaying(relay: Callable[[], None]) -> None:
@@ -116,10 +156,17 @@ def stop_relaying(relay: Callable[[], None]) -> None:
         _relays.remove(relay)
 
 
-def receive_wakeups(fd: int) -> None:
-    """Child side of :func:`relay_wakeups`: wake this process's workers for every read of ``fd``,
-    until the pipe ends (the parent is gone). Run it on a daemon thread."""
-    while os.read(fd, 4096):
+def receive_wakeups(sock: socket.socket) -> None:
+    """Child side of :func:`relay_wakeups`: wake this process's workers once for every burst of
+    datagrams on ``sock``, until it is closed. Run it on a daemon thread."""
+    while True:
+        try:
+            sock.recv(64)
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                while True:
+                    sock.recv(64, socket.MSG_DONTWAIT)
+        except OSError:
+            return
         WAKEUPS.labels("parent").inc()
         _signal.notify()
 

@@ -36,23 +36,41 @@ def insert_jobs(
     announce(conn)
 
 
+def _claimable(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        jobs.c.status == "queued",
+        sa.and_(jobs.c.status == "running", jobs.c.lease_until < now),
+    )
+
+
+def any_claimable(conn: Connection, *, now: dt.datetime) -> bool:
+    """True when a job is queued or its lease expired: a read, so that an idle worker woken for
+    nothing (another worker took the job) looks without taking the write lock."""
+    return conn.execute(sa.select(jobs.c.id).where(_claimable(now)).limit(1)).first() is not None
+
+
 def claim(
-    conn: Connection, *, owner: str, limit: int, now: dt.datetime, lease_until: dt.datetime
+    conn: Connection,
+    *,
+    owner: str,
+    limit: int,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+    max_size: int | None = None,
 ) -> list[Job]:
-    """Take up to ``limit`` jobs that are queued or whose lease expired, oldest first, in one statement.
+    """Take up to ``limit`` jobs that are queued or whose lease expired, oldest first, in one statement
+    (only jobs of at most ``max_size`` searches, when given).
 
     On PostgreSQL the inner ``SELECT … FOR UPDATE SKIP LOCKED`` lets many workers claim at once
     without waiting on each other; SQLite drops the clause and its single writer serialises claims.
     A job whose holder died is claimed again once its lease is over; ``attempts`` counts the claims.
     """
+    condition = _claimable(now)
+    if max_size is not None:
+        condition = sa.and_(condition, jobs.c.size <= max_size)
     claimable = (
         sa.select(jobs.c.id)
-        .where(
-            sa.or_(
-                jobs.c.status == "queued",
-                sa.and_(jobs.c.status == "running", jobs.c.lease_until < now),
-            )
-        )
+        .where(condition)
         .order_by(jobs.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -66,27 +84,30 @@ def claim(
             jobs.c.id, jobs.c.batch_id, jobs.c.first_idx, jobs.c.last_idx, jobs.c.size, jobs.c.attempts
         )
     ).all()
-    claimed = []
-    for row in sorted(rows, key=lambda r: r.id):
-        attempt_id = conn.execute(
-            job_attempts.insert()
-            .values(job_id=row.id, worker_id=owner, started_at=now)
-            .returning(job_attempts.c.id)
-        ).scalar_one()
-        claimed.append(
-            Job(
-                id=row.id,
-                batch_id=row.batch_id,
-                first_idx=row.first_idx,
-                last_idx=row.last_idx,
-                size=row.size,
-                attempts=row.attempts,
-                lease_owner=owner,
-                lease_until=lease_until,
-                attempt_id=int(attempt_id),
-            )
+    rows = sorted(rows, key=lambda r: r.id)
+    attempt_ids: list[int] = []
+    if rows:
+        attempt_ids = [
+            int(attempt_id)
+            for attempt_id in conn.execute(
+                job_attempts.insert().returning(job_attempts.c.id, sort_by_parameter_order=True),
+                [{"job_id": row.id, "worker_id": owner, "started_at": now} for row in rows],
+            ).scalars()
+        ]
+    return [
+        Job(
+            id=row.id,
+            batch_id=row.batch_id,
+            first_idx=row.first_idx,
+            last_idx=row.last_idx,
+            size=row.size,
+            attempts=row.attempts,
+            lease_owner=owner,
+            lease_until=lease_until,
+            attempt_id=attempt_id,
         )
-    return claimed
+        for row, attempt_id in zip(rows, attempt_ids, strict=True)
+    ]
 
 
 def still_held(conn: Connection, job: Job) -> bool:

@@ -17,9 +17,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from trova.errors import DatabaseUnavailable
 from trova.jobs import repository as repo
@@ -54,50 +57,133 @@ class JobStep(Protocol):
     def __call__(self, job: Job, /) -> bool: ...
 
 
+@runtime_checkable
+class ManyJobStep(JobStep, Protocol):
+    """A :class:`JobStep` that can also run several small jobs claimed together
+    (:func:`claim_jobs`), so as to record them in one write transaction; the same contract, for
+    each job, and their leases kept by the caller. Returns how many were recorded."""
+
+    def run_many(self, jobs: Sequence[Job], /) -> int: ...
+
+
 def worker_id(slot: int = 0) -> str:
     """A name unique to this worker thread, across hosts, processes and restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{slot}:{uuid.uuid4().hex[:8]}"
 
 
+SMALL_JOB_SIZE = 1
+"""A job of at most this many searches (every ``POST /phone/single`` makes one of one search) is
+cheap to run: a worker that claims one also claims the small jobs behind it, up to
+:data:`SMALL_JOBS_PER_CLAIM`, in the same write transaction. Larger jobs (the chunks of a bulk)
+are claimed one at a time, so that the workers share them."""
+SMALL_JOBS_PER_CLAIM = 8
+"""Not more: their record transaction holds the write lock that the API's POSTs wait for."""
+
+
 def claim_jobs(db: Database, settings: Settings, owner: str, limit: int = 1) -> list[Job]:
-    """Claim up to ``limit`` jobs for ``owner`` under a lease of ``job_lease_s``, in one transaction."""
+    """Claim up to ``limit`` jobs for ``owner`` under a lease of ``job_lease_s``, in one transaction,
+    and when the oldest is small (:data:`SMALL_JOB_SIZE`) the small jobs queued behind it too, up
+    to :data:`SMALL_JOBS_PER_CLAIM` in all: on SQLite every write transaction takes the one write
+    lock of the file, which the API's POSTs wait for.
+
+    Looks first with a read (no write lock) and claims nothing when no job is claimable: every
+    idle worker is woken by each submission, and only one of them finds it.
+    """
     now = utcnow()
+    with db.read_single() as conn:
+        if not repo.any_claimable(conn, now=now):
+            return []
+    lease_until = now + timedelta(seconds=settings.job_lease_s)
     with db.write() as conn:
-        return repo.claim(
-            conn, owner=owner, limit=limit, now=now, lease_until=now + timedelta(seconds=settings.job_lease_s)
-        )
+        claimed = repo.claim(conn, owner=owner, limit=limit, now=now, lease_until=lease_until)
+        more = SMALL_JOBS_PER_CLAIM - len(claimed)
+        if claimed and more > 0 and all(job.size <= SMALL_JOB_SIZE for job in claimed):
+            claimed += repo.claim(
+                conn, owner=owner, limit=more, now=now, lease_until=lease_until, max_size=SMALL_JOB_SIZE
+            )
+        return claimed
+
+
+@dataclass(slots=True, eq=False)
+class _Held:
+    db: Database
+    settings: Settings
+    job: Job
+    renewed: float
+    """``time.monotonic()`` of the claim or of the last renewal."""
+
+
+class _Renewer:
+    """The one thread of a process that renews the leases its :class:`LeaseKeeper` blocks hold.
+
+    It wakes every few tenths of the shortest lease period and extends each lease held for a third
+    of its length since the claim or the last renewal. Started at the first block; a thread per
+    step (started and joined for every single search) cost the worker more than the search."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._held: set[_Held] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, held: Sequence[_Held]) -> None:
+        with self._condition:
+            self._held.update(held)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
+                self._thread.start()
+            self._condition.notify_all()
+
+    def remove(self, held: Sequence[_Held]) -> None:
+        with self._condition:
+            self._held.difference_update(held)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._held:
+                    self._condition.wait()
+                period = min(held.settings.job_lease_s for held in self._held) / 3
+                self._condition.wait(period / 4)
+                now = time.monotonic()
+                due = [held for held in self._held if now - held.renewed >= held.settings.job_lease_s / 3]
+            for held in due:
+                if not self._renew(held):
+                    self.remove([held])
+
+    @staticmethod
+    def _renew(held: _Held) -> bool:
+        try:
+            with held.db.write() as conn:
+                until = utcnow() + timedelta(seconds=held.settings.job_lease_s)
+                if not repo.extend_lease(conn, held.job, lease_until=until):
+                    return False
+        except Exception:
+            log.exception("could not extend the lease of job %s", held.job.id)
+        held.renewed = time.monotonic()
+        return True
+
+
+_renewer = _Renewer()
 
 
 class LeaseKeeper:
-    """Extends a job's lease every third of its length while a long step runs.
+    """Extends the leases of ``jobs`` every third of their length while a long step runs.
 
     Without it a chunk that takes longer than the lease (slow upstream sources) would be claimed
-    a second time while still being worked on; fencing keeps that safe but wastes the work.
+    a second time while still being worked on; fencing keeps that safe but wastes the work. The
+    renewals are written by one thread of the process (:class:`_Renewer`), not one per block.
     """
 
-    def __init__(self, db: Database, settings: Settings, job: Job) -> None:
-        self._db, self._settings, self._job = db, settings, job
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{job.id}", daemon=True)
+    def __init__(self, db: Database, settings: Settings, *jobs: Job) -> None:
+        now = time.monotonic()
+        self._held = [_Held(db, settings, job, now) for job in jobs]
 
     def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
+        _renewer.add(self._held)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        period = self._settings.job_lease_s / 3
-        while not self._stop.wait(period):
-            try:
-                with self._db.write() as conn:
-                    until = utcnow() + timedelta(seconds=self._settings.job_lease_s)
-                    if not repo.extend_lease(conn, self._job, lease_until=until):
-                        return
-            except Exception:
-                log.exception("could not extend the lease of job %s", self._job.id)
+        _renewer.remove(self._held)
 
 
 def requeue(db: Database, job: Job, error: str) -> bool:
@@ -116,10 +202,18 @@ def requeue(db: Database, job: Job, error: str) -> bool:
 
 
 def run_once(db: Database, settings: Settings, step: JobStep, owner: str) -> int:
-    """Claim and run at most one job; returns how many were claimed (0 when the queue is idle)."""
+    """Claim one job (with the small ones behind it, :func:`claim_jobs`) and run them, their leases
+    kept meanwhile; returns how many were claimed (0 when the queue is idle)."""
     claimed = claim_jobs(db, settings, owner)
-    for job in claimed:
-        step(job)
+    if len(claimed) == 1:
+        step(claimed[0])
+    elif claimed:
+        with LeaseKeeper(db, settings, *claimed):
+            if isinstance(step, ManyJobStep):
+                step.run_many(claimed)
+            else:
+                for job in claimed:
+                    step(job)
     return len(claimed)
 
 
