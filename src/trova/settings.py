@@ -87,6 +87,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    http_protocol: Literal["httptools", "h11"] = "httptools"
+    """HTTP/1.1 parser of ``trova serve``: uvicorn's httptools or h11, both with Trova's limits (§16.1)."""
     max_header_bytes: int = Field(default=65_536, ge=1024)
     """Request line plus headers; larger requests get 431 (docs/api.md §16)."""
     client_timeout_s: float = Field(default=30.0, gt=0)
