@@ -273,8 +273,11 @@ def mask_secret(name: str, value: Any) -> Any:
         return {key: mask_secret(str(key), item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [mask_secret(name, item) for item in value]
-    if isinstance(value, str) and value and "prefix" not in name.lower() and any(
-        word in name.lower() for word in SECRET_OPTION_WORDS
+    if (
+        isinstance(value, str)
+        and value
+        and "prefix" not in name.lower()
+        and any(word in name.lower() for word in SECRET_OPTION_WORDS)
     ):
         return "****"
     return value

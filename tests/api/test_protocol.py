@@ -23,7 +23,8 @@ PROTOCOLS = ["h11", "httptools"]
 
 @pytest.fixture(scope="module", params=PROTOCOLS)
 def small(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    instance = start_api(tmp_path_factory.mktemp("protocol"), {**LIMITS, "TROVA_HTTP_PROTOCOL": request.param})
+    env = {**LIMITS, "TROVA_HTTP_PROTOCOL": request.param}
+    instance = start_api(tmp_path_factory.mktemp("protocol"), env)
     yield instance
     instance.server.stop()
 
@@ -137,7 +138,8 @@ def test_a_header_that_never_ends_after_a_served_request_is_431(small: Api) -> N
         data = b""
         while chunk := _recv(sock):
             data += chunk
-    assert data.startswith(b"HTTP/1.1 431") and data.endswith(b'{"message":"Request header fields too large"}')
+    assert data.startswith(b"HTTP/1.1 431")
+    assert data.endswith(b'{"message":"Request header fields too large"}')
 
 
 def _recv(sock: socket.socket) -> bytes:
