@@ -221,18 +221,9 @@ class TrovaHttpToolsProtocol(_TrovaConnection, HttpToolsProtocol):
     request line and headers until they end without any bound, so this class counts the bytes of
     the head still incomplete and answers 431 past ``TROVA_MAX_HEADER_BYTES``."""
 
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._max_head = config.h11_max_incomplete_event_size or 16 * 1024
-        self._stage = "idle"  # idle (nothing yet) | head | body | done (request received)
-        self._head_bytes = 0
-        self._begun = 0  # requests begun in the data being parsed
+    _stage = "idle"  # idle (nothing yet) | head | body | done (request received)
+    _head_bytes = 0
+    _begun = 0  # requests begun in the data being parsed
 
     def data_received(self, data: bytes) -> None:
         before, self._begun = self._stage, 0
@@ -245,7 +236,7 @@ class TrovaHttpToolsProtocol(_TrovaConnection, HttpToolsProtocol):
             self._head_bytes = len(data)
         else:  # the data ended an earlier request too: count what the parser gave of this head
             self._head_bytes = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if self._head_bytes > self._max_head:
+        if self._head_bytes > (self.config.h11_max_incomplete_event_size or 16 * 1024):
             self._protocol_error(HeadersTooLarge(), f"{self._head_bytes} bytes of head, not ended")
 
     def send_400_response(self, msg: str) -> None:
