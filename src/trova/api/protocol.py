@@ -100,7 +100,7 @@ class _TrovaConnection(asyncio.Protocol):
     """What Trova adds to either of uvicorn's HTTP/1.1 protocols (module docstring): the connection
     cap, the request deadline, one write per loop turn, protocol errors in the JSON envelope. The
     protocol tells where the client is in its request (:meth:`_awaiting_client`,
-    :meth:`_on_deadline`). ``client_timeout_s`` and ``max_connections`` are set by
+    :meth:`_waiting_stage`). ``client_timeout_s`` and ``max_connections`` are set by
     :func:`bind_limits` or :func:`protocol_class`."""
 
     client_timeout_s: float = 30.0
