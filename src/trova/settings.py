@@ -87,6 +87,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    http_protocol: Literal["httptools", "h11"] = "httptools"
+    """HTTP/1.1 parser of ``trova serve``: uvicorn's httptools or h11, both with Trova's limits (§16.1)."""
     max_header_bytes: int = Field(default=65_536, ge=1024)
     """Request line plus headers; larger requests get 431 (docs/api.md §16)."""
     client_timeout_s: float = Field(default=30.0, gt=0)
@@ -271,8 +273,11 @@ def mask_secret(name: str, value: Any) -> Any:
         return {key: mask_secret(str(key), item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [mask_secret(name, item) for item in value]
-    if isinstance(value, str) and value and "prefix" not in name.lower() and any(
-        word in name.lower() for word in SECRET_OPTION_WORDS
+    if (
+        isinstance(value, str)
+        and value
+        and "prefix" not in name.lower()
+        and any(word in name.lower() for word in SECRET_OPTION_WORDS)
     ):
         return "****"
     return value

@@ -1,10 +1,14 @@
 """The HTTP layer of ``trova serve`` under abuse (issue 17, defects 1 and 7): raw sockets against a
-real server with small limits; every answer is the JSON envelope, or the connection is closed."""
+real server with small limits, once per HTTP protocol (``TROVA_HTTP_PROTOCOL``); every answer is
+the JSON envelope, or the connection is closed."""
 
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import orjson
 import pytest
@@ -14,9 +18,13 @@ from tests.api.conftest import Api, start_api
 LIMITS = {"TROVA_MAX_HEADER_BYTES": "8192", "TROVA_CLIENT_TIMEOUT_S": "1"}
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    instance = start_api(tmp_path_factory.mktemp("protocol"), LIMITS)
+PROTOCOLS = ["h11", "httptools"]
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def small(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    env = {**LIMITS, "TROVA_HTTP_PROTOCOL": request.param}
+    instance = start_api(tmp_path_factory.mktemp("protocol"), env)
     yield instance
     instance.server.stop()
 
@@ -113,3 +121,81 @@ def test_a_client_that_stops_sending_its_body_is_closed(small: Api) -> None:
 )
 def test_protocol_errors_are_answered_in_the_envelope(small: Api, head: bytes) -> None:
     assert_envelope(exchange(small, head), 400, "Invalid HTTP request")
+
+
+def test_a_header_that_never_ends_after_a_served_request_is_431(small: Api) -> None:
+    served = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
+    with socket.create_connection(("127.0.0.1", small.server.port), timeout=30) as sock:
+        sock.sendall(served)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.sendall(start)
+        for _ in range(64):
+            try:
+                sock.sendall(b"a" * 16_384)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        data = b""
+        while chunk := _recv(sock):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 431")
+    assert data.endswith(b'{"message":"Request header fields too large"}')
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except ConnectionResetError:
+        return b""
+
+
+def test_pipelined_requests_are_all_answered(small: Api) -> None:
+    one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", small.server.port), timeout=30) as sock:
+        sock.sendall(one * 3 + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := _recv(sock):
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK") == 4
+
+
+def test_a_body_sent_in_pieces_within_the_deadline_is_read(small: Api) -> None:
+    body = b'{"linkedin_url": "not a url"}'
+    head = b"POST /phone/single HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    answer = exchange(small, head, b"Content-Length: %d\r\n\r\n" % len(body), body[:5], body[5:])
+    assert answer[0] == 401 and answer[1]["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_past_the_connection_cap_a_new_connection_gets_503(tmp_path: Path, protocol: str) -> None:
+    env = {**LIMITS, "TROVA_MAX_CONNECTIONS": "2", "TROVA_HTTP_PROTOCOL": protocol}
+    api = start_api(tmp_path, env)
+    try:
+        held = [socket.create_connection(("127.0.0.1", api.server.port), timeout=30) for _ in range(2)]
+        answer = exchange(api)
+        assert_envelope(answer, 503, "Service temporarily unavailable")
+        assert answer[1]["retry-after"] == "1"
+        for sock in held:
+            sock.close()
+    finally:
+        api.server.stop()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_every_process_of_serve_workers_keeps_the_limits(tmp_path: Path, protocol: str) -> None:
+    env = {**LIMITS, "TROVA_HTTP_PROTOCOL": protocol}
+    api = start_api(tmp_path, env, args=("serve", "--no-worker", "--workers", "2"))
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            silent = list(pool.map(lambda _: exchange(api), range(8)))
+        endless = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
+        with ThreadPoolExecutor(8) as pool:
+            big = list(pool.map(lambda _: exchange(api, endless, *([b"a" * 16_384] * 16)), range(8)))
+        for answer in silent:
+            assert_envelope(answer, 408, "Request timeout")
+        for answer in big:
+            assert_envelope(answer, 431, "Request header fields too large")
+        assert time.monotonic() - started < 20
+    finally:
+        api.server.stop()

@@ -1,13 +1,17 @@
-"""The HTTP/1.1 connection handler ``trova serve`` runs: uvicorn's h11 protocol with Trova's limits.
+"""The HTTP/1.1 connection handlers ``trova serve`` runs: uvicorn's httptools or h11 protocol
+(``TROVA_HTTP_PROTOCOL``, default httptools) with Trova's limits.
 
-Why h11 and not httptools (uvicorn's default when installed): httptools has no bound on the size of
-a request line or of headers, so one client sending an endless header grows the process without
-limit. h11 refuses a request whose line and headers, still incomplete, pass
-``max_incomplete_event_size`` (``TROVA_MAX_HEADER_BYTES``); complete ones over the limit are refused
-by :class:`~trova.api.middleware.GuardMiddleware`. h11 costs some throughput against httptools,
-which one core of JSON and SQL work hides.
+Why not uvicorn's protocols as they are: httptools (uvicorn's default when installed) has no bound
+on the size of a request line or of headers, so one client sending an endless header would grow the
+process without limit. :class:`TrovaHttpToolsProtocol` counts the bytes received since a request
+began until its head ends and answers 431 past ``TROVA_MAX_HEADER_BYTES``, so at most that plus one
+read is held; h11 bounds the same with ``max_incomplete_event_size``
+(:class:`TrovaH11Protocol`). Complete heads over the limit are refused by
+:class:`~trova.api.middleware.GuardMiddleware`. httptools is the default because it parses in C:
+a request costs the server about a fifth less CPU than with h11 on ``/account/info``, about half on
+``/healthz`` (issue #18); h11 stays one setting away.
 
-On top of uvicorn's protocol this class adds what it lacks:
+On top of uvicorn's protocol each class adds what it lacks (:class:`_TrovaConnection`):
 
 - every protocol error is answered in the JSON envelope (431 for headers over the limit, else
   400 ``Invalid HTTP request``), never uvicorn's ``text/plain``, and the connection is closed;
@@ -23,12 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import h11
 import orjson
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from trova.errors import ApiError, HeadersTooLarge, InvalidHttpRequest, RequestTimeout, ServiceUnavailable
@@ -36,8 +41,12 @@ from trova.settings import Settings
 
 log = logging.getLogger("trova.api")
 
-_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large",
-            503: b"Service Unavailable"}
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
 
 
 def raw_error(error: ApiError, headers: dict[str, str] | None = None) -> bytes:
@@ -87,42 +96,27 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
-class _Connection(h11.Connection):
-    """h11's connection that remembers the protocol error it raised (its status hint: 400 or 431)."""
-
-    last_error: h11.RemoteProtocolError | None = None
-
-    def next_event(self) -> Any:
-        try:
-            return super().next_event()
-        except h11.RemoteProtocolError as error:
-            self.last_error = error
-            raise
-
-
-class TrovaH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol answering protocol errors in JSON, with a request deadline and a
-    connection cap (module docstring). ``client_timeout_s`` and ``max_connections`` are set on the
-    class by :func:`protocol_class`."""
+class _TrovaConnection(asyncio.Protocol):
+    """What Trova adds to either of uvicorn's HTTP/1.1 protocols (module docstring): the connection
+    cap, the request deadline, one write per loop turn, protocol errors in the JSON envelope. The
+    protocol tells where the client is in its request (:meth:`_awaiting_client`,
+    :meth:`_waiting_stage`). ``client_timeout_s`` and ``max_connections`` are set by
+    :func:`bind_limits` or :func:`protocol_class`."""
 
     client_timeout_s: float = 30.0
     max_connections: int = 1000
+    _deadline: asyncio.TimerHandle | None = None
 
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self.conn: _Connection = _Connection(h11.SERVER, config.h11_max_incomplete_event_size or 16 * 1024)
-        self._deadline: asyncio.TimerHandle | None = None
+    # what uvicorn's protocols set
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    server_state: ServerState
+    client: tuple[str, int] | None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        coalescing: Any = CoalescingTransport(transport, self.loop)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        coalescing: Any = CoalescingTransport(cast(asyncio.Transport, transport), self.loop)
         super().connection_made(coalescing)
-        if len(self.connections) > self.max_connections:
+        if len(self.server_state.connections) > self.max_connections:
             log.warning("over %s open connections: answered 503", self.max_connections)
             self._answer_and_close(ServiceUnavailable(), {"Retry-After": "1"})
             return
@@ -133,18 +127,26 @@ class TrovaH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
         super().data_received(data)
-        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+        if self._awaiting_client() and not self.transport.is_closing():
             self._arm_deadline()
         else:
             self._disarm_deadline()
 
-    def send_400_response(self, msg: str) -> None:
-        error = self.conn.last_error
-        status = getattr(error, "error_status_hint", 400)
-        answer: ApiError = HeadersTooLarge() if status == 431 else InvalidHttpRequest()
-        log.info("%s from %s: %s", answer.status_code, _peer(self.client), error or msg)
-        self._answer_and_close(answer)
+    def _awaiting_client(self) -> bool:
+        """The client has begun no request since the last one, or not finished sending one."""
+        raise NotImplementedError
+
+    def _waiting_stage(self) -> str | None:
+        """``"request"`` when no answer is under way and the client has not sent a whole head,
+        ``"body"`` while it sends a body, else None (the deadline then does nothing)."""
+        raise NotImplementedError
+
+    def _protocol_error(self, error: ApiError, cause: object) -> None:
+        log.info("%s from %s: %s", error.status_code, _peer(self.client), cause)
+        self._answer_and_close(error)
 
     def _answer_and_close(self, error: ApiError, headers: dict[str, str] | None = None) -> None:
         self._disarm_deadline()
@@ -165,42 +167,138 @@ class TrovaH11Protocol(H11Protocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        state = self.conn.their_state
-        if state is h11.IDLE and self.conn.our_state is h11.IDLE:
+        stage = self._waiting_stage()
+        if stage == "request":
             log.info("408 to %s: request not sent within %ss", _peer(self.client), self.client_timeout_s)
             self._answer_and_close(RequestTimeout())
-        elif state is h11.SEND_BODY:
+        elif stage == "body":
             log.info("closed %s: body not sent within %ss", _peer(self.client), self.client_timeout_s)
             self.transport.close()
+
+
+class _Connection(h11.Connection):
+    """h11's connection that remembers the protocol error it raised (its status hint: 400 or 431)."""
+
+    last_error: h11.RemoteProtocolError | None = None
+
+    def next_event(self) -> Any:
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as error:
+            self.last_error = error
+            raise
+
+
+class TrovaH11Protocol(_TrovaConnection, H11Protocol):
+    """uvicorn's h11 protocol with Trova's limits (module docstring); h11 bounds the incomplete head."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.conn: _Connection = _Connection(h11.SERVER, config.h11_max_incomplete_event_size or 16 * 1024)
+
+    def send_400_response(self, msg: str) -> None:
+        error = self.conn.last_error
+        status = getattr(error, "error_status_hint", 400)
+        self._protocol_error(HeadersTooLarge() if status == 431 else InvalidHttpRequest(), error or msg)
+
+    def _awaiting_client(self) -> bool:
+        return self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+
+    def _waiting_stage(self) -> str | None:
+        state = self.conn.their_state
+        if state is h11.IDLE and self.conn.our_state is h11.IDLE:
+            return "request"
+        return "body" if state is h11.SEND_BODY else None
+
+
+class TrovaHttpToolsProtocol(_TrovaConnection, HttpToolsProtocol):
+    """uvicorn's httptools protocol with Trova's limits (module docstring). httptools buffers a
+    request line and headers until they end without any bound, so this class counts the bytes of
+    the head still incomplete and answers 431 past ``TROVA_MAX_HEADER_BYTES``."""
+
+    _stage = "idle"  # idle (nothing yet) | head | body | done (request received)
+    _head_bytes = 0
+    _begun = 0  # requests begun in the data being parsed
+
+    def data_received(self, data: bytes) -> None:
+        before, self._begun = self._stage, 0
+        super().data_received(data)
+        if self._stage != "head" or self.transport.is_closing():
+            return
+        if before == "head":
+            self._head_bytes += len(data)
+        elif self._begun == 1 and before in ("idle", "done"):
+            self._head_bytes = len(data)
+        else:  # the data ended an earlier request too: count what the parser gave of this head
+            self._head_bytes = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if self._head_bytes > (self.config.h11_max_incomplete_event_size or 16 * 1024):
+            self._protocol_error(HeadersTooLarge(), f"{self._head_bytes} bytes of head, not ended")
+
+    def send_400_response(self, msg: str) -> None:
+        self._protocol_error(InvalidHttpRequest(), msg)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._stage, self._begun = "head", self._begun + 1
+
+    def on_headers_complete(self) -> None:
+        self._stage = "body"
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stage = "done"
+        super().on_message_complete()
+
+    def _awaiting_client(self) -> bool:
+        return self._stage != "done"
+
+    def _waiting_stage(self) -> str | None:
+        if self._stage in ("idle", "head") and (self.cycle is None or self.cycle.response_complete):
+            return "request"
+        return "body" if self._stage == "body" else None
 
 
 def _peer(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "unknown client"
 
 
-def protocol_class(*, client_timeout_s: float, max_connections: int) -> type[TrovaH11Protocol]:
-    """:class:`TrovaH11Protocol` bound to these limits (uvicorn builds one instance per connection)."""
+PROTOCOLS: dict[str, type[_TrovaConnection]] = {"h11": TrovaH11Protocol, "httptools": TrovaHttpToolsProtocol}
+"""The protocol class of each value of ``TROVA_HTTP_PROTOCOL``."""
+
+
+def protocol_class(name: str, *, client_timeout_s: float, max_connections: int) -> type[_TrovaConnection]:
+    """The protocol ``name`` (:data:`PROTOCOLS`) bound to these limits (uvicorn builds one instance
+    per connection)."""
+    base = PROTOCOLS[name]
     return type(
-        "BoundTrovaH11Protocol",
-        (TrovaH11Protocol,),
+        f"Bound{base.__name__}",
+        (base,),
         {"client_timeout_s": client_timeout_s, "max_connections": max_connections},
     )
 
 
 def bind_limits(settings: Settings) -> None:
-    """Set the limits on :class:`TrovaH11Protocol` itself: in each process of ``serve --workers N``,
-    which imports the class by name (a class built by :func:`protocol_class` cannot be pickled)."""
-    TrovaH11Protocol.client_timeout_s = settings.client_timeout_s
-    TrovaH11Protocol.max_connections = settings.max_connections
+    """Set the limits on both protocol classes themselves: in each process of ``serve --workers N``,
+    which imports its class by name (a class built by :func:`protocol_class` cannot be pickled)."""
+    _TrovaConnection.client_timeout_s = settings.client_timeout_s
+    _TrovaConnection.max_connections = settings.max_connections
 
 
 def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, Any]:
-    """The ``uvicorn.Config`` options that apply Trova's connection limits (module docstring);
-    ``by_name`` for several processes, each calling :func:`bind_limits`."""
-    http: Any = f"{__name__}:TrovaH11Protocol"
+    """The ``uvicorn.Config`` options that run ``TROVA_HTTP_PROTOCOL`` with Trova's connection limits
+    (module docstring); ``by_name`` for several processes, each calling :func:`bind_limits`.
+    ``h11_max_incomplete_event_size`` carries ``TROVA_MAX_HEADER_BYTES`` to either protocol."""
+    name = settings.http_protocol
+    http: Any = f"{__name__}:{PROTOCOLS[name].__name__}"
     if not by_name:
         timeout_s, most = settings.client_timeout_s, settings.max_connections
-        http = protocol_class(client_timeout_s=timeout_s, max_connections=most)
+        http = protocol_class(name, client_timeout_s=timeout_s, max_connections=most)
     return {
         "http": http,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
