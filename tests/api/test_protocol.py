@@ -123,6 +123,16 @@ def test_protocol_errors_are_answered_in_the_envelope(small: Api, head: bytes) -
     assert_envelope(exchange(small, head), 400, "Invalid HTTP request")
 
 
+def test_a_websocket_upgrade_is_answered_as_plain_http(small: Api) -> None:
+    request = (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    status, headers, body = exchange(small, request)
+    assert (status, headers["content-type"]) == (200, "application/json")
+    assert orjson.loads(body)["status"] == "ok"
+
+
 def test_a_header_that_never_ends_after_a_served_request_is_431(small: Api) -> None:
     served = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     start = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "

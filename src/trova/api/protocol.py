@@ -293,7 +293,9 @@ def bind_limits(settings: Settings) -> None:
 def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, Any]:
     """The ``uvicorn.Config`` options that run ``TROVA_HTTP_PROTOCOL`` with Trova's connection limits
     (module docstring); ``by_name`` for several processes, each calling :func:`bind_limits`.
-    ``h11_max_incomplete_event_size`` carries ``TROVA_MAX_HEADER_BYTES`` to either protocol."""
+    ``h11_max_incomplete_event_size`` carries ``TROVA_MAX_HEADER_BYTES`` to either protocol; ``ws`` is
+    off, since Trova serves no WebSocket and uvicorn's WebSocket protocols, handed an ``Upgrade``
+    request, would leave Trova's deadline and connection cap behind."""
     name = settings.http_protocol
     http: Any = f"{__name__}:{PROTOCOLS[name].__name__}"
     if not by_name:
@@ -301,6 +303,7 @@ def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, A
         http = protocol_class(name, client_timeout_s=timeout_s, max_connections=most)
     return {
         "http": http,
+        "ws": "none",
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "server_header": False,
     }
