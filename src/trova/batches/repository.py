@@ -84,12 +84,10 @@ def insert_searches(
     new: Sequence[NewSearch],
     shares: Sequence[Split],
 ) -> None:
-    """Insert a batch's pending searches: ``new[i]`` with id ``ids[i]``, index ``i`` and its share
-    ``shares[i]`` of the batch's reservation.
+    """A batch's pending searches: ``new[i]`` with id ``ids[i]``, index ``i``, share ``shares[i]``.
 
-    ``params`` and ``custom`` are any JSON values; they are stored as JSON text (orjson), ``custom``
-    only when ``has_custom``. The rows are built as they are inserted (on PostgreSQL, while the
-    rows already sent are being stored).
+    ``params`` and ``custom`` (only when ``has_custom``) are stored as JSON text (orjson). The rows
+    are built as they are inserted (on PostgreSQL, while those already sent are being stored).
     """
     insert_many(
         conn,
@@ -169,10 +167,8 @@ RESULT_COLUMNS = (
     searches.c.last_seen,
     searches.c.do_not_call,
 )
-"""``source_names`` is read as JSON text on both databases (psycopg would parse a ``json`` column
-with the standard library, row by row) and parsed by :func:`_source_names`: a 3,000-result batch
-repeats a handful of distinct values. No column needs SQLAlchemy's conversion of its values
-(:func:`search_row` makes the flags ``bool``), so these rows are read on the driver."""
+"""``source_names`` is read as JSON text (psycopg parses ``json`` with the standard library, row
+by row), parsed by :func:`_source_names`: a batch repeats a few values. Read on the driver."""
 
 
 def search_row(row: Any) -> SearchRow:
@@ -207,10 +203,8 @@ def _parsed_names(text: str) -> tuple[str, ...]:
     return tuple(orjson.loads(text) or ())
 
 
-_SEARCHES_OF_BATCH = (
-    sa.select(*RESULT_COLUMNS).where(searches.c.batch_id == sa.bindparam("batch_id")).order_by(searches.c.idx)
-)
-"""Built once: a finished batch's results, read on the driver (:func:`~trova.store.sql.driver_rows`)."""
+_BATCH = sa.select(*RESULT_COLUMNS).where(searches.c.batch_id == sa.bindparam("batch_id"))
+_SEARCHES_OF_BATCH = _BATCH.order_by(searches.c.idx)  # built once, run by store.sql.driver_rows
 
 
 def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
