@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -80,7 +80,7 @@ def _json_text(value: Any) -> str:
 def insert_searches(
     conn: Connection,
     batch_id: str,
-    ids: Sequence[str],
+    ids: Iterable[str],
     new: Sequence[NewSearch],
     shares: Sequence[Split],
 ) -> None:

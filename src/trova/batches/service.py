@@ -187,7 +187,7 @@ def submit(conn: Connection, account: Account, submission: Submission, settings:
         reserved=reserved,
         now=now,
     )
-    ids = [batch_id] if submission.kind == "single" else [str(uuid.uuid4()) for _ in range(count)]
+    ids = [batch_id] if submission.kind == "single" else (str(uuid.uuid4()) for _ in range(count))
     repo.insert_searches(
         conn, batch_id, ids, submission.searches, accounts.per_search_splits(reserved, price, count)
     )
