@@ -81,6 +81,35 @@ def test_insert_many_of_many_rows_stores_what_execute_stores(db: Database, table
     assert len(bulk) == len(rows) and bulk[1] == rows[1]
 
 
+def test_insert_many_streamed_from_a_generator_stores_what_execute_stores(
+    db: Database, table: sa.Table
+) -> None:
+    """With ``count`` given, the rows may be a generator (``COPY`` consumes it as it sends on
+    PostgreSQL), every value converted as ``conn.execute`` converts it; below ``COPY_MIN_ROWS`` too."""
+    for rows in (_many(COPY_MIN_ROWS + 7), _many(3)):
+        with db.write() as conn:
+            conn.execute(sa.delete(table))
+            insert_many(conn, table, COLUMNS, (row for row in rows), count=len(rows))
+        streamed = _rows(db)
+        with db.write() as conn:
+            conn.execute(sa.delete(table))
+            conn.execute(table.insert(), [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+        assert streamed == _rows(db)
+        assert len(streamed) == len(rows) and streamed[1] == rows[1]
+
+
+def test_insert_many_streamed_with_ignore_skips_conflicts_only(db: Database, table: sa.Table) -> None:
+    columns = ("id", "label", "flag", "state")
+    rows = [(i, f"row {i}", bool(i % 3), "pending") for i in range(1, COPY_MIN_ROWS * 2 + 1)]
+    with db.write() as conn:
+        insert_many(conn, table, columns, rows[::2])
+        again = ((id_, "again", flag, st) for id_, _, flag, st in rows)
+        insert_many(conn, table, columns, again, ignore=True, count=len(rows))
+    stored = {row[0]: row[1] for row in _rows(db)}
+    assert len(stored) == len(rows)
+    assert all(stored[i] == (f"row {i}" if i % 2 else "again") for i in range(1, len(rows) + 1))
+
+
 def test_insert_many_of_many_rows_ignore_skips_conflicts_only(db: Database, table: sa.Table) -> None:
     columns = ("id", "label", "flag", "state")
     rows = [(i, f"row {i}", bool(i % 3), "pending") for i in range(1, COPY_MIN_ROWS * 2 + 1)]

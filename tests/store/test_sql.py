@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from trova.accounts import repository as repo
 from trova.accounts import service as accounts_service
 from trova.store import Database
-from trova.store.sql import SLICE_SIZES, batches, distinct_slices, first_row, padded_slices
+from trova.store.sql import SLICE_SIZES, batches, distinct_slices, driver_rows, first_row, padded_slices
 from trova.store.tables import accounts
 
 
@@ -64,3 +64,25 @@ def test_first_row_raises_driver_errors_as_sqlalchemy_does(db: Database) -> None
     assert "no_such_table" in str(raised.value.orig)
     with db.read_single() as conn:  # the pooled connection still serves
         assert first_row(conn, _ACCOUNT, {"name": "nobody"}) is None
+
+
+_NAMES = (
+    sa.select(accounts.c.name, sa.cast(accounts.c.webhook_url, sa.Text).label("url"))
+    .where(accounts.c.name.like(sa.bindparam("prefix")))
+    .order_by(accounts.c.name)
+)
+
+
+def test_driver_rows_gives_every_row_as_the_driver_gives_it(db: Database) -> None:
+    with db.write() as conn:
+        for name in ("rows-b", "rows-a", "other"):
+            accounts_service.create_account(conn, name, webhook_url=f"https://{name}.example/hook")
+    with db.read() as conn:
+        rows = driver_rows(conn, _NAMES, {"prefix": "rows-%"})
+        assert driver_rows(conn, _NAMES, {"prefix": "nobody%"}) == []
+    assert [tuple(row) for row in rows] == [
+        ("rows-a", "https://rows-a.example/hook"),
+        ("rows-b", "https://rows-b.example/hook"),
+    ]
+    with db.read_single() as conn, pytest.raises(sa.exc.DBAPIError):
+        driver_rows(conn, _MISSING, {})

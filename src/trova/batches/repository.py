@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Split
-from trova.batches.models import Batch, BatchKind, BatchStatus, PendingSearch, SearchRow
+from trova.batches.models import Batch, BatchKind, BatchStatus, NewSearch, PendingSearch, SearchRow
 from trova.people.models import SearchOutcome
 from trova.store.bulk import execute_many, insert_many
 from trova.store.sql import distinct_slices as _parts
+from trova.store.sql import driver_rows
 from trova.store.tables import batch_people, batches, search_errors, searches
 from trova.store.upsert import insert_ignore
 
@@ -76,24 +77,38 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def insert_searches(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert searches (dicts with every column of ``searches`` but the result ones).
+def insert_searches(
+    conn: Connection,
+    batch_id: str,
+    ids: Iterable[str],
+    new: Sequence[NewSearch],
+    shares: Sequence[Split],
+) -> None:
+    """A batch's pending searches: ``new[i]`` with id ``ids[i]``, index ``i``, share ``shares[i]``.
 
-    ``params`` and ``custom`` are any JSON values; they are stored as JSON text (orjson), ``custom``
-    only when ``has_custom``.
+    ``params`` and ``custom`` (only when ``has_custom``) are stored as JSON text (orjson). The rows
+    are built as they are inserted (on PostgreSQL, while those already sent are being stored).
     """
     insert_many(
         conn,
         searches,
         NEW_SEARCH_COLUMNS,
-        [
+        (
             (
-                *(row[name] for name in _PLAIN_SEARCH_COLUMNS),
-                _json_text(row["params"]),
-                _json_text(row["custom"]) if row["has_custom"] else None,
+                search_id,
+                batch_id,
+                index,
+                search.has_custom,
+                "pending",
+                False,
+                share.sub,
+                share.paygo,
+                _json_text(search.params),
+                _json_text(search.custom) if search.has_custom else None,
             )
-            for row in rows
-        ],
+            for index, (search_id, search, share) in enumerate(zip(ids, new, shares, strict=True))
+        ),
+        count=len(new),
     )
 
 
@@ -148,12 +163,12 @@ RESULT_COLUMNS = (
     searches.c.number,
     searches.c.country,
     searches.c.line_type,
-    sa.type_coerce(searches.c.source_names, sa.Text).label("source_names"),
+    sa.cast(searches.c.source_names, sa.Text).label("source_names"),
     searches.c.last_seen,
     searches.c.do_not_call,
 )
-"""``source_names`` is read as the driver gives it (JSON text on SQLite, a list from psycopg) and
-parsed by :func:`_source_names`: a 3,000-result batch repeats a handful of distinct values."""
+"""``source_names`` is read as JSON text (psycopg parses ``json`` with the standard library, row
+by row), parsed by :func:`_source_names`: a batch repeats a few values. Read on the driver."""
 
 
 def search_row(row: Any) -> SearchRow:
@@ -188,12 +203,13 @@ def _parsed_names(text: str) -> tuple[str, ...]:
     return tuple(orjson.loads(text) or ())
 
 
+_BATCH = sa.select(*RESULT_COLUMNS).where(searches.c.batch_id == sa.bindparam("batch_id"))
+_SEARCHES_OF_BATCH = _BATCH.order_by(searches.c.idx)  # built once, run by store.sql.driver_rows
+
+
 def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
     """Every search of a batch in index order."""
-    rows = conn.execute(
-        sa.select(*RESULT_COLUMNS).where(searches.c.batch_id == batch_id).order_by(searches.c.idx)
-    ).all()
-    return [search_row(row) for row in rows]
+    return [search_row(row) for row in driver_rows(conn, _SEARCHES_OF_BATCH, {"batch_id": batch_id})]
 
 
 def pending_searches(
@@ -351,9 +367,7 @@ def searches_left(conn: Connection) -> int:
 def count_found(conn: Connection, batch_id: str) -> int:
     """Searches of one batch answered ``found`` so far (while it runs, too)."""
     value = conn.execute(
-        sa.select(sa.func.count()).where(
-            searches.c.batch_id == batch_id, searches.c.qualification == "found"
-        )
+        sa.select(sa.func.count()).where(searches.c.batch_id == batch_id, searches.c.qualification == "found")
     ).scalar_one()
     return int(value)
 
@@ -364,7 +378,6 @@ def count_by_status(conn: Connection) -> dict[str, int]:
 
 
 # --- privacy: erasure and retention --------------------------------------------------------------
-
 
 
 def searches_revealing(
@@ -391,7 +404,9 @@ def redact_results(conn: Connection, search_ids: Collection[str]) -> set[str]:
     redacted = dict.fromkeys(("number", "country", "line_type", "do_not_call"))
     for part in _parts(search_ids):
         conn.execute(searches.update().where(searches.c.id.in_(part)).values(**redacted))
-        batch_ids.update(conn.execute(sa.select(searches.c.batch_id).where(searches.c.id.in_(part))).scalars())
+        batch_ids.update(
+            conn.execute(sa.select(searches.c.batch_id).where(searches.c.id.in_(part))).scalars()
+        )
     return batch_ids
 
 

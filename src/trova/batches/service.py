@@ -187,24 +187,9 @@ def submit(conn: Connection, account: Account, submission: Submission, settings:
         reserved=reserved,
         now=now,
     )
-    splits = accounts.per_search_splits(reserved, price, count)
+    ids = [batch_id] if submission.kind == "single" else (str(uuid.uuid4()) for _ in range(count))
     repo.insert_searches(
-        conn,
-        [
-            {
-                "id": batch_id if submission.kind == "single" else str(uuid.uuid4()),
-                "batch_id": batch_id,
-                "idx": index,
-                "params": search.params,
-                "custom": search.custom if search.has_custom else None,
-                "has_custom": search.has_custom,
-                "status": "pending",
-                "charged": False,
-                "reserved_sub": split.sub,
-                "reserved_paygo": split.paygo,
-            }
-            for index, (search, split) in enumerate(zip(submission.searches, splits, strict=True))
-        ],
+        conn, batch_id, ids, submission.searches, accounts.per_search_splits(reserved, price, count)
     )
     jobs_repo.insert_jobs(conn, batch_id, job_ranges(count, settings.job_chunk_size), now=now)
     # Only a bulk answer tells its estimate: a single's would be two reads more under the write lock.

@@ -86,20 +86,48 @@ def insert_many(
     rows: Iterable[Sequence[Any]],
     *,
     ignore: bool = False,
+    count: int | None = None,
 ) -> None:
     """Insert rows (values in ``columns`` order); with ``ignore``, rows that conflict are skipped.
 
     The statement is compiled once per table, columns and dialect (:func:`_compiled_insert`): a
     POST /phone/single inserts one search, and compiling its insert afresh cost more than running it.
+
+    ``count``, the number of ``rows`` when the caller knows it, lets a ``COPY`` consume them as it
+    sends them (``rows`` may then be a generator): PostgreSQL stores the rows already sent while
+    the rest are still being built, instead of after the last one.
     """
+    compiled_for = functools.partial(_compiled_insert, conn.dialect, table, tuple(columns), ignore)
+    if count is not None and conn.dialect.name == "postgresql" and count >= COPY_MIN_ROWS:
+        _copy_in(conn, table, columns, _streamed(conn, compiled_for(), columns, rows), ignore=ignore)
+        return
     batch = list(rows)
     if not batch:
         return
-    compiled = _compiled_insert(conn.dialect, table, tuple(columns), ignore)
+    compiled = compiled_for()
     if conn.dialect.name == "postgresql" and len(batch) >= COPY_MIN_ROWS:
-        _copy_in(conn, table, columns, batch, compiled, ignore=ignore)
+        values = _converted_columns(conn, compiled, columns, batch)
+        _copy_in(conn, table, columns, _rows(values, columns, len(batch)), ignore=ignore)
         return
     _execute_compiled(conn, compiled, columns, batch)
+
+
+def _streamed(
+    conn: Connection, compiled: SQLCompiler, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Iterable[Sequence[Any]]:
+    """``rows`` converted one by one as :func:`_converted_columns` converts them column by column."""
+    dialect = conn.dialect
+    processors = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    if not any(processors):
+        return rows
+    converters = [_memoised(process) if process is not None else None for process in processors]
+    return (
+        tuple(
+            value if convert is None else convert(value)
+            for convert, value in zip(converters, row, strict=True)
+        )
+        for row in rows
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,13 +145,12 @@ def _copy_in(
     conn: Connection,
     table: sa.Table,
     columns: Sequence[str],
-    batch: list[Sequence[Any]],
-    compiled: SQLCompiler,
+    rows: Iterable[Sequence[Any]],
     *,
     ignore: bool,
 ) -> None:
-    """``COPY`` the rows into ``table`` (PostgreSQL), through a temporary table when ``ignore``."""
-    values = _converted_columns(conn, compiled, columns, batch)
+    """``COPY`` the rows (converted for the driver) into ``table`` (PostgreSQL), through a temporary
+    table when ``ignore``."""
     names = ", ".join(f'"{name}"' for name in columns)
     target = f'"{table.name}"'
     if ignore:
@@ -135,7 +162,7 @@ def _copy_in(
     cursor = conn.connection.cursor()
     try:
         with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-            for row in _rows(values, columns, len(batch)):
+            for row in rows:
                 copy.write_row(row)
     finally:
         cursor.close()
