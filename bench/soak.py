@@ -142,8 +142,17 @@ async def phase(port: int, key: str, connections: int, seconds: float, slow: int
 
 
 def rss_mb(pid: int) -> float:
+    """The RSS of the server and its children (the worker child and the webhook sender)."""
+    return sum(rss_by_process(pid).values())
+
+
+def rss_by_process(pid: int) -> dict[str, float]:
+    """MB of RSS per process of the server's tree, by pid and command's last argument."""
     process = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+    return {
+        f"{p.pid} {' '.join(p.cmdline()[-2:])}": p.memory_info().rss / 2**20
+        for p in [process, *process.children(recursive=True)]
+    }
 
 
 def main() -> None:
@@ -177,6 +186,8 @@ def main() -> None:
             )
             after = rss_mb(pid)
             attack_p99 = summary("attack", attacked, args.seconds)
+            parts = ", ".join(f"{name}: {mb:.0f} MB" for name, mb in rss_by_process(pid).items())
+            print(f"RSS by process after the attack: {parts}", flush=True)
             print(
                 f"RSS before {before:.0f} MB, after baseline {after_base:.0f} MB, "
                 f"after attack {after:.0f} MB "
