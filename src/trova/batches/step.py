@@ -224,9 +224,8 @@ class Resolved:
     errors: list[tuple[str, str]]
 
 
-def resolve_job(db: Database, settings: Settings, finder: Finder, job: Job) -> Resolved:
+def resolve_job(db: Database, finder: Finder, job: Job) -> Resolved:
     """Read a claimed job's pending searches and resolve them (the lease is the caller's to keep)."""
-    del settings
     pending = read_pending(db, job)
     searches = normalised(pending)
     with spending_for(spend_scope(db, job)):
@@ -249,7 +248,7 @@ def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
         return record(db, job, (), gave_up=True)
     try:
         with LeaseKeeper(db, settings, job):
-            done = resolve_job(db, settings, finder, job)
+            done = resolve_job(db, finder, job)
         return record(db, job, done.outcomes, searches=done.searches, errors=done.errors)
     except Exception:
         _failed(db, settings, job)
@@ -271,9 +270,11 @@ def process_many(db: Database, settings: Settings, finder: Finder, claimed: Sequ
             recorded += record(db, job, (), gave_up=True)
             continue
         try:
-            ready.append(resolve_job(db, settings, finder, job))
+            ready.append(resolve_job(db, finder, job))
         except Exception:
             _failed(db, settings, job)
+    if not ready:
+        return recorded
     try:
         with db.write() as conn:
             written = [

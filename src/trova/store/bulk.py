@@ -97,19 +97,17 @@ def insert_many(
     sends them (``rows`` may then be a generator): PostgreSQL stores the rows already sent while
     the rest are still being built, instead of after the last one.
     """
-    compiled_for = functools.partial(_compiled_insert, conn.dialect, table, tuple(columns), ignore)
-    if count is not None and conn.dialect.name == "postgresql" and count >= COPY_MIN_ROWS:
-        _copy_in(conn, table, columns, _streamed(conn, compiled_for(), columns, rows), ignore=ignore)
-        return
+    compiled = _compiled_insert(conn.dialect, table, tuple(columns), ignore)
+    if conn.dialect.name == "postgresql":
+        if count is None:
+            rows = list(rows)
+            count = len(rows)
+        if count >= COPY_MIN_ROWS:
+            _copy_in(conn, table, columns, _streamed(conn, compiled, columns, rows), ignore=ignore)
+            return
     batch = list(rows)
-    if not batch:
-        return
-    compiled = compiled_for()
-    if conn.dialect.name == "postgresql" and len(batch) >= COPY_MIN_ROWS:
-        values = _converted_columns(conn, compiled, columns, batch)
-        _copy_in(conn, table, columns, _rows(values, columns, len(batch)), ignore=ignore)
-        return
-    _execute_compiled(conn, compiled, columns, batch)
+    if batch:
+        _execute_compiled(conn, compiled, columns, batch)
 
 
 def _streamed(
