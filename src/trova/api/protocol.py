@@ -176,6 +176,12 @@ class _TrovaConnection(asyncio.Protocol):
             self.transport.close()
 
 
+def head_limit(config: Config) -> int:
+    """The most bytes of an unfinished request line and headers (``TROVA_MAX_HEADER_BYTES``, carried
+    by uvicorn's ``h11_max_incomplete_event_size`` to either protocol)."""
+    return config.h11_max_incomplete_event_size or 16 * 1024
+
+
 class _Connection(h11.Connection):
     """h11's connection that remembers the protocol error it raised (its status hint: 400 or 431)."""
 
@@ -200,7 +206,7 @@ class TrovaH11Protocol(_TrovaConnection, H11Protocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.conn: _Connection = _Connection(h11.SERVER, config.h11_max_incomplete_event_size or 16 * 1024)
+        self.conn: _Connection = _Connection(h11.SERVER, head_limit(config))
 
     def send_400_response(self, msg: str) -> None:
         error = self.conn.last_error
@@ -237,7 +243,7 @@ class TrovaHttpToolsProtocol(_TrovaConnection, HttpToolsProtocol):
             self._head_bytes = len(data)
         else:  # the data ended an earlier request too: count what the parser gave of this head
             self._head_bytes = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if self._head_bytes > (self.config.h11_max_incomplete_event_size or 16 * 1024):
+        if self._head_bytes > head_limit(self.config):
             self._protocol_error(HeadersTooLarge(), f"{self._head_bytes} bytes of head, not ended")
 
     def send_400_response(self, msg: str) -> None:
