@@ -131,8 +131,8 @@ def first_row(conn: Connection, statement: sa.Select[Any], params: dict[str, Any
     ``params``, run on the driver's cursor of ``conn``, in the transaction ``conn`` is in (none for
     :meth:`~trova.store.engine.Database.read_single`); values converted as SQLAlchemy would. A driver
     error is raised as SQLAlchemy's (``DBAPIError``), a lost connection invalidated first."""
-    prepared, found = _on_cursor(conn, statement, params, one=True)
-    return prepared.convert(conn.dialect, found[1], found[0][0]) if found[0] else None
+    prepared, rows, description = _on_cursor(conn, statement, params, one=True)
+    return prepared.convert(conn.dialect, description, rows[0]) if rows else None
 
 
 def driver_rows(conn: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> list[Any]:
@@ -140,12 +140,12 @@ def driver_rows(conn: Connection, statement: sa.Select[Any], params: dict[str, A
     it, but as the driver gives them, unconverted: for a read of thousands of rows whose columns
     need no conversion (text, numbers; ``bool()`` of a SQLite flag), SQLAlchemy's result rows cost
     several times the driver's own fetch."""
-    return _on_cursor(conn, statement, params, one=False)[1][0]
+    return _on_cursor(conn, statement, params, one=False)[1]
 
 
 def _on_cursor(
     conn: Connection, statement: sa.Select[Any], params: dict[str, Any], *, one: bool
-) -> tuple[_Prepared, tuple[list[Any], Sequence[Any]]]:
+) -> tuple[_Prepared, list[Any], Sequence[Any]]:
     """Run ``statement`` on the driver's cursor of ``conn``: its first row (``one``) or all of them,
     with the cursor's description; a driver error raised as SQLAlchemy's."""
     prepared = _prepared(statement, conn.dialect)
@@ -162,7 +162,7 @@ def _on_cursor(
             rows: list[Any] = [] if row is None else [row]
         else:
             rows = list(cursor.fetchall())
-        return prepared, (rows, cursor.description)
+        return prepared, rows, cursor.description
     except driver_error as error:
         lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
         if lost:
