@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.contacts import lookups
-from trova.store.sql import distinct_slices, padded_slices, run_compiled
-from trova.store.tables import company_domains, person_companies, person_names
+from trova.store.sql import padded_slices, run_compiled, run_keyed
+from trova.store.tables import person_companies, person_names
 
 
 def _first_named_at_statement(size: int) -> sa.Select[Any]:
@@ -58,11 +58,7 @@ def first_names_at(conn: Connection, wanted: Iterable[tuple[str, int]]) -> set[t
 def company_labels(conn: Connection, company_ids: Collection[int]) -> dict[int, str]:
     """Company id -> its company keys and domains, for an explanation to name it."""
     keys = {company: sorted(names) for company, names in lookups.company_keys_of(conn, company_ids).items()}
-    query = sa.select(company_domains.c.company_id, company_domains.c.domain)
-    domains: dict[int, list[str]] = {}
-    for part in distinct_slices(company_ids):
-        for company, domain in conn.execute(query.where(company_domains.c.company_id.in_(part))):
-            domains.setdefault(company, []).append(domain)
+    domains = lookups.by_company(run_keyed(conn, lookups.domains_of_companies_statement, company_ids))
     return {
         company: " / ".join([*keys.get(company, ()), *sorted(domains.get(company, ()))])
         or f"company {company}"

@@ -210,7 +210,7 @@ def _names_of_companies_statement(size: int) -> sa.Select[Any]:
     return sa.select(table.c.company_id, table.c.name_key).where(keys_in(table.c.company_id, size))
 
 
-def _domains_of_companies_statement(size: int) -> sa.Select[Any]:
+def domains_of_companies_statement(size: int) -> sa.Select[Any]:
     table = company_domains
     return sa.select(table.c.company_id, table.c.domain).where(keys_in(table.c.company_id, size))
 
@@ -308,7 +308,7 @@ def companies_by_name(conn: Connection, name_keys: Iterable[str]) -> dict[str, s
 def companies_with_domain(conn: Connection, company_ids: Iterable[int]) -> set[int]:
     """The companies among ``company_ids`` that some record links to a domain."""
     return {
-        company_id for company_id, _domain in run_keyed(conn, _domains_of_companies_statement, company_ids)
+        company_id for company_id, _domain in run_keyed(conn, domains_of_companies_statement, company_ids)
     }
 
 
@@ -356,9 +356,7 @@ def observations_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, li
         conn, _observations_statement, [*wanted, *owner_of]
     ):
         found.setdefault(owner_of.get(person_id, person_id), []).append(
-            Observation(
-                e164, True, line_type, region, source, _datetime(observed_at), "", _flag(do_not_call)
-            )
+            Observation(e164, True, line_type, region, source, _datetime(observed_at), "", _flag(do_not_call))
         )
     return found
 
@@ -423,8 +421,8 @@ def describe_people(conn: Connection, person_ids: Collection[int]) -> dict[int, 
     for person_id, company_id in run_keyed(conn, _person_companies_statement, profiles):
         links.setdefault(person_id, []).append(company_id)
     company_ids = {company for companies in links.values() for company in companies}
-    keys = _by_company(run_keyed(conn, _names_of_companies_statement, company_ids))
-    domains = _by_company(run_keyed(conn, _domains_of_companies_statement, company_ids))
+    keys = by_company(run_keyed(conn, _names_of_companies_statement, company_ids))
+    domains = by_company(run_keyed(conn, domains_of_companies_statement, company_ids))
     return {
         person_id: PersonRecord(
             person_id=person_id,
@@ -438,7 +436,8 @@ def describe_people(conn: Connection, person_ids: Collection[int]) -> dict[int, 
     }
 
 
-def _by_company(rows: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+def by_company(rows: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    """Company id -> the texts of ``rows`` (company id, text) for it."""
     found: dict[int, list[str]] = {}
     for company_id, text in rows:
         found.setdefault(company_id, []).append(text)
