@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from trova.contacts import lookups
 from trova.contacts.lookups import NameMatch, PersonRecord
 from trova.people.models import Observation
 from trova.store import Database, utcnow
+from trova.store.migrate import upgrade
 from trova.store.sql import SLICE_SIZES
 from trova.store.tables import people
 
@@ -156,3 +158,40 @@ def test_describe_people_gathers_profile_names_and_companies(db: Database, store
         ),
         loner: PersonRecord(loner, None, (), (), (), ()),
     }
+
+
+def test_observations_of_an_owner_include_its_weak_groups_under_its_id(
+    db: Database, store: StoreBuilder
+) -> None:
+    acme = store.company("Acme")
+    jane = store.person(
+        "Jane", "Doe", at=(acme,), linkedin="https://www.linkedin.com/in/jane-doe", phones=(MOBILE,)
+    )
+    group = store.person("Jane", "Doe", at=(acme,), phones=(MOBILE_2, TOLL_FREE))
+    other_group = store.person("Jane", "Doe", at=(acme,), phones=(FIXED,))
+    with db.write() as conn:
+        conn.execute(sa.update(people).where(people.c.id == group).values(owner_id=jane))
+    with db.read() as conn:
+        found = lookups.observations_of(conn, [jane])
+    assert set(found) == {jane}
+    assert sorted(o.e164 or "" for o in found[jane]) == [MOBILE, MOBILE_2]
+    assert other_group not in found
+
+
+def test_observations_of_reads_through_indexes_when_most_people_own_nothing(tmp_path: Path) -> None:
+    """With ``owner_id`` NULL almost everywhere, SQLite's statistics make the owner index look
+    useless; the weak groups must still be reached through it, never by scanning the observations."""
+    db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+    upgrade(db)
+    store = StoreBuilder(db)
+    acme = store.company("Acme")
+    for i in range(200):
+        store.person("Jane", f"Doe{i}", at=(acme,), phones=(f"+336{i:08d}",))
+    with db.write() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    statement = str(lookups._observations_statement(2).compile(dialect=db.engine.dialect))
+    with db.read() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", (1, 2, 1, 2))]
+    assert any("USING INDEX ix_phone_observations_person_id" in step for step in plan)
+    assert not [step for step in plan if step.startswith("SCAN")], plan
+    db.dispose()

@@ -178,3 +178,33 @@ def test_excluding_do_not_call_skips_flagged_numbers_only() -> None:
     excluded = choose(observations, frozenset(), exclude_do_not_call=True)
     assert excluded is not None and (excluded.e164, excluded.do_not_call) == (FIXED, False)
     assert choose([flagged(MOBILE, True)], frozenset(), exclude_do_not_call=True) is None
+
+
+@given(
+    st.lists(
+        st.builds(
+            flagged,
+            st.sampled_from([MOBILE, MOBILE_2, FIXED, VOIP, TOLL_FREE, "garbage", "+336123"]),
+            st.sampled_from([None, True, False]),
+            st.sampled_from(["a", "b", "c"]),
+        ).flatmap(
+            lambda observation: st.integers(0, 3).map(
+                lambda days: replace(observation, observed_at=DAY + dt.timedelta(days=days))
+            )
+        ),
+        max_size=8,
+    ),
+    st.frozensets(st.sampled_from([MOBILE, FIXED])),
+    st.booleans(),
+)
+def test_choice_is_the_best_of_the_summary(
+    observations: list[Observation], shared: frozenset[str], exclude_do_not_call: bool
+) -> None:
+    """``choose`` ranks without building every number: it must pick what the full summary puts first."""
+    summary = [
+        number
+        for number in summarise(observations, shared)
+        if not (exclude_do_not_call and number.do_not_call is True)
+    ]
+    expected = summary[0] if summary and summary[0].eligible else None
+    assert choose(observations, shared, exclude_do_not_call=exclude_do_not_call) == expected

@@ -30,6 +30,28 @@ class Search:
     company_domain: str | None = None
     company_key: str | None = None
     full_name_key: str | None = None
+    _hash: int = field(init=False, repr=False, compare=False)
+    """The finder keys several dicts by each search of a batch: the hash is worked out once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self._keys()))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Search], tuple[str | None, ...]]:
+        """Pickled by its keys: string hashes differ between processes, so the hash is not carried."""
+        return (Search, self._keys())
+
+    def _keys(self) -> tuple[str | None, ...]:
+        return (
+            self.linkedin_key,
+            self.first_key,
+            self.last_key,
+            self.company_domain,
+            self.company_key,
+            self.full_name_key,
+        )
 
     @property
     def has_names(self) -> bool:

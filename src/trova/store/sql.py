@@ -37,7 +37,7 @@ enough that a 3,000-search batch needs only a couple of statements per lookup.""
 SLICE_SIZES = (8, 64, 512)
 """Keys (or name tuples) per compiled statement, padded up to the next size: few statement shapes."""
 
-StatementFor = Callable[[int], sa.Select[Any]]
+StatementFor = Callable[[int], sa.Select[Any] | sa.CompoundSelect[Any]]
 """Builds the statement for ``size`` keys, its bound parameters named by the caller (``k0``, …)."""
 
 
