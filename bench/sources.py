@@ -119,9 +119,8 @@ def start_upstream(root: Path) -> tuple[subprocess.Popen[bytes], str, str]:
         "TROVA_JOB_CHUNK_SIZE": "3000",
     }
     contacts = write_contacts(root / "upstream.csv", range(1, BATCH // 2 + 1))
-    subprocess.run(
-        [sys.executable, "-m", "trova", "import", str(contacts)], env=env, check=True, capture_output=True
-    )
+    for command in (["migrate"], ["import", str(contacts)]):
+        subprocess.run([sys.executable, "-m", "trova", *command], env=env, check=True, capture_output=True)
     db = Database(url)
     with db.write() as conn:
         key = accounts.create_account(conn, "bench", credits=10_000_000).api_key
