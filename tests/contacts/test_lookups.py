@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.finder.builder import DEFAULT_DATE, StoreBuilder
+from tests.finder.builder import StoreBuilder
 from trova.contacts import lookups
-from trova.contacts.lookups import NameMatch, PersonRecord
-from trova.people.models import Observation
+from trova.contacts.lookups import NameMatch
 from trova.store import Database, utcnow
 from trova.store.migrate import upgrade
 from trova.store.sql import SLICE_SIZES
@@ -102,31 +100,6 @@ def test_people_named_at_any_company_or_only_at_some(db: Database, store: StoreB
         assert lookups.people_named(conn, [("jane", "doe")], at=set()) == []
 
 
-def test_observations_of_returns_the_returnable_ones_and_all_observations_of_every_one(
-    db: Database, store: StoreBuilder
-) -> None:
-    acme = store.company("Acme")
-    later = DEFAULT_DATE + dt.timedelta(days=3)
-    jane = store.person("Jane", "Doe", at=(acme,), phones=(MOBILE, TOLL_FREE, "n/a"))
-    store.phone(jane, MOBILE_2, source="vendor", observed_at=later)
-    nobody = store.person("John", "Roe", at=(acme,))
-    with db.read() as conn:
-        returnable = lookups.observations_of(conn, [jane, nobody])
-        every = lookups.all_observations_of(conn, [jane, nobody])
-    assert set(returnable) == {jane}
-    assert sorted(returnable[jane], key=lambda o: o.e164 or "") == [
-        Observation(MOBILE, True, "mobile", "FR", "crm", DEFAULT_DATE),
-        Observation(MOBILE_2, True, "mobile", "FR", "vendor", later),
-    ]
-    assert sorted((o.e164 or "", o.raw, o.valid) for o in every[jane]) == [
-        ("", "n/a", False),
-        (MOBILE, MOBILE, True),
-        (MOBILE_2, MOBILE_2, True),
-        (TOLL_FREE, TOLL_FREE, True),
-    ]
-    assert nobody not in every
-
-
 def test_shared_numbers_are_those_held_for_more_than_one_person(db: Database, store: StoreBuilder) -> None:
     acme = store.company("Acme")
     jane = store.person("Jane", "Doe", at=(acme,), phones=(FIXED, MOBILE))
@@ -136,28 +109,6 @@ def test_shared_numbers_are_those_held_for_more_than_one_person(db: Database, st
     with db.read() as conn:
         assert lookups.shared_numbers(conn, {FIXED, MOBILE, MOBILE_2, "+33100000000"}) == {FIXED}
         assert lookups.shared_numbers(conn, set()) == set()
-
-
-def test_describe_people_gathers_profile_names_and_companies(db: Database, store: StoreBuilder) -> None:
-    acme = store.company("Acme", "Acme Industries", domains=("acme.com",))
-    beta = store.company("Beta")
-    jane = store.person("Jane", "Doe", at=(acme, beta), linkedin="linkedin.com/in/jane-doe")
-    store.also_named(jane, "Janet", "Doe")
-    loner = store.person()
-    with db.read() as conn:
-        records = lookups.describe_people(conn, [jane, loner, 10_000])
-        assert lookups.describe_people(conn, []) == {}
-    assert records == {
-        jane: PersonRecord(
-            person_id=jane,
-            linkedin_key="jane-doe",
-            names=(("jane", "doe"), ("janet", "doe")),
-            company_ids=tuple(sorted((acme, beta))),
-            company_names=("acme", "acme industries", "beta"),
-            company_domains=("acme.com",),
-        ),
-        loner: PersonRecord(loner, None, (), (), (), ()),
-    }
 
 
 def test_observations_of_an_owner_include_its_weak_groups_under_its_id(

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.finder.builder import StoreBuilder
-from trova.contacts import lookups
+from trova.contacts import lookups, records
 from trova.contacts import repository as repo
 from trova.contacts.lookups import NameMatch
 from trova.store import Database, utcnow
@@ -64,7 +64,7 @@ def test_merge_person_moves_numbers_names_and_companies(db: Database, store: Sto
     with db.write() as conn:
         repo.merge_person(conn, survivor, absorbed)
     with db.read() as conn:
-        record = lookups.describe_people(conn, [survivor, absorbed])
+        record = records.describe_people(conn, [survivor, absorbed])
         held = lookups.observations_of(conn, [survivor])
     assert set(record) == {survivor}
     assert record[survivor].names == (("jane", "doe"), ("janet", "doe"))

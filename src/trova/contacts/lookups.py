@@ -1,5 +1,6 @@
 """The contact store's batched reads: who is known by a profile, a domain, a company name or a name,
-and what the store holds about them (the finder's lookups, the import's, privacy's and erasure's).
+and the numbers on record for them (the finder's lookups and the import's; whole people for
+explanations, privacy and erasure are read by ``trova.contacts.records``).
 
 Part of the contacts package's repository (writes are in ``trova.contacts.repository``). Every
 function takes the caller's connection and a whole batch of keys, so resolving thousands of
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -51,18 +51,6 @@ class NameMatch(NamedTuple):
     def identity(self) -> int:
         """The person this match stands for: the weak group's owner, else the match itself."""
         return self.person_id if self.owner_id is None else self.owner_id
-
-
-@dataclass(frozen=True, slots=True)
-class PersonRecord:
-    """What the store knows about one person (explanations, screening, erasure)."""
-
-    person_id: int
-    linkedin_key: str | None
-    names: tuple[tuple[str, str], ...]
-    company_ids: tuple[int, ...]
-    company_names: tuple[str, ...]
-    company_domains: tuple[str, ...]
 
 
 def _datetime(value: dt.datetime | str) -> dt.datetime:
@@ -206,19 +194,14 @@ def _profiles_statement(size: int) -> sa.Select[Any]:
     return sa.select(people.c.id, people.c.linkedin_key).where(keys_in(people.c.id, size))
 
 
-def _person_names_statement(size: int) -> sa.Select[Any]:
+def person_names_statement(size: int) -> sa.Select[Any]:
     table = person_names
     return sa.select(table.c.person_id, table.c.first_key, table.c.last_key).where(
         keys_in(table.c.person_id, size)
     )
 
 
-def _person_companies_statement(size: int) -> sa.Select[Any]:
-    table = person_companies
-    return sa.select(table.c.person_id, table.c.company_id).where(keys_in(table.c.person_id, size))
-
-
-def _names_of_companies_statement(size: int) -> sa.Select[Any]:
+def names_of_companies_statement(size: int) -> sa.Select[Any]:
     table = company_names
     return sa.select(table.c.company_id, table.c.name_key).where(keys_in(table.c.company_id, size))
 
@@ -247,13 +230,13 @@ def owned_by(conn: Connection, person_ids: Iterable[int]) -> dict[int, set[int]]
 
 def names_of(conn: Connection, person_ids: Iterable[int]) -> set[tuple[str, str]]:
     """Every (first_key, last_key) the given people are known by."""
-    return {(first, last) for _person, first, last in run_keyed(conn, _person_names_statement, person_ids)}
+    return {(first, last) for _person, first, last in run_keyed(conn, person_names_statement, person_ids)}
 
 
 def company_keys_of(conn: Connection, company_ids: Iterable[int]) -> dict[int, set[str]]:
     """Company id -> the company keys it is known by."""
     found: dict[int, set[str]] = {}
-    for company_id, name_key in run_keyed(conn, _names_of_companies_statement, company_ids):
+    for company_id, name_key in run_keyed(conn, names_of_companies_statement, company_ids):
         found.setdefault(company_id, set()).add(name_key)
     return found
 
@@ -368,12 +351,13 @@ def observations_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, li
         conn, _observations_statement, person_ids
     ):
         found.setdefault(person_id, []).append(
-            Observation(e164, True, line_type, region, source, _datetime(observed_at), "", _flag(do_not_call))
+            Observation(e164, True, line_type, region, source, _datetime(observed_at), "", flag(do_not_call))
         )
     return found
 
 
-def _flag(value: Any) -> bool | None:
+def flag(value: Any) -> bool | None:
+    """A nullable boolean column as read on the driver (SQLite hands back 0/1)."""
     return None if value is None else bool(value)
 
 
@@ -386,75 +370,9 @@ def shared_numbers(conn: Connection, numbers: Collection[str]) -> set[str]:
     return {e164 for (e164,) in run_keyed(conn, _shared_statement, held_twice)} if held_twice else set()
 
 
-def all_observations_of(conn: Connection, person_ids: Collection[int]) -> dict[int, list[Observation]]:
-    """Person id -> every observation, unparseable and invalid ones included, with those of the weak
-    groups the person owns (explanations, erasure)."""
-    owner_of = {group: owner for owner, groups in owned_by(conn, person_ids).items() for group in groups}
-    table = phone_observations
-    query = sa.select(
-        table.c.person_id,
-        table.c.e164,
-        table.c.valid,
-        table.c.line_type,
-        table.c.region,
-        table.c.source,
-        table.c.observed_at,
-        table.c.raw,
-        table.c.do_not_call,
-    )
-    found: dict[int, list[Observation]] = {}
-    for part in distinct_slices(sorted({*person_ids, *owner_of})):
-        for row in conn.execute(query.where(table.c.person_id.in_(part))):
-            found.setdefault(owner_of.get(row.person_id, row.person_id), []).append(
-                Observation(
-                    row.e164,
-                    bool(row.valid),
-                    row.line_type,
-                    row.region,
-                    row.source,
-                    row.observed_at,
-                    row.raw,
-                    _flag(row.do_not_call),
-                )
-            )
-    return found
-
-
-def describe_people(conn: Connection, person_ids: Collection[int]) -> dict[int, PersonRecord]:
-    """Profile, names and companies (their names and domains) of each person, in five bulk queries
-    (explanations, and the suppression list's screening of every batch)."""
-    profiles: dict[int, str | None] = dict(run_keyed(conn, _profiles_statement, person_ids))
-    if not profiles:
-        return {}
-    names: dict[int, list[tuple[str, str]]] = {}
-    for person_id, first_key, last_key in run_keyed(conn, _person_names_statement, profiles):
-        names.setdefault(person_id, []).append((first_key, last_key))
-    links: dict[int, list[int]] = {}
-    for person_id, company_id in run_keyed(conn, _person_companies_statement, profiles):
-        links.setdefault(person_id, []).append(company_id)
-    company_ids = {company for companies in links.values() for company in companies}
-    keys = by_company(run_keyed(conn, _names_of_companies_statement, company_ids))
-    domains = by_company(run_keyed(conn, domains_of_companies_statement, company_ids))
-    return {
-        person_id: PersonRecord(
-            person_id=person_id,
-            linkedin_key=profile,
-            names=tuple(sorted(names.get(person_id, ()))),
-            company_ids=tuple(sorted(links.get(person_id, ()))),
-            company_names=_of_companies(keys, links.get(person_id, ())),
-            company_domains=_of_companies(domains, links.get(person_id, ())),
-        )
-        for person_id, profile in sorted(profiles.items())
-    }
-
-
 def by_company(rows: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
     """Company id -> the texts of ``rows`` (company id, text) for it."""
     found: dict[int, list[str]] = {}
     for company_id, text in rows:
         found.setdefault(company_id, []).append(text)
     return found
-
-
-def _of_companies(texts: dict[int, list[str]], company_ids: Iterable[int]) -> tuple[str, ...]:
-    return tuple(sorted({text for company_id in company_ids for text in texts.get(company_id, ())}))

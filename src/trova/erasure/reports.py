@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts import repository as accounts_repo
 from trova.accounts import service as accounts
-from trova.contacts import lookups as contacts_lookups
+from trova.contacts import records as contacts_records
 from trova.erasure.service import people_of
 from trova.people.keys import person_key
 from trova.privacy import repository as privacy_repo
@@ -27,9 +27,9 @@ def audit_of_subject(conn: Connection, selector: Selector) -> list[AuditEvent]:
     answer that returned one of their numbers, erased ones included (kept as digests).
     """
     people = people_of(conn, selector)
-    records = contacts_lookups.describe_people(conn, people)
+    records = contacts_records.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
-    observed = contacts_lookups.all_observations_of(conn, people) if people else {}
+    observed = contacts_records.all_observations_of(conn, people) if people else {}
     subjects += [phone_subject(o.e164) for found in observed.values() for o in found if o.e164]
     ids = privacy_repo.audit_ids_of(
         conn, digests=digests_of(subjects), person_keys={person_key(person) for person in people}

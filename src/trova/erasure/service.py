@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from trova.batches import repository as batches_repo
 from trova.contacts import lookups as contacts_lookups
 from trova.contacts import owners as contacts_owners
+from trova.contacts import records as contacts_records
 from trova.contacts import repository as contacts_repo
 from trova.erasure.models import ErasureReport
 from trova.erasure.redaction import redact_webhooks
@@ -60,7 +61,7 @@ def erase(conn: Connection, selector: Selector, *, now: dt.datetime) -> ErasureR
     """
     people = people_of(conn, selector)
     people |= {group for groups in contacts_lookups.owned_by(conn, people).values() for group in groups}
-    records = contacts_lookups.describe_people(conn, people)
+    records = contacts_records.describe_people(conn, people)
     subjects = selector.subjects() + [s for record in records.values() for s in person_subjects(record)]
     person_keys = {person_key(person) for person in people}
     audit_ids = privacy_repo.audit_ids_of(conn, digests=digests_of(subjects), person_keys=person_keys)
@@ -118,7 +119,7 @@ def _numbers_to_forget(
     A switchboard shared with colleagues stays (it is theirs too); everything personal goes.
     """
     numbers = {selector.e164} if selector.e164 else set()
-    observed = contacts_lookups.all_observations_of(conn, people) if people else {}
+    observed = contacts_records.all_observations_of(conn, people) if people else {}
     theirs = {o.e164 for found in observed.values() for o in found if o.e164} | set(revealed)
     holders = contacts_repo.holders_of_numbers(conn, theirs)
     return numbers | {number for number in theirs if holders.get(number, set()) <= set(people)}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from trova.contacts import lookups as contacts_lookups
+from trova.contacts import records as contacts_records
 from trova.contacts.given_names import company_labels
 from trova.finder.service import Finder, Identification, identify_many
 from trova.people.keys import name_pairs, person_key
@@ -220,8 +221,8 @@ def _namesakes(conn: Connection, search: Search, identification: Identification)
 def _people(conn: Connection, person_ids: tuple[int, ...]) -> tuple[PersonView, ...]:
     if not person_ids:
         return ()
-    records = contacts_lookups.describe_people(conn, person_ids)
-    observations = contacts_lookups.all_observations_of(conn, person_ids)
+    records = contacts_records.describe_people(conn, person_ids)
+    observations = contacts_records.all_observations_of(conn, person_ids)
     numbers = {o.e164 for found in observations.values() for o in found if o.e164 is not None}
     shared = contacts_lookups.shared_numbers(conn, numbers)
     owned = contacts_lookups.owned_by(conn, person_ids)

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Connection
 
-from trova.contacts import lookups as contacts_lookups
+from trova.contacts import records as contacts_records
 from trova.contacts.models import ContactRecord
 from trova.people.keys import name_pairs, person_id_of
 from trova.people.models import Answer, Search, SearchOutcome
@@ -42,7 +42,7 @@ def search_subjects(search: Search) -> list[Subject]:
     return found
 
 
-def person_subjects(record: contacts_lookups.PersonRecord) -> list[Subject]:
+def person_subjects(record: contacts_records.PersonRecord) -> list[Subject]:
     """Every subject a store person is known by: profile, and each name at each company key/domain."""
     found = [linkedin_subject(record.linkedin_key)] if record.linkedin_key else []
     for first, last in record.names:
@@ -99,7 +99,7 @@ def blocked_people(
     kinds = active_kinds(conn) if kinds is None else kinds
     if not person_ids or not kinds & PERSON_KINDS:
         return set()
-    records = contacts_lookups.describe_people(conn, person_ids)
+    records = contacts_records.describe_people(conn, person_ids)
     subjects = {person: digests_of(person_subjects(record)) for person, record in records.items()}
     suppressed = repo.suppressed_digests(conn, set().union(*subjects.values()))
     return {person for person, digests in subjects.items() if digests & suppressed}
