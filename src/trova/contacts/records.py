@@ -21,8 +21,8 @@ from trova.contacts.lookups import (
     flag,
     names_of_companies_statement,
     owned_by,
-    profiles_of,
     person_names_statement,
+    profiles_of,
 )
 from trova.people.models import Observation
 from trova.store.sql import distinct_slices, keys_in, run_keyed
