@@ -250,6 +250,11 @@ def load(
         "errors": len(bad),
         "error_kinds": sorted(set(bad))[:5],
         "requests": len(results),
+        "kinds": {
+            kind: (percentile(mine, 0.5) * 1000, percentile(mine, 0.99) * 1000, len(mine))
+            for kind in sorted({r[0] for r in results})
+            for mine in [[r[2] for r in results if r[0] == kind]]
+        },
         "client_cpu": sum(out["cpu"] for out in outputs) / elapsed,
         "load": os.getloadavg()[0],
     }
@@ -262,6 +267,14 @@ def show(label: str, figure: dict[str, Any]) -> None:
         f"  load {figure['load']:.2f}",
         flush=True,
     )
+    if len(figure["kinds"]) > 1:
+        print(
+            "    by kind: "
+            + "; ".join(
+                f"{kind} p50 {p50:.1f} p99 {p99:.0f} ms ({n:,})"
+                for kind, (p50, p99, n) in figure["kinds"].items()
+            )
+        )
     if figure["errors"]:
         print(f"    errors: {', '.join(figure['error_kinds'])}")
     if "jobs" in figure:

@@ -34,6 +34,7 @@ from trova.api.routes import account, bulks, callbacks, explain, export, health,
 from trova.errors import ApiError
 from trova.settings import Settings
 from trova.store import Database
+from trova.store.group import GroupCommit
 from trova.web import install as install_web
 
 log = logging.getLogger("trova.api")
@@ -118,7 +119,13 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
     keys = keycache.register(keycache.KeyCache(settings.auth_cache_ttl_s))
     reads = ThreadPoolExecutor(settings.max_in_flight_requests, thread_name_prefix="trova-read")
     app.state.ctx = Context(
-        settings=settings, db=db, limiter=limiter, unauth=unauth_guard_for(settings), keys=keys, reads=reads
+        settings=settings,
+        db=db,
+        limiter=limiter,
+        unauth=unauth_guard_for(settings),
+        keys=keys,
+        reads=reads,
+        writes=GroupCommit(db) if db.is_sqlite else None,
     )
     _install_error_handlers(app)
     openapi.install(app, settings.max_searches_per_batch)

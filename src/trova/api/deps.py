@@ -29,16 +29,19 @@ from trova.api.service import RateLimiter, UnauthGuard
 from trova.errors import InvalidApiKey, MissingApiKey, MissingId, PayloadTooLarge
 from trova.settings import Settings
 from trova.store import Database
+from trova.store.group import GroupCommit
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Context:
     """What every handler needs: settings, database, the POST rate limiter of this process, the
     guard against unauthenticated floods (``UnauthGuard``), the keys the phone endpoints checked
-    lately (:class:`~trova.accounts.keycache.KeyCache`) and the threads of the hot reads
-    (:func:`in_read_thread`)."""
+    lately (:class:`~trova.accounts.keycache.KeyCache`), the threads of the hot reads
+    (:func:`in_read_thread`) and, on SQLite, the shared transactions of the POSTs (:meth:`write`)."""
 
     settings: Settings
     db: Database
@@ -46,9 +49,16 @@ class Context:
     unauth: UnauthGuard
     keys: KeyCache
     reads: Executor
+    writes: GroupCommit | None = None
 
-
-T = TypeVar("T")
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in a write transaction, on the calling thread: on SQLite one shared with
+        the requests waiting beside it for the write lock, each in a savepoint
+        (:class:`~trova.store.group.GroupCommit`), on PostgreSQL its own."""
+        if self.writes is not None:
+            return self.writes.run(work)
+        with self.db.write() as conn:
+            return work(conn)
 
 
 async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:

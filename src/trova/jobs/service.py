@@ -76,8 +76,11 @@ SMALL_JOB_SIZE = 1
 cheap to run: a worker that claims one also claims the small jobs behind it, up to
 :data:`SMALL_JOBS_PER_CLAIM`, in the same write transaction. Larger jobs (the chunks of a bulk)
 are claimed one at a time, so that the workers share them."""
-SMALL_JOBS_PER_CLAIM = 8
-"""Not more: their record transaction holds the write lock that the API's POSTs wait for."""
+SMALL_JOBS_PER_CLAIM = 64
+"""Not more: their record transaction holds the write lock that the API's POSTs wait for. Not
+fewer: the API stores the POSTs that wait together in one transaction (``trova.store.group``), and
+with 8 a worker claiming and recording its share of the lock fell thousands of jobs behind them
+under 200 connections of mixed traffic (``bench/api_speed.py``)."""
 
 
 def claim_jobs(db: Database, settings: Settings, owner: str, limit: int = 1) -> list[Job]:

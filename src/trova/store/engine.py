@@ -204,6 +204,20 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
 
 
 @contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """A savepoint in the write transaction of ``conn``: if the block raises, what it wrote and the
+    :func:`after_commit` callbacks it registered are undone, and the transaction goes on."""
+    callbacks: list[Callable[[], None]] = conn.info.setdefault(_AFTER_COMMIT, [])
+    mark = len(callbacks)
+    try:
+        with conn.begin_nested():
+            yield
+    except BaseException:
+        del callbacks[mark:]
+        raise
+
+
+@contextmanager
 def _translated(enabled: bool) -> Iterator[None]:
     try:
         yield

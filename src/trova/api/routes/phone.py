@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from trova.accounts.models import Account
@@ -47,7 +48,8 @@ def _submit(
     idempotency_key: str | None,
     path: str,
 ) -> tuple[int, Any]:
-    """Validate, then store the batch and the idempotency record in one write transaction.
+    """Validate, then store the batch and the idempotency record in one write transaction
+    (:meth:`Context.write`: on SQLite shared with the POSTs waiting beside it, each in a savepoint).
 
     Two requests racing with one new ``Idempotency-Key`` on PostgreSQL: the loser's insert of the
     key fails, its whole transaction (batch included) rolls back, and the retry replays the winner.
@@ -56,29 +58,30 @@ def _submit(
     read = batches.read_single if kind == "single" else batches.read_bulk
     submission = read(body, ctx.settings)
     fingerprint = service.request_fingerprint(path, raw)
+
+    def store(conn: Connection) -> tuple[int, Any, bool]:
+        now = utcnow()
+        if idempotency_key:
+            replayed = service.replay(
+                conn, account.id, idempotency_key, fingerprint, now=now, ttl_s=ctx.settings.idempotency_ttl_s
+            )
+            if replayed is not None:
+                return *replayed, False
+        response = bodies.created_body(batches.submit(conn, account, submission, ctx.settings))
+        if idempotency_key:
+            service.remember(conn, account.id, idempotency_key, fingerprint, 201, response, now=now)
+        return 201, response, True
+
     for attempt in range(2):
         try:
-            with ctx.db.write() as conn:
-                now = utcnow()
-                if idempotency_key:
-                    replayed = service.replay(
-                        conn,
-                        account.id,
-                        idempotency_key,
-                        fingerprint,
-                        now=now,
-                        ttl_s=ctx.settings.idempotency_ttl_s,
-                    )
-                    if replayed is not None:
-                        return replayed
-                response = bodies.created_body(batches.submit(conn, account, submission, ctx.settings))
-                if idempotency_key:
-                    service.remember(conn, account.id, idempotency_key, fingerprint, 201, response, now=now)
-            notify_work()
-            return 201, response
+            status, response, created = ctx.write(store)
         except sa.exc.IntegrityError:
             if not idempotency_key or attempt:
                 raise
+            continue
+        if created:
+            notify_work()
+        return status, response
     raise AssertionError("unreachable")
 
 
