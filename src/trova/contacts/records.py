@@ -2,8 +2,8 @@
 record for them (explanations, the suppression list's screening, erasure and its reports).
 
 Part of the contacts package's repository, beside ``trova.contacts.lookups`` (the finder's and the
-import's keyed reads): these reads are not on the hot path, each runs once per explanation, screening
-or erasure, in a few bulk queries whatever the number of people.
+import's keyed reads, whose statements these reuse): each call is a few bulk queries whatever the
+number of people.
 """
 
 from __future__ import annotations
