@@ -176,18 +176,18 @@ async def _connection(
 
 
 def client_main(spec: str) -> None:
-    """One client process: its connections for the given seconds; prints its results as JSON."""
+    """One client process: one connection per target (port, key) for the given seconds; prints its
+    results as JSON."""
     job = json.loads(spec)
-    requests = {kind: request_bytes(kind, job["key"], job["search_id"]) for kind, _ in job["mix"]}
     results: list[tuple[str, int, float]] = []
     until = time.monotonic() + job["seconds"]
 
+    def requests(key: str) -> dict[str, bytes]:
+        return {kind: request_bytes(kind, key, job["search_id"]) for kind, _ in job["mix"]}
+
     async def run() -> None:
         await asyncio.gather(
-            *(
-                _connection(job["port"], requests, job["mix"], until, results)
-                for _ in range(job["connections"])
-            )
+            *(_connection(port, requests(key), job["mix"], until, results) for port, key in job["targets"])
         )
 
     started = time.monotonic()
@@ -206,17 +206,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def load(
-    port: int,
-    key: str,
+    targets: Sequence[tuple[int, str]],
     search_id: str,
     mix: Sequence[tuple[str, float]],
-    connections: int,
     seconds: float,
     procs: int,
 ) -> dict[str, Any]:
-    """Run the clients; throughput, p50/p99 (ms), errors, client CPU share and load average."""
-    procs = max(1, min(procs, connections))
-    shares = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
+    """Run the clients, one connection per target (port, API key); throughput, p50/p99 (ms),
+    errors, client CPU share and load average. Also the load generator of ``bench/scaleout.py``."""
+    procs = max(1, min(procs, len(targets)))
     children = [
         subprocess.Popen(
             [
@@ -225,18 +223,16 @@ def load(
                 "--client",
                 json.dumps(
                     {
-                        "port": port,
-                        "key": key,
+                        "targets": targets[i::procs],
                         "search_id": search_id,
                         "mix": list(mix),
-                        "connections": share,
                         "seconds": seconds,
                     }
                 ),
             ],
             stdout=subprocess.PIPE,
         )
-        for share in shares
+        for i in range(procs)
     ]
     outputs = [json.loads(child.communicate()[0]) for child in children]
     results = [tuple(r) for out in outputs for r in out["results"]]
@@ -369,8 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         def point(
             label: str, port: int, mix: Sequence[tuple[str, float]], connections: int, seconds: float
         ) -> None:
-            load(port, key, search_id, mix, connections, 1.0, args.client_procs)  # warm-up
-            figures[label] = load(port, key, search_id, mix, connections, seconds, args.client_procs)
+            targets = [(port, key)] * connections
+            load(targets, search_id, mix, 1.0, args.client_procs)  # warm-up
+            figures[label] = load(targets, search_id, mix, seconds, args.client_procs)
             if any(kind == "post" for kind, _ in mix):
                 figures[label]["jobs"] = job_counts(db_file)
             show(label, figures[label])

@@ -1,7 +1,7 @@
 """Benchmark of the scale-out deployment on PostgreSQL: worker throughput, POST latency, pickup time.
 
     .venv/bin/python bench/scaleout.py
-    .venv/bin/python bench/scaleout.py --searches 1000 --clients 20 --posts-per-client 10
+    .venv/bin/python bench/scaleout.py --searches 1000 --clients 20 --post-seconds 5
 
 Needs the PostgreSQL of ``TROVA_TEST_PG_URL`` (default postgres@127.0.0.1:5432/test); each part
 runs on a fresh database that is dropped afterwards. Every process is a real ``trova`` subprocess.
@@ -9,8 +9,9 @@ runs on a fresh database that is dropped afterwards. Every process is a real ``t
 1. Throughput: ``trova serve --no-worker`` plus 1, then 2 ``trova worker`` processes (each with
    ``TROVA_WORKER_CONCURRENCY`` threads, default 2); 3 bulks of 3,000 searches POSTed at once,
    timed from the first POST until all three are ``completed`` (half the people are found).
-2. POST /phone/single latency, p50/p99, from 50 concurrent clients spread over 2 API processes
-   (no workers running, so only the API and the database are measured).
+2. POST /phone/single: requests per second and latency p50/p99, from 50 keep-alive connections
+   spread over 2 API processes for ``--post-seconds``, by the raw-HTTP load generator of
+   ``bench/api_speed.py`` (no workers running, so only the API and the database are measured).
 3. Pickup time: an idle worker (polling every ``TROVA_WORKER_POLL_INTERVAL_S``, default 0.5 s,
    and listening for ``NOTIFY``) — from a batch's commit to its job being claimed, read from the
    database's own timestamps (``batches.created_at`` → ``job_attempts.started_at``).
@@ -24,18 +25,19 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.api_speed import load  # noqa: E402
 from tests.scaleout.support import (  # noqa: E402
     PRICE,
     Deployment,
@@ -101,40 +103,20 @@ def api_keys(url: str, count: int, credits: int) -> list[str]:
         db.dispose()
 
 
-def post_latencies(clients: int, per_client: int, *, shared: bool) -> tuple[list[float], float]:
-    """Seconds per POST /phone/single, ``clients`` threads over two API processes; and the wall time.
+def post_figures(clients: int, seconds: float, *, shared: bool) -> dict[str, Any]:
+    """POST /phone/single for ``seconds`` from ``clients`` keep-alive connections spread over two API
+    processes, by the load generator of ``bench/api_speed.py`` (two client processes speaking raw
+    HTTP, a few microseconds a request); its figures (``rps``, ``p50``, ``p99``, ``errors``…).
 
-    ``shared``: every client uses one account (its row lock serialises the reservations); else one
-    account per client, as many customers would.
+    ``shared``: every connection uses one account (its row lock serialises the reservations); else
+    one account per connection, as many customers would.
     """
     with fresh_deployment(TROVA_RATE_LIMIT_POST_PER_S="1000000") as d:
-        keys = api_keys(d.url, 1 if shared else clients, clients * per_client * PRICE)
-        servers = [d.api(), d.api()]
-        latencies: list[float] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(clients)
-
-        def client(n: int) -> None:
-            base, key = servers[n % 2].base_url, keys[n % len(keys)]
-            with httpx.Client(base_url=base, headers={"x-api-key": key}, timeout=120) as http:
-                http.get("/healthz")
-                barrier.wait()
-                for i in range(per_client):
-                    sent = time.perf_counter()
-                    response = http.post("/phone/single", json={"linkedin_url": profile(n * per_client + i)})
-                    took = time.perf_counter() - sent
-                    assert response.status_code == 201, response.text
-                    with lock:
-                        latencies.append(took)
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - started
-    return latencies, wall
+        keys = api_keys(d.url, 1 if shared else clients, 10**9)
+        ports = [d.api().port, d.api().port]
+        targets = [(ports[n % 2], keys[n % len(keys)]) for n in range(clients)]
+        load(targets, "", (("post", 1.0),), 1.0, 2)  # warm-up
+        return load(targets, "", (("post", 1.0),), seconds, 2)
 
 
 def pickup_times(trials: int) -> list[float]:
@@ -166,7 +148,7 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=3000, help="searches per bulk (default 3000)")
     parser.add_argument("--batches", type=int, default=3, help="bulks submitted at once (default 3)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent POST clients (default 50)")
-    parser.add_argument("--posts-per-client", type=int, default=20, help="POSTs per client (default 20)")
+    parser.add_argument("--post-seconds", type=float, default=10.0, help="seconds of POSTs (default 10)")
     parser.add_argument("--pickups", type=int, default=20, help="pickup-time trials (default 20)")
     parser.add_argument("--only", choices=("throughput", "post", "pickup"), help="run one part only")
     args = parser.parse_args()
@@ -181,12 +163,14 @@ def main() -> None:
             flush=True,
         )
     for shared in (False, True) if args.only in (None, "post") else ():
-        latencies, wall = post_latencies(args.clients, args.posts_per_client, shared=shared)
+        figure = post_figures(args.clients, args.post_seconds, shared=shared)
         accounts_used = "one shared account" if shared else "one account each"
         print(
-            f"POST /phone/single, {args.clients} clients ({accounts_used}) over 2 API processes, "
-            f"{len(latencies)} requests: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, {len(latencies) / wall:,.0f} req/s",
+            f"POST /phone/single, {args.clients} connections ({accounts_used}) over 2 API processes, "
+            f"{figure['requests']} requests in {args.post_seconds:.0f} s: {figure['rps']:,.0f} req/s, "
+            f"p50 {figure['p50']:.1f} ms, p99 {figure['p99']:.1f} ms, errors {figure['errors']} "
+            f"{figure['error_kinds']}; client CPU {figure['client_cpu']:.2f} cores; "
+            f"load {figure['load']:.1f}",
             flush=True,
         )
     if args.only not in (None, "pickup"):

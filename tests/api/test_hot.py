@@ -1,7 +1,7 @@
-"""The short way of the hot requests (``trova.api.hot``): GET /account/info, GET /phone/single and
-GET/HEAD /healthz answered by the app in this process, on a real SQLite file, with everything the
-full way gave them: bodies and headers, authentication, the guard's limits, request ids, the access
-line and the request counters."""
+"""The short way of the hot requests (``trova.api.hot``): GET /account/info, GET and POST
+/phone/single, POST /phone/bulk and GET/HEAD /healthz answered by the app in this process, on a real
+SQLite file, with everything the full way gave them: bodies and headers, authentication, the guard's
+limits, request ids, the access line and the request counters."""
 
 from __future__ import annotations
 
@@ -180,3 +180,38 @@ def test_an_unknown_method_on_a_hot_path_takes_the_full_way(store: Any) -> None:
     answer = run(store, talk)
     assert (answer.status_code, answer.json()) == (405, {"message": "Method not allowed"})
     assert answer.headers["allow"] == "GET"
+
+
+def test_posts_take_the_short_way_with_their_order_headers_and_counters(store: Any) -> None:
+    db, key, _tmp = store
+    created_before = counted("POST", "/phone/single", 201)
+    limited_before = counted("POST", "/phone/bulk", 429)
+    single = {"linkedin_url": "https://www.linkedin.com/in/ada"}
+
+    async def talk(client: httpx.AsyncClient) -> list[httpx.Response]:
+        headers = {"x-api-key": key, "content-type": "application/json"}
+        return [
+            await client.post("/phone/single", content=b"x" * 2048, headers={"x-api-key": "wrong"}),
+            await client.post("/phone/single", json=single),
+            await client.post("/phone/single", json=single, headers={"x-api-key": "wrong"}),
+            await client.post("/phone/single", content=b"{", headers=headers),
+            await client.post("/phone/single", json=single, headers=headers),
+            await client.post("/phone/bulk", json={"searches": [single]}, headers=headers),
+        ]
+
+    too_big, no_key, wrong_key, bad_json, created, limited = run(
+        store, talk, max_body_bytes=1024, rate_limit_post_per_s=2
+    )
+    assert (too_big.status_code, too_big.json()) == (413, {"message": "Payload too large"})
+    assert (no_key.status_code, no_key.json()) == (401, {"message": MissingApiKey.message})
+    assert (wrong_key.status_code, wrong_key.json()) == (401, {"message": InvalidApiKey.message})
+    assert bad_json.status_code == 400 and bad_json.headers["x-ratelimit-remaining"] == "1"
+    assert created.status_code == 201 and created.headers["x-ratelimit-remaining"] == "0"
+    assert created.json()["message"] == "Single search operating"
+    assert (limited.status_code, limited.json()) == (429, {"message": RateLimited.message})
+    assert limited.headers["x-ratelimit-limit"] == "2" and limited.headers["retry-after"]
+    assert counted("POST", "/phone/single", 201) == created_before + 1
+    assert counted("POST", "/phone/bulk", 429) == limited_before + 1
+    with db.read() as conn:
+        account = accounts.authenticate(conn, key, phone=True)
+    assert account.sub_credits + account.paygo_credits == 1234 - created.json()["credits_used"] > 0

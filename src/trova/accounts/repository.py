@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account, LedgerEntry, LedgerKind, Split
+from trova.store.bulk import insert_many
 from trova.store.sql import first_row
 from trova.store.tables import accounts, ledger_entries
 from trova.store.upsert import insert_ignore
@@ -130,6 +131,24 @@ def take_credits(conn: Connection, account_id: int, split: Split) -> bool:
     return result.rowcount == 1
 
 
+_TAKE_AS_SPLIT = {
+    paygo_part: accounts.update()
+    .where(
+        accounts.c.id == sa.bindparam("account_id"),
+        (accounts.c.sub_credits == sa.bindparam("sub"))
+        if paygo_part
+        else (accounts.c.sub_credits >= sa.bindparam("sub")),
+        accounts.c.paygo_credits >= sa.bindparam("paygo"),
+    )
+    .values(
+        sub_credits=accounts.c.sub_credits - sa.bindparam("sub"),
+        paygo_credits=accounts.c.paygo_credits - sa.bindparam("paygo"),
+    )
+    for paygo_part in (False, True)
+}
+"""The two statements of :func:`take_as_split`, built once (a POST runs one of them)."""
+
+
 def take_as_split(conn: Connection, account_id: int, split: Split) -> bool:
     """Subtract ``split`` only if it is the very split :func:`~trova.accounts.service.split_reservation`
     would compute from the balances as they are now (subscription first); False otherwise.
@@ -138,15 +157,8 @@ def take_as_split(conn: Connection, account_id: int, split: Split) -> bool:
     then re-checks its condition against the committed values (PostgreSQL's read committed), so a
     reservation can hold the account row from this statement to its commit only.
     """
-    sub = accounts.c.sub_credits
-    covered_by_sub = sub >= split.sub if split.paygo == 0 else sub == split.sub
     result = conn.execute(
-        accounts.update()
-        .where(accounts.c.id == account_id, covered_by_sub, accounts.c.paygo_credits >= split.paygo)
-        .values(
-            sub_credits=accounts.c.sub_credits - split.sub,
-            paygo_credits=accounts.c.paygo_credits - split.paygo,
-        )
+        _TAKE_AS_SPLIT[split.paygo != 0], {"account_id": account_id, "sub": split.sub, "paygo": split.paygo}
     )
     return result.rowcount == 1
 
@@ -193,6 +205,18 @@ def default_webhook_url(conn: Connection, account_id: int) -> str | None:
 # --- ledger --------------------------------------------------------------------------------------
 
 
+_LEDGER_COLUMNS = (
+    "account_id",
+    "kind",
+    "batch_id",
+    "search_id",
+    "sub_delta",
+    "paygo_delta",
+    "note",
+    "created_at",
+)
+
+
 def insert_ledger_entry(
     conn: Connection,
     *,
@@ -204,18 +228,8 @@ def insert_ledger_entry(
     search_id: str | None = None,
     note: str | None = None,
 ) -> None:
-    conn.execute(
-        ledger_entries.insert().values(
-            account_id=account_id,
-            kind=kind,
-            batch_id=batch_id,
-            search_id=search_id,
-            sub_delta=delta.sub,
-            paygo_delta=delta.paygo,
-            note=note,
-            created_at=now,
-        )
-    )
+    row = (account_id, kind, batch_id, search_id, delta.sub, delta.paygo, note, now)
+    insert_many(conn, ledger_entries, _LEDGER_COLUMNS, [row])
 
 
 def set_reserve_entry(conn: Connection, batch_id: str, split: Split) -> None:

@@ -2,8 +2,9 @@
 
 The context (settings, database, the POST rate limiter) is built once by ``create_app`` and kept in
 ``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``, except the
-hottest reads (GET /phone/single, GET /account/info), which call :func:`app_context` and
-:func:`authenticate` themselves in their one trip to the thread pool. Headers
+hot requests (``trova.api.hot``: the GETs of /phone/single and /account/info, the POSTs of
+/phone/single and /phone/bulk), which call :func:`app_context` and :func:`authenticate` (or
+:func:`submitting_account`) themselves. Headers
 and the ``id`` query parameter are read from the request by hand, never declared as parameters, so
 that every refusal carries the spec's exact text and the OpenAPI document stays as written.
 """
@@ -16,11 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from contextvars import copy_context
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection
-from starlette.concurrency import run_in_threadpool
 
 from trova.accounts import service as accounts
 from trova.accounts.keycache import KeyCache
@@ -152,21 +153,22 @@ def check_declared_size(request: Request, limit: int) -> None:
         raise PayloadTooLarge()
 
 
-async def submitting_account(request: Request, ctx: AppContext) -> Account:
-    """The account of a POST, in the spec's order: declared size (413), key (401), rate limit (429).
+async def submitting_account(request: Request, ctx: Context) -> Account:
+    """The account of a POST, in the spec's order: declared size (413), key (401), rate limit (429),
+    in one trip to a thread of ``ctx.reads`` (the key and the limit are reads; each may block on
+    the database or Redis).
 
     The rate-limit headers of a counted POST are kept in ``request.state.rate_limit_headers``, so
     that its answer carries them whatever it is (201, or an error raised later).
     """
     check_declared_size(request, ctx.settings.max_body_bytes)
-    account, request.state.rate_limit_headers = await run_in_threadpool(_counted_account, ctx, request)
-    return account
+    return await in_read_thread(ctx, partial(_counted_account, ctx, request))
 
 
-def _counted_account(ctx: Context, request: Request) -> tuple[Account, dict[str, str]]:
-    """Key, then rate limit, in one trip to the thread pool (both may block: database, Redis)."""
+def _counted_account(ctx: Context, request: Request) -> Account:
     account = authenticate(ctx, request, phone=True)
-    return account, ctx.limiter.check(f"account:{account.id}")
+    request.state.rate_limit_headers = ctx.limiter.check(f"account:{account.id}")
+    return account
 
 
 def rate_limit_headers(request: Request) -> dict[str, str]:
@@ -176,7 +178,6 @@ def rate_limit_headers(request: Request) -> dict[str, str]:
 
 
 PhoneAccount = Annotated[Account, Depends(phone_account)]
-SubmittingAccount = Annotated[Account, Depends(submitting_account)]
 
 
 async def read_body(request: Request, limit: int) -> bytes:

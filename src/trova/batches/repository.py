@@ -20,6 +20,22 @@ from trova.store.sql import driver_rows
 from trova.store.tables import batch_people, batches, search_errors, searches
 from trova.store.upsert import insert_ignore
 
+_BATCH_COLUMNS = (
+    "id",
+    "account_id",
+    "kind",
+    "status",
+    "custom",
+    "has_custom",
+    "webhook_url",
+    "requested",
+    "finished",
+    "price",
+    "reserved_sub",
+    "reserved_paygo",
+    "created_at",
+)
+
 
 def insert_batch(
     conn: Connection,
@@ -35,23 +51,22 @@ def insert_batch(
     reserved: Split,
     now: dt.datetime,
 ) -> None:
-    conn.execute(
-        batches.insert().values(
-            id=batch_id,
-            account_id=account_id,
-            kind=kind,
-            status="ongoing",
-            custom=custom if has_custom else None,
-            has_custom=has_custom,
-            webhook_url=webhook_url,
-            requested=requested,
-            finished=0,
-            price=price,
-            reserved_sub=reserved.sub,
-            reserved_paygo=reserved.paygo,
-            created_at=now,
-        )
+    row = (
+        batch_id,
+        account_id,
+        kind,
+        "ongoing",
+        custom if has_custom else None,
+        has_custom,
+        webhook_url,
+        requested,
+        0,
+        price,
+        reserved.sub,
+        reserved.paygo,
+        now,
     )
+    insert_many(conn, batches, _BATCH_COLUMNS, [row])
 
 
 def set_reservation(conn: Connection, batch_id: str, price: int, reserved: Split) -> None:

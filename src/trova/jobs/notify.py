@@ -181,13 +181,16 @@ def wait_for_work(timeout_s: float, since: int | None = None) -> bool:
     return _signal.wait(timeout_s, since)
 
 
+_NOTIFY = sa.text("SELECT pg_notify(:channel, '')")
+
+
 def announce(conn: Connection) -> None:
     """Queue ``NOTIFY trova_jobs`` in the caller's transaction (PostgreSQL; nothing on SQLite).
 
     PostgreSQL sends it at commit and folds repeats within one transaction into one message.
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        conn.execute(_NOTIFY, {"channel": CHANNEL})
 
 
 def listener_conninfo(db: Database) -> str:

@@ -10,29 +10,18 @@ from sqlalchemy.engine import Connection
 
 from trova.jobs.models import AttemptOutcome, AttemptTiming, Job, JobStatus
 from trova.jobs.notify import announce
+from trova.store.bulk import insert_many
 from trova.store.tables import job_attempts, jobs
+
+_JOB_COLUMNS = ("batch_id", "kind", "first_idx", "last_idx", "size", "status", "attempts", "created_at")
 
 
 def insert_jobs(
     conn: Connection, batch_id: str, ranges: Sequence[tuple[int, int]], *, now: dt.datetime
 ) -> None:
     """One queued ``resolve`` job per inclusive index range, announced to idle workers at commit."""
-    conn.execute(
-        jobs.insert(),
-        [
-            {
-                "batch_id": batch_id,
-                "kind": "resolve",
-                "first_idx": first,
-                "last_idx": last,
-                "size": last - first + 1,
-                "status": "queued",
-                "attempts": 0,
-                "created_at": now,
-            }
-            for first, last in ranges
-        ],
-    )
+    rows = [(batch_id, "resolve", first, last, last - first + 1, "queued", 0, now) for first, last in ranges]
+    insert_many(conn, jobs, _JOB_COLUMNS, rows, count=len(rows))
     announce(conn)
 
 

@@ -20,13 +20,13 @@ from trova.api import bodies, schemas, service
 from trova.api.deps import (
     AppContext,
     Context,
-    SubmittingAccount,
     app_context,
     authenticate,
     id_param,
     in_read_thread,
     rate_limit_headers,
     read_body,
+    submitting_account,
 )
 from trova.api.responses import JsonResponse
 from trova.batches import service as batches
@@ -85,7 +85,9 @@ def _submit(
     raise AssertionError("unreachable")
 
 
-async def _post_search(request: Request, ctx: Context, account: Account, kind: BatchKind) -> Response:
+async def _post_search(request: Request, kind: BatchKind) -> Response:
+    ctx = app_context(request)
+    account = await submitting_account(request, ctx)
     key = service.check_key(request.headers.get("idempotency-key"))
     raw = await read_body(request, ctx.settings.max_body_bytes)
     status, body = await run_in_threadpool(
@@ -124,8 +126,8 @@ def _bulk_body(ctx: Context, request: Request) -> dict[str, Any]:
     responses={201: {"model": schemas.SingleCreated}, **schemas.ERRORS},
     summary="Start one search",
 )
-async def post_single(request: Request, ctx: AppContext, account: SubmittingAccount) -> Response:
-    return await _post_search(request, ctx, account, "single")
+async def post_single(request: Request) -> Response:
+    return await _post_search(request, "single")
 
 
 @router.post(
@@ -135,8 +137,8 @@ async def post_single(request: Request, ctx: AppContext, account: SubmittingAcco
     responses={201: {"model": schemas.BulkCreated}, **schemas.ERRORS},
     summary="Start a batch of searches",
 )
-async def post_bulk(request: Request, ctx: AppContext, account: SubmittingAccount) -> Response:
-    return await _post_search(request, ctx, account, "bulk")
+async def post_bulk(request: Request) -> Response:
+    return await _post_search(request, "bulk")
 
 
 @router.get(
