@@ -33,6 +33,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,6 +51,7 @@ from tests.scaleout.support import (  # noqa: E402
     wait_until,
 )
 from tests.support.databases import fresh_postgres_database  # noqa: E402
+from tests.support.servers import TrovaServer  # noqa: E402
 
 from trova.accounts import service as accounts  # noqa: E402
 from trova.store import Database  # noqa: E402
@@ -113,10 +115,19 @@ def post_figures(clients: int, seconds: float, *, shared: bool) -> dict[str, Any
     """
     with fresh_deployment(TROVA_RATE_LIMIT_POST_PER_S="1000000") as d:
         keys = api_keys(d.url, 1 if shared else clients, 10**9)
-        ports = [d.api().port, d.api().port]
-        targets = [(ports[n % 2], keys[n % len(keys)]) for n in range(clients)]
+        servers = [d.api(), d.api()]
+        targets = [(servers[n % 2].port, keys[n % len(keys)]) for n in range(clients)]
         load(targets, "", (("post", 1.0),), 1.0, 2)  # warm-up
-        return load(targets, "", (("post", 1.0),), seconds, 2)
+        cpu_before = cpu_seconds(servers)
+        figure = load(targets, "", (("post", 1.0),), seconds, 2)
+        figure["api_cpu_ms"] = (cpu_seconds(servers) - cpu_before) / max(1, figure["requests"]) * 1000
+        return figure
+
+
+def cpu_seconds(servers: list[TrovaServer]) -> float:
+    """User and system CPU seconds the servers' processes have used so far."""
+    pids = [server.proc.pid for server in servers if server.proc is not None]
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
 
 
 def pickup_times(trials: int) -> list[float]:
@@ -169,7 +180,8 @@ def main() -> None:
             f"POST /phone/single, {args.clients} connections ({accounts_used}) over 2 API processes, "
             f"{figure['requests']} requests in {args.post_seconds:.0f} s: {figure['rps']:,.0f} req/s, "
             f"p50 {figure['p50']:.1f} ms, p99 {figure['p99']:.1f} ms, errors {figure['errors']} "
-            f"{figure['error_kinds']}; client CPU {figure['client_cpu']:.2f} cores; "
+            f"{figure['error_kinds']}; API CPU {figure['api_cpu_ms']:.2f} ms per POST; "
+            f"client CPU {figure['client_cpu']:.2f} cores; "
             f"load {figure['load']:.1f}",
             flush=True,
         )
