@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -163,18 +164,21 @@ def take_as_split(conn: Connection, account_id: int, split: Split) -> bool:
     return result.rowcount == 1
 
 
+_ADD_CREDITS = (
+    accounts.update()
+    .where(accounts.c.id == sa.bindparam("account_id"))
+    .values(
+        sub_credits=accounts.c.sub_credits + sa.bindparam("sub"),
+        paygo_credits=accounts.c.paygo_credits + sa.bindparam("paygo"),
+    )
+)
+
+
 def add_credits(conn: Connection, account_id: int, split: Split) -> None:
     """Add ``split`` to the balances (top-ups and refunds), relative to the committed values."""
     if split.sub == 0 and split.paygo == 0:
         return
-    conn.execute(
-        accounts.update()
-        .where(accounts.c.id == account_id)
-        .values(
-            sub_credits=accounts.c.sub_credits + split.sub,
-            paygo_credits=accounts.c.paygo_credits + split.paygo,
-        )
-    )
+    conn.execute(_ADD_CREDITS, {"account_id": account_id, "sub": split.sub, "paygo": split.paygo})
 
 
 def set_key(conn: Connection, account_id: int, *, key_hash: str, key_prefix: str) -> None:
@@ -271,11 +275,17 @@ def insert_refunds(
         }
         for search_id, split in by_search.items()
     ]
-    statement = insert_ignore(conn, ledger_entries).returning(ledger_entries.c.search_id)
+    statement = _refund_insert(conn.dialect)
     inserted = [by_search[search_id] for search_id in conn.execute(statement, rows).scalars()]
     inserted_sub = sum(split.sub for split in inserted)
     inserted_paygo = sum(split.paygo for split in inserted)
     return Split(sub=inserted_sub, paygo=inserted_paygo)
+
+
+@functools.lru_cache(maxsize=4)
+def _refund_insert(dialect: sa.Dialect) -> sa.Insert:
+    """The refunds' insert for ``dialect``, built once (each finished job of a batch runs it)."""
+    return insert_ignore(dialect, ledger_entries).returning(ledger_entries.c.search_id)
 
 
 def ledger_for_account(conn: Connection, account_id: int, *, limit: int | None = None) -> list[LedgerEntry]:
@@ -314,17 +324,20 @@ def ledger_balance(conn: Connection, account_id: int) -> Split:
     return Split(sub=int(row[0]), paygo=int(row[1]))
 
 
+_BATCH_LEDGER_TOTALS = (
+    sa.select(
+        ledger_entries.c.kind,
+        sa.func.coalesce(sa.func.sum(ledger_entries.c.sub_delta), 0),
+        sa.func.coalesce(sa.func.sum(ledger_entries.c.paygo_delta), 0),
+    )
+    .where(ledger_entries.c.batch_id == sa.bindparam("batch_id"))
+    .group_by(ledger_entries.c.kind)
+)
+
+
 def batch_ledger_totals(conn: Connection, batch_id: str) -> dict[LedgerKind, Split]:
     """Per kind, the total moved for one batch (reserve deltas are negative, refunds positive)."""
-    rows = conn.execute(
-        sa.select(
-            ledger_entries.c.kind,
-            sa.func.coalesce(sa.func.sum(ledger_entries.c.sub_delta), 0),
-            sa.func.coalesce(sa.func.sum(ledger_entries.c.paygo_delta), 0),
-        )
-        .where(ledger_entries.c.batch_id == batch_id)
-        .group_by(ledger_entries.c.kind)
-    ).all()
+    rows = conn.execute(_BATCH_LEDGER_TOTALS, {"batch_id": batch_id}).all()
     return {row[0]: Split(sub=int(row[1]), paygo=int(row[2])) for row in rows}
 
 

@@ -254,29 +254,47 @@ def pending_searches(
     ]
 
 
+_WRITE_OUTCOME = (
+    searches.update()
+    .where(searches.c.id == sa.bindparam("b_id"), searches.c.status == "pending")
+    .values(
+        status="done",
+        qualification=sa.bindparam("b_qualification"),
+        number=sa.bindparam("b_number"),
+        country=sa.bindparam("b_country"),
+        line_type=sa.bindparam("b_line_type"),
+        source_count=sa.bindparam("b_source_count"),
+        source_names=sa.bindparam("b_source_names", type_=sa.JSON),
+        last_seen=sa.bindparam("b_last_seen"),
+        person_key=sa.bindparam("b_person_key"),
+        charged=sa.bindparam("b_charged"),
+        do_not_call=sa.bindparam("b_do_not_call"),
+        finished_at=sa.bindparam("b_finished_at"),
+    )
+)
+"""Built once: :func:`~trova.store.bulk.execute_many` then compiles it once per dialect."""
+
+OUTCOME_BINDS = (
+    "b_id",
+    "b_qualification",
+    "b_number",
+    "b_country",
+    "b_line_type",
+    "b_source_count",
+    "b_source_names",
+    "b_last_seen",
+    "b_person_key",
+    "b_charged",
+    "b_do_not_call",
+    "b_finished_at",
+)
+
+
 def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: dt.datetime) -> None:
     """Store each result, only on searches still pending: a search gets exactly one result."""
-    statement = (
-        searches.update()
-        .where(searches.c.id == sa.bindparam("b_id"), searches.c.status == "pending")
-        .values(
-            status="done",
-            qualification=sa.bindparam("b_qualification"),
-            number=sa.bindparam("b_number"),
-            country=sa.bindparam("b_country"),
-            line_type=sa.bindparam("b_line_type"),
-            source_count=sa.bindparam("b_source_count"),
-            source_names=sa.bindparam("b_source_names", type_=sa.JSON),
-            last_seen=sa.bindparam("b_last_seen"),
-            person_key=sa.bindparam("b_person_key"),
-            charged=sa.bindparam("b_charged"),
-            do_not_call=sa.bindparam("b_do_not_call"),
-            finished_at=now,
-        )
-    )
     execute_many(
         conn,
-        statement,
+        _WRITE_OUTCOME,
         OUTCOME_BINDS,
         [
             (
@@ -291,25 +309,11 @@ def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: 
                 outcome.person_key,
                 outcome.charged,
                 outcome.do_not_call if outcome.number else None,
+                now,
             )
             for outcome in outcomes
         ],
     )
-
-
-OUTCOME_BINDS = (
-    "b_id",
-    "b_qualification",
-    "b_number",
-    "b_country",
-    "b_line_type",
-    "b_source_count",
-    "b_source_names",
-    "b_last_seen",
-    "b_person_key",
-    "b_charged",
-    "b_do_not_call",
-)
 
 
 def insert_search_errors(
@@ -361,12 +365,15 @@ def add_finished(conn: Connection, batch_id: str, count: int) -> tuple[int, int]
     return int(row[0]), int(row[1])
 
 
+_SET_FINAL_STATUS = (
+    batches.update()
+    .where(batches.c.id == sa.bindparam("batch_id"), batches.c.status == "ongoing")
+    .values(status=sa.bindparam("status"), completed_at=sa.bindparam("now"))
+)
+
+
 def set_final_status(conn: Connection, batch_id: str, status: BatchStatus, *, now: dt.datetime) -> None:
-    conn.execute(
-        batches.update()
-        .where(batches.c.id == batch_id, batches.c.status == "ongoing")
-        .values(status=status, completed_at=now)
-    )
+    conn.execute(_SET_FINAL_STATUS, {"batch_id": batch_id, "status": status, "now": now})
 
 
 def searches_left(conn: Connection) -> int:

@@ -155,14 +155,14 @@ def close_attempt(
     )
 
 
+_COUNT_FAILED_AND_ALL = sa.select(sa.func.count().filter(jobs.c.status == "failed"), sa.func.count()).where(
+    jobs.c.batch_id == sa.bindparam("batch_id")
+)
+
+
 def count_failed_and_all(conn: Connection, batch_id: str) -> tuple[int, int]:
     """``(failed jobs, all jobs)`` of a batch."""
-    row = conn.execute(
-        sa.select(
-            sa.func.count().filter(jobs.c.status == "failed"),
-            sa.func.count(),
-        ).where(jobs.c.batch_id == batch_id)
-    ).one()
+    row = conn.execute(_COUNT_FAILED_AND_ALL, {"batch_id": batch_id}).one()
     return int(row[0]), int(row[1])
 
 

@@ -42,7 +42,14 @@ def execute_many(
     batch = list(rows)
     if not batch:
         return
-    _execute_compiled(conn, cast(SQLCompiler, statement.compile(dialect=conn.dialect)), names, batch)
+    _execute_compiled(conn, _compiled(statement, conn.dialect), names, batch)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(statement: ClauseElement, dialect: sa.Dialect) -> SQLCompiler:
+    """``statement`` compiled for ``dialect``, once per statement object: build the statements
+    given to :func:`execute_many` once (a job's results were compiled afresh for every job)."""
+    return cast(SQLCompiler, statement.compile(dialect=dialect))
 
 
 def _execute_compiled(
