@@ -99,17 +99,20 @@ def claim(
     ]
 
 
+_STILL_HELD = (
+    sa.select(jobs.c.status, jobs.c.lease_owner, jobs.c.attempts)
+    .where(jobs.c.id == sa.bindparam("job_id"))
+    .with_for_update()
+)
+
+
 def still_held(conn: Connection, job: Job) -> bool:
     """Fencing: True if ``job`` is still running under this very claim (row locked until commit).
 
     The lock makes a concurrent re-claim wait for this transaction; if someone re-claimed first,
     the owner or the attempt count differs and the caller discards its work.
     """
-    row = conn.execute(
-        sa.select(jobs.c.status, jobs.c.lease_owner, jobs.c.attempts)
-        .where(jobs.c.id == job.id)
-        .with_for_update()
-    ).first()
+    row = conn.execute(_STILL_HELD, {"job_id": job.id}).first()
     return (
         row is not None
         and row.status == "running"
@@ -145,13 +148,26 @@ def finish(
     conn.execute(jobs.update().where(jobs.c.id == job.id).values(**values))
 
 
+_CLOSE_ATTEMPT = (
+    job_attempts.update()
+    .where(job_attempts.c.id == sa.bindparam("attempt_id"))
+    .values(
+        finished_at=sa.bindparam("b_now"), outcome=sa.bindparam("b_outcome"), error=sa.bindparam("b_error")
+    )
+)
+
+
 def close_attempt(
     conn: Connection, job: Job, outcome: AttemptOutcome, *, now: dt.datetime, error: str | None = None
 ) -> None:
     conn.execute(
-        job_attempts.update()
-        .where(job_attempts.c.id == job.attempt_id)
-        .values(finished_at=now, outcome=outcome, error=error[:2000] if error else None)
+        _CLOSE_ATTEMPT,
+        {
+            "attempt_id": job.attempt_id,
+            "b_now": now,
+            "b_outcome": outcome,
+            "b_error": error[:2000] if error else None,
+        },
     )
 
 
