@@ -1,12 +1,12 @@
 """What the routers receive from FastAPI: the app context and the authenticated account.
 
 The context (settings, database, the POST rate limiter) is built once by ``create_app`` and kept in
-``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``, except the
-hot requests (``trova.api.hot``: the GETs of /phone/single and /account/info, the POSTs of
+``app.state``; handlers get it, and the account behind ``x-api-key``, through ``Depends``, except
+the hot requests (``trova.api.hot``: the GETs of /phone/single and /account/info, the POSTs of
 /phone/single and /phone/bulk), which call :func:`app_context` and :func:`authenticate` (or
-:func:`submitting_account`) themselves. Headers
-and the ``id`` query parameter are read from the request by hand, never declared as parameters, so
-that every refusal carries the spec's exact text and the OpenAPI document stays as written.
+:func:`submitting_account`) themselves. Headers and the ``id`` query parameter are read from the
+request by hand, never declared as parameters, so that every refusal carries the spec's exact text
+and the OpenAPI document stays as written.
 """
 
 from __future__ import annotations
