@@ -20,22 +20,6 @@ from trova.store.sql import driver_rows
 from trova.store.tables import batch_people, batches, search_errors, searches
 from trova.store.upsert import insert_ignore
 
-_BATCH_COLUMNS = (
-    "id",
-    "account_id",
-    "kind",
-    "status",
-    "custom",
-    "has_custom",
-    "webhook_url",
-    "requested",
-    "finished",
-    "price",
-    "reserved_sub",
-    "reserved_paygo",
-    "created_at",
-)
-
 
 def insert_batch(
     conn: Connection,
@@ -51,22 +35,22 @@ def insert_batch(
     reserved: Split,
     now: dt.datetime,
 ) -> None:
-    row = (
-        batch_id,
-        account_id,
-        kind,
-        "ongoing",
-        custom if has_custom else None,
-        has_custom,
-        webhook_url,
-        requested,
-        0,
-        price,
-        reserved.sub,
-        reserved.paygo,
-        now,
-    )
-    insert_many(conn, batches, _BATCH_COLUMNS, [row])
+    values = {
+        "id": batch_id,
+        "account_id": account_id,
+        "kind": kind,
+        "status": "ongoing",
+        "custom": custom if has_custom else None,
+        "has_custom": has_custom,
+        "webhook_url": webhook_url,
+        "requested": requested,
+        "finished": 0,
+        "price": price,
+        "reserved_sub": reserved.sub,
+        "reserved_paygo": reserved.paygo,
+        "created_at": now,
+    }
+    insert_many(conn, batches, tuple(values), [tuple(values.values())])
 
 
 def set_reservation(conn: Connection, batch_id: str, price: int, reserved: Split) -> None:
@@ -254,40 +238,26 @@ def pending_searches(
     ]
 
 
+_OUTCOME_COLUMNS = (
+    "qualification",
+    "number",
+    "country",
+    "line_type",
+    "source_count",
+    "source_names",
+    "last_seen",
+    "person_key",
+    "charged",
+    "do_not_call",
+    "finished_at",
+)
 _WRITE_OUTCOME = (
     searches.update()
     .where(searches.c.id == sa.bindparam("b_id"), searches.c.status == "pending")
-    .values(
-        status="done",
-        qualification=sa.bindparam("b_qualification"),
-        number=sa.bindparam("b_number"),
-        country=sa.bindparam("b_country"),
-        line_type=sa.bindparam("b_line_type"),
-        source_count=sa.bindparam("b_source_count"),
-        source_names=sa.bindparam("b_source_names", type_=sa.JSON),
-        last_seen=sa.bindparam("b_last_seen"),
-        person_key=sa.bindparam("b_person_key"),
-        charged=sa.bindparam("b_charged"),
-        do_not_call=sa.bindparam("b_do_not_call"),
-        finished_at=sa.bindparam("b_finished_at"),
-    )
+    .values(status="done", **{name: sa.bindparam(f"b_{name}") for name in _OUTCOME_COLUMNS})
 )
 """Built once: :func:`~trova.store.bulk.execute_many` then compiles it once per dialect."""
-
-OUTCOME_BINDS = (
-    "b_id",
-    "b_qualification",
-    "b_number",
-    "b_country",
-    "b_line_type",
-    "b_source_count",
-    "b_source_names",
-    "b_last_seen",
-    "b_person_key",
-    "b_charged",
-    "b_do_not_call",
-    "b_finished_at",
-)
+OUTCOME_BINDS = ("b_id", *(f"b_{name}" for name in _OUTCOME_COLUMNS))
 
 
 def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: dt.datetime) -> None:
