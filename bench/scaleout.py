@@ -65,11 +65,6 @@ def fresh_deployment(**env: str) -> Iterator[Deployment]:
         yield stack.enter_context(deployment(url, Path(tmp), **env))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def throughput(workers: int, batches: int, searches: int) -> float:
     """Searches per second through ``workers`` worker processes for ``batches`` bulks at once."""
     with fresh_deployment() as d:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from trova.accounts.service import create_account
 from trova.store import Database
-from trova.store.bulk import COPY_MIN_ROWS, execute_many, insert_many, reserve_ids
+from trova.store.bulk import COPY_MIN_ROWS, execute_many, insert_many, insert_one, reserve_ids
 from trova.store.tables import audit_events, audit_subjects
 
 NOW = dt.datetime(2026, 11, 28, 21, 0, 0, 123456)
@@ -51,6 +51,17 @@ def _stored_by_bulk_and_by_execute(
         conn.execute(sa.delete(table))
         conn.execute(table.insert(), [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     return bulk, _rows(db)
+
+
+def test_insert_one_stores_what_execute_stores(db: Database, table: sa.Table) -> None:
+    values = {"id": 7, "label": "seven", "tags": ["x"], "seen_at": NOW, "flag": True, "state": "pending"}
+    with db.write() as conn:
+        insert_one(conn, table, values)
+    ours = _rows(db)
+    with db.write() as conn:
+        conn.execute(sa.delete(table))
+        conn.execute(table.insert().values(values))
+    assert ours == _rows(db) == [(7, "seven", ["x"], NOW, True, "pending")]
 
 
 def test_insert_many_stores_what_execute_stores(db: Database, table: sa.Table) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account, LedgerEntry, LedgerKind, Split
-from trova.store.bulk import insert_many
+from trova.store.bulk import insert_one
 from trova.store.sql import first_row
 from trova.store.tables import accounts, ledger_entries
 from trova.store.upsert import insert_ignore
@@ -209,18 +209,6 @@ def default_webhook_url(conn: Connection, account_id: int) -> str | None:
 # --- ledger --------------------------------------------------------------------------------------
 
 
-_LEDGER_COLUMNS = (
-    "account_id",
-    "kind",
-    "batch_id",
-    "search_id",
-    "sub_delta",
-    "paygo_delta",
-    "note",
-    "created_at",
-)
-
-
 def insert_ledger_entry(
     conn: Connection,
     *,
@@ -232,8 +220,17 @@ def insert_ledger_entry(
     search_id: str | None = None,
     note: str | None = None,
 ) -> None:
-    row = (account_id, kind, batch_id, search_id, delta.sub, delta.paygo, note, now)
-    insert_many(conn, ledger_entries, _LEDGER_COLUMNS, [row])
+    values = {
+        "account_id": account_id,
+        "kind": kind,
+        "batch_id": batch_id,
+        "search_id": search_id,
+        "sub_delta": delta.sub,
+        "paygo_delta": delta.paygo,
+        "note": note,
+        "created_at": now,
+    }
+    insert_one(conn, ledger_entries, values)
 
 
 def set_reserve_entry(conn: Connection, batch_id: str, split: Split) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from trova.accounts.models import Split
 from trova.batches.models import Batch, BatchKind, BatchStatus, NewSearch, PendingSearch, SearchRow
 from trova.people.models import SearchOutcome
-from trova.store.bulk import execute_many, insert_many
+from trova.store.bulk import execute_many, insert_many, insert_one
 from trova.store.sql import distinct_slices as _parts
 from trova.store.sql import driver_rows
 from trova.store.tables import batch_people, batches, search_errors, searches
@@ -50,7 +50,7 @@ def insert_batch(
         "reserved_paygo": reserved.paygo,
         "created_at": now,
     }
-    insert_many(conn, batches, tuple(values), [tuple(values.values())])
+    insert_one(conn, batches, values)
 
 
 def set_reservation(conn: Connection, batch_id: str, price: int, reserved: Split) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -115,6 +115,12 @@ def insert_many(
     batch = list(rows)
     if batch:
         _execute_compiled(conn, compiled, columns, batch)
+
+
+def insert_one(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
+    """Insert one row, ``values`` by column name, through :func:`insert_many`'s statement compiled
+    once (a POST's batch and ledger rows: building the insert each time cost more than running it)."""
+    insert_many(conn, table, tuple(values), [tuple(values.values())])
 
 
 def _streamed(
