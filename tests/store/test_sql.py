@@ -10,7 +10,18 @@ import sqlalchemy as sa
 from trova.accounts import repository as repo
 from trova.accounts import service as accounts_service
 from trova.store import Database
-from trova.store.sql import SLICE_SIZES, batches, distinct_slices, driver_rows, first_row, padded_slices
+from trova.store.sql import (
+    SLICE_SIZES,
+    batches,
+    distinct_slices,
+    driver_rows,
+    first_row,
+    keys_in,
+    numbered_placeholders,
+    padded_slices,
+    run_compiled,
+    run_keyed,
+)
 from trova.store.tables import accounts
 
 
@@ -86,3 +97,44 @@ def test_driver_rows_gives_every_row_as_the_driver_gives_it(db: Database) -> Non
     ]
     with db.read_single() as conn, pytest.raises(sa.exc.DBAPIError):
         driver_rows(conn, _MISSING, {})
+
+
+def test_numbered_placeholders_rewrite_psycopgs_names_into_the_servers_numbers() -> None:
+    written = "a = %(x)s AND b LIKE 'p%%' AND c = %(y)s OR d = %(x)s"
+    assert numbered_placeholders(written) == ("a = $1 AND b LIKE 'p%' AND c = $2 OR d = $1", ("x", "y"))
+    assert numbered_placeholders("a = %s") is None
+    assert numbered_placeholders("SELECT 1") == ("SELECT 1", ())
+
+
+def _named_like(size: int) -> sa.Select[tuple[str, str]]:
+    """Keys, a bound value used twice, and a literal ``%``: what the rewritten statement must keep."""
+    marker = sa.bindparam("marker", type_=sa.Text)
+    return (
+        sa.select(accounts.c.name, (marker + accounts.c.name + marker).label("marked"))
+        .where(keys_in(accounts.c.name, size), accounts.c.name.like(sa.literal_column("'keyed-%'")))
+        .order_by(accounts.c.name)
+    )
+
+
+def test_run_compiled_gives_the_rows_sqlalchemy_gives(db: Database) -> None:
+    with db.write() as conn:
+        for name in ("keyed-a", "keyed-b", "keyed-c", "other"):
+            accounts_service.create_account(conn, name)
+    keys = ["keyed-c", "keyed-a", "other", "nobody"]
+    params = {"marker": "|", **{f"k{i}": key for i, key in enumerate(keys)}}
+    with db.read() as conn:
+        expected = [tuple(row) for row in conn.execute(_named_like(len(keys)), params)]
+        got = [tuple(row) for row in run_compiled(conn, _named_like, len(keys), params)]
+        by_slices = sorted(run_keyed(conn, lambda size: _named_like(size).params(marker="|"), keys))
+    assert got == expected == [("keyed-a", "|keyed-a|"), ("keyed-c", "|keyed-c|")]
+    assert [tuple(row) for row in by_slices] == expected
+
+
+def test_run_compiled_raises_driver_errors_as_sqlalchemy_does(db: Database) -> None:
+    def missing(size: int) -> sa.Select[tuple[int]]:
+        table = sa.table("no_such_table", sa.column("x", sa.Integer))
+        return sa.select(table.c.x).where(keys_in(table.c.x, size))
+
+    with db.read() as conn, pytest.raises(sa.exc.DBAPIError) as raised:
+        run_compiled(conn, missing, 1, {"k0": 1})
+    assert "no_such_table" in str(raised.value.orig)

@@ -15,11 +15,17 @@ same road for one row (:func:`first_row`): compiled once per dialect, run on the
 the row's values converted by the columns' own types, so they come back as SQLAlchemy gives them.
 A read of many rows whose columns need no conversion (a finished batch's 3,000 results) takes the
 same road, its rows as the driver gives them (:func:`driver_rows`).
+
+On PostgreSQL the compiled statements are handed to psycopg with the server's own ``$1`` placeholders
+(a ``RawCursor``): psycopg rewrites ``%(name)s`` placeholders into those on every execution of a
+statement over 4,096 characters or 50 parameters (it caches only shorter ones), which for a
+512-key lookup cost four times the client's CPU of the rest of the call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
@@ -68,17 +74,68 @@ def keys_in(column: sa.ColumnElement[Any], size: int) -> sa.ColumnElement[bool]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Compiled:
+class DriverStatement:
+    """A statement compiled once for one dialect, in the form its driver takes it."""
+
     sql: str
     positions: tuple[str, ...] | None
+    """The bound names in the order of the driver's positional placeholders; None: bound by name."""
     defaults: dict[str, Any]
+    """The values the statement itself carries, by bound name."""
+    numbered: bool = False
+    """``sql`` carries PostgreSQL's ``$1`` placeholders, run on a psycopg ``RawCursor``."""
+
+
+_PYFORMAT_TOKEN = re.compile(r"%%|%\((\w+)\)s|%")
+
+
+def numbered_placeholders(sql: str) -> tuple[str, tuple[str, ...]] | None:
+    """``sql`` written with psycopg's ``%(name)s`` placeholders, rewritten with PostgreSQL's own
+    (``$1``, ``$2``, … a name keeping its number) and ``%%`` as ``%``, with the names in number
+    order; None when it holds any other ``%`` (it is then left to psycopg)."""
+    numbers: dict[str, int] = {}
+    stray: list[str] = []
+
+    def rewrite(token: re.Match[str]) -> str:
+        name = token.group(1)
+        if token.group(0) == "%%":
+            return "%"
+        if name is None:
+            stray.append(token.group(0))
+            return token.group(0)
+        return f"${numbers.setdefault(name, len(numbers) + 1)}"
+
+    rewritten = _PYFORMAT_TOKEN.sub(rewrite, sql)
+    return None if stray else (rewritten, tuple(numbers))
+
+
+def for_driver(compiled: sa.sql.compiler.Compiled, dialect: sa.Dialect) -> DriverStatement:
+    """``compiled`` (for ``dialect``) as its driver takes it: numbered placeholders on psycopg."""
+    sql, defaults = str(compiled), dict(compiled.params)
+    positional = isinstance(compiled, sa.sql.compiler.SQLCompiler) and compiled.positional
+    if dialect.driver == "psycopg" and not positional:
+        numbered = numbered_placeholders(sql)
+        if numbered is not None:
+            return DriverStatement(numbered[0], numbered[1], defaults, numbered=True)
+    order = compiled.positiontup if isinstance(compiled, sa.sql.compiler.SQLCompiler) else None
+    return DriverStatement(sql, tuple(order) if positional and order else None, defaults)
+
+
+def run_on_driver(conn: Connection, statement: DriverStatement, params: Mapping[str, Any]) -> Sequence[Any]:
+    """Every row of ``statement`` for ``params`` (by bound name; the statement's own values fill the
+    rest), run on the driver of ``conn`` in its transaction, as the driver gives them."""
+    values = {**statement.defaults, **params}
+    bound: tuple[Any, ...] | dict[str, Any] = (
+        tuple(values[name] for name in statement.positions) if statement.positions else values
+    )
+    if statement.numbered:
+        return _driver_fetch(conn, statement.sql, bound, one=False, numbered=True)[0]
+    return conn.exec_driver_sql(statement.sql, bound).all()
 
 
 @lru_cache(maxsize=128)
-def _compiled(statement_for: StatementFor, size: int, dialect: sa.Dialect) -> _Compiled:
-    compiled = statement_for(size).compile(dialect=dialect)
-    positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-    return _Compiled(str(compiled), positions, dict(compiled.params))
+def _compiled(statement_for: StatementFor, size: int, dialect: sa.Dialect) -> DriverStatement:
+    return for_driver(statement_for(size).compile(dialect=dialect), dialect)
 
 
 def run_compiled(
@@ -88,12 +145,7 @@ def run_compiled(
 
     Rows come back as the driver gives them (SQLite returns ``DATETIME`` columns as text).
     """
-    compiled = _compiled(statement_for, size, conn.dialect)
-    values = {**compiled.defaults, **params}
-    bound: tuple[Any, ...] | dict[str, Any] = (
-        tuple(values[name] for name in compiled.positions) if compiled.positions else values
-    )
-    return conn.exec_driver_sql(compiled.sql, bound).all()
+    return run_on_driver(conn, _compiled(statement_for, size, conn.dialect), params)
 
 
 @dataclass(slots=True)
@@ -153,26 +205,43 @@ def _on_cursor(
     bound: tuple[Any, ...] | dict[str, Any] = (
         tuple(values[name] for name in prepared.positions) if prepared.positions else values
     )
+    rows, description = _driver_fetch(conn, prepared.sql, bound, one=one)
+    return prepared, rows, description
+
+
+def _driver_fetch(
+    conn: Connection, sql: str, bound: tuple[Any, ...] | dict[str, Any], *, one: bool, numbered: bool = False
+) -> tuple[list[Any], Sequence[Any]]:
+    """(the first row (``one``) or every row of ``sql``, the cursor's description), run on a cursor of
+    the driver's connection of ``conn`` (a psycopg ``RawCursor`` for ``numbered`` placeholders); a
+    driver error raised as SQLAlchemy's, a lost connection invalidated first."""
     driver_error: type[Any] = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.cursor()
+    cursor = _raw_cursor(conn) if numbered else conn.connection.cursor()
     try:
-        cursor.execute(prepared.sql, bound)
+        cursor.execute(sql, bound)
         if one:
             row = cursor.fetchone()
             rows: list[Any] = [] if row is None else [row]
         else:
             rows = list(cursor.fetchall())
-        return prepared, rows, cursor.description
+        return rows, cursor.description
     except driver_error as error:
         lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
         if lost:
             conn.invalidate()
         raise sa.exc.DBAPIError.instance(
-            prepared.sql, bound, error, driver_error, connection_invalidated=lost
+            sql, bound, error, driver_error, connection_invalidated=lost
         ) from error
     finally:
         with suppress(driver_error):
             cursor.close()
+
+
+def _raw_cursor(conn: Connection) -> Any:
+    import psycopg  # only ever reached on a psycopg connection
+
+    driver: Any = conn.connection.driver_connection
+    return psycopg.RawCursor(driver)
 
 
 def run_keyed(conn: Connection, statement_for: StatementFor, keys: Iterable[Any]) -> Iterator[Any]:
