@@ -9,7 +9,15 @@ import sqlalchemy as sa
 
 from trova.accounts.service import create_account
 from trova.store import Database
-from trova.store.bulk import COPY_MIN_ROWS, execute_many, insert_many, insert_one, reserve_ids
+from trova.store.bulk import (
+    COPY_MIN_ROWS,
+    PAGE_SIZES,
+    execute_many,
+    insert_many,
+    insert_new,
+    insert_one,
+    reserve_ids,
+)
 from trova.store.tables import audit_events, audit_subjects
 
 NOW = dt.datetime(2026, 11, 28, 21, 0, 0, 123456)
@@ -173,6 +181,31 @@ def test_execute_many_with_nothing_to_do_writes_nothing(db: Database, table: sa.
         execute_many(conn, sa.insert(table), ("id",), [])
         insert_many(conn, table, ("id", "label", "flag", "state"), iter(()))
     assert _rows(db) == []
+
+
+keyed = sa.Table(
+    "bulk_keyed",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(16), nullable=False, unique=True),
+    sa.Column("seen_at", sa.DateTime, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=True),
+)
+
+
+def test_insert_new_returns_the_rows_really_inserted_and_stores_what_execute_stores(db: Database) -> None:
+    rows = [(f"k{i}", NOW + dt.timedelta(seconds=i), ["a", i]) for i in range(600)]
+    already = [{"key": key, "seen_at": seen_at, "tags": tags} for key, seen_at, tags in (rows[5], rows[599])]
+    with db.write() as conn:
+        keyed.create(conn)
+        conn.execute(sa.insert(keyed), already)
+        inserted = insert_new(conn, keyed, ("key", "seen_at", "tags"), [*rows, rows[0]], returning="key")
+        assert insert_new(conn, keyed, ("key", "seen_at", "tags"), [], returning="key") == []
+    assert len(rows) + 1 == 512 + 64 + 3 * 8 + 1 and PAGE_SIZES == (512, 64, 8, 1)  # every page size used
+    assert sorted(inserted) == sorted(key for key, _, _ in rows if key not in ("k5", "k599"))
+    with db.read() as conn:
+        stored = [tuple(row) for row in conn.execute(sa.select(keyed.c.key, keyed.c.seen_at, keyed.c.tags))]
+    assert sorted(stored) == sorted((key, seen_at, tags) for key, seen_at, tags in rows)
 
 
 def test_reserved_ids_are_fresh_and_usable(db: Database) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -11,10 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account, LedgerEntry, LedgerKind, Split
-from trova.store.bulk import insert_one
+from trova.store.bulk import insert_new, insert_one
 from trova.store.sql import first_row
 from trova.store.tables import accounts, ledger_entries
-from trova.store.upsert import insert_ignore
 
 _ACCOUNT_COLUMNS = (
     accounts.c.id,
@@ -260,29 +258,26 @@ def insert_refunds(
     if not by_search:
         return Split(sub=0, paygo=0)
     rows = [
-        {
-            "account_id": account_id,
-            "kind": "refund",
-            "batch_id": batch_id,
-            "search_id": search_id,
-            "sub_delta": split.sub,
-            "paygo_delta": split.paygo,
-            "note": note,
-            "created_at": now,
-        }
+        (account_id, "refund", batch_id, search_id, split.sub, split.paygo, note, now)
         for search_id, split in by_search.items()
     ]
-    statement = _refund_insert(conn.dialect)
-    inserted = [by_search[search_id] for search_id in conn.execute(statement, rows).scalars()]
+    new_ids = insert_new(conn, ledger_entries, _REFUND_COLUMNS, rows, returning="search_id")
+    inserted = [by_search[search_id] for search_id in new_ids]
     inserted_sub = sum(split.sub for split in inserted)
     inserted_paygo = sum(split.paygo for split in inserted)
     return Split(sub=inserted_sub, paygo=inserted_paygo)
 
 
-@functools.lru_cache(maxsize=4)
-def _refund_insert(dialect: sa.Dialect) -> sa.Insert:
-    """The refunds' insert for ``dialect``, built once (each finished job of a batch runs it)."""
-    return insert_ignore(dialect, ledger_entries).returning(ledger_entries.c.search_id)
+_REFUND_COLUMNS = (
+    "account_id",
+    "kind",
+    "batch_id",
+    "search_id",
+    "sub_delta",
+    "paygo_delta",
+    "note",
+    "created_at",
+)
 
 
 def ledger_for_account(conn: Connection, account_id: int, *, limit: int | None = None) -> list[LedgerEntry]:

@@ -14,11 +14,10 @@ from sqlalchemy.engine import Connection
 from trova.accounts.models import Split
 from trova.batches.models import Batch, BatchKind, BatchStatus, NewSearch, PendingSearch, SearchRow
 from trova.people.models import SearchOutcome
-from trova.store.bulk import execute_many, insert_many, insert_one
+from trova.store.bulk import execute_many, insert_many, insert_new, insert_one
 from trova.store.sql import distinct_slices as _parts
 from trova.store.sql import driver_rows
 from trova.store.tables import batch_people, batches, search_errors, searches
-from trova.store.upsert import insert_ignore
 
 
 def insert_batch(
@@ -318,10 +317,8 @@ def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, st
     """
     if not people:
         return set()
-    rows = [{"batch_id": batch_id, "person_key": key, "search_id": search_id} for key, search_id in people]
-    statement = insert_ignore(conn, batch_people).returning(batch_people.c.person_key)
-    inserted = set(conn.execute(statement, rows).scalars())
-    return inserted
+    rows = [(batch_id, key, search_id) for key, search_id in people]
+    return set(insert_new(conn, batch_people, ("batch_id", "person_key", "search_id"), rows, "person_key"))
 
 
 def add_finished(conn: Connection, batch_id: str, count: int) -> tuple[int, int]:

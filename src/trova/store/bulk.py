@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+from trova.store.sql import DriverStatement, for_driver, run_on_driver
 from trova.store.upsert import insert_ignore
 
 COPY_MIN_ROWS = 50
@@ -115,6 +116,61 @@ def insert_many(
     batch = list(rows)
     if batch:
         _execute_compiled(conn, compiled, columns, batch)
+
+
+PAGE_SIZES = (512, 64, 8, 1)
+"""Rows per statement of :func:`insert_new`: any number of rows is cut into pages of these sizes
+(3,000 = 5 x 512 + 6 x 64 + 5 x 8), each statement compiled once per dialect."""
+
+
+def insert_new(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]], returning: str
+) -> list[Any]:
+    """Insert rows (values in ``columns`` order), skipping those that conflict with a unique key;
+    the ``returning`` column of the rows really inserted (both dialects return only those).
+
+    One multi-row ``INSERT … RETURNING`` per page (:data:`PAGE_SIZES`), compiled once per table,
+    columns and size, its values converted by each column's type and run on the driver. SQLAlchemy's
+    own multi-row inserts rendered the statement and its parameters afresh for every call, and on
+    PostgreSQL psycopg rewrote each such statement's placeholders again (it caches only short ones):
+    about a fifth of the worker's time when it recorded a 3,000-search job.
+    """
+    batch = list(rows)
+    inserted: list[Any] = []
+    start = 0
+    for size in PAGE_SIZES:
+        while len(batch) - start >= size:
+            page = batch[start : start + size]
+            start += size
+            inserted.extend(_insert_page(conn, table, tuple(columns), returning, page))
+    return inserted
+
+
+def _insert_page(
+    conn: Connection, table: sa.Table, columns: tuple[str, ...], returning: str, page: Sequence[Sequence[Any]]
+) -> list[Any]:
+    compiled, statement = _page_insert(conn.dialect, table, columns, returning, len(page))
+    converted = _converted_columns(conn, compiled, columns, list(page))
+    params = {
+        f"{name}_{i}": value
+        for name in columns
+        for i, value in enumerate(itertools.islice(converted[name], len(page)))
+    }
+    return [row[0] for row in run_on_driver(conn, statement, params)]
+
+
+@functools.lru_cache(maxsize=64)
+def _page_insert(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], returning: str, size: int
+) -> tuple[SQLCompiler, DriverStatement]:
+    """The insert of ``size`` rows (binds ``<column>_<row>``) skipping conflicts, with its one-row
+    form, whose binds carry the columns' types for :func:`_converted_columns`."""
+    rows: list[dict[str, Any]] = [
+        {name: sa.bindparam(f"{name}_{i}") for name in columns} for i in range(size)
+    ]
+    many = insert_ignore(dialect, table).values(rows).returning(table.c[returning])
+    one = _compiled_insert(dialect, table, columns, True)
+    return one, for_driver(many.compile(dialect=dialect), dialect)
 
 
 def insert_one(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
