@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -106,11 +107,14 @@ def test_numbered_placeholders_rewrite_psycopgs_names_into_the_servers_numbers()
     assert numbered_placeholders("SELECT 1") == ("SELECT 1", ())
 
 
-def _named_like(size: int) -> sa.Select[tuple[str, str]]:
+def _named_like(size: int) -> sa.Select[Any]:
     """Keys, a bound value used twice, and a literal ``%``: what the rewritten statement must keep."""
     marker = sa.bindparam("marker", type_=sa.Text)
     return (
-        sa.select(accounts.c.name, (marker + accounts.c.name + marker).label("marked"))
+        sa.select(
+            accounts.c.name,
+            (marker + sa.literal_column("'%'", sa.Text) + accounts.c.name + marker).label("marked"),
+        )
         .where(keys_in(accounts.c.name, size), accounts.c.name.like(sa.literal_column("'keyed-%'")))
         .order_by(accounts.c.name)
     )
@@ -125,9 +129,10 @@ def test_run_compiled_gives_the_rows_sqlalchemy_gives(db: Database) -> None:
     with db.read() as conn:
         expected = [tuple(row) for row in conn.execute(_named_like(len(keys)), params)]
         got = [tuple(row) for row in run_compiled(conn, _named_like, len(keys), params)]
-        by_slices = sorted(run_keyed(conn, lambda size: _named_like(size).params(marker="|"), keys))
-    assert got == expected == [("keyed-a", "|keyed-a|"), ("keyed-c", "|keyed-c|")]
-    assert [tuple(row) for row in by_slices] == expected
+        sliced = run_keyed(conn, lambda size: _named_like(size).params(marker="|"), keys)
+        by_slices: list[tuple[str, str]] = sorted((first, second) for first, second in sliced)
+    assert got == expected == [("keyed-a", "|%keyed-a|"), ("keyed-c", "|%keyed-c|")]
+    assert by_slices == expected
 
 
 def test_run_compiled_raises_driver_errors_as_sqlalchemy_does(db: Database) -> None:
