@@ -240,6 +240,18 @@ def set_reserve_entry(conn: Connection, batch_id: str, split: Split) -> None:
     )
 
 
+_REFUND_COLUMNS = (
+    "account_id",
+    "kind",
+    "batch_id",
+    "search_id",
+    "sub_delta",
+    "paygo_delta",
+    "note",
+    "created_at",
+)
+
+
 def insert_refunds(
     conn: Connection,
     *,
@@ -266,18 +278,6 @@ def insert_refunds(
     inserted_sub = sum(split.sub for split in inserted)
     inserted_paygo = sum(split.paygo for split in inserted)
     return Split(sub=inserted_sub, paygo=inserted_paygo)
-
-
-_REFUND_COLUMNS = (
-    "account_id",
-    "kind",
-    "batch_id",
-    "search_id",
-    "sub_delta",
-    "paygo_delta",
-    "note",
-    "created_at",
-)
 
 
 def ledger_for_account(conn: Connection, account_id: int, *, limit: int | None = None) -> list[LedgerEntry]:

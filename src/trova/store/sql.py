@@ -85,6 +85,11 @@ class DriverStatement:
     numbered: bool = False
     """``sql`` carries PostgreSQL's ``$1`` placeholders, run on a psycopg ``RawCursor``."""
 
+    def bound(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """``params`` (by bound name; the statement's own values fill the rest) as the driver takes them."""
+        values = {**self.defaults, **params}
+        return tuple(values[name] for name in self.positions) if self.positions else values
+
 
 _PYFORMAT_TOKEN = re.compile(r"%%|%\((\w+)\)s|%")
 
@@ -112,25 +117,18 @@ def numbered_placeholders(sql: str) -> tuple[str, tuple[str, ...]] | None:
 def for_driver(compiled: sa.sql.compiler.Compiled, dialect: sa.Dialect) -> DriverStatement:
     """``compiled`` (for ``dialect``) as its driver takes it: numbered placeholders on psycopg."""
     sql, defaults = str(compiled), dict(compiled.params)
-    positional = isinstance(compiled, sa.sql.compiler.SQLCompiler) and compiled.positional
-    if dialect.driver == "psycopg" and not positional:
+    order = compiled.positiontup if isinstance(compiled, sa.sql.compiler.SQLCompiler) else None
+    if order is None and dialect.driver == "psycopg":
         numbered = numbered_placeholders(sql)
         if numbered is not None:
             return DriverStatement(numbered[0], numbered[1], defaults, numbered=True)
-    order = compiled.positiontup if isinstance(compiled, sa.sql.compiler.SQLCompiler) else None
-    return DriverStatement(sql, tuple(order) if positional and order else None, defaults)
+    return DriverStatement(sql, tuple(order) if order else None, defaults)
 
 
 def run_on_driver(conn: Connection, statement: DriverStatement, params: Mapping[str, Any]) -> Sequence[Any]:
-    """Every row of ``statement`` for ``params`` (by bound name; the statement's own values fill the
-    rest), run on the driver of ``conn`` in its transaction, as the driver gives them."""
-    values = {**statement.defaults, **params}
-    bound: tuple[Any, ...] | dict[str, Any] = (
-        tuple(values[name] for name in statement.positions) if statement.positions else values
-    )
-    if statement.numbered:
-        return _driver_fetch(conn, statement.sql, bound, one=False, numbered=True)[0]
-    return conn.exec_driver_sql(statement.sql, bound).all()
+    """Every row of ``statement`` for ``params``, run on the driver's cursor of ``conn`` in its
+    transaction (:func:`_driver_fetch`), as the driver gives them."""
+    return _driver_fetch(conn, statement, params, one=False)[0]
 
 
 @lru_cache(maxsize=128)
@@ -151,9 +149,7 @@ def run_compiled(
 @dataclass(slots=True)
 class _Prepared:
     statement: sa.Select[Any]
-    sql: str
-    positions: tuple[str, ...] | None
-    defaults: dict[str, Any]
+    driver: DriverStatement
     processors: tuple[Callable[[Any], Any] | None, ...] | None = None
     """The columns' result conversions, set at the first run (they depend on the driver's column
     types, read from the cursor's description)."""
@@ -173,9 +169,7 @@ class _Prepared:
 
 @lru_cache(maxsize=32)
 def _prepared(statement: sa.Select[Any], dialect: sa.Dialect) -> _Prepared:
-    compiled = statement.compile(dialect=dialect)
-    positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-    return _Prepared(statement, str(compiled), positions, dict(compiled.params))
+    return _Prepared(statement, for_driver(statement.compile(dialect=dialect), dialect))
 
 
 def first_row(conn: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -201,22 +195,19 @@ def _on_cursor(
     """Run ``statement`` on the driver's cursor of ``conn``: its first row (``one``) or all of them,
     with the cursor's description; a driver error raised as SQLAlchemy's."""
     prepared = _prepared(statement, conn.dialect)
-    values = {**prepared.defaults, **params}
-    bound: tuple[Any, ...] | dict[str, Any] = (
-        tuple(values[name] for name in prepared.positions) if prepared.positions else values
-    )
-    rows, description = _driver_fetch(conn, prepared.sql, bound, one=one)
+    rows, description = _driver_fetch(conn, prepared.driver, params, one=one)
     return prepared, rows, description
 
 
 def _driver_fetch(
-    conn: Connection, sql: str, bound: tuple[Any, ...] | dict[str, Any], *, one: bool, numbered: bool = False
+    conn: Connection, statement: DriverStatement, params: Mapping[str, Any], *, one: bool
 ) -> tuple[list[Any], Sequence[Any]]:
-    """(the first row (``one``) or every row of ``sql``, the cursor's description), run on a cursor of
-    the driver's connection of ``conn`` (a psycopg ``RawCursor`` for ``numbered`` placeholders); a
-    driver error raised as SQLAlchemy's, a lost connection invalidated first."""
+    """(the first row (``one``) or every row of ``statement``, the cursor's description), run on a
+    cursor of the driver's connection of ``conn`` (a psycopg ``RawCursor`` for numbered
+    placeholders); a driver error raised as SQLAlchemy's, a lost connection invalidated first."""
+    sql, bound = statement.sql, statement.bound(params)
     driver_error: type[Any] = conn.dialect.loaded_dbapi.Error
-    cursor = _raw_cursor(conn) if numbered else conn.connection.cursor()
+    cursor = _raw_cursor(conn) if statement.numbered else conn.connection.cursor()
     try:
         cursor.execute(sql, bound)
         if one:
