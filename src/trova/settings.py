@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     """Request line plus headers; larger requests get 431 (docs/api.md §16)."""
     client_timeout_s: float = Field(default=30.0, gt=0)
     """Time a client has to send a whole request once it started one; slower gets 408 or a close."""
+    keep_alive_timeout_s: int = Field(default=75, ge=1)
+    """How long an idle keep-alive connection stays open after an answer. Longer than the clients'
+    own reuse windows (httpx 5 s, proxies' upstream pools 60 s): at uvicorn's 5 s a client reusing a
+    connection just as the server closed it saw a reset instead of its answer."""
     max_connections: int = Field(default=1000, ge=1)
     """Open connections per API process; past it a new connection is answered 503 and closed."""
     max_in_flight_requests: int = Field(default=200, ge=1)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -207,5 +208,32 @@ def test_every_process_of_serve_workers_keeps_the_limits(tmp_path: Path, protoco
         for answer in big:
             assert_envelope(answer, 431, "Request header fields too large")
         assert time.monotonic() - started < 20
+    finally:
+        api.server.stop()
+
+
+def test_an_idle_connection_outlives_the_clients_reuse_window(small: Api) -> None:
+    """httpx reuses an idle connection for 5 s (its default ``keepalive_expiry``): a server closing
+    it at the same moment makes the client's next request fail with a reset instead of an answer."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    reuse_window_s = httpx.Limits().keepalive_expiry
+    assert reuse_window_s is not None
+    with socket.create_connection(("127.0.0.1", small.server.port), timeout=30) as sock:
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(reuse_window_s + 1)
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(tmp_path: Path, protocol: str) -> None:
+    env = {**LIMITS, "TROVA_KEEP_ALIVE_TIMEOUT_S": "1", "TROVA_HTTP_PROTOCOL": protocol}
+    api = start_api(tmp_path, env)
+    try:
+        with socket.create_connection(("127.0.0.1", api.server.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            assert _recv(sock) == b""
     finally:
         api.server.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +155,25 @@ def test_find_phones_in_csv_over_http_stays_in_the_files_directory(
         ("not_found", ""),
     ]
     assert progress.updates and progress.updates[-1][:2] == (2.0, 2.0)
+
+
+def test_an_idle_connection_outlives_the_clients_reuse_window(mcp_http: McpHttpServer) -> None:
+    """The MCP SDK's client (httpx) reuses an idle connection for 5 s; a server closing it at that
+    moment would reset the agent's next request (``TROVA_KEEP_ALIVE_TIMEOUT_S``, as ``trova serve``)."""
+    reuse_window_s = httpx.Limits().keepalive_expiry
+    assert reuse_window_s is not None
+    with socket.create_connection(("127.0.0.1", mcp_http.port), timeout=30) as sock:
+        for _ in range(2):
+            sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            assert read_chunked(sock).startswith(b"HTTP/1.1 401")
+            time.sleep(reuse_window_s + 1)
+
+
+def read_chunked(sock: socket.socket) -> bytes:
+    """One whole answer sent in chunks (head and body), as the server sent it."""
+    answer = b""
+    while not answer.endswith(b"\r\n0\r\n\r\n"):  # the last chunk
+        chunk = sock.recv(65536)
+        assert chunk, answer
+        answer += chunk
+    return answer

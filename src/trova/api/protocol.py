@@ -299,7 +299,8 @@ def bind_limits(settings: Settings) -> None:
 def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, Any]:
     """The ``uvicorn.Config`` options that run ``TROVA_HTTP_PROTOCOL`` with Trova's connection limits
     (module docstring); ``by_name`` for several processes, each calling :func:`bind_limits`.
-    ``h11_max_incomplete_event_size`` carries ``TROVA_MAX_HEADER_BYTES`` to either protocol; ``ws`` is
+    ``h11_max_incomplete_event_size`` carries ``TROVA_MAX_HEADER_BYTES`` to either protocol,
+    ``timeout_keep_alive`` ``TROVA_KEEP_ALIVE_TIMEOUT_S`` (:class:`~trova.settings.Settings`); ``ws`` is
     off, since Trova serves no WebSocket and uvicorn's WebSocket protocols, handed an ``Upgrade``
     request, would leave Trova's deadline and connection cap behind."""
     name = settings.http_protocol
@@ -311,5 +312,6 @@ def uvicorn_options(settings: Settings, *, by_name: bool = False) -> dict[str, A
         "http": http,
         "ws": "none",
         "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
         "server_header": False,
     }

@@ -52,7 +52,12 @@ def create_app(connection: Connection, host: str) -> ASGIApp:
     return RequireApiKey(app)
 
 
-def serve(connection: Connection, host: str, port: int) -> None:
+def serve(connection: Connection, host: str, port: int, *, keep_alive_timeout_s: int) -> None:
+    """Serve :func:`create_app` on ``host:port``; idle connections stay open ``keep_alive_timeout_s``
+    (``TROVA_KEEP_ALIVE_TIMEOUT_S``, as ``trova serve``)."""
     import uvicorn
 
-    uvicorn.run(create_app(connection, host), host=host, port=port, log_level="warning", lifespan="on")
+    app = create_app(connection, host)
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", lifespan="on", timeout_keep_alive=keep_alive_timeout_s
+    )
