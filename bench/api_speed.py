@@ -4,6 +4,7 @@
     .venv/bin/python bench/api_speed.py --seconds 5 --mix-seconds 15
     .venv/bin/python bench/api_speed.py --only mix --mix read          # no POSTs: no write lock
     .venv/bin/python bench/api_speed.py --only mix --server-env TROVA_WORKER_PROCESS=false
+    .venv/bin/python bench/api_speed.py --only mix --reference-mix --mix-seconds 15
 
 One SQLite store of ``--searches`` single searches (default 100,000: as many batches and searches
 rows, every search done and found) and one account is built in a temporary directory. Against it
@@ -16,11 +17,17 @@ run, one after the other:
   ``trova serve --workers 2``. To measure another checkout's code with the same script, put its
   ``src`` first on ``PYTHONPATH``.
 
+With ``--reference-mix`` the mixed points are also run against the reference, with 1 and 2 uvicorn
+processes, each on its own copy of the store: its ``POST /phone/single`` does only the writes (one
+credit taken, the batch, its search and its job inserted, one commit) and nobody resolves them, so
+it shows what this stack, this machine and SQLite's one write lock allow any server at best.
+
 Measured: ``GET /phone/single`` (a found result) and ``GET /account/info`` at 10 connections,
 ``/healthz`` at 10 connections, and 200 connections of mixed traffic (40% account info, 30% GET
 single, 20% POST single, 10% health) against ``--workers 1`` and ``--workers 2``. Each figure is
 printed with the load average of the machine when it was taken, and the ratios the issue's targets
-are about are printed at the end. A point with POSTs also prints its jobs by status at its end:
+are about are printed at the end, and each point prints the CPU (in cores) that each process of the
+server used while it was measured. A point with POSTs also prints its jobs by status at its end:
 workers that fall behind (threads of a busy API process) leave their work queued, which the
 request rate does not show.
 
@@ -40,6 +47,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -252,6 +260,7 @@ def load(
             for mine in [[r[2] for r in results if r[0] == kind]]
         },
         "client_cpu": sum(out["cpu"] for out in outputs) / elapsed,
+        "elapsed": elapsed,
         "load": os.getloadavg()[0],
     }
 
@@ -271,10 +280,41 @@ def show(label: str, figure: dict[str, Any]) -> None:
                 for kind, (p50, p99, n) in figure["kinds"].items()
             )
         )
+    if figure.get("server_cpu"):
+        parts = ", ".join(f"{name} {cores:.2f}" for name, cores in figure["server_cpu"])
+        print(f"    server CPU, cores by process: {parts}")
     if figure["errors"]:
         print(f"    errors: {', '.join(figure['error_kinds'])}")
     if "jobs" in figure:
         print(f"    jobs at the end: {figure['jobs']} (queued or running: work its POSTs left undone)")
+
+
+def cpu_by_process(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds used so far by the server and each process under it, by pid: ``server``, or a
+    ``child`` (``--workers N``'s API processes, Trova's job worker and webhook sender), or
+    multiprocessing's ``resource tracker``."""
+    import psutil
+
+    root = psutil.Process(pid)
+    found: dict[int, tuple[str, float]] = {}
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times, command = process.cpu_times(), process.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        name = "server" if process.pid == pid else "child"
+        if any("resource_tracker" in part for part in command):
+            name = "resource tracker"
+        found[process.pid] = (name, times.user + times.system)
+    return found
+
+
+def cores_used(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], seconds: float
+) -> list[tuple[str, float]]:
+    """Each process's CPU between two :func:`cpu_by_process` readings, in cores, busiest first."""
+    used = [(name, (cpu - before.get(pid, (name, 0.0))[1]) / seconds) for pid, (name, cpu) in after.items()]
+    return sorted(used, key=lambda item: -item[1])
 
 
 def job_counts(db_file: Path) -> dict[str, int]:
@@ -300,21 +340,22 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def reference(db_file: Path) -> Iterator[int]:
+def reference(db_file: Path, processes: int = 1) -> Iterator[tuple[int, int]]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "reference_server.py"), str(db_file), str(port)]
-    )
+    script = str(ROOT / "bench" / "reference_server.py")
+    proc = subprocess.Popen([sys.executable, script, str(db_file), str(port), str(processes)])
     try:
         wait_healthy(port, proc)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
 @contextmanager
-def trova(db_file: Path, work: Path, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[int]:
+def trova(
+    db_file: Path, work: Path, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[int, int]]:
     env = {
         "TROVA_DATABASE_URL": f"sqlite:///{db_file}",
         "TROVA_RATE_LIMIT_POST_PER_S": "1000000",
@@ -325,7 +366,8 @@ def trova(db_file: Path, work: Path, workers: int, extra_env: dict[str, str] | N
     )
     server.start()
     try:
-        yield server.port
+        assert server.proc is not None
+        yield server.port, server.proc.pid
     finally:
         server.stop()
 
@@ -345,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", default="1,2", help="API process counts of the mixed points")
     parser.add_argument(
+        "--reference-mix",
+        action="store_true",
+        help="run the mixed points against the reference too (its POSTs on a copy of the store)",
+    )
+    parser.add_argument(
         "--server-env",
         action="append",
         default=[],
@@ -363,26 +410,40 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, dict[str, Any]] = {}
 
         def point(
-            label: str, port: int, mix: Sequence[tuple[str, float]], connections: int, seconds: float
+            label: str,
+            server: tuple[int, int],
+            mix: Sequence[tuple[str, float]],
+            connections: int,
+            seconds: float,
+            jobs_of: Path | None = db_file,
         ) -> None:
+            port, pid = server
             targets = [(port, key)] * connections
             load(targets, search_id, mix, 1.0, args.client_procs)  # warm-up
+            before = cpu_by_process(pid)
             figures[label] = load(targets, search_id, mix, seconds, args.client_procs)
-            if any(kind == "post" for kind, _ in mix):
-                figures[label]["jobs"] = job_counts(db_file)
+            figures[label]["server_cpu"] = cores_used(before, cpu_by_process(pid), figures[label]["elapsed"])
+            if jobs_of is not None and any(kind == "post" for kind, _ in mix):
+                figures[label]["jobs"] = job_counts(jobs_of)
             show(label, figures[label])
 
         if args.only != "mix":
-            with reference(db_file) as port:
+            with reference(db_file) as server:
                 for kind in ("single", "info", "health"):
-                    point(f"reference {kind} c10", port, [(kind, 1.0)], 10, args.seconds)
-            with trova(db_file, work, 1, extra_env) as port:
+                    point(f"reference {kind} c10", server, [(kind, 1.0)], 10, args.seconds)
+            with trova(db_file, work, 1, extra_env) as server:
                 for kind in ("single", "info", "health"):
-                    point(f"trova {kind} c10", port, [(kind, 1.0)], 10, args.seconds)
+                    point(f"trova {kind} c10", server, [(kind, 1.0)], 10, args.seconds)
         if args.only != "points":
+            for workers in counts if args.reference_mix else ():
+                copy = work / f"reference-{workers}.db"
+                shutil.copyfile(db_file, copy)
+                with reference(copy, workers) as server:
+                    label = f"reference --workers {workers} mix c200"
+                    point(label, server, mix, 200, args.mix_seconds, jobs_of=None)
             for workers in counts:
-                with trova(db_file, work, workers, extra_env) as port:
-                    point(f"trova --workers {workers} mix c200", port, mix, 200, args.mix_seconds)
+                with trova(db_file, work, workers, extra_env) as server:
+                    point(f"trova --workers {workers} mix c200", server, mix, 200, args.mix_seconds)
         print()
         for kind in ("single", "info", "health"):
             ours, ref = figures.get(f"trova {kind} c10"), figures.get(f"reference {kind} c10")
@@ -391,12 +452,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{kind:<7} trova/reference throughput: {ours['rps'] / ref['rps']:.2f}  (target ≥ 0.5;"
                     f" p50 {ours['p50']:.1f} ms, target ≤ 10)"
                 )
-        one, two = figures.get("trova --workers 1 mix c200"), figures.get("trova --workers 2 mix c200")
-        if one and two:
-            print(
-                f"mix c200 p99 {one['p99']:.0f} ms (target ≤ 250), errors {one['errors']};"
-                f" --workers 2 / --workers 1 throughput: {two['rps'] / one['rps']:.2f} (target ≥ 1.7)"
-            )
+        for server in ("reference", "trova"):
+            one, two = (figures.get(f"{server} --workers {n} mix c200") for n in (1, 2))
+            if one and two:
+                print(
+                    f"{server} mix c200 p99 {one['p99']:.0f} ms (target ≤ 250), errors {one['errors']};"
+                    f" --workers 2 / --workers 1 throughput: {two['rps'] / one['rps']:.2f} (target ≥ 1.7)"
+                )
     return 0
 
 
