@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from trova.accounts import repository as repo
 from trova.accounts import service as accounts_service
 from trova.store import Database
+from trova.store.bulk import insert_many, insert_one
 from trova.store.sql import (
     SLICE_SIZES,
     batches,
@@ -20,10 +22,11 @@ from trova.store.sql import (
     keys_in,
     numbered_placeholders,
     padded_slices,
+    pipelined,
     run_compiled,
     run_keyed,
 )
-from trova.store.tables import accounts
+from trova.store.tables import accounts, ledger_entries
 
 
 def test_distinct_slices_keep_first_seen_order_without_repeats() -> None:
@@ -143,3 +146,52 @@ def test_run_compiled_raises_driver_errors_as_sqlalchemy_does(db: Database) -> N
     with db.read() as conn, pytest.raises(sa.exc.DBAPIError) as raised:
         run_compiled(conn, missing, 1, {"k0": 1})
     assert "no_such_table" in str(raised.value.orig)
+
+
+def _entry(account_id: int, search_id: str, delta: int) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "kind": "test",
+        "batch_id": "pipelined",
+        "search_id": search_id,
+        "sub_delta": delta,
+        "paygo_delta": 0,
+        "created_at": dt.datetime(2026, 12, 7),
+    }
+
+
+def _entries(conn: sa.Connection) -> list[tuple[str, int]]:
+    query = sa.select(ledger_entries.c.search_id, ledger_entries.c.sub_delta).where(
+        ledger_entries.c.batch_id == "pipelined"
+    )
+    return [(row.search_id, row.sub_delta) for row in conn.execute(query.order_by(ledger_entries.c.id))]
+
+
+def test_pipelined_writes_are_stored_in_their_order(db: Database) -> None:
+    with db.write() as conn:
+        account_id = accounts_service.create_account(conn, "pipelined", credits=0).account.id
+        with pipelined(conn):
+            if not db.is_sqlite:  # the statements are sent without waiting for their answers
+                driver: Any = conn.connection.driver_connection
+                assert driver.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
+            insert_one(conn, ledger_entries, _entry(account_id, "a", 1))
+            later = [tuple(_entry(account_id, search, n).values()) for search, n in (("b", 2), ("c", 3))]
+            insert_many(conn, ledger_entries, tuple(_entry(account_id, "", 0)), later)
+        assert _entries(conn) == [("a", 1), ("b", 2), ("c", 3)]  # answered, within the transaction
+    with db.read() as conn:
+        assert _entries(conn) == [("a", 1), ("b", 2), ("c", 3)]
+
+
+def test_a_failed_pipelined_write_is_raised_as_sqlalchemy_does_and_nothing_is_kept(db: Database) -> None:
+    with db.write() as conn:
+        account_id = accounts_service.create_account(conn, "pipelined-fails", credits=0).account.id
+    with pytest.raises(sa.exc.IntegrityError), db.write() as conn, pipelined(conn):
+        insert_one(conn, ledger_entries, _entry(account_id, "a", 1))
+        insert_one(conn, ledger_entries, _entry(account_id, "a", 2))  # the same (kind, batch, search)
+        insert_one(conn, ledger_entries, _entry(account_id, "b", 3))
+    with db.write() as conn:  # the pooled connection still serves, and nothing was kept
+        assert _entries(conn) == []
+        with pipelined(conn):
+            insert_one(conn, ledger_entries, _entry(account_id, "c", 4))
+    with db.read() as conn:
+        assert _entries(conn) == [("c", 4)]

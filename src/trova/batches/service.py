@@ -10,6 +10,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -49,6 +50,7 @@ from trova.people.models import Answer, Search, SearchOutcome
 from trova.people.normalise import search_from_params
 from trova.settings import Settings
 from trova.store import utcnow
+from trova.store.sql import pipelined
 from trova.webhooks.guard import validate_submitted_url
 from trova.webhooks.service import notify
 
@@ -174,24 +176,25 @@ def submit(conn: Connection, account: Account, submission: Submission, settings:
     else:
         reserved = provisional
     now = utcnow()
-    repo.insert_batch(
-        conn,
-        batch_id=batch_id,
-        account_id=account.id,
-        kind=submission.kind,
-        custom=submission.custom,
-        has_custom=submission.has_custom,
-        webhook_url=submission.webhook_url,
-        requested=count,
-        price=price,
-        reserved=reserved,
-        now=now,
-    )
-    ids = [batch_id] if submission.kind == "single" else (str(uuid.uuid4()) for _ in range(count))
-    repo.insert_searches(
-        conn, batch_id, ids, submission.searches, accounts.per_search_splits(reserved, price, count)
-    )
-    jobs_repo.insert_jobs(conn, batch_id, job_ranges(count, settings.job_chunk_size), now=now)
+    # A single's inserts leave together (a bulk's searches go by COPY, which cannot be pipelined).
+    with pipelined(conn) if submission.kind == "single" else nullcontext():
+        repo.insert_batch(
+            conn,
+            batch_id=batch_id,
+            account_id=account.id,
+            kind=submission.kind,
+            custom=submission.custom,
+            has_custom=submission.has_custom,
+            webhook_url=submission.webhook_url,
+            requested=count,
+            price=price,
+            reserved=reserved,
+            now=now,
+        )
+        ids = [batch_id] if submission.kind == "single" else (str(uuid.uuid4()) for _ in range(count))
+        splits = accounts.per_search_splits(reserved, price, count)
+        repo.insert_searches(conn, batch_id, ids, submission.searches, splits)
+        jobs_repo.insert_jobs(conn, batch_id, job_ranges(count, settings.job_chunk_size), now=now)
     # Only a bulk answer tells its estimate: a single's would be two reads more under the write lock.
     estimate = estimated_duration_min(conn, settings) if submission.kind == "bulk" else None
     if provisional is not None:

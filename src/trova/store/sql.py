@@ -16,6 +16,9 @@ the row's values converted by the columns' own types, so they come back as SQLAl
 A read of many rows whose columns need no conversion (a finished batch's 3,000 results) takes the
 same road, its rows as the driver gives them (:func:`driver_rows`).
 
+Writes whose answers are not read (a POST's inserts) can leave together on PostgreSQL, in one round
+trip instead of one each (:func:`pipelined`).
+
 On PostgreSQL the compiled statements are handed to psycopg with the server's own ``$1`` placeholders
 (a ``RawCursor``): psycopg rewrites ``%(name)s`` placeholders into those on every execution of a
 statement over 4,096 characters or 50 parameters (it caches only shorter ones), which for a
@@ -26,10 +29,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -217,15 +220,45 @@ def _driver_fetch(
             rows = list(cursor.fetchall())
         return rows, cursor.description
     except driver_error as error:
-        lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
-        if lost:
-            conn.invalidate()
-        raise sa.exc.DBAPIError.instance(
-            sql, bound, error, driver_error, connection_invalidated=lost
-        ) from error
+        raise _as_sqlalchemy_error(conn, error, sql, bound, cursor) from error
     finally:
         with suppress(driver_error):
             cursor.close()
+
+
+def _as_sqlalchemy_error(conn: Connection, error: Any, sql: str, params: Any, cursor: Any) -> Exception:
+    """The driver's ``error`` as SQLAlchemy raises it (``IntegrityError``, …), ``conn`` invalidated
+    first when the error says the connection was lost."""
+    lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
+    if lost:
+        conn.invalidate()
+    driver_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    wrapped = sa.exc.DBAPIError.instance(sql, params, error, driver_error, connection_invalidated=lost)
+    return cast(Exception, wrapped)
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """The block's statements sent without waiting for each one's answer, all answers awaited at
+    its end: psycopg's pipeline mode on PostgreSQL; on SQLite, which has no round trips, nothing.
+
+    For writes whose answers nobody reads in the block (inserts, ``NOTIFY``): a POST's batch,
+    search and job inserts each waited for their own round trip to the server (a send, a wait, the
+    thread woken), and PostgreSQL's ``BEGIN`` for one more; together they wait once. A statement's
+    error is raised at the end of the block, as SQLAlchemy's, and the block's later statements are
+    not run; the caller's transaction then rolls back as for any error. Not for ``COPY`` (psycopg
+    cannot pipeline it), nor for statements whose rows or row count are read in the block:
+    SQLAlchemy would read them before the answer came.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver: Any = conn.connection.driver_connection
+    try:
+        with driver.pipeline():
+            yield
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise _as_sqlalchemy_error(conn, error, "(pipelined statements)", None, None) from error
 
 
 def _raw_cursor(conn: Connection) -> Any:
