@@ -166,6 +166,8 @@ def submit(conn: Connection, account: Account, submission: Submission, settings:
     read, the split taken differs and the rows are rewritten with it; when the snapshot does not
     cover the price, the row is locked and read first (``accounts.reserve``). A 402 leaves nothing
     behind since the transaction rolls back; the 201 is sent only after the caller commits.
+    A single's batch, search and job inserts wait for one round trip together on PostgreSQL
+    (``store.sql.pipelined``); a bulk's searches go by ``COPY``, which cannot be pipelined.
     """
     batch_id = str(uuid.uuid4())
     price = settings.price_per_phone
@@ -176,7 +178,6 @@ def submit(conn: Connection, account: Account, submission: Submission, settings:
     else:
         reserved = provisional
     now = utcnow()
-    # A single's inserts leave together (a bulk's searches go by COPY, which cannot be pipelined).
     with pipelined(conn) if submission.kind == "single" else nullcontext():
         repo.insert_batch(
             conn,
