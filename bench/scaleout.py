@@ -12,7 +12,10 @@ runs on a fresh database that is dropped afterwards. Every process is a real ``t
 2. POST /phone/single: requests per second and latency p50/p99, from 50 keep-alive connections
    spread over 2 API processes for ``--post-seconds``, by the raw-HTTP load generator of
    ``bench/api_speed.py`` (no workers running, so only the API and the database are measured).
-3. Pickup time: an idle worker (polling every ``TROVA_WORKER_POLL_INTERVAL_S``, default 0.5 s,
+3. A POST's transaction alone: ``--submits`` ``batches.submit`` calls one after another on one
+   connection in this process, 3 rounds (the first warms up): milliseconds of wall time and of
+   client CPU each, what the transaction's statements and round trips cost without HTTP or load.
+4. Pickup time: an idle worker (polling every ``TROVA_WORKER_POLL_INTERVAL_S``, default 0.5 s,
    and listening for ``NOTIFY``) — from a batch's commit to its job being claimed, read from the
    database's own timestamps (``batches.created_at`` → ``job_attempts.started_at``).
 
@@ -125,6 +128,34 @@ def cpu_seconds(servers: list[TrovaServer]) -> float:
     return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
 
 
+def submit_times(count: int, rounds: int) -> list[tuple[float, float]]:
+    """(wall ms, CPU ms) per ``POST /phone/single`` transaction, one after another on one connection
+    in this process (``batches.submit`` and its commit, no HTTP, no concurrency): what the
+    transaction's round trips to the server cost alone. One pair per round of ``count``."""
+    from trova.batches import service as batches
+    from trova.settings import Settings
+    from trova.store.migrate import upgrade
+
+    figures: list[tuple[float, float]] = []
+    with fresh_postgres_database() as url:
+        db, settings = Database(url), Settings(database_url=url)
+        try:
+            upgrade(db)
+            with db.write() as conn:
+                account = accounts.create_account(conn, "bench", credits=10**9).account
+            single = batches.read_single({"linkedin_url": profile(0)}, settings)
+            for _ in range(rounds):
+                started, cpu = time.perf_counter(), time.process_time()
+                for _ in range(count):
+                    with db.write() as conn:
+                        batches.submit(conn, account, single, settings)
+                wall_ms = (time.perf_counter() - started) * 1000 / count
+                figures.append((wall_ms, (time.process_time() - cpu) * 1000 / count))
+        finally:
+            db.dispose()
+    return figures
+
+
 def pickup_times(trials: int) -> list[float]:
     """Seconds from a batch's commit to the claim of its job by an idle worker."""
     with fresh_deployment() as d:
@@ -156,7 +187,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent POST clients (default 50)")
     parser.add_argument("--post-seconds", type=float, default=10.0, help="seconds of POSTs (default 10)")
     parser.add_argument("--pickups", type=int, default=20, help="pickup-time trials (default 20)")
-    parser.add_argument("--only", choices=("throughput", "post", "pickup"), help="run one part only")
+    parser.add_argument("--submits", type=int, default=1000, help="submits per round (default 1000)")
+    parts = ("throughput", "post", "submit", "pickup")
+    parser.add_argument("--only", choices=parts, help="run one part only")
     args = parser.parse_args()
     os.environ.setdefault("TROVA_LOG_LEVEL", "warning")
 
@@ -178,6 +211,13 @@ def main() -> None:
             f"{figure['error_kinds']}; API CPU {figure['api_cpu_ms']:.2f} ms per POST; "
             f"client CPU {figure['client_cpu']:.2f} cores; "
             f"load {figure['load']:.1f}",
+            flush=True,
+        )
+    rounds = submit_times(args.submits, 3) if args.only in (None, "submit") else []
+    for n, (wall_ms, cpu_ms) in enumerate(rounds):
+        print(
+            f"POST /phone/single's transaction alone, round {n + 1}, {args.submits} one after another: "
+            f"{wall_ms:.2f} ms, {cpu_ms:.2f} ms of client CPU each",
             flush=True,
         )
     if args.only not in (None, "pickup"):
