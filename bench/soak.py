@@ -6,14 +6,16 @@
 Starts ``trova serve`` (workers included) on a fresh SQLite file, then runs two phases:
 
 1. **baseline**: ``--connections`` honest keep-alive connections send mixed traffic as fast as they
-   are answered: ``GET /healthz``, ``GET /account/info``, ``POST /phone/single``, ``GET /phone/single``;
+   are answered: ``GET /healthz``, ``GET /account/info``, ``POST /phone/single``, ``GET /phone/single``,
+   spread over ``--client-procs`` processes (httpx, one client per connection);
 2. **attack**: the same honest traffic for ``--seconds``, plus ``--slow`` slow-header attackers
    (one header byte per second, never finishing; reconnecting when cut off) and ``--oversize``
    attackers sending endless headers as fast as they can.
 
 Prints per phase: honest requests per second, p50/p99 latency, errors (any status other than the
 expected 200/201/202, or a failed connection), and the server's RSS before, after the baseline and
-after the attack. Targets (issue 17): no honest error, RSS growth ≤ 30 MB, attack p99 within 20 %
+after the attack, summed over its processes and split into RssAnon (their own memory) and RssFile
+(mapped files: the SQLite database, which grows with every honest POST). Targets (issue 17): no honest error, RSS growth ≤ 30 MB, attack p99 within 20 %
 of the baseline p99.
 """
 
@@ -21,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +39,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.api import rss_parts_mb  # noqa: E402
 from tests.support.servers import TrovaServer, run_trova  # noqa: E402
 
 
@@ -127,17 +132,51 @@ def summary(name: str, tally: Tally, seconds: float) -> float:
     return p99
 
 
-async def phase(port: int, key: str, connections: int, seconds: float, slow: int, oversize: int) -> Tally:
-    stop = time.monotonic() + seconds
-    tally, attacks = Tally(), Tally()
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
-        tasks = [honest(client, key, stop, tally, n) for n in range(connections)]
-        tasks += [slow_header(port, stop, attacks) for _ in range(slow)]
-        tasks += [oversize_header(port, stop, attacks) for _ in range(oversize)]
-        await asyncio.gather(*tasks)
+def honest_share(port: int, key: str, numbers: range, seconds: float) -> Tally:
+    """One client process: the honest connections ``numbers``, each on its own httpx client (one
+    pooled connection), for ``seconds``."""
+
+    async def run() -> Tally:
+        stop, tally = time.monotonic() + seconds, Tally()
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        clients = [
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) for _ in numbers
+        ]
+        try:
+            pairs = zip(clients, numbers, strict=True)
+            await asyncio.gather(*(honest(client, key, stop, tally, n) for client, n in pairs))
+        finally:
+            await asyncio.gather(*(client.aclose() for client in clients))
+        return tally
+
+    return asyncio.run(run())
+
+
+async def attack(port: int, seconds: float, slow: int, oversize: int) -> Tally:
+    stop, answers = time.monotonic() + seconds, Tally()
+    tasks = [slow_header(port, stop, answers) for _ in range(slow)]
+    tasks += [oversize_header(port, stop, answers) for _ in range(oversize)]
+    await asyncio.gather(*tasks)
+    return answers
+
+
+def phase(
+    port: int, key: str, connections: int, seconds: float, slow: int, oversize: int, procs: int
+) -> Tally:
+    """The honest connections spread over ``procs`` client processes (one httpx process at 200
+    connections spent a whole core, and its latencies were its own queue), the attackers here."""
+    shares = [range(first, connections, procs) for first in range(procs)]
+    with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(honest_share, port, key, share, seconds) for share in shares]
+        attacks = asyncio.run(attack(port, seconds, slow, oversize))
+        parts = [future.result() for future in futures]
     if slow or oversize:
         print(f"          attackers were answered: {attacks.errors}", flush=True)
+    tally = Tally()
+    for part in parts:
+        tally.latencies += part.latencies
+        for kind, count in part.errors.items():
+            tally.errors[kind] = tally.errors.get(kind, 0) + count
     return tally
 
 
@@ -155,6 +194,14 @@ def rss_by_process(pid: int) -> dict[str, float]:
     }
 
 
+def anon_and_file_mb(pid: int) -> tuple[float, float]:
+    """RssAnon (the processes' own memory) and RssFile (mapped files: the SQLite database grows with
+    the honest POSTs) summed over the server's process tree."""
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    parts = [rss_parts_mb(process.pid) for process in processes]
+    return sum(part.get("RssAnon", 0.0) for part in parts), sum(part.get("RssFile", 0.0) for part in parts)
+
+
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
@@ -163,6 +210,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=float, default=20)
     parser.add_argument("--slow", type=int, default=50, help="slow-header attackers")
     parser.add_argument("--oversize", type=int, default=10, help="oversize-header attackers")
+    parser.add_argument("--client-procs", type=int, default=2, help="processes of honest clients")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -176,15 +224,15 @@ def main() -> None:
         try:
             assert server.proc is not None
             pid = server.proc.pid
-            before = rss_mb(pid)
+            before, parts_before = rss_mb(pid), anon_and_file_mb(pid)
             print(f"server pid {pid}, cpus {os.cpu_count()}, RSS before {before:.0f} MB", flush=True)
-            base = asyncio.run(phase(server.port, key, args.connections, args.baseline, 0, 0))
-            after_base = rss_mb(pid)
+            base = phase(server.port, key, args.connections, args.baseline, 0, 0, args.client_procs)
+            after_base, parts_base = rss_mb(pid), anon_and_file_mb(pid)
             base_p99 = summary("baseline", base, args.baseline)
-            attacked = asyncio.run(
-                phase(server.port, key, args.connections, args.seconds, args.slow, args.oversize)
+            attacked = phase(
+                server.port, key, args.connections, args.seconds, args.slow, args.oversize, args.client_procs
             )
-            after = rss_mb(pid)
+            after, parts_after = rss_mb(pid), anon_and_file_mb(pid)
             attack_p99 = summary("attack", attacked, args.seconds)
             parts = ", ".join(f"{name}: {mb:.0f} MB" for name, mb in rss_by_process(pid).items())
             print(f"RSS by process after the attack: {parts}", flush=True)
@@ -193,6 +241,15 @@ def main() -> None:
                 f"after attack {after:.0f} MB "
                 f"(growth during the attack {after - after_base:+.0f} MB); "
                 f"p99 attack/baseline {attack_p99 / base_p99:.2f}",
+                flush=True,
+            )
+            steps = (parts_before, parts_base, parts_after)
+            print(
+                "RssAnon before / after baseline / after attack: "
+                + " / ".join(f"{anon:.0f}" for anon, _ in steps)
+                + " MB; RssFile: "
+                + " / ".join(f"{mapped:.0f}" for _, mapped in steps)
+                + " MB",
                 flush=True,
             )
         finally:
