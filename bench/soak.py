@@ -15,8 +15,8 @@ Starts ``trova serve`` (workers included) on a fresh SQLite file, then runs two 
 Prints per phase: honest requests per second, p50/p99 latency, errors (any status other than the
 expected 200/201/202, or a failed connection), and the server's RSS before, after the baseline and
 after the attack, summed over its processes and split into RssAnon (their own memory) and RssFile
-(mapped files: the SQLite database, which grows with every honest POST). Targets (issue 17): no honest error, RSS growth ≤ 30 MB, attack p99 within 20 %
-of the baseline p99.
+(mapped files: the SQLite database, which grows with every honest POST). Targets (issue 17): no
+honest error, RSS growth ≤ 30 MB, attack p99 within 20 % of the baseline p99.
 """
 
 from __future__ import annotations
