@@ -185,20 +185,21 @@ def rss_mb(pid: int) -> float:
     return sum(rss_by_process(pid).values())
 
 
+def server_tree(pid: int) -> list[psutil.Process]:
+    """The server and the processes under it (the worker child and the webhook sender)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
 def rss_by_process(pid: int) -> dict[str, float]:
     """MB of RSS per process of the server's tree, by pid and command's last argument."""
-    process = psutil.Process(pid)
-    return {
-        f"{p.pid} {' '.join(p.cmdline()[-2:])}": p.memory_info().rss / 2**20
-        for p in [process, *process.children(recursive=True)]
-    }
+    return {f"{p.pid} {' '.join(p.cmdline()[-2:])}": p.memory_info().rss / 2**20 for p in server_tree(pid)}
 
 
 def anon_and_file_mb(pid: int) -> tuple[float, float]:
     """RssAnon (the processes' own memory) and RssFile (mapped files: the SQLite database grows with
     the honest POSTs) summed over the server's process tree."""
-    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    parts = [rss_parts_mb(process.pid) for process in processes]
+    parts = [rss_parts_mb(process.pid) for process in server_tree(pid)]
     return sum(part.get("RssAnon", 0.0) for part in parts), sum(part.get("RssFile", 0.0) for part in parts)
 
 

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
+from trova.cli.common import settings
 from trova.client import DEFAULT_BASE_URL
-from trova.settings import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +42,7 @@ def mcp_command(
         if files_dir is not None and not files_dir.is_dir():
             _fail(f"--files-dir {files_dir}: no such directory")
         connection = Connection(base_url, None, http=True, files_dir=files_dir)
-        serve(connection, host, port, keep_alive_timeout_s=Settings().keep_alive_timeout_s)
+        serve(connection, host, port, keep_alive_timeout_s=settings().keep_alive_timeout_s)
         return
     if not api_key:
         _fail("no API key: pass --api-key or set TROVA_API_KEY (with --http each caller sends its own)")
