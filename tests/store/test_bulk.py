@@ -215,7 +215,7 @@ def test_reserved_ids_are_fresh_and_usable(db: Database) -> None:
         events = [(audit_id, account, NOW) for audit_id in first]
         insert_many(conn, audit_events, ("id", "account_id", "created_at"), events)
         second = reserve_ids(conn, audit_events, 2)
-        insert_many(conn, audit_subjects, ("audit_id", "key_hash"), [(first[0], "k1"), (first[0], "k2")])
+        insert_many(conn, audit_subjects, ("audit_id", "subject_key"), [(first[0], b"k1"), (first[0], b"k2")])
         assert reserve_ids(conn, audit_events, 0) == []
     assert len(set(first)) == 3 and len(second) == 2
     assert min(second) > max(first)

@@ -154,11 +154,16 @@ def add_audit_events(conn: Connection, reveals: Sequence[Reveal], *, now: dt.dat
         ],
     )
     links = {
-        (audit_id, subject.digest)
+        (subject_key(subject.digest), audit_id)
         for audit_id, reveal in zip(ids, reveals, strict=True)
         for subject in reveal.subjects
     }
-    insert_many(conn, audit_subjects, ("audit_id", "key_hash"), links)
+    insert_many(conn, audit_subjects, ("subject_key", "audit_id"), sorted(links))
+
+
+def subject_key(digest: str) -> bytes:
+    """The audit's key of a subject: its digest's 32 bytes (``audit_subjects`` holds them, not the hex)."""
+    return bytes.fromhex(digest)
 
 
 AUDIT_COLUMNS = ("id", "account_id", "batch_id", "search_id", "person_key", "number", "sources", "created_at")
@@ -170,9 +175,10 @@ def audit_ids_of(
     """Events that concern any of the subject digests, or any of the store people (``p:<id>``)."""
     found: set[int] = set()
     for part in _slices(digests):
+        keys = [subject_key(digest) for digest in part]
         found.update(
             conn.execute(
-                sa.select(audit_subjects.c.audit_id).where(audit_subjects.c.key_hash.in_(part))
+                sa.select(audit_subjects.c.audit_id).where(audit_subjects.c.subject_key.in_(keys))
             ).scalars()
         )
     for part in _slices(person_keys):
@@ -247,7 +253,11 @@ def numbers_of_events(conn: Connection, ids: Collection[int]) -> set[str]:
 
 def link_subjects(conn: Connection, ids: Collection[int], digests: Collection[str]) -> None:
     """Tie more subjects to existing events (erasure keeps a person findable once their keys are gone)."""
-    rows = [{"audit_id": audit_id, "key_hash": digest} for audit_id in sorted(ids) for digest in digests]
+    rows = [
+        {"subject_key": subject_key(digest), "audit_id": audit_id}
+        for digest in sorted(digests)
+        for audit_id in sorted(ids)
+    ]
     for part in batches(rows, LINK_ROWS):
         conn.execute(insert_ignore(conn, audit_subjects).values(part))
 
