@@ -259,8 +259,11 @@ _WRITE_OUTCOME = (
 OUTCOME_BINDS = ("b_id", *(f"b_{name}" for name in _OUTCOME_COLUMNS))
 
 
-def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: dt.datetime) -> None:
-    """Store each result, only on searches still pending: a search gets exactly one result."""
+def write_outcomes(
+    conn: Connection, outcomes: Sequence[SearchOutcome], charged: Collection[str], *, now: dt.datetime
+) -> None:
+    """Store each result, only on searches still pending: a search gets exactly one result; those
+    of ``charged`` (search ids) are marked as charged."""
     execute_many(
         conn,
         _WRITE_OUTCOME,
@@ -276,7 +279,7 @@ def write_outcomes(conn: Connection, outcomes: Sequence[SearchOutcome], *, now: 
                 tuple(outcome.source_names) if outcome.number else None,
                 outcome.last_seen,
                 outcome.person_key,
-                outcome.charged,
+                outcome.search_id in charged,
                 outcome.do_not_call if outcome.number else None,
                 now,
             )

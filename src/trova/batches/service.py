@@ -11,7 +11,6 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -258,22 +257,15 @@ def outcomes_for(pending: Sequence[PendingSearch], answers: Sequence[Answer | No
     return outcomes
 
 
-def _charge_once_per_person(
-    conn: Connection, batch_id: str, outcomes: list[SearchOutcome]
-) -> list[SearchOutcome]:
-    """Mark as charged the first found search of each person not yet charged in this batch
-    (docs/finder.md §5)."""
+def _charge_once_per_person(conn: Connection, batch_id: str, outcomes: list[SearchOutcome]) -> set[str]:
+    """The searches charged: the first found search of each person not yet charged in this batch
+    (docs/finder.md §5), recorded as such."""
     first_by_person: dict[str, str] = {}
     for outcome in outcomes:
         if outcome.qualification == "found" and outcome.person_key:
             first_by_person.setdefault(outcome.person_key, outcome.search_id)
     newly = repo.claim_people(conn, batch_id, list(first_by_person.items()))
-    charged_ids = {first_by_person[key] for key in newly}
-    return [_with_charge(outcome, outcome.search_id in charged_ids) for outcome in outcomes]
-
-
-def _with_charge(outcome: SearchOutcome, charged: bool) -> SearchOutcome:
-    return outcome if outcome.charged == charged else replace(outcome, charged=charged)
+    return {first_by_person[key] for key in newly}
 
 
 def record_outcomes(
@@ -288,11 +280,11 @@ def record_outcomes(
         return
     now = utcnow()
     charged = _charge_once_per_person(conn, batch.id, outcomes)
-    repo.write_outcomes(conn, charged, now=now)
+    repo.write_outcomes(conn, outcomes, charged, now=now)
     reserved_by_id = {search.id: search.reserved for search in pending}
-    refunds = [(o.search_id, reserved_by_id[o.search_id]) for o in charged if not o.charged]
+    refunds = [(o.search_id, reserved_by_id[o.search_id]) for o in outcomes if o.search_id not in charged]
     accounts.refund(conn, batch.account_id, batch_id=batch.id, refunds=refunds, note=batch.kind)
-    finished, requested = repo.add_finished(conn, batch.id, len(charged))
+    finished, requested = repo.add_finished(conn, batch.id, len(outcomes))
     if finished >= requested:
         complete(conn, batch)
 

@@ -121,5 +121,4 @@ class SearchOutcome:
     source_names: tuple[str, ...] = ()
     last_seen: str | None = None
     person_key: str | None = None
-    charged: bool = False
     do_not_call: bool | None = None
