@@ -5,6 +5,7 @@
     .venv/bin/python bench/api_speed.py --only mix --mix read          # no POSTs: no write lock
     .venv/bin/python bench/api_speed.py --only mix --server-env TROVA_WORKER_PROCESS=false
     .venv/bin/python bench/api_speed.py --only mix --reference-mix --mix-seconds 15
+    .venv/bin/python bench/api_speed.py --only mix --postgres --mix-seconds 15
 
 One SQLite store of ``--searches`` single searches (default 100,000: as many batches and searches
 rows, every search done and found) and one account is built in a temporary directory. Against it
@@ -16,6 +17,9 @@ run, one after the other:
   log written to a file) but the POST rate limit, raised out of the way; then
   ``trova serve --workers 2``. To measure another checkout's code with the same script, put its
   ``src`` first on ``PYTHONPATH``.
+
+With ``--postgres`` Trova's points run on a copy of the store on a fresh PostgreSQL database of
+``TROVA_TEST_PG_URL`` (dropped afterwards); the reference stays on SQLite.
 
 With ``--reference-mix`` the mixed points are also run against the reference, with 1 and 2 uvicorn
 processes, each on its own copy of the store: its ``POST /phone/single`` does only the writes (one
@@ -53,7 +57,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -317,13 +321,28 @@ def cores_used(
     return sorted(used, key=lambda item: -item[1])
 
 
-def job_counts(db_file: Path) -> dict[str, int]:
+def job_counts(url: str) -> dict[str, int]:
     """Jobs by status: a point whose POSTs' jobs pile up as ``queued`` did not do their work."""
-    import sqlite3
+    from trova.store.engine import create_engine
 
-    with sqlite3.connect(db_file) as conn:
-        rows = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT status, count(*) FROM jobs GROUP BY status").all()
+    finally:
+        engine.dispose()
     return {str(status): int(count) for status, count in rows}
+
+
+@contextmanager
+def on_postgres(sqlite_url: str) -> Iterator[str]:
+    """A copy of the store on a fresh PostgreSQL database (dropped afterwards); yields its URL."""
+    from bench.api import copy_to_postgres
+    from tests.support.databases import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        copy_to_postgres(sqlite_url, url)
+        yield url
 
 
 def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -354,10 +373,10 @@ def reference(db_file: Path, processes: int = 1) -> Iterator[tuple[int, int]]:
 
 @contextmanager
 def trova(
-    db_file: Path, work: Path, workers: int, extra_env: dict[str, str] | None = None
+    url: str, work: Path, workers: int, extra_env: dict[str, str] | None = None
 ) -> Iterator[tuple[int, int]]:
     env = {
-        "TROVA_DATABASE_URL": f"sqlite:///{db_file}",
+        "TROVA_DATABASE_URL": url,
         "TROVA_RATE_LIMIT_POST_PER_S": "1000000",
         **(extra_env or {}),
     }
@@ -392,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run the mixed points against the reference too (its POSTs on a copy of the store)",
     )
     parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="Trova on a copy of the store on a fresh PostgreSQL database (the reference stays on SQLite)",
+    )
+    parser.add_argument(
         "--server-env",
         action="append",
         default=[],
@@ -399,67 +423,79 @@ def main(argv: list[str] | None = None) -> int:
         help="e.g. TROVA_WORKER_PROCESS=false",
     )
     args = parser.parse_args(argv)
-    extra_env = dict(item.split("=", 1) for item in args.server_env)
-    mix = MIXES[args.mix]
-    counts = [int(n) for n in args.workers.split(",")]
     with TemporaryDirectory() as tmp:
         work = Path(tmp)
         db_file = work / "trova.db"
         print(f"building a store of {args.searches:,} searches ...", flush=True)
         key, search_id = build_store(db_file, args.searches)
-        figures: dict[str, dict[str, Any]] = {}
-
-        def point(
-            label: str,
-            server: tuple[int, int],
-            mix: Sequence[tuple[str, float]],
-            connections: int,
-            seconds: float,
-            jobs_of: Path | None = db_file,
-        ) -> None:
-            port, pid = server
-            targets = [(port, key)] * connections
-            load(targets, search_id, mix, 1.0, args.client_procs)  # warm-up
-            before = cpu_by_process(pid)
-            figures[label] = load(targets, search_id, mix, seconds, args.client_procs)
-            figures[label]["server_cpu"] = cores_used(before, cpu_by_process(pid), figures[label]["elapsed"])
-            if jobs_of is not None and any(kind == "post" for kind, _ in mix):
-                figures[label]["jobs"] = job_counts(jobs_of)
-            show(label, figures[label])
-
-        if args.only != "mix":
-            with reference(db_file) as server:
-                for kind in ("single", "info", "health"):
-                    point(f"reference {kind} c10", server, [(kind, 1.0)], 10, args.seconds)
-            with trova(db_file, work, 1, extra_env) as server:
-                for kind in ("single", "info", "health"):
-                    point(f"trova {kind} c10", server, [(kind, 1.0)], 10, args.seconds)
-        if args.only != "points":
-            for workers in counts if args.reference_mix else ():
-                copy = work / f"reference-{workers}.db"
-                shutil.copyfile(db_file, copy)
-                with reference(copy, workers) as server:
-                    label = f"reference --workers {workers} mix c200"
-                    point(label, server, mix, 200, args.mix_seconds, jobs_of=None)
-            for workers in counts:
-                with trova(db_file, work, workers, extra_env) as server:
-                    point(f"trova --workers {workers} mix c200", server, mix, 200, args.mix_seconds)
-        print()
-        for kind in ("single", "info", "health"):
-            ours, ref = figures.get(f"trova {kind} c10"), figures.get(f"reference {kind} c10")
-            if ours and ref:
-                print(
-                    f"{kind:<7} trova/reference throughput: {ours['rps'] / ref['rps']:.2f}  (target ≥ 0.5;"
-                    f" p50 {ours['p50']:.1f} ms, target ≤ 10)"
-                )
-        for server in ("reference", "trova"):
-            one, two = (figures.get(f"{server} --workers {n} mix c200") for n in (1, 2))
-            if one and two:
-                print(
-                    f"{server} mix c200 p99 {one['p99']:.0f} ms (target ≤ 250), errors {one['errors']};"
-                    f" --workers 2 / --workers 1 throughput: {two['rps'] / one['rps']:.2f} (target ≥ 1.7)"
-                )
+        with (
+            on_postgres(f"sqlite:///{db_file}")
+            if args.postgres
+            else nullcontext(f"sqlite:///{db_file}") as url
+        ):
+            measure(args, work, db_file, url, key, search_id)
     return 0
+
+
+def measure(args: argparse.Namespace, work: Path, db_file: Path, url: str, key: str, search_id: str) -> None:
+    """Every point of the run, Trova's on ``url``, then the ratios the issue's targets are about."""
+    extra_env = dict(item.split("=", 1) for item in args.server_env)
+    mix = MIXES[args.mix]
+    counts = [int(n) for n in args.workers.split(",")]
+    figures: dict[str, dict[str, Any]] = {}
+
+    def point(
+        label: str,
+        server: tuple[int, int],
+        mix: Sequence[tuple[str, float]],
+        connections: int,
+        seconds: float,
+        jobs_of: str | None = url,
+    ) -> None:
+        port, pid = server
+        targets = [(port, key)] * connections
+        load(targets, search_id, mix, 1.0, args.client_procs)  # warm-up
+        before = cpu_by_process(pid)
+        figures[label] = load(targets, search_id, mix, seconds, args.client_procs)
+        figures[label]["server_cpu"] = cores_used(before, cpu_by_process(pid), figures[label]["elapsed"])
+        if jobs_of is not None and any(kind == "post" for kind, _ in mix):
+            figures[label]["jobs"] = job_counts(jobs_of)
+        show(label, figures[label])
+
+    if args.only != "mix":
+        with reference(db_file) as server:
+            for kind in ("single", "info", "health"):
+                point(f"reference {kind} c10", server, [(kind, 1.0)], 10, args.seconds)
+        with trova(url, work, 1, extra_env) as server:
+            for kind in ("single", "info", "health"):
+                point(f"trova {kind} c10", server, [(kind, 1.0)], 10, args.seconds)
+    if args.only != "points":
+        for workers in counts if args.reference_mix else ():
+            copy = work / f"reference-{workers}.db"
+            shutil.copyfile(db_file, copy)
+            with reference(copy, workers) as server:
+                label = f"reference --workers {workers} mix c200"
+                point(label, server, mix, 200, args.mix_seconds, jobs_of=None)
+        for workers in counts:
+            with trova(url, work, workers, extra_env) as server:
+                point(f"trova --workers {workers} mix c200", server, mix, 200, args.mix_seconds)
+    print()
+    for kind in ("single", "info", "health"):
+        ours, ref = figures.get(f"trova {kind} c10"), figures.get(f"reference {kind} c10")
+        if ours and ref:
+            print(
+                f"{kind:<7} trova/reference throughput: {ours['rps'] / ref['rps']:.2f}  (target ≥ 0.5;"
+                f" p50 {ours['p50']:.1f} ms, target ≤ 10)"
+            )
+    for server in ("reference", "trova"):
+        one, two = (figures.get(f"{server} --workers {n} mix c200") for n in (1, 2))
+        if one and two:
+            print(
+                f"{server} mix c200 p99 {one['p99']:.0f} ms (target ≤ 250), errors {one['errors']};"
+                f" --workers 2 / --workers 1 throughput: {two['rps'] / one['rps']:.2f} (target ≥ 1.7)"
+            )
+    if args.postgres:
+        print("(Trova on PostgreSQL, the reference on SQLite)")
 
 
 if __name__ == "__main__":

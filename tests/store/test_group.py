@@ -4,7 +4,7 @@ own savepoint, answered only once their transaction has committed; on SQLite and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
+from tests.support.databases import fresh_postgres_database
 from trova.store import Database, utcnow
 from trova.store.engine import after_commit
-from trova.store.group import GroupCommit
+from trova.store.group import GroupCommit, GroupsByKey
+from trova.store.migrate import upgrade
 from trova.store.tables import readiness_probes
 
 
@@ -133,3 +135,100 @@ def test_a_unit_breaking_a_constraint_in_a_group_fails_alone(db: Database) -> No
             futures[1].result(30)
         assert futures[2].result(30) == "y"
     assert names(db) == {"leader", "x", "y"}
+
+
+@pytest.fixture
+def pg() -> Iterator[Database]:
+    with fresh_postgres_database() as url:
+        db = Database(url)
+        upgrade(db)
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+
+def queued_in(groups: GroupsByKey, key: str, count: int) -> None:
+    """Wait until ``count`` units of ``key`` wait behind its running group."""
+    while groups.queued(key) < count:
+        threading.Event().wait(0.005)
+
+
+@pytest.mark.postgres
+def test_units_of_one_key_share_a_transaction_and_other_keys_commit_beside_them(pg: Database) -> None:
+    groups = GroupsByKey(pg)
+    commits = commits_of(pg)
+    started, release = threading.Event(), threading.Event()
+
+    def held(conn: Connection) -> str:
+        started.set()
+        release.wait(30)
+        return insert("a-leader")(conn)
+
+    with ThreadPoolExecutor(12) as pool:
+        leading = pool.submit(groups.run, "a", held)
+        assert started.wait(30)
+        followers = [pool.submit(groups.run, "a", insert(f"a{i}")) for i in range(5)]
+        queued_in(groups, "a", 5)
+        assert pool.submit(groups.run, "b", insert("b0")).result(30) == "b0"
+        assert not any(future.done() for future in followers)
+        release.set()
+        assert leading.result(30) == "a-leader"
+        assert sorted(future.result(30) for future in followers) == [f"a{i}" for i in range(5)]
+    assert commits[0] == 3
+    assert names(pg) == {"a-leader", "b0", *(f"a{i}" for i in range(5))}
+    assert groups.keys == 0
+
+
+@pytest.mark.postgres
+def test_a_unit_a_deadlock_aborts_in_a_group_runs_again_alone_after_it(pg: Database) -> None:
+    """Another transaction and a unit of a group take two rows in opposite orders; PostgreSQL
+    aborts the unit (the other's deadlock check is put off): the group's other unit commits, the
+    other transaction commits, and the unit, run again alone, commits too."""
+    with pg.write() as conn:
+        conn.execute(sa.insert(readiness_probes), [{"name": n, "probed_at": utcnow()} for n in ("r1", "r2")])
+    groups = GroupsByKey(pg)
+    unit_holds_r1, other_holds_r2, unit_waits = threading.Event(), threading.Event(), threading.Event()
+    runs = [0]
+
+    def touch(conn: Connection, name: str) -> None:
+        conn.execute(
+            sa.update(readiness_probes).where(readiness_probes.c.name == name).values(probed_at=utcnow())
+        )
+
+    def unit(conn: Connection) -> str:
+        runs[0] += 1
+        touch(conn, "r1")
+        unit_holds_r1.set()
+        assert other_holds_r2.wait(30)
+        unit_waits.set()
+        touch(conn, "r2")
+        return "unit"
+
+    def other() -> None:
+        with pg.write() as conn:
+            conn.exec_driver_sql("SET LOCAL deadlock_timeout = '60s'")
+            touch(conn, "r2")
+            other_holds_r2.set()
+            assert unit_holds_r1.wait(30) and unit_waits.wait(30)
+            touch(conn, "r1")
+
+    started, release = threading.Event(), threading.Event()
+
+    def held(conn: Connection) -> str:
+        started.set()
+        release.wait(30)
+        return insert("leader")(conn)
+
+    with ThreadPoolExecutor(6) as pool:
+        leading = pool.submit(groups.run, "a", held)
+        assert started.wait(30)
+        followers = [pool.submit(groups.run, "a", unit), pool.submit(groups.run, "a", insert("x"))]
+        queued_in(groups, "a", 2)
+        beside = pool.submit(other)
+        release.set()
+        assert leading.result(60) == "leader"
+        assert [future.result(60) for future in followers] == ["unit", "x"]
+        beside.result(60)
+    assert runs[0] == 2
+    assert names(pg) == {"r1", "r2", "leader", "x"}

@@ -30,7 +30,7 @@ from trova.api.service import RateLimiter, UnauthGuard
 from trova.errors import InvalidApiKey, MissingApiKey, MissingId, PayloadTooLarge
 from trova.settings import Settings
 from trova.store import Database
-from trova.store.group import GroupCommit
+from trova.store.group import GroupCommit, GroupsByKey
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -42,7 +42,7 @@ class Context:
     """What every handler needs: settings, database, the POST rate limiter of this process, the
     guard against unauthenticated floods (``UnauthGuard``), the keys the phone endpoints checked
     lately (:class:`~trova.accounts.keycache.KeyCache`), the threads of the hot reads
-    (:func:`in_read_thread`) and, on SQLite, the shared transactions of the POSTs (:meth:`write`)."""
+    (:func:`in_read_thread`) and the shared transactions of the POSTs (:meth:`write`)."""
 
     settings: Settings
     db: Database
@@ -50,16 +50,16 @@ class Context:
     unauth: UnauthGuard
     keys: KeyCache
     reads: Executor
-    writes: GroupCommit | None = None
+    writes: GroupCommit | GroupsByKey
 
-    def write(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)`` in a write transaction, on the calling thread: on SQLite one shared with
-        the requests waiting beside it for the write lock, each in a savepoint
-        (:class:`~trova.store.group.GroupCommit`), on PostgreSQL its own."""
-        if self.writes is not None:
-            return self.writes.run(work)
-        with self.db.write() as conn:
-            return work(conn)
+    def write(self, account_id: int, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` for ``account_id`` in a write transaction, on the calling thread, shared
+        with the requests waiting beside it, each in a savepoint: on SQLite every request waiting
+        for the write lock (:class:`~trova.store.group.GroupCommit`), on PostgreSQL those of the
+        same account (:class:`~trova.store.group.GroupsByKey`)."""
+        if isinstance(self.writes, GroupsByKey):
+            return self.writes.run(account_id, work)
+        return self.writes.run(work)
 
 
 async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:

@@ -12,15 +12,26 @@ before it is durable.
 The first unit to arrive while no group is running leads: it takes every unit queued (up to
 ``max_units``, its own first), runs them, commits, and hands the lead to the oldest unit left, so a
 leader answers its own request after one group and no thread serves groups for ever.
+
+On PostgreSQL writers do not share one lock, but the POSTs of one account do: each takes the
+account's row at its end and holds it until its commit, WAL flush included, so one busy account's
+POSTs commit one after the other. :class:`GroupsByKey` gives each account its own group: its POSTs
+waiting together share one transaction, one hold of the row and one flush, while other accounts'
+POSTs run beside them as before. A group then holds one account row only, so two processes' groups
+cannot deadlock on account rows; should they deadlock on anything else (two retries of one
+``Idempotency-Key`` in two processes at once), PostgreSQL aborts the unit that waited (its
+savepoint) or the whole group, and each unit aborted runs again, once the group has ended, in a
+transaction of its own.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.store.engine import Database, savepoint
@@ -67,8 +78,8 @@ class _Unit(Generic[T]):
 class GroupCommit:
     """Runs ``work(conn)`` calls from many threads in shared write transactions of ``db``.
 
-    For SQLite only: on PostgreSQL writers do not queue for one lock, and a transaction holding
-    several requests' rows (accounts, idempotency keys) could deadlock with another process's group.
+    All of a process's POSTs on SQLite; on PostgreSQL those of one account (:class:`GroupsByKey`):
+    a transaction holding several accounts' rows could deadlock with another process's group.
     """
 
     def __init__(self, db: Database, *, max_units: int = 64) -> None:
@@ -116,10 +127,66 @@ class GroupCommit:
                 for unit in group:
                     unit.run(conn, alone=len(group) == 1)
         except BaseException as error:
+            if len(group) > 1 and _deadlocked(error):
+                self._each_alone(group)
+                return
             for unit in group:
                 unit.settle(error)
             if not isinstance(error, Exception):
                 raise
         else:
+            again = [unit for unit in group if _deadlocked(unit.error)]
             for unit in group:
-                unit.settle()
+                if unit not in again:
+                    unit.settle()
+            self._each_alone(again)
+
+    def _each_alone(self, units: list[_Unit[Any]]) -> None:
+        """Run each of ``units`` again in a transaction of its own: those a deadlock aborted."""
+        for unit in units:
+            unit.result, unit.error = None, None
+            self._commit([unit])
+
+
+class GroupsByKey:
+    """A :class:`GroupCommit` per key (an account id), made when a unit of the key arrives and
+    dropped when the last one leaves: the units of one key share transactions, other keys' run
+    beside them (PostgreSQL)."""
+
+    def __init__(self, db: Database, *, max_units: int = 64) -> None:
+        self._db = db
+        self._max_units = max_units
+        self._lock = threading.Lock()
+        self._groups: dict[Hashable, tuple[GroupCommit, int]] = {}
+
+    def run(self, key: Hashable, work: Callable[[Connection], T]) -> T:
+        """:meth:`GroupCommit.run` in ``key``'s group."""
+        with self._lock:
+            group, users = self._groups.get(key) or (GroupCommit(self._db, max_units=self._max_units), 0)
+            self._groups[key] = (group, users + 1)
+        try:
+            return group.run(work)
+        finally:
+            with self._lock:
+                group, users = self._groups[key]
+                if users == 1:
+                    del self._groups[key]
+                else:
+                    self._groups[key] = (group, users - 1)
+
+    def queued(self, key: Hashable) -> int:
+        """Units of ``key`` waiting for a transaction."""
+        with self._lock:
+            found = self._groups.get(key)
+        return found[0].queued if found else 0
+
+    @property
+    def keys(self) -> int:
+        """Keys with a unit waiting or running."""
+        with self._lock:
+            return len(self._groups)
+
+
+def _deadlocked(error: BaseException | None) -> bool:
+    """PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01)."""
+    return isinstance(error, sa.exc.DBAPIError) and getattr(error.orig, "sqlstate", None) == "40P01"

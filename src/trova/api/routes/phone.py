@@ -49,7 +49,8 @@ def _submit(
     path: str,
 ) -> tuple[int, Any]:
     """Validate, then store the batch and the idempotency record in one write transaction
-    (:meth:`Context.write`: on SQLite shared with the POSTs waiting beside it, each in a savepoint).
+    (:meth:`Context.write`: shared with the POSTs waiting beside it, on PostgreSQL the account's,
+    each in a savepoint).
 
     Two requests racing with one new ``Idempotency-Key`` on PostgreSQL: the loser's insert of the
     key fails, its whole transaction (batch included) rolls back, and the retry replays the winner.
@@ -74,7 +75,7 @@ def _submit(
 
     for attempt in range(2):
         try:
-            status, response, created = ctx.write(store)
+            status, response, created = ctx.write(account.id, store)
         except sa.exc.IntegrityError:
             if not idempotency_key or attempt:
                 raise
