@@ -130,3 +130,35 @@ def test_topup_adds_a_ledger_row(db: Database) -> None:
         entries = accounts.ledger(conn, account.id)
         assert [(e.kind, e.sub_delta, e.paygo_delta, e.note) for e in entries] == [("topup", 5, 7, "manual")]
         assert accounts.ledger(conn, account.id, limit=1)[0].id == entries[-1].id
+
+
+@pytest.mark.postgres
+def test_a_refund_takes_the_account_row_only_as_its_transaction_ends() -> None:
+    """While the job step that refunds goes on, another session updates the account's row without
+    waiting (``NOWAIT``); the refund's credit lands on top of that update at the commit."""
+    import sqlalchemy as sa
+
+    from tests.support.databases import postgres_with_another_session
+    from trova.store.migrate import upgrade
+
+    with postgres_with_another_session(busy_timeout_s=5) as (db, other):
+        upgrade(db)
+        with db.write() as conn:
+            account = accounts.create_account(conn, "acme", credits=50).account
+            accounts.reserve(conn, account.id, 20, batch_id="b1")
+        with db.write() as conn:
+            accounts.refund(conn, account.id, batch_id="b1", refunds=[("s1", Split(10, 0))], note="t")
+            with other.begin():
+                other.execute(
+                    sa.select(accounts_table.c.id)
+                    .where(accounts_table.c.id == account.id)
+                    .with_for_update(nowait=True, key_share=True)
+                )
+                other.execute(
+                    sa.update(accounts_table)
+                    .where(accounts_table.c.id == account.id)
+                    .values(sub_credits=accounts_table.c.sub_credits + 5)
+                )
+        with db.read() as conn:
+            after = accounts.get_account(conn, account.id)
+    assert after is not None and after.sub_credits == 50 - 20 + 5 + 10

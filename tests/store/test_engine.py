@@ -4,6 +4,7 @@ another process past the busy timeout, a read-only file, a full database, a serv
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,36 @@ def test_a_waiter_whose_time_runs_out_leaves_the_queue() -> None:
     assert gate.waiting == 0
     gate.release()
     assert gate.acquire(timeout=0.01)
+
+
+def test_before_commit_callbacks_run_last_in_the_transaction_and_never_after_a_failure(db: Database) -> None:
+    from trova.store.engine import before_commit, savepoint
+
+    order: list[str] = []
+
+    def last(name: str) -> Callable[[], None]:
+        def run() -> None:
+            order.append(name)
+            with db.engine.connect() as other, other.begin():
+                seen = other.execute(sa.select(sa.func.count()).select_from(readiness_probes)).scalar_one()
+            order.append(f"others see {seen}")
+            conn.execute(sa.insert(readiness_probes).values(name=name, probed_at=utcnow()))
+
+        return run
+
+    with db.write() as conn:
+        before_commit(conn, last("first"))
+        conn.execute(sa.insert(readiness_probes).values(name="body", probed_at=utcnow()))
+        with pytest.raises(RuntimeError), savepoint(conn):
+            before_commit(conn, last("undone"))
+            raise RuntimeError("this unit fails")
+        before_commit(conn, last("second"))
+        order.append("body ends")
+    assert order == ["body ends", "first", "others see 0", "second", "others see 0"]
+    with pytest.raises(RuntimeError), db.write() as conn:
+        before_commit(conn, last("never"))
+        raise RuntimeError("the transaction fails")
+    with db.read() as conn:
+        stored = set(conn.execute(sa.select(readiness_probes.c.name)).scalars())
+    assert stored == {"body", "first", "second"}
+    assert order[-1] == "others see 0"

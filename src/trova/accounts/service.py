@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from functools import partial
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -41,7 +42,7 @@ from trova.errors import (
     UnknownAccount,
 )
 from trova.store import utcnow
-from trova.store.engine import after_commit
+from trova.store.engine import after_commit, before_commit
 
 
 def new_api_key() -> str:
@@ -237,11 +238,16 @@ def reserve_last(conn: Connection, account_id: int, provisional: Split, *, batch
 def refund(
     conn: Connection, account_id: int, *, batch_id: str, refunds: Sequence[tuple[str, Split]], note: str
 ) -> Split:
-    """Refund searches of a batch to the pools their reservation came from; idempotent per search."""
+    """Refund searches of a batch to the pools their reservation came from; idempotent per search.
+
+    The ledger rows are written at once, the balances credited as the transaction's last statement
+    (:func:`~trova.store.engine.before_commit`): a job step then holds the account's row only for
+    its commit, not while it records the rest of its results, and the account's POSTs, which
+    take that row too, wait that much less on PostgreSQL."""
     given_back = repo.insert_refunds(
         conn, account_id=account_id, batch_id=batch_id, refunds=refunds, note=note, now=utcnow()
     )
-    repo.add_credits(conn, account_id, given_back)
+    before_commit(conn, partial(repo.add_credits, conn, account_id, given_back))
     return given_back
 
 

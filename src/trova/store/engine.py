@@ -50,6 +50,7 @@ pooled connection, instead of each connection copying them into its own small ca
 million-person store this is what keeps lookups from slowing down with its size."""
 _BEGIN_OPTION = "trova_begin"
 _AFTER_COMMIT = "trova_after_commit"
+_BEFORE_COMMIT = "trova_before_commit"
 _NO_BEGIN = "none"
 
 
@@ -203,17 +204,27 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def before_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Call ``callback`` at the very end of the :meth:`Database.write` transaction of ``conn``, in
+    it, just before its commit (never if it fails before): for a statement that locks a row other
+    transactions wait for, such as an account's balances, so that the row is held for the commit
+    only and not while the rest of the transaction runs."""
+    conn.info.setdefault(_BEFORE_COMMIT, []).append(callback)
+
+
 @contextmanager
 def savepoint(conn: Connection) -> Iterator[None]:
     """A savepoint in the write transaction of ``conn``: if the block raises, what it wrote and the
-    :func:`after_commit` callbacks it registered are undone, and the transaction goes on."""
-    callbacks: list[Callable[[], None]] = conn.info.setdefault(_AFTER_COMMIT, [])
-    mark = len(callbacks)
+    :func:`before_commit` and :func:`after_commit` callbacks it registered are undone, and the
+    transaction goes on."""
+    registered = [conn.info.setdefault(key, []) for key in (_BEFORE_COMMIT, _AFTER_COMMIT)]
+    marks = [len(callbacks) for callbacks in registered]
     try:
         with conn.begin_nested():
             yield
     except BaseException:
-        del callbacks[mark:]
+        for callbacks, mark in zip(registered, marks, strict=True):
+            del callbacks[mark:]
         raise
 
 
@@ -275,7 +286,10 @@ class Database:
                 try:
                     with conn.begin():
                         yield conn
+                        for last in conn.info.pop(_BEFORE_COMMIT, []):
+                            last()
                 finally:
+                    conn.info.pop(_BEFORE_COMMIT, None)
                     callbacks = conn.info.pop(_AFTER_COMMIT, [])
                 for callback in callbacks:
                     callback()
