@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -43,8 +44,11 @@ def commits_of(db: Database) -> list[int]:
     return counted
 
 
-def blocked_leader(group: GroupCommit, pool: ThreadPoolExecutor) -> tuple[threading.Event, Future[str]]:
-    """A unit that leads a group of its own and holds it open until the returned event is set."""
+def blocked_leader(
+    run: Callable[[Callable[[Connection], str]], str], pool: ThreadPoolExecutor
+) -> tuple[threading.Event, Future[str]]:
+    """A unit, given to ``run`` (a group's), that leads a group of its own and holds it open until
+    the returned event is set."""
     started, release = threading.Event(), threading.Event()
 
     def work(conn: Connection) -> str:
@@ -52,7 +56,7 @@ def blocked_leader(group: GroupCommit, pool: ThreadPoolExecutor) -> tuple[thread
         release.wait(30)
         return insert("leader")(conn)
 
-    leading = pool.submit(group.run, work)
+    leading = pool.submit(run, work)
     assert started.wait(30)
     return release, leading
 
@@ -71,7 +75,7 @@ def test_the_units_queued_behind_a_group_share_the_next_transaction(db: Database
     group = GroupCommit(db)
     commits = commits_of(db)
     with ThreadPoolExecutor(12) as pool:
-        release, leading = blocked_leader(group, pool)
+        release, leading = blocked_leader(group.run, pool)
         followers = queue_up(group, pool, [insert(f"n{i}") for i in range(10)])
         assert not any(future.done() for future in followers)
         release.set()
@@ -96,7 +100,7 @@ def test_a_failing_unit_is_undone_alone_with_its_after_commit_callbacks(db: Data
         return work
 
     with ThreadPoolExecutor(6) as pool:
-        release, leading = blocked_leader(group, pool)
+        release, leading = blocked_leader(group.run, pool)
         futures = queue_up(group, pool, [noted("a", False), noted("bad", True), noted("c", False)])
         release.set()
         leading.result(30)
@@ -126,7 +130,7 @@ def test_a_unit_breaking_a_constraint_in_a_group_fails_alone(db: Database) -> No
     caller gets the database's error, and the transaction (on PostgreSQL too) goes on."""
     group = GroupCommit(db)
     with ThreadPoolExecutor(6) as pool:
-        release, leading = blocked_leader(group, pool)
+        release, leading = blocked_leader(group.run, pool)
         futures = queue_up(group, pool, [insert("x"), insert("x"), insert("y")])
         release.set()
         leading.result(30)
@@ -158,25 +162,17 @@ def queued_in(groups: GroupsByKey, key: str, count: int) -> None:
 def test_units_of_one_key_share_a_transaction_and_other_keys_commit_beside_them(pg: Database) -> None:
     groups = GroupsByKey(pg)
     commits = commits_of(pg)
-    started, release = threading.Event(), threading.Event()
-
-    def held(conn: Connection) -> str:
-        started.set()
-        release.wait(30)
-        return insert("a-leader")(conn)
-
     with ThreadPoolExecutor(12) as pool:
-        leading = pool.submit(groups.run, "a", held)
-        assert started.wait(30)
+        release, leading = blocked_leader(partial(groups.run, "a"), pool)
         followers = [pool.submit(groups.run, "a", insert(f"a{i}")) for i in range(5)]
         queued_in(groups, "a", 5)
         assert pool.submit(groups.run, "b", insert("b0")).result(30) == "b0"
         assert not any(future.done() for future in followers)
         release.set()
-        assert leading.result(30) == "a-leader"
+        assert leading.result(30) == "leader"
         assert sorted(future.result(30) for future in followers) == [f"a{i}" for i in range(5)]
     assert commits[0] == 3
-    assert names(pg) == {"a-leader", "b0", *(f"a{i}" for i in range(5))}
+    assert names(pg) == {"leader", "b0", *(f"a{i}" for i in range(5))}
     assert groups.keys == 0
 
 
@@ -213,16 +209,8 @@ def test_a_unit_a_deadlock_aborts_in_a_group_runs_again_alone_after_it(pg: Datab
             assert unit_holds_r1.wait(30) and unit_waits.wait(30)
             touch(conn, "r1")
 
-    started, release = threading.Event(), threading.Event()
-
-    def held(conn: Connection) -> str:
-        started.set()
-        release.wait(30)
-        return insert("leader")(conn)
-
     with ThreadPoolExecutor(6) as pool:
-        leading = pool.submit(groups.run, "a", held)
-        assert started.wait(30)
+        release, leading = blocked_leader(partial(groups.run, "a"), pool)
         followers = [pool.submit(groups.run, "a", unit), pool.submit(groups.run, "a", insert("x"))]
         queued_in(groups, "a", 2)
         beside = pool.submit(other)

@@ -29,12 +29,7 @@ def upgrade() -> None:
         "audit_subjects",
         sa.Column("subject_key", sa.LargeBinary(length=32), nullable=False),
         sa.Column("audit_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["audit_id"],
-            ["audit_events.id"],
-            name=op.f("fk_audit_subjects_audit_id_audit_events"),
-            ondelete="CASCADE",
-        ),
+        _to_their_event(),
         sa.PrimaryKeyConstraint("subject_key", "audit_id", name=op.f("pk_audit_subjects")),
         sqlite_with_rowid=False,
     )
@@ -49,18 +44,22 @@ def downgrade() -> None:
         "audit_subjects",
         sa.Column("audit_id", sa.Integer(), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["audit_id"],
-            ["audit_events.id"],
-            name=op.f("fk_audit_subjects_audit_id_audit_events"),
-            ondelete="CASCADE",
-        ),
+        _to_their_event(),
         sa.PrimaryKeyConstraint("audit_id", "key_hash", name=op.f("pk_audit_subjects")),
     )
     _copy_links(to_bytes=False)
     op.drop_table("audit_subjects_old")
     op.create_index("ix_audit_subjects_key_hash", "audit_subjects", ["key_hash"], unique=False)
     op.create_index("ix_audit_events_search_id", "audit_events", ["search_id"], unique=False)
+
+
+def _to_their_event() -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["audit_id"],
+        ["audit_events.id"],
+        name=op.f("fk_audit_subjects_audit_id_audit_events"),
+        ondelete="CASCADE",
+    )
 
 
 def _retire(table: str, index: str, primary_key: str) -> None:
