@@ -162,3 +162,33 @@ def test_a_refund_takes_the_account_row_only_as_its_transaction_ends() -> None:
         with db.read() as conn:
             after = accounts.get_account(conn, account.id)
     assert after is not None and after.sub_credits == 50 - 20 + 5 + 10
+
+
+def test_a_transaction_refunding_several_accounts_credits_them_in_account_order(db: Database) -> None:
+    """Two job steps refunding the same accounts lock their rows in the same order: no deadlock."""
+    from typing import Any
+
+    from sqlalchemy import event
+
+    with db.write() as conn:
+        first = accounts.create_account(conn, "first", credits=10).account
+        second = accounts.create_account(conn, "second", credits=10).account
+        for account in (first, second):
+            accounts.reserve(conn, account.id, 4, batch_id=f"b{account.id}")
+    credited: list[int] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ACCOUNTS"):
+            credited.append(parameters["account_id"] if isinstance(parameters, dict) else parameters[-1])
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    with db.write() as conn:
+        for account in (second, first):
+            refunds = [("s", Split(4, 0))]
+            accounts.refund(conn, account.id, batch_id=f"b{account.id}", refunds=refunds, note="t")
+        assert credited == []
+    event.remove(db.engine, "before_cursor_execute", seen)
+    assert credited == [first.id, second.id]
+    with db.read() as conn:
+        balances = [accounts.get_account(conn, account.id) for account in (first, second)]
+    assert [account.sub_credits for account in balances if account] == [10, 10]

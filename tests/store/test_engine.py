@@ -221,7 +221,9 @@ def test_a_waiter_whose_time_runs_out_leaves_the_queue() -> None:
     assert gate.acquire(timeout=0.01)
 
 
-def test_before_commit_callbacks_run_last_in_the_transaction_and_never_after_a_failure(db: Database) -> None:
+def test_before_commit_callbacks_run_last_in_the_transaction_by_order_and_never_after_a_failure(
+    db: Database,
+) -> None:
     from trova.store.engine import before_commit, savepoint
 
     order: list[str] = []
@@ -237,18 +239,19 @@ def test_before_commit_callbacks_run_last_in_the_transaction_and_never_after_a_f
         return run
 
     with db.write() as conn:
-        before_commit(conn, last("first"))
+        before_commit(conn, last("late"), order=2)
         conn.execute(sa.insert(readiness_probes).values(name="body", probed_at=utcnow()))
         with pytest.raises(RuntimeError), savepoint(conn):
             before_commit(conn, last("undone"))
             raise RuntimeError("this unit fails")
-        before_commit(conn, last("second"))
+        before_commit(conn, last("early"), order=1)
+        before_commit(conn, last("later"), order=2)
         order.append("body ends")
-    assert order == ["body ends", "first", "others see 0", "second", "others see 0"]
+    assert order == ["body ends", "early", "others see 0", "late", "others see 0", "later", "others see 0"]
     with pytest.raises(RuntimeError), db.write() as conn:
         before_commit(conn, last("never"))
         raise RuntimeError("the transaction fails")
     with db.read() as conn:
         stored = set(conn.execute(sa.select(readiness_probes.c.name)).scalars())
-    assert stored == {"body", "first", "second"}
+    assert stored == {"body", "early", "late", "later"}
     assert order[-1] == "others see 0"

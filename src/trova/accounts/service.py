@@ -241,13 +241,13 @@ def refund(
     """Refund searches of a batch to the pools their reservation came from; idempotent per search.
 
     The ledger rows are written at once, the balances credited as the transaction's last statement
-    (:func:`~trova.store.engine.before_commit`): a job step then holds the account's row only for
-    its commit, not while it records the rest of its results, and the account's POSTs, which
-    take that row too, wait that much less on PostgreSQL."""
+    (:func:`~trova.store.engine.before_commit`, in account order): a job step then holds the
+    account's row only for its commit, not while it records the rest of its results, and the
+    account's POSTs, which take that row too, wait that much less on PostgreSQL."""
     given_back = repo.insert_refunds(
         conn, account_id=account_id, batch_id=batch_id, refunds=refunds, note=note, now=utcnow()
     )
-    before_commit(conn, partial(repo.add_credits, conn, account_id, given_back))
+    before_commit(conn, partial(repo.add_credits, conn, account_id, given_back), order=account_id)
     return given_back
 
 

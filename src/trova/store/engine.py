@@ -204,12 +204,22 @@ def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-def before_commit(conn: Connection, callback: Callable[[], None]) -> None:
+def before_commit(conn: Connection, callback: Callable[[], None], *, order: int = 0) -> None:
     """Call ``callback`` at the very end of the :meth:`Database.write` transaction of ``conn``, in
     it, just before its commit (never if it fails before): for a statement that locks a row other
     transactions wait for, such as an account's balances, so that the row is held for the commit
-    only and not while the rest of the transaction runs."""
-    conn.info.setdefault(_BEFORE_COMMIT, []).append(callback)
+    only and not while the rest of the transaction runs.
+
+    The callbacks run by ``order``, then as registered: two transactions that lock the same rows
+    at their end (a job step refunding several accounts) then lock them in the same order and
+    cannot deadlock on them."""
+    callbacks: list[tuple[int, Callable[[], None]]] = conn.info.setdefault(_BEFORE_COMMIT, [])
+    callbacks.append((order, callback))
+
+
+def _run_before_commit(conn: Connection) -> None:
+    for _, callback in sorted(conn.info.pop(_BEFORE_COMMIT, []), key=lambda entry: entry[0]):
+        callback()
 
 
 @contextmanager
@@ -286,8 +296,7 @@ class Database:
                 try:
                     with conn.begin():
                         yield conn
-                        for last in conn.info.pop(_BEFORE_COMMIT, []):
-                            last()
+                        _run_before_commit(conn)
                 finally:
                     conn.info.pop(_BEFORE_COMMIT, None)
                     callbacks = conn.info.pop(_AFTER_COMMIT, [])
