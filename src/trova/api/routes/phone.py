@@ -53,7 +53,7 @@ def _submit(
     each in a savepoint).
 
     Two requests racing with one new ``Idempotency-Key`` on PostgreSQL: the loser's insert of the
-    key fails, its whole transaction (batch included) rolls back, and the retry replays the winner.
+    key fails, all it wrote (batch included) rolls back, and the retry replays the winner.
     """
     body = service.parse_json_body(raw, content_type, ctx.settings.max_json_depth)
     read = batches.read_single if kind == "single" else batches.read_bulk
