@@ -210,6 +210,23 @@ def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
     return [search_row(row) for row in driver_rows(conn, _SEARCHES_OF_BATCH, {"batch_id": batch_id})]
 
 
+def _pending(params: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    return (
+        sa.select(searches.c.id, searches.c.idx, params, searches.c.reserved_sub, searches.c.reserved_paygo)
+        .where(
+            searches.c.batch_id == sa.bindparam("batch_id"),
+            searches.c.idx >= sa.bindparam("first_idx"),
+            searches.c.idx <= sa.bindparam("last_idx"),
+            searches.c.status == "pending",
+        )
+        .order_by(searches.c.idx)
+    )
+
+
+_PENDING = {True: _pending(searches.c.params), False: _pending(sa.null().label("params"))}
+"""Built once, run by ``store.sql.driver_rows``: a job step reads thousands of these rows twice."""
+
+
 def pending_searches(
     conn: Connection, batch_id: str, first_idx: int, last_idx: int, *, with_params: bool = True
 ) -> list[PendingSearch]:
@@ -218,17 +235,9 @@ def pending_searches(
     ``with_params=False`` leaves ``params`` unread (``None``): the job step's result transaction
     only needs to know which searches are still pending and what each reserved.
     """
-    params = searches.c.params if with_params else sa.null().label("params")
-    rows = conn.execute(
-        sa.select(searches.c.id, searches.c.idx, params, searches.c.reserved_sub, searches.c.reserved_paygo)
-        .where(
-            searches.c.batch_id == batch_id,
-            searches.c.idx >= first_idx,
-            searches.c.idx <= last_idx,
-            searches.c.status == "pending",
-        )
-        .order_by(searches.c.idx)
-    ).all()
+    rows = driver_rows(
+        conn, _PENDING[with_params], {"batch_id": batch_id, "first_idx": first_idx, "last_idx": last_idx}
+    )
     return [
         PendingSearch(
             search_id, index, orjson.loads(text) if text is not None else None, Split(int(sub), int(paygo))
