@@ -428,11 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         db_file = work / "trova.db"
         print(f"building a store of {args.searches:,} searches ...", flush=True)
         key, search_id = build_store(db_file, args.searches)
-        with (
-            on_postgres(f"sqlite:///{db_file}")
-            if args.postgres
-            else nullcontext(f"sqlite:///{db_file}") as url
-        ):
+        sqlite_url = f"sqlite:///{db_file}"
+        with on_postgres(sqlite_url) if args.postgres else nullcontext(sqlite_url) as url:
             measure(args, work, db_file, url, key, search_id)
     return 0
 

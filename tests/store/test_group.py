@@ -220,3 +220,17 @@ def test_a_unit_a_deadlock_aborts_in_a_group_runs_again_alone_after_it(pg: Datab
         beside.result(60)
     assert runs[0] == 2
     assert names(pg) == {"r1", "r2", "leader", "x"}
+
+
+def test_with_one_group_every_key_shares_the_transactions(db: Database) -> None:
+    groups = GroupsByKey(db, one_group=True)
+    commits = commits_of(db)
+    with ThreadPoolExecutor(6) as pool:
+        release, leading = blocked_leader(partial(groups.run, "a"), pool)
+        followers = [pool.submit(groups.run, key, insert(key)) for key in ("b", "c")]
+        queued_in(groups, "b", 2)
+        release.set()
+        assert leading.result(30) == "leader"
+        assert [future.result(30) for future in followers] == ["b", "c"]
+    assert commits[0] == 2
+    assert groups.keys == 0

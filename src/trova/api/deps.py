@@ -30,7 +30,7 @@ from trova.api.service import RateLimiter, UnauthGuard
 from trova.errors import InvalidApiKey, MissingApiKey, MissingId, PayloadTooLarge
 from trova.settings import Settings
 from trova.store import Database
-from trova.store.group import GroupCommit, GroupsByKey
+from trova.store.group import GroupsByKey
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -50,16 +50,14 @@ class Context:
     unauth: UnauthGuard
     keys: KeyCache
     reads: Executor
-    writes: GroupCommit | GroupsByKey
+    writes: GroupsByKey
 
     def write(self, account_id: int, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` for ``account_id`` in a write transaction, on the calling thread, shared
-        with the requests waiting beside it, each in a savepoint: on SQLite every request waiting
-        for the write lock (:class:`~trova.store.group.GroupCommit`), on PostgreSQL those of the
-        same account (:class:`~trova.store.group.GroupsByKey`)."""
-        if isinstance(self.writes, GroupsByKey):
-            return self.writes.run(account_id, work)
-        return self.writes.run(work)
+        with the requests waiting beside it, each in a savepoint
+        (:class:`~trova.store.group.GroupsByKey`): on SQLite every request waiting for the write
+        lock, on PostgreSQL those of the same account."""
+        return self.writes.run(account_id, work)
 
 
 async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:

@@ -253,10 +253,11 @@ def numbers_of_events(conn: Connection, ids: Collection[int]) -> set[str]:
 
 def link_subjects(conn: Connection, ids: Collection[int], digests: Collection[str]) -> None:
     """Tie more subjects to existing events (erasure keeps a person findable once their keys are gone)."""
+    events = sorted(ids)
     rows = [
-        {"subject_key": subject_key(digest), "audit_id": audit_id}
-        for digest in sorted(digests)
-        for audit_id in sorted(ids)
+        {"subject_key": key, "audit_id": audit_id}
+        for key in sorted(subject_key(digest) for digest in digests)
+        for audit_id in events
     ]
     for part in batches(rows, LINK_ROWS):
         conn.execute(insert_ignore(conn, audit_subjects).values(part))

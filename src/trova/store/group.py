@@ -151,16 +151,19 @@ class GroupCommit:
 class GroupsByKey:
     """A :class:`GroupCommit` per key (an account id), made when a unit of the key arrives and
     dropped when the last one leaves: the units of one key share transactions, other keys' run
-    beside them (PostgreSQL)."""
+    beside them (PostgreSQL). With ``one_group`` every key shares one group (SQLite, whose writers
+    all wait for one lock anyway)."""
 
-    def __init__(self, db: Database, *, max_units: int = 64) -> None:
+    def __init__(self, db: Database, *, one_group: bool = False, max_units: int = 64) -> None:
         self._db = db
+        self._one_group = one_group
         self._max_units = max_units
         self._lock = threading.Lock()
         self._groups: dict[Hashable, tuple[GroupCommit, int]] = {}
 
     def run(self, key: Hashable, work: Callable[[Connection], T]) -> T:
         """:meth:`GroupCommit.run` in ``key``'s group."""
+        key = None if self._one_group else key
         with self._lock:
             group, users = self._groups.get(key) or (GroupCommit(self._db, max_units=self._max_units), 0)
             self._groups[key] = (group, users + 1)
@@ -177,7 +180,7 @@ class GroupsByKey:
     def queued(self, key: Hashable) -> int:
         """Units of ``key`` waiting for a transaction."""
         with self._lock:
-            found = self._groups.get(key)
+            found = self._groups.get(None if self._one_group else key)
         return found[0].queued if found else 0
 
     @property
