@@ -1,6 +1,7 @@
 """Cost of the privacy controls in the finder: ``Finder.resolve_many`` with an empty suppression list,
 with a large list that matches nobody searched, and with a list that suppresses 5% of the people
-searched; and the cost of writing the audit rows of a found batch.
+searched; each list also with searches resolved one per call (single-search jobs); and the cost of
+writing the audit rows of a found batch.
 
     .venv/bin/python bench/privacy.py                          # 100k people, 100k entries
     .venv/bin/python bench/privacy.py --size 20000 --entries 10000 --batches 3
@@ -49,6 +50,17 @@ def searches_per_s(finder: Finder, size: int, batches: int, seed: int) -> tuple[
         suppressed += sum(answer.reason == "suppressed" for answer in answers)
         total += len(answers)
     return statistics.median(rates), suppressed / total
+
+
+def single_searches_per_s(finder: Finder, size: int, count: int, seed: int) -> float:
+    """Searches/s over ``count`` searches resolved one per finder call, as single-search jobs are:
+    what each call costs beyond its search (the list's kinds read each time) is not shared."""
+    searches = [search_from_params(p) for p in batch_params(size, random.Random(seed))[:count]]
+    finder.resolve_many(searches[:1])
+    started = time.perf_counter()
+    for search in searches:
+        finder.resolve_many([search])
+    return count / (time.perf_counter() - started)
 
 
 def fill_list(db: Database, entries: int, *, matching: int, size: int) -> None:
@@ -102,6 +114,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--singles", type=int, default=1000, help="searches resolved one per call")
     parser.add_argument("--data", type=Path, default=Path("/tmp/trova-bench-privacy"))
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
@@ -114,9 +127,13 @@ def main() -> None:
     print(f"store: {args.size:,} people, batches of 3,000 searches (median of {args.batches})")
     rate, _ = searches_per_s(finder, args.size, args.batches, seed=1)
     print(f"  empty suppression list:                {rate:8,.0f} searches/s")
+    single = single_searches_per_s(finder, args.size, args.singles, seed=2)
+    print(f"    one search per call ({args.singles:,} calls):   {single:8,.0f} searches/s")
     fill_list(db, args.entries, matching=0, size=args.size)
     rate, _ = searches_per_s(finder, args.size, args.batches, seed=1)
     print(f"  {args.entries:,} entries, none searched:      {rate:8,.0f} searches/s")
+    single = single_searches_per_s(finder, args.size, args.singles, seed=2)
+    print(f"    one search per call ({args.singles:,} calls):   {single:8,.0f} searches/s")
     fill_list(db, 0, matching=args.size // 20, size=args.size)
     rate, share = searches_per_s(finder, args.size, args.batches, seed=1)
     print(

@@ -141,6 +141,8 @@ def test_finish_closes_or_requeues_and_close_attempt_records_the_outcome(db: Dat
         repo.finish(conn, again, "failed", now=later)
         assert repo.count_failed_and_all(conn, batch_id) == (1, 2)
         assert repo.count_active(conn) == {}
+    given_up = job_row(db, failing.id)
+    assert (given_up.status, given_up.finished_at, given_up.last_error) == ("failed", later, "x" * 2000)
 
 
 def test_recent_timings_are_the_latest_successful_attempts_newest_first(db: Database) -> None:

@@ -195,13 +195,12 @@ def set_phone_enabled(conn: Connection, account_id: int, enabled: bool) -> None:
     conn.execute(accounts.update().where(accounts.c.id == account_id).values(phone_enabled=enabled))
 
 
+_WEBHOOK_URL = sa.select(accounts.c.webhook_url).where(accounts.c.id == sa.bindparam("account_id"))
+
+
 def default_webhook_url(conn: Connection, account_id: int) -> str | None:
-    return cast(
-        "str | None",
-        conn.execute(
-            sa.select(accounts.c.webhook_url).where(accounts.c.id == account_id)
-        ).scalar_one_or_none(),
-    )
+    """The account's webhook URL (read as each of its batches completes)."""
+    return cast("str | None", conn.execute(_WEBHOOK_URL, {"account_id": account_id}).scalar_one_or_none())
 
 
 # --- ledger --------------------------------------------------------------------------------------

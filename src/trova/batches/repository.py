@@ -141,12 +141,17 @@ def batch_of_row(row: sa.Row[Any]) -> Batch:
     )
 
 
+_BATCH_BY_ID = sa.select(batches).where(batches.c.id == sa.bindparam("batch_id"))
+_ACCOUNT_BATCH_BY_ID = _BATCH_BY_ID.where(batches.c.account_id == sa.bindparam("account_id"))
+"""Built once: a job step reads the batch of each of up to 64 jobs in its write transaction."""
+
+
 def get_batch(conn: Connection, batch_id: str, *, account_id: int | None = None) -> Batch | None:
     """The batch with this id, only if it belongs to ``account_id`` when one is given."""
-    query = sa.select(batches).where(batches.c.id == batch_id)
-    if account_id is not None:
-        query = query.where(batches.c.account_id == account_id)
-    row = conn.execute(query).first()
+    if account_id is None:
+        row = conn.execute(_BATCH_BY_ID, {"batch_id": batch_id}).first()
+    else:
+        row = conn.execute(_ACCOUNT_BATCH_BY_ID, {"batch_id": batch_id, "account_id": account_id}).first()
     return batch_of_row(row) if row else None
 
 
@@ -333,14 +338,17 @@ def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, st
     return set(insert_new(conn, batch_people, ("batch_id", "person_key", "search_id"), rows, "person_key"))
 
 
+_ADD_FINISHED = (
+    batches.update()
+    .where(batches.c.id == sa.bindparam("batch_id"))
+    .values(finished=batches.c.finished + sa.bindparam("count", type_=sa.Integer))
+    .returning(batches.c.finished, batches.c.requested)
+)
+
+
 def add_finished(conn: Connection, batch_id: str, count: int) -> tuple[int, int]:
     """Count ``count`` more finished searches; returns ``(finished, requested)`` after the update."""
-    row = conn.execute(
-        batches.update()
-        .where(batches.c.id == batch_id)
-        .values(finished=batches.c.finished + count)
-        .returning(batches.c.finished, batches.c.requested)
-    ).one()
+    row = conn.execute(_ADD_FINISHED, {"batch_id": batch_id, "count": count}).one()
     return int(row[0]), int(row[1])
 
 

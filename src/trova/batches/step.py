@@ -50,20 +50,17 @@ MAX_ERROR_CHARS = 500
 JOBS_PROCESSED = Counter("trova_jobs_processed", "Jobs finished by this process", ["outcome"])
 
 
-def read_pending(db: Database, job: Job) -> list[PendingSearch]:
-    """The searches of the job's index range that have no result yet."""
+def read_job(db: Database, job: Job) -> tuple[list[PendingSearch], SpendScope | None]:
+    """The searches of the job's index range that have no result yet, and the account its upstream
+    calls are for with its monthly upstream budget, in one read transaction: a single search's job
+    is a few statements, and on PostgreSQL a transaction's ``BEGIN`` and ``COMMIT`` are round trips
+    of their own."""
     with db.read() as conn:
-        return batches_repo.pending_searches(conn, job.batch_id, job.first_idx, job.last_idx)
-
-
-def spend_scope(db: Database, job: Job) -> SpendScope | None:
-    """The account the job's upstream calls are for, with its monthly upstream budget."""
-    with db.read() as conn:
+        pending = batches_repo.pending_searches(conn, job.batch_id, job.first_idx, job.last_idx)
         batch = batches_repo.get_batch(conn, job.batch_id)
         account = get_account(conn, batch.account_id) if batch is not None else None
-    if account is None:
-        return None
-    return SpendScope(account.id, account.upstream_budget_per_month)
+    scope = SpendScope(account.id, account.upstream_budget_per_month) if account is not None else None
+    return pending, scope
 
 
 def normalised(pending: Sequence[PendingSearch]) -> list[Search | None]:
@@ -226,9 +223,9 @@ class Resolved:
 
 def resolve_job(db: Database, finder: Finder, job: Job) -> Resolved:
     """Read a claimed job's pending searches and resolve them (the lease is the caller's to keep)."""
-    pending = read_pending(db, job)
+    pending, scope = read_job(db, job)
     searches = normalised(pending)
-    with spending_for(spend_scope(db, job)):
+    with spending_for(scope):
         resolution = resolve_isolated(finder, searches)
     by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
     errors = [(pending[i].id, text) for i, text in sorted(resolution.errors.items())]

@@ -146,6 +146,8 @@ class Finder:
         if self.upstream is not None:
             allowed = [search for search in distinct if answers[search].reason != privacy.SUPPRESSED]
             answers.update(self.upstream.complete(allowed, answers, self.resolve_locally))
+        if not any(answer.found for answer in answers.values()):
+            return [answers[search] for search in searches]  # only a found answer can be suppressed
         with self.db.read() as conn:
             # Every store person answered went through resolve_locally's screening (upstream answers
             # too: the upstream keeps them in the store and resolves them locally again).

@@ -136,16 +136,34 @@ def extend_lease(conn: Connection, job: Job, *, lease_until: dt.datetime) -> boo
     return result.rowcount == 1
 
 
+_FINISH = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("job_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        lease_owner=None,
+        lease_until=None,
+        finished_at=sa.func.coalesce(sa.bindparam("b_finished_at", type_=sa.DateTime), jobs.c.finished_at),
+        last_error=sa.func.coalesce(sa.bindparam("b_error", type_=sa.Text), jobs.c.last_error),
+    )
+)
+"""Built once: a job step finishes up to 64 jobs in one write transaction (a statement built per
+call cost several times its run). A bind left None keeps the column as it is."""
+
+
 def finish(
     conn: Connection, job: Job, status: JobStatus, *, now: dt.datetime, error: str | None = None
 ) -> None:
     """Close the job (``done``/``failed``) or put it back in the queue (``queued``) after an error."""
-    values: dict[str, object] = {"status": status, "lease_owner": None, "lease_until": None}
-    if status in ("done", "failed"):
-        values["finished_at"] = now
-    if error is not None:
-        values["last_error"] = error[:2000]
-    conn.execute(jobs.update().where(jobs.c.id == job.id).values(**values))
+    conn.execute(
+        _FINISH,
+        {
+            "job_id": job.id,
+            "b_status": status,
+            "b_finished_at": now if status in ("done", "failed") else None,
+            "b_error": error[:2000] if error is not None else None,
+        },
+    )
 
 
 _CLOSE_ATTEMPT = (

@@ -113,13 +113,13 @@ def suppressed_answer() -> Answer:
 def screen_answers(conn: Connection, answers: Sequence[Answer], *, check_people: bool = True) -> list[Answer]:
     """The answers with every suppressed number or store person turned into :func:`suppressed_answer`.
 
-    The last step of the finder, whichever source an answer came from: one query when the list is
-    empty, a few per batch otherwise. ``check_people=False`` when every store person answered was
+    The last step of the finder, whichever source an answer came from: no query when nothing was
+    found, one when the list is empty, a few per batch otherwise. ``check_people=False`` when every store person answered was
     already screened by :func:`blocked_people` in this resolution.
     """
-    kinds = active_kinds(conn)
     found = [answer for answer in answers if answer.found]
-    if not kinds or not found:
+    kinds = active_kinds(conn) if found else frozenset()
+    if not kinds:
         return list(answers)
     numbers = {answer.number for answer in found if answer.number} if "phone" in kinds else set()
     suppressed = repo.suppressed_digests(conn, {phone_subject(number).digest for number in numbers})
@@ -174,9 +174,9 @@ def screen_outcomes(
     chunk was being resolved must still win, so a found number, or a search naming a person, now
     suppressed becomes not found (and is refunded like any other).
     """
-    kinds = active_kinds(conn)
     found = [outcome for outcome in outcomes if outcome.qualification == "found" and outcome.number]
-    if not kinds or not found:
+    kinds = active_kinds(conn) if found else frozenset()
+    if not kinds:
         return list(outcomes)
     subjects = {
         outcome.search_id: digests_of(

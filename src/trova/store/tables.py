@@ -315,6 +315,7 @@ suppressions = sa.Table(
     sa.Column("origin", sa.String(16), nullable=False),
     sa.Column("note", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_suppressions_kind", "kind"),
 )
 
 audit_events = sa.Table(
