@@ -289,6 +289,32 @@ def test_a_batch_costs_a_handful_of_queries_not_one_per_search(db: Database, sto
     assert len(selects) <= 30, "\n".join(s.splitlines()[0][:90] for s in selects)
 
 
+def test_a_search_finding_nobody_reads_the_suppression_list_once(db: Database, store: StoreBuilder) -> None:
+    acme = store.company("Acme", domains=("acme.com",))
+    store.person("Ann", "Lee", at=(acme,), linkedin="linkedin.com/in/ann-lee", phones=(MOBILE,))
+    finder = Finder(db)
+    nobody, nobody_sent = _resolved_with_statements(db, finder, Search(linkedin_key="nobody"))
+    ann, ann_sent = _resolved_with_statements(db, finder, Search(linkedin_key="ann-lee"))
+    assert (nobody.found, ann.number) == (False, MOBILE)
+    reads = [sum("suppressions" in statement for statement in sent) for sent in (nobody_sent, ann_sent)]
+    assert reads == [1, 2], "a number found is screened once more before it is returned; none found, none"
+
+
+def _resolved_with_statements(db: Database, finder: Finder, search: Search) -> tuple[Answer, list[str]]:
+    """The finder's answer to ``search`` and the statements it sent to the database."""
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        (answer,) = finder.resolve_many([search])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    return answer, statements
+
+
 def test_known_domain_without_the_person_falls_back_to_a_domainless_company_of_that_name(
     db: Database, store: StoreBuilder
 ) -> None:
