@@ -365,12 +365,8 @@ def set_final_status(conn: Connection, batch_id: str, status: BatchStatus, *, no
 
 def searches_left(conn: Connection) -> int:
     """Searches accepted but not finished yet, over every ongoing batch."""
-    value = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(batches.c.requested - batches.c.finished), 0)).where(
-            batches.c.status == "ongoing"
-        )
-    ).scalar_one()
-    return int(value)
+    left = sa.func.coalesce(sa.func.sum(batches.c.requested - batches.c.finished), 0)
+    return int(conn.execute(sa.select(left).where(batches.c.status == "ongoing")).scalar_one())
 
 
 def count_found(conn: Connection, batch_id: str) -> int:
@@ -397,13 +393,8 @@ def searches_revealing(
     for part in _parts(numbers):
         found.update(conn.execute(sa.select(searches.c.id).where(searches.c.number.in_(part))).scalars())
     for part in _parts(person_keys):
-        found.update(
-            conn.execute(
-                sa.select(searches.c.id).where(
-                    searches.c.person_key.in_(part), searches.c.number.is_not(None)
-                )
-            ).scalars()
-        )
+        found_people = searches.c.person_key.in_(part) & searches.c.number.is_not(None)
+        found.update(conn.execute(sa.select(searches.c.id).where(found_people)).scalars())
     return found
 
 
@@ -446,11 +437,8 @@ def set_batch_times(
     conn: Connection, batch_id: str, *, created_at: dt.datetime, completed_at: dt.datetime | None
 ) -> None:
     """Move a batch and its results in time (operators' corrections and retention tests)."""
-    conn.execute(
-        batches.update()
-        .where(batches.c.id == batch_id)
-        .values(created_at=created_at, completed_at=completed_at)
-    )
+    times = {"created_at": created_at, "completed_at": completed_at}
+    conn.execute(batches.update().where(batches.c.id == batch_id).values(**times))
     conn.execute(
         searches.update()
         .where(searches.c.batch_id == batch_id, searches.c.finished_at.is_not(None))

@@ -114,8 +114,8 @@ def screen_answers(conn: Connection, answers: Sequence[Answer], *, check_people:
     """The answers with every suppressed number or store person turned into :func:`suppressed_answer`.
 
     The last step of the finder, whichever source an answer came from: no query when nothing was
-    found, one when the list is empty, a few per batch otherwise. ``check_people=False`` when every store person answered was
-    already screened by :func:`blocked_people` in this resolution.
+    found, one when the list is empty, a few per batch otherwise. ``check_people=False`` when every
+    store person answered was already screened by :func:`blocked_people` in this resolution.
     """
     found = [answer for answer in answers if answer.found]
     kinds = active_kinds(conn) if found else frozenset()
