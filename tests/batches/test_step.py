@@ -143,6 +143,48 @@ def test_single_webhook_carries_the_get_body(db: Database) -> None:
     }
 
 
+def test_a_single_search_without_a_webhook_url_builds_no_payload(db: Database) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=80).account
+    polled, polled_sent = _single_run_with_statements(db, account, {})
+    hooked, hooked_sent = _single_run_with_statements(
+        db, account, {"settings": {"webhook": "https://h.example/1"}}
+    )
+    with db.read() as conn:
+        statuses = [batches.get_single(conn, account, sid).status for sid in (polled, hooked)]
+        messages = conn.execute(sa.select(webhook_messages.c.batch_id)).scalars().all()
+    ledger_reads = [
+        sum(
+            "FROM ledger_entries" in statement and statement.lstrip().upper().startswith("SELECT")
+            for statement in sent
+        )
+        for sent in (polled_sent, hooked_sent)
+    ]
+    assert statuses == ["done", "done"] and messages == [hooked]
+    assert ledger_reads == [0, 1], "the cost is read for the webhook's payload only"
+
+
+def _single_run_with_statements(
+    db: Database, account: Account, extra: Mapping[str, object]
+) -> tuple[str, list[str]]:
+    """Submit one single search, run the worker until idle; its id and the statements the run sent."""
+    with db.write() as conn:
+        single_id = batches.submit(
+            conn, account, batches.read_single({**li("ada"), **extra}, SETTINGS), SETTINGS
+        ).id
+    statements: list[str] = []
+
+    def sent(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(db.engine, "before_cursor_execute", sent)
+    try:
+        jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, TableFinder(db)))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", sent)
+    return single_id, statements
+
+
 def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Database) -> None:
     account, batch_id = setup(db, credits=1000, paygo=0, body={"searches": [li("ada"), li("bob")]})
     now = utcnow()

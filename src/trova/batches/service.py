@@ -51,7 +51,7 @@ from trova.settings import Settings
 from trova.store import utcnow
 from trova.store.sql import pipelined
 from trova.webhooks.guard import validate_submitted_url
-from trova.webhooks.service import notify
+from trova.webhooks.service import notify, webhook_url
 
 DEFAULT_SEARCHES_PER_MIN = 6000.0
 """Throughput assumed for ``estimated_duration`` until workers have finished some jobs."""
@@ -292,32 +292,42 @@ def record_outcomes(
 def complete(conn: Connection, batch: Batch) -> None:
     """Close a batch whose searches all have a result and queue its webhook (outbox, same transaction).
 
-    ``failed`` only when no job of it could be processed at all (every search refunded).
+    ``failed`` only when no job of it could be processed at all (every search refunded). With no
+    webhook URL (the request's or the account's), the payload is not built: most single searches
+    are polled, and its reads were two of the dozen statements that record one.
     """
     failed_jobs, all_jobs = jobs_repo.count_failed_and_all(conn, batch.id)
     status: BatchStatus = "failed" if all_jobs and failed_jobs == all_jobs else "completed"
     repo.set_final_status(conn, batch.id, status, now=utcnow())
+    url = webhook_url(conn, batch.account_id, batch.webhook_url)
+    if url is None:
+        return
+    payload = completion_payload(conn, batch)
+    notify(
+        conn,
+        account_id=batch.account_id,
+        batch_id=batch.id,
+        request_url=url,
+        event=payload["event"],
+        payload=payload,
+    )
+
+
+def completion_payload(conn: Connection, batch: Batch) -> dict[str, Any]:
+    """The webhook body of a completed batch: its cost and, for a single search, its result."""
     cost = batch_cost(conn, batch.id)
     if batch.kind == "single":
         rows = repo.searches_of_batch(conn, batch.id)
-        payload: dict[str, Any] = {
+        return {
             "event": SINGLE_EVENT,
             "id": batch.id,
             "credits": {"cost": cost[0]},
             "result": single_result(rows[0]),
         }
-    else:
-        payload = {"event": BULK_EVENT, "id": batch.id, "credits": {"cost": cost[0]}}
-        if batch.has_custom:
-            payload["custom"] = batch.custom
-    notify(
-        conn,
-        account_id=batch.account_id,
-        batch_id=batch.id,
-        request_url=batch.webhook_url,
-        event=payload["event"],
-        payload=payload,
-    )
+    payload: dict[str, Any] = {"event": BULK_EVENT, "id": batch.id, "credits": {"cost": cost[0]}}
+    if batch.has_custom:
+        payload["custom"] = batch.custom
+    return payload
 
 
 # --- reading results -----------------------------------------------------------------------------

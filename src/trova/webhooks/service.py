@@ -43,6 +43,11 @@ class MessageView:
     attempts_total: int
 
 
+def webhook_url(conn: Connection, account_id: int, request_url: str | None) -> str | None:
+    """Where a finished request's webhook goes: its own URL, else the account's default, else nowhere."""
+    return request_url or accounts_repo.default_webhook_url(conn, account_id) or None
+
+
 def notify(
     conn: Connection,
     *,
@@ -57,8 +62,8 @@ def notify(
     Must be called inside the transaction that finishes the search or batch (outbox pattern), so the
     message exists if and only if the state change committed. Returns None when there is no URL.
     """
-    url = request_url or accounts_repo.default_webhook_url(conn, account_id)
-    if not url:
+    url = webhook_url(conn, account_id, request_url)
+    if url is None:
         return None
     message_id = f"msg_{uuid.uuid4().hex}"
     repo.insert_message(
