@@ -34,7 +34,7 @@ def finish(db: Database, batch_id: str, found: int) -> None:
             if i < found else SearchOutcome(search.id, "not_found")
             for i, search in enumerate(pending)
         ]
-        batches.record_outcomes(conn, batch, pending, outcomes)
+        batches.record_outcomes(conn, batch, pending, outcomes, job_ran=True)
 
 
 def test_batches_are_listed_newest_first_and_paged_by_a_cursor(db: Database) -> None:

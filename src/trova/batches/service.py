@@ -269,12 +269,18 @@ def _charge_once_per_person(conn: Connection, batch_id: str, outcomes: list[Sear
 
 
 def record_outcomes(
-    conn: Connection, batch: Batch, pending: Sequence[PendingSearch], outcomes: list[SearchOutcome]
+    conn: Connection,
+    batch: Batch,
+    pending: Sequence[PendingSearch],
+    outcomes: list[SearchOutcome],
+    *,
+    job_ran: bool,
 ) -> None:
     """Write results, charge each person once, refund the rest, count them, and finish the batch.
 
     Runs inside the job step's write transaction, after the lease was confirmed; every search in
     ``pending`` was re-read as pending in this transaction, so each gets exactly one result.
+    ``job_ran`` is False when the job recording them was given up (its searches not found).
     """
     if not outcomes:
         return
@@ -286,18 +292,18 @@ def record_outcomes(
     accounts.refund(conn, batch.account_id, batch_id=batch.id, refunds=refunds, note=batch.kind)
     finished, requested = repo.add_finished(conn, batch.id, len(outcomes))
     if finished >= requested:
-        complete(conn, batch)
+        complete(conn, batch, job_ran=job_ran)
 
 
-def complete(conn: Connection, batch: Batch) -> None:
+def complete(conn: Connection, batch: Batch, *, job_ran: bool) -> None:
     """Close a batch whose searches all have a result and queue its webhook (outbox, same transaction).
 
-    ``failed`` only when no job of it could be processed at all (every search refunded). With no
+    ``failed`` only when no job of it could be processed at all (every search refunded), which the
+    jobs are counted for only when the job completing it was given up (``job_ran`` False). With no
     webhook URL (the request's or the account's), the payload is not built: most single searches
     are polled, and its reads were two of the dozen statements that record one.
     """
-    failed_jobs, all_jobs = jobs_repo.count_failed_and_all(conn, batch.id)
-    status: BatchStatus = "failed" if all_jobs and failed_jobs == all_jobs else "completed"
+    status: BatchStatus = "completed" if job_ran else _status_after_giving_up(conn, batch.id)
     repo.set_final_status(conn, batch.id, status, now=utcnow())
     url = webhook_url(conn, batch.account_id, batch.webhook_url)
     if url is None:
@@ -311,6 +317,11 @@ def complete(conn: Connection, batch: Batch) -> None:
         event=payload["event"],
         payload=payload,
     )
+
+
+def _status_after_giving_up(conn: Connection, batch_id: str) -> BatchStatus:
+    failed_jobs, all_jobs = jobs_repo.count_failed_and_all(conn, batch_id)
+    return "failed" if all_jobs and failed_jobs == all_jobs else "completed"
 
 
 def completion_payload(conn: Connection, batch: Batch) -> dict[str, Any]:

@@ -182,7 +182,7 @@ def write_record(
     jobs_repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
     if batch is not None:
         fresh = screen_outcomes(conn, searches or {}, fresh)
-        batches.record_outcomes(conn, batch, pending, fresh)
+        batches.record_outcomes(conn, batch, pending, fresh, job_ran=not gave_up)
         audit_outcomes(
             conn,
             account_id=batch.account_id,
