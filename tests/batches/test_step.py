@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tests.support.statements import statements_sent
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
 from trova.api.bodies import bulk_body
@@ -172,17 +173,9 @@ def _single_run_with_statements(
         single_id = batches.submit(
             conn, account, batches.read_single({**li("ada"), **extra}, SETTINGS), SETTINGS
         ).id
-    statements: list[str] = []
-
-    def sent(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    sa.event.listen(db.engine, "before_cursor_execute", sent)
-    try:
+    with statements_sent(db) as sent:
         jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, TableFinder(db)))
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", sent)
-    return single_id, statements
+    return single_id, sent
 
 
 def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Database) -> None:

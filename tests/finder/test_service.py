@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.finder.builder import DEFAULT_DATE, StoreBuilder
+from tests.support.statements import statements_sent
 from trova.contacts import lookups
 from trova.erasure import service as erasure
 from trova.erasure.selectors import selector_from
@@ -274,16 +275,8 @@ def test_a_batch_costs_a_handful_of_queries_not_one_per_search(db: Database, sto
     searches += [
         Search(first_key=f"first{i}", last_key=f"last{i}", company_domain="acme.com") for i in range(1500)
     ]
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(db) as statements:
         answers = Finder(db).resolve_many(searches)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
     assert sum(a.found for a in answers) == 38 * 20 + 20
     selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert len(selects) <= 30, "\n".join(s.splitlines()[0][:90] for s in selects)
@@ -302,16 +295,8 @@ def test_a_search_finding_nobody_reads_the_suppression_list_once(db: Database, s
 
 def _resolved_with_statements(db: Database, finder: Finder, search: Search) -> tuple[Answer, list[str]]:
     """The finder's answer to ``search`` and the statements it sent to the database."""
-    statements: list[str] = []
-
-    def record(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db) as statements:
         (answer,) = finder.resolve_many([search])
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
     return answer, statements
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
+from tests.support.statements import statements_sent
 from trova.accounts import service as accounts
 from trova.batches import service as batches
 from trova.batches import step as batch_step
@@ -27,21 +25,6 @@ from trova.store.tables import jobs as jobs_table
 from trova.webhooks import repository as webhooks_repo
 
 SEARCH = {"linkedin_url": "https://www.linkedin.com/in/ada-lovelace"}
-
-
-@contextmanager
-def statements_sent(db: Database) -> Iterator[list[str]]:
-    """Every SQL statement ``db`` sends to its server while the block runs."""
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(" ".join(statement.split()))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def submit_single(db: Database, settings: Settings) -> str:

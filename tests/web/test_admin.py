@@ -171,7 +171,7 @@ def failed_message(site: Site, account: str) -> str:
             account_id = accounts.require_account(conn, account).id
             message_id = webhooks.notify(
                 conn, account_id=account_id, batch_id="00000000-0000-4000-8000-000000000000",
-                request_url="https://hooks.example/receiver", event="bulk_phone_search_finished",
+                url="https://hooks.example/receiver", event="bulk_phone_search_finished",
                 payload={"event": "bulk_phone_search_finished"},
             )
             assert message_id is not None

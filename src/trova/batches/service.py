@@ -310,12 +310,7 @@ def complete(conn: Connection, batch: Batch, *, job_ran: bool) -> None:
         return
     payload = completion_payload(conn, batch)
     notify(
-        conn,
-        account_id=batch.account_id,
-        batch_id=batch.id,
-        request_url=url,
-        event=payload["event"],
-        payload=payload,
+        conn, url=url, account_id=batch.account_id, batch_id=batch.id, event=payload["event"], payload=payload
     )
 
 

@@ -49,22 +49,14 @@ def webhook_url(conn: Connection, account_id: int, request_url: str | None) -> s
 
 
 def notify(
-    conn: Connection,
-    *,
-    account_id: int,
-    batch_id: str,
-    request_url: str | None,
-    event: str,
-    payload: dict[str, Any],
-) -> str | None:
-    """Queue ``payload`` for the request's webhook URL, else the account's default; returns the message id.
+    conn: Connection, *, url: str, account_id: int, batch_id: str, event: str, payload: dict[str, Any]
+) -> str:
+    """Queue ``payload`` for ``url`` (:func:`webhook_url` tells where, or that there is nowhere, before
+    the payload is built); returns the message id.
 
     Must be called inside the transaction that finishes the search or batch (outbox pattern), so the
-    message exists if and only if the state change committed. Returns None when there is no URL.
+    message exists if and only if the state change committed.
     """
-    url = webhook_url(conn, account_id, request_url)
-    if url is None:
-        return None
     message_id = f"msg_{uuid.uuid4().hex}"
     repo.insert_message(
         conn,
