@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.finder.builder import StoreBuilder
+from tests.support.statements import query_plan
 from trova.contacts import lookups, records
 from trova.contacts import repository as repo
 from trova.contacts.lookups import NameMatch
@@ -101,3 +102,33 @@ def test_erasure_deletes_people_and_numbers(db: Database, store: StoreBuilder) -
     assert count(db, people) == 1 and count(db, phone_observations) == 1
     with db.read() as conn:
         assert repo.people_at_company(conn, acme) == [NameMatch(john, "john", "roe", acme, None)]
+
+
+def test_an_imported_chunk_seeks_the_names_it_looks_up_whatever_the_statistics_say(db: Database) -> None:
+    """Statistics taken while a table is small (as during an import that fills it) make PostgreSQL
+    hash the wanted names and read the whole table; a chunk's transaction seeks each name instead."""
+    names = _people_named_at_one_company(db, 300)
+    with db.write() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    params = {
+        name: value
+        for i, (first, last) in enumerate(names)
+        for name, value in ((f"f{i}", first), (f"l{i}", last))
+    }
+    statement = lookups._named_statement(len(names)).params(**params)
+    sql = str(statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
+    with db.write() as conn:
+        repo.prepare_bulk_writes(conn)
+        plan = query_plan(conn, sql)
+    steps = [step for step in plan if "person_names" in step]
+    assert steps and all(("Index" in step or "USING" in step) for step in steps), plan
+
+
+def _people_named_at_one_company(db: Database, size: int) -> list[tuple[str, str]]:
+    now = utcnow()
+    with db.write() as conn:
+        ids = repo.insert_people(conn, [None] * size, now)
+        (company,) = repo.insert_companies(conn, 1, now)
+        repo.add_person_names(conn, [(pid, f"first{pid}", f"last{pid}") for pid in ids])
+        repo.add_person_companies(conn, [(pid, company) for pid in ids])
+    return [(f"first{pid}", f"last{pid}") for pid in ids]

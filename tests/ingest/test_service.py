@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from trova.contacts import repository as contacts_repo
 from trova.contacts.models import RowProblem
 from trova.errors import ImportFileRefused
 from trova.ingest import parallel
@@ -388,3 +390,30 @@ def test_people_merged_later_in_the_import_are_not_counted_as_created(
     assert (report.people_created, report.records_stored) == (1, 3)
     again = import_paths(db, [path], chunk_rows=chunk_rows)
     assert (again.people_created, again.duplicates) == (0, 3)
+
+
+def test_a_chunk_racing_another_writer_is_linked_again_from_what_that_writer_stored(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another import stores the chunk's number after the chunk found it unknown and before it
+    writes: the chunk's insert fails and the chunk is linked again, finding the number known."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's write lock admits no writer between a chunk's reads and its writes")
+    path = csv_file(tmp_path, ",Ann,Lee,Acme,acme.com,+1 570 555 0100,US,2024-01-02,crm")
+    other = Database(db.url)
+    read_unknown = contacts_repo.existing_dedupe_keys
+    reads: list[int] = []
+
+    def unknown_then_stored_by_another(conn: sa.Connection, keys: Iterable[str]) -> set[str]:
+        found = read_unknown(conn, keys)
+        reads.append(len(found))
+        if len(reads) == 1:
+            assert import_paths(other, [path], workers=0).records_stored == 1
+        return found
+
+    monkeypatch.setattr(contacts_repo, "existing_dedupe_keys", unknown_then_stored_by_another)
+    report = import_paths(db, [path], workers=0)
+    other.dispose()
+    assert reads == [0, 0, 1], "read: this import's, the other's, this import's again"
+    assert (report.records_stored, report.duplicates, report.people_created) == (0, 1, 0)
+    assert count(db, phone_observations) == 1 and count(db, people) == 1

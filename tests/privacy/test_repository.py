@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tests.privacy.support import SELECTORS, suppress
+from tests.support.statements import query_plan
 from trova.erasure.selectors import selector_from
 from trova.privacy import repository as repo
 from trova.store import Database
@@ -30,13 +31,9 @@ def test_the_kinds_listed_are_exactly_those_the_list_holds(db: Database) -> None
 def test_the_kinds_are_read_through_the_kind_index_not_the_whole_list(db: Database) -> None:
     statement, parameters = _kinds_statement(db)
     with db.read() as conn:
-        if db.is_sqlite:
-            plan = [
-                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            ]
-        else:
+        if not db.is_sqlite:
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = [str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+        plan = query_plan(conn, statement, parameters)
     touching = [step for step in plan if "suppressions" in step]
     assert touching and all("ix_suppressions_kind" in step for step in touching), plan
 
