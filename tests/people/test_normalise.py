@@ -18,7 +18,6 @@ from trova.people.models import Search
 from trova.people.normalise import (
     LEGAL_SUFFIXES,
     company_key,
-    full_name_key,
     linkedin_key,
     name_key,
     name_splits,
@@ -155,7 +154,6 @@ def test_split_full_name(full: str, expected: tuple[str, str]) -> None:
 @pytest.mark.parametrize("full", ["", "   ", "Madonna", ",", "- -"])
 def test_full_name_without_two_parts(full: str) -> None:
     assert split_full_name(full) is None
-    assert full_name_key(full) is None
 
 
 def test_name_splits_cover_every_cut() -> None:

@@ -169,14 +169,6 @@ def split_full_name(full: str) -> tuple[str, str] | None:
     return (first, last) if name_key(first) and name_key(last) else None
 
 
-def full_name_key(full: str) -> str | None:
-    """The name key of a whole full name in first-last order (titles and suffixes dropped)."""
-    parts = split_full_name(full)
-    if parts is None:
-        return None
-    return f"{name_key(parts[0])} {name_key(parts[1])}"
-
-
 def name_splits(full_key: str) -> list[tuple[str, str]]:
     """Every (first_key, last_key) a full-name key can be split into, first-name-shortest first.
 
