@@ -23,6 +23,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_url() -> Iterator[str]:
+    """An empty PostgreSQL database for one test."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[Database]:
+    """A migrated PostgreSQL database, for tests of what only PostgreSQL does (concurrent writers)."""
+    database = Database(pg_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """An empty SQLite file URL, for tests that are about the embedded default only."""
     return f"sqlite:///{tmp_path / 'trova.db'}"

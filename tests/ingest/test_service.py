@@ -392,13 +392,14 @@ def test_people_merged_later_in_the_import_are_not_counted_as_created(
     assert (again.people_created, again.duplicates) == (0, 3)
 
 
+@pytest.mark.postgres
 def test_a_chunk_racing_another_writer_is_linked_again_from_what_that_writer_stored(
-    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another import stores the chunk's number after the chunk found it unknown and before it
-    writes: the chunk's insert fails and the chunk is linked again, finding the number known."""
-    if db.is_sqlite:
-        pytest.skip("SQLite's write lock admits no writer between a chunk's reads and its writes")
+    writes: the chunk's insert fails and the chunk is linked again, finding the number known.
+    PostgreSQL only: SQLite's write lock admits no writer between a chunk's reads and its writes."""
+    db = pg_db
     path = csv_file(tmp_path, ",Ann,Lee,Acme,acme.com,+1 570 555 0100,US,2024-01-02,crm")
     other = Database(db.url)
     read_unknown = contacts_repo.existing_dedupe_keys
