@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def pg_db(pg_url: str) -> Iterator[Database]:
     """A migrated PostgreSQL database, for tests of what only PostgreSQL does (concurrent writers)."""
-    database = Database(pg_url)
-    upgrade(database)
-    yield database
-    database.dispose()
+    with migrated(pg_url) as database:
+        yield database
 
 
 @pytest.fixture
@@ -47,7 +46,14 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     """A migrated database on both dialects."""
-    database = Database(db_url)
+    with migrated(db_url) as database:
+        yield database
+
+
+@contextmanager
+def migrated(url: str) -> Iterator[Database]:
+    """The database at ``url``, migrated to the newest schema, disposed of afterwards."""
+    database = Database(url)
     upgrade(database)
     yield database
     database.dispose()
