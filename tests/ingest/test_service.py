@@ -399,9 +399,8 @@ def test_a_chunk_racing_another_writer_is_linked_again_from_what_that_writer_sto
     """Another import stores the chunk's number after the chunk found it unknown and before it
     writes: the chunk's insert fails and the chunk is linked again, finding the number known.
     PostgreSQL only: SQLite's write lock admits no writer between a chunk's reads and its writes."""
-    db = pg_db
     path = csv_file(tmp_path, ",Ann,Lee,Acme,acme.com,+1 570 555 0100,US,2024-01-02,crm")
-    other = Database(db.url)
+    other = Database(pg_db.url)
     read_unknown = contacts_repo.existing_dedupe_keys
     reads: list[int] = []
 
@@ -413,8 +412,8 @@ def test_a_chunk_racing_another_writer_is_linked_again_from_what_that_writer_sto
         return found
 
     monkeypatch.setattr(contacts_repo, "existing_dedupe_keys", unknown_then_stored_by_another)
-    report = import_paths(db, [path], workers=0)
+    report = import_paths(pg_db, [path], workers=0)
     other.dispose()
     assert reads == [0, 0, 1], "read: this import's, the other's, this import's again"
     assert (report.records_stored, report.duplicates, report.people_created) == (0, 1, 0)
-    assert count(db, phone_observations) == 1 and count(db, people) == 1
+    assert count(pg_db, phone_observations) == 1 and count(pg_db, people) == 1
