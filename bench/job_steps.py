@@ -8,7 +8,7 @@ Submits ``--searches`` single searches (``batches.submit``, as ``POST /phone/sin
 store empty so each is refunded), then runs the worker in this thread until none is left
 (``jobs.run_until_idle``: small jobs claimed up to 64 at a time, each resolved, all recorded in one
 write transaction). Prints searches completed per second and the milliseconds per search spent
-inside the recording transactions (``batches.step.write_record``), wall and CPU, over ``--rounds``
+inside the recording transactions (``batches.step.write_records``), wall and CPU, over ``--rounds``
 rounds after one to warm up. Figures depend on the machine and its load.
 """
 
@@ -41,9 +41,9 @@ from trova.store.migrate import upgrade
 
 @contextmanager
 def timed_recording() -> Iterator[list[tuple[float, float]]]:
-    """(wall s, CPU s) of every ``write_record`` call made meanwhile."""
+    """(wall s, CPU s) of every ``write_records`` call made meanwhile."""
     spent: list[tuple[float, float]] = []
-    original = step_module.write_record
+    original = step_module.write_records
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         wall, cpu = time.perf_counter(), time.thread_time()
@@ -52,11 +52,11 @@ def timed_recording() -> Iterator[list[tuple[float, float]]]:
         finally:
             spent.append((time.perf_counter() - wall, time.thread_time() - cpu))
 
-    step_module.write_record = timed
+    step_module.write_records = timed
     try:
         yield spent
     finally:
-        step_module.write_record = original
+        step_module.write_records = original
 
 
 def submit_singles(db: Database, account: Account, settings: Settings, count: int, tag: str) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
-from trova.accounts.models import Split
+from trova.accounts.models import SearchRefund, Split
 from trova.errors import (
     AccountExists,
     InsufficientCredits,
@@ -97,6 +98,34 @@ def test_reserve_spends_subscription_first_and_refunds_to_origin(db: Database) -
         assert accounts.ledger_balance(conn, account.id) == Split(10, 60)
         totals = accounts.batch_ledger_totals(conn, "b1")
     assert totals == {"reserve": Split(-50, -70), "refund": Split(10, 30)}
+
+
+def balances(conn: Connection, account_id: int) -> Split:
+    account = accounts.get_account(conn, account_id)
+    assert account is not None
+    return Split(account.sub_credits, account.paygo_credits)
+
+
+def test_refunds_of_several_accounts_and_batches_go_each_to_its_own_account_once(db: Database) -> None:
+    with db.write() as conn:
+        ann = accounts.create_account(conn, "ann", credits=100).account
+        bea = accounts.create_account(conn, "bea", credits=0, paygo=100).account
+        accounts.reserve(conn, ann.id, 80, batch_id="a1")
+        accounts.reserve(conn, bea.id, 80, batch_id="b1")
+    refunds = [
+        SearchRefund(ann.id, "a1", "s1", Split(40, 0), "single"),
+        SearchRefund(bea.id, "b1", "s2", Split(0, 40), "bulk"),
+        SearchRefund(ann.id, "a1", "s3", Split(40, 0), "single"),
+        SearchRefund(bea.id, "b1", "s4", Split(0, 0), "bulk"),
+    ]
+    with db.write() as conn:
+        given = accounts.refund_searches(conn, refunds)
+        again = accounts.refund_searches(conn, refunds)
+    assert given == {ann.id: Split(80, 0), bea.id: Split(0, 40)}
+    assert again == {}
+    with db.read() as conn:
+        assert accounts.ledger_balance(conn, ann.id) == Split(100, 0) == balances(conn, ann.id)
+        assert accounts.ledger_balance(conn, bea.id) == Split(0, 60) == balances(conn, bea.id)
 
 
 def test_reserve_refuses_beyond_the_balance_and_moves_nothing(db: Database) -> None:

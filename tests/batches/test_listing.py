@@ -6,6 +6,7 @@ import datetime as dt
 
 from tests.batches.test_service import GOOD, SETTINGS, new_account
 from trova.accounts import service as accounts
+from trova.batches import outcomes as outcomes_repo
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.batches.listing import list_bulks
@@ -28,7 +29,7 @@ def finish(db: Database, batch_id: str, found: int) -> None:
     with db.write() as conn:
         batch = batches_repo.get_batch(conn, batch_id)
         assert batch is not None
-        pending = batches_repo.pending_searches(conn, batch_id, 0, batch.requested - 1)
+        pending = outcomes_repo.pending_searches(conn, batch_id, 0, batch.requested - 1)
         outcomes = [
             SearchOutcome(search.id, "found", "+33612345678", "FR", "mobile", person_key=f"p:{i}")
             if i < found else SearchOutcome(search.id, "not_found")

@@ -8,6 +8,7 @@ from typing import Any
 from trova.accounts import service as accounts
 from trova.accounts.models import Account
 from trova.batches import lookups, repository
+from trova.batches import outcomes as outcomes_repo
 from trova.batches import service as batches
 from trova.people.models import SearchOutcome
 from trova.settings import Settings
@@ -57,7 +58,7 @@ def test_found_indexes_and_the_rows_at_some_indexes(db: Database) -> None:
             if row.index in (1, 3) else SearchOutcome(row.id, "not_found")
             for row in pending
         ]
-        repository.write_outcomes(conn, outcomes, set(), now=utcnow())
+        outcomes_repo.write_outcomes(conn, outcomes, set(), now=utcnow())
     with db.read() as conn:
         assert sorted(lookups.found_indexes(conn, [batch_id])[batch_id]) == [1, 3]
         assert lookups.found_counts(conn, [batch_id]) == {batch_id: 2}

@@ -8,6 +8,7 @@ import pytest
 
 from trova.accounts import service as accounts
 from trova.accounts.models import Account, Split
+from trova.batches import outcomes as outcomes_repo
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.batches.events import single_result
@@ -306,7 +307,7 @@ def test_progress_counts_found_searches_while_the_batch_runs(db: Database) -> No
         first = conn.execute(searches_table.select().where(of_batch, searches_table.c.idx == 0)).one()
         outcome = SearchOutcome(search_id=first.id, qualification="found", number="+33612345678",
                                 country="FR", line_type="mobile", person_key="p:1")
-        batches_repo.write_outcomes(conn, [outcome], {first.id}, now=utcnow())
+        outcomes_repo.write_outcomes(conn, [outcome], {first.id}, now=utcnow())
     with db.read() as conn:
         assert batches.progress_of(conn, owner, submitted.id)[1] == 1
         with pytest.raises(BulkNotFound):

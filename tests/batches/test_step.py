@@ -356,3 +356,73 @@ def test_single_jobs_claimed_together_are_recorded_together_each_fenced(db: Data
     assert [tuple(row) for row in rows] == [("running", "w2"), ("done", None), ("done", None)]
     assert outcomes == ["lost", "done", "done", None]
     assert jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, finder)) == 0  # w2 holds the first
+
+
+def recording_statements(db: Database, account_name: str, names: Sequence[str]) -> int:
+    """Statements SQLAlchemy sends while ``run_many`` runs the single searches of ``names``, claimed
+    together (``COPY`` and the statements run on the driver, as ``insert_new``'s pages, are not
+    seen: their count depends on the rows, not on the jobs)."""
+    with db.write() as conn:
+        account = accounts.create_account(conn, account_name, credits=10_000).account
+        for name in names:
+            batches.submit(conn, account, Submission("single", (NewSearch(li(name)),)), SETTINGS)
+    claimed = jobs.claim_jobs(db, SETTINGS, "w1")
+    assert len(claimed) == len(names)
+    finder = TableFinder(db, {name: found(f"p:{name}") for name in names if name.startswith("known")})
+    with statements_sent(db) as sent:
+        assert BatchStep(db, SETTINGS, finder).run_many(claimed) == len(names)
+    with db.read() as conn:
+        charged = sum(1 for name in names if name.startswith("known"))
+        assert balances(conn, account.id) == Split(10_000 - 40 * charged, 0)
+    return len(sent)
+
+
+def test_single_jobs_recorded_together_send_as_many_statements_for_sixty_four_as_for_two(
+    db: Database,
+) -> None:
+    few = recording_statements(db, "few", ["known-a", "unknown-a"])
+    many = recording_statements(
+        db, "many", [f"known-{n}" for n in range(32)] + [f"unknown-{n}" for n in range(32)]
+    )
+    assert many <= few  # the same statements; on PostgreSQL the many audit subjects go by COPY
+
+
+def test_jobs_of_one_batch_recorded_together_charge_a_person_once_and_complete_it_once(db: Database) -> None:
+    settings = Settings(job_chunk_size=1, job_max_attempts=2, job_lease_s=60)
+    body = {"searches": [li("ada"), li("ada-again"), li("bob"), li("nobody")]}
+    with db.write() as conn:
+        account = accounts.create_account(
+            conn, "acme", credits=1000, webhook_url="https://hooks.example.com/t"
+        ).account
+        batch_id = batches.submit(conn, account, batches.read_bulk(body, settings), settings).id
+    claimed = jobs.claim_jobs(db, settings, "w1")
+    assert len(claimed) == 4  # four jobs of one search each, claimed together
+    finder = TableFinder(
+        db, {"ada": found("p:1"), "ada-again": found("p:1"), "bob": found("p:2", "+33698765432")}
+    )
+    assert BatchStep(db, settings, finder).run_many(claimed) == 4
+    assert finder.calls == 1  # one account: its four jobs resolved in one finder call
+    with db.read() as conn:
+        result = bulk_body(batches.get_bulk(conn, account, batch_id))
+        assert (
+            balances(conn, account.id) == Split(1000 - 2 * 40, 0) == accounts.ledger_balance(conn, account.id)
+        )
+        messages = conn.execute(sa.select(webhook_messages.c.batch_id)).scalars().all()
+    assert result["status"] == "completed" and result["stats"]["finished"] == 4
+    assert [r["qualification"] for r in result["results"]] == ["found", "found", "found", "not_found"]
+    assert messages == [batch_id]
+
+
+def test_jobs_of_two_accounts_recorded_together_refund_each_its_own(db: Database) -> None:
+    with db.write() as conn:
+        ann = accounts.create_account(conn, "ann", credits=100).account
+        bea = accounts.create_account(conn, "bea", credits=0, paygo=100).account
+        for account, name in ((ann, "ada"), (bea, "bob"), (ann, "nobody"), (bea, "nobody-else")):
+            batches.submit(conn, account, Submission("single", (NewSearch(li(name)),)), SETTINGS)
+    claimed = jobs.claim_jobs(db, SETTINGS, "w1")
+    finder = TableFinder(db, {"ada": found("p:1"), "bob": found("p:2")})
+    assert BatchStep(db, SETTINGS, finder).run_many(claimed) == 4
+    assert finder.calls == 2  # one finder call per account (its upstream budget)
+    with db.read() as conn:
+        assert balances(conn, ann.id) == Split(60, 0) == accounts.ledger_balance(conn, ann.id)
+        assert balances(conn, bea.id) == Split(0, 60) == accounts.ledger_balance(conn, bea.id)

@@ -96,6 +96,7 @@ def test_a_lost_claim_is_fenced_out_of_the_lease_and_the_job(db: Database) -> No
     with db.write() as conn:
         assert repo.still_held(conn, lost) is False
         assert repo.still_held(conn, holder) is True
+        assert repo.still_held_of(conn, [lost, holder]) == {holder.id}
         assert repo.extend_lease(conn, lost, lease_until=NOW + 10 * LEASE) is False
     assert job_row(db, holder.id).lease_until == NOW + 3 * LEASE
 

@@ -62,6 +62,17 @@ class Split:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchRefund:
+    """One search's reserved credits given back to the pools they came from."""
+
+    account_id: int
+    batch_id: str
+    search_id: str
+    split: Split
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     id: int
     kind: LedgerKind

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Collection, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from trova.accounts.models import Account, LedgerEntry, LedgerKind, Split
+from trova.accounts.models import Account, LedgerEntry, LedgerKind, SearchRefund, Split
 from trova.store.bulk import insert_new, insert_one
 from trova.store.sql import first_row
 from trova.store.tables import accounts, ledger_entries
@@ -80,6 +80,17 @@ def account_by_name(conn: Connection, name: str) -> Account | None:
 def account_by_id(conn: Connection, account_id: int) -> Account | None:
     row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id)).first()
     return _account(row) if row else None
+
+
+_BY_IDS = sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id.in_(sa.bindparam("account_ids", expanding=True)))
+
+
+def accounts_by_id(conn: Connection, account_ids: Collection[int]) -> dict[int, Account]:
+    """The accounts of these ids that exist, by id, in one statement."""
+    if not account_ids:
+        return {}
+    rows = conn.execute(_BY_IDS, {"account_ids": sorted(account_ids)})
+    return {account.id: account for account in map(_account, rows)}
 
 
 _BY_KEY_HASH = sa.select(*_ACCOUNT_COLUMNS, accounts.c.key_hash).where(
@@ -195,12 +206,18 @@ def set_phone_enabled(conn: Connection, account_id: int, enabled: bool) -> None:
     conn.execute(accounts.update().where(accounts.c.id == account_id).values(phone_enabled=enabled))
 
 
-_WEBHOOK_URL = sa.select(accounts.c.webhook_url).where(accounts.c.id == sa.bindparam("account_id"))
+_WEBHOOK_URLS = sa.select(accounts.c.id, accounts.c.webhook_url).where(
+    accounts.c.id.in_(sa.bindparam("account_ids", expanding=True)), accounts.c.webhook_url.is_not(None)
+)
 
 
-def default_webhook_url(conn: Connection, account_id: int) -> str | None:
-    """The account's webhook URL (read as each of its batches completes)."""
-    return cast("str | None", conn.execute(_WEBHOOK_URL, {"account_id": account_id}).scalar_one_or_none())
+def default_webhook_urls(conn: Connection, account_ids: Collection[int]) -> dict[int, str]:
+    """The webhook URL of each of these accounts that has one, in one statement."""
+    if not account_ids:
+        return {}
+    return {
+        row.id: row.webhook_url for row in conn.execute(_WEBHOOK_URLS, {"account_ids": sorted(account_ids)})
+    }
 
 
 # --- ledger --------------------------------------------------------------------------------------
@@ -252,31 +269,25 @@ _REFUND_COLUMNS = (
 
 
 def insert_refunds(
-    conn: Connection,
-    *,
-    account_id: int,
-    batch_id: str,
-    refunds: Sequence[tuple[str, Split]],
-    note: str,
-    now: dt.datetime,
-) -> Split:
-    """One ``refund`` row per ``(search_id, split)``, skipping searches already refunded.
+    conn: Connection, refunds: Sequence[SearchRefund], *, now: dt.datetime
+) -> dict[int, Split]:
+    """One ``refund`` row per refund of a search, skipping searches already refunded, in one
+    statement for all of them (a page of multi-row inserts).
 
-    Returns the total of the rows really inserted: the caller gives exactly that back to the pools,
-    so a refund replayed after a crash moves nothing twice.
+    Returns, per account, the total of the rows really inserted: the caller gives exactly that back
+    to the pools, so a refund replayed after a crash moves nothing twice.
     """
-    by_search = {search_id: split for search_id, split in refunds if split.total > 0}
-    if not by_search:
-        return Split(sub=0, paygo=0)
+    by_search = {refund.search_id: refund for refund in refunds if refund.split.total > 0}
     rows = [
-        (account_id, "refund", batch_id, search_id, split.sub, split.paygo, note, now)
-        for search_id, split in by_search.items()
+        (r.account_id, "refund", r.batch_id, r.search_id, r.split.sub, r.split.paygo, r.note, now)
+        for r in by_search.values()
     ]
-    new_ids = insert_new(conn, ledger_entries, _REFUND_COLUMNS, rows, returning="search_id")
-    inserted = [by_search[search_id] for search_id in new_ids]
-    inserted_sub = sum(split.sub for split in inserted)
-    inserted_paygo = sum(split.paygo for split in inserted)
-    return Split(sub=inserted_sub, paygo=inserted_paygo)
+    given: dict[int, Split] = {}
+    for search_id in insert_new(conn, ledger_entries, _REFUND_COLUMNS, rows, returning="search_id"):
+        refund = by_search[search_id]
+        so_far = given.get(refund.account_id, Split(sub=0, paygo=0))
+        given[refund.account_id] = Split(so_far.sub + refund.split.sub, so_far.paygo + refund.split.paygo)
+    return given
 
 
 def ledger_for_account(conn: Connection, account_id: int, *, limit: int | None = None) -> list[LedgerEntry]:

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from trova.accounts.models import (
     LedgerEntry,
     LedgerKind,
     NewAccount,
+    SearchRefund,
     Split,
 )
 from trova.errors import (
@@ -101,6 +102,11 @@ def list_accounts(conn: Connection) -> list[Account]:
 
 def get_account(conn: Connection, account_id: int) -> Account | None:
     return repo.account_by_id(conn, account_id)
+
+
+def get_accounts(conn: Connection, account_ids: Collection[int]) -> dict[int, Account]:
+    """The accounts of these ids that exist, by id."""
+    return repo.accounts_by_id(conn, account_ids)
 
 
 def require_account(conn: Connection, name: str) -> Account:
@@ -238,17 +244,25 @@ def reserve_last(conn: Connection, account_id: int, provisional: Split, *, batch
 def refund(
     conn: Connection, account_id: int, *, batch_id: str, refunds: Sequence[tuple[str, Split]], note: str
 ) -> Split:
-    """Refund searches of a batch to the pools their reservation came from; idempotent per search.
-
-    The ledger rows are written at once, the balances credited as the transaction's last statement
-    (:func:`~trova.store.engine.before_commit`, in account order): a job step then holds the
-    account's row only for its commit, not while it records the rest of its results, and the
-    account's POSTs, which take that row too, wait that much less on PostgreSQL."""
-    given_back = repo.insert_refunds(
-        conn, account_id=account_id, batch_id=batch_id, refunds=refunds, note=note, now=utcnow()
+    """Refund searches of one batch (:func:`refund_searches`); returns what was given back."""
+    given = refund_searches(
+        conn, [SearchRefund(account_id, batch_id, search_id, split, note) for search_id, split in refunds]
     )
-    before_commit(conn, partial(repo.add_credits, conn, account_id, given_back), order=account_id)
-    return given_back
+    return given.get(account_id, Split(sub=0, paygo=0))
+
+
+def refund_searches(conn: Connection, refunds: Sequence[SearchRefund]) -> dict[int, Split]:
+    """Refund searches to the pools their reservation came from; idempotent per search. Returns,
+    per account, what was given back.
+
+    The ledger rows are written at once, the balances credited as the transaction's last statements
+    (:func:`~trova.store.engine.before_commit`, in account order): a job step then holds the
+    accounts' rows only for its commit, not while it records the rest of its results, and the
+    accounts' POSTs, which take those rows too, wait that much less on PostgreSQL."""
+    given = repo.insert_refunds(conn, refunds, now=utcnow())
+    for account_id, split in given.items():
+        before_commit(conn, partial(repo.add_credits, conn, account_id, split), order=account_id)
+    return given
 
 
 def per_search_splits(total: Split, price: int, count: int) -> list[Split]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from trova.accounts.models import Split
+from trova.people.models import SearchOutcome
 
 BatchKind = Literal["single", "bulk"]
 BatchStatus = Literal["ongoing", "completed", "failed"]
@@ -93,6 +95,17 @@ class PendingSearch:
     index: int
     params: Any
     reserved: Split
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkOutcomes:
+    """A job's outcomes ready to be stored: for searches of ``pending`` (re-read as still pending
+    in the recording transaction), of ``batch``; ``job_ran`` False for a job given up."""
+
+    batch: Batch
+    pending: Sequence[PendingSearch]
+    outcomes: Sequence[SearchOutcome]
+    job_ran: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Split
-from trova.batches.models import Batch, BatchKind, BatchStatus, NewSearch, PendingSearch, SearchRow
-from trova.people.models import SearchOutcome
-from trova.store.bulk import execute_many, insert_many, insert_new, insert_one
+from trova.batches.models import Batch, BatchKind, NewSearch, SearchRow
+from trova.store.bulk import insert_many, insert_one
 from trova.store.sql import distinct_slices as _parts
 from trova.store.sql import driver_rows
 from trova.store.tables import batch_people, batches, search_errors, searches
@@ -155,6 +154,17 @@ def get_batch(conn: Connection, batch_id: str, *, account_id: int | None = None)
     return batch_of_row(row) if row else None
 
 
+_BATCHES_BY_ID = sa.select(batches).where(batches.c.id.in_(sa.bindparam("batch_ids", expanding=True)))
+
+
+def batches_by_id(conn: Connection, batch_ids: Collection[str]) -> dict[str, Batch]:
+    """The batches of these ids that exist, by id, in one statement."""
+    if not batch_ids:
+        return {}
+    rows = conn.execute(_BATCHES_BY_ID, {"batch_ids": sorted(batch_ids)})
+    return {row.id: batch_of_row(row) for row in rows}
+
+
 RESULT_COLUMNS = (
     searches.c.id,
     searches.c.idx,
@@ -215,104 +225,6 @@ def searches_of_batch(conn: Connection, batch_id: str) -> list[SearchRow]:
     return [search_row(row) for row in driver_rows(conn, _SEARCHES_OF_BATCH, {"batch_id": batch_id})]
 
 
-def _pending(params: sa.ColumnElement[Any]) -> sa.Select[Any]:
-    return (
-        sa.select(searches.c.id, searches.c.idx, params, searches.c.reserved_sub, searches.c.reserved_paygo)
-        .where(
-            searches.c.batch_id == sa.bindparam("batch_id"),
-            searches.c.idx >= sa.bindparam("first_idx"),
-            searches.c.idx <= sa.bindparam("last_idx"),
-            searches.c.status == "pending",
-        )
-        .order_by(searches.c.idx)
-    )
-
-
-_PENDING = {True: _pending(searches.c.params), False: _pending(sa.null().label("params"))}
-"""Built once, run by ``store.sql.driver_rows``: a job step reads thousands of these rows twice."""
-
-
-def pending_searches(
-    conn: Connection, batch_id: str, first_idx: int, last_idx: int, *, with_params: bool = True
-) -> list[PendingSearch]:
-    """The searches of one index range still waiting for a result, in index order.
-
-    ``with_params=False`` leaves ``params`` unread (``None``): the job step's result transaction
-    only needs to know which searches are still pending and what each reserved.
-    """
-    rows = driver_rows(
-        conn, _PENDING[with_params], {"batch_id": batch_id, "first_idx": first_idx, "last_idx": last_idx}
-    )
-    return [
-        PendingSearch(
-            search_id, index, orjson.loads(text) if text is not None else None, Split(int(sub), int(paygo))
-        )
-        for search_id, index, text, sub, paygo in rows
-    ]
-
-
-_OUTCOME_COLUMNS = (
-    "qualification",
-    "number",
-    "country",
-    "line_type",
-    "source_count",
-    "source_names",
-    "last_seen",
-    "person_key",
-    "charged",
-    "do_not_call",
-    "finished_at",
-)
-_WRITE_OUTCOME = (
-    searches.update()
-    .where(searches.c.id == sa.bindparam("b_id"), searches.c.status == "pending")
-    .values(status="done", **{name: sa.bindparam(f"b_{name}") for name in _OUTCOME_COLUMNS})
-)
-"""Built once: :func:`~trova.store.bulk.execute_many` then compiles it once per dialect."""
-OUTCOME_BINDS = ("b_id", *(f"b_{name}" for name in _OUTCOME_COLUMNS))
-
-
-def write_outcomes(
-    conn: Connection, outcomes: Sequence[SearchOutcome], charged: Collection[str], *, now: dt.datetime
-) -> None:
-    """Store each result, only on searches still pending: a search gets exactly one result; those
-    of ``charged`` (search ids) are marked as charged."""
-    execute_many(
-        conn,
-        _WRITE_OUTCOME,
-        OUTCOME_BINDS,
-        [
-            (
-                outcome.search_id,
-                outcome.qualification,
-                outcome.number,
-                outcome.country,
-                outcome.line_type,
-                len(outcome.source_names) if outcome.number else None,
-                tuple(outcome.source_names) if outcome.number else None,
-                outcome.last_seen,
-                outcome.person_key,
-                outcome.search_id in charged,
-                outcome.do_not_call if outcome.number else None,
-                now,
-            )
-            for outcome in outcomes
-        ],
-    )
-
-
-def insert_search_errors(
-    conn: Connection, errors: Sequence[tuple[str, str]], *, job_id: int | None, now: dt.datetime
-) -> None:
-    """One ``search_errors`` row per (search id, error text): searches that raised while resolved."""
-    if errors:
-        conn.execute(
-            search_errors.insert(),
-            [{"search_id": sid, "job_id": job_id, "error": text, "created_at": now} for sid, text in errors],
-        )
-
-
 def search_errors_of(conn: Connection, batch_id: str) -> dict[str, list[str]]:
     """The recorded resolution errors of a batch's searches, by search id."""
     rows = conn.execute(
@@ -325,42 +237,6 @@ def search_errors_of(conn: Connection, batch_id: str) -> dict[str, list[str]]:
     for row in rows:
         found.setdefault(row.search_id, []).append(row.error)
     return found
-
-
-def claim_people(conn: Connection, batch_id: str, people: Sequence[tuple[str, str]]) -> set[str]:
-    """Record ``(person_key, search_id)`` as charged in this batch; returns the keys newly recorded.
-
-    A key already recorded (charged by another job of the same batch) is left alone and not returned.
-    """
-    if not people:
-        return set()
-    rows = [(batch_id, key, search_id) for key, search_id in people]
-    return set(insert_new(conn, batch_people, ("batch_id", "person_key", "search_id"), rows, "person_key"))
-
-
-_ADD_FINISHED = (
-    batches.update()
-    .where(batches.c.id == sa.bindparam("batch_id"))
-    .values(finished=batches.c.finished + sa.bindparam("count", type_=sa.Integer))
-    .returning(batches.c.finished, batches.c.requested)
-)
-
-
-def add_finished(conn: Connection, batch_id: str, count: int) -> tuple[int, int]:
-    """Count ``count`` more finished searches; returns ``(finished, requested)`` after the update."""
-    row = conn.execute(_ADD_FINISHED, {"batch_id": batch_id, "count": count}).one()
-    return int(row[0]), int(row[1])
-
-
-_SET_FINAL_STATUS = (
-    batches.update()
-    .where(batches.c.id == sa.bindparam("batch_id"), batches.c.status == "ongoing")
-    .values(status=sa.bindparam("status"), completed_at=sa.bindparam("now"))
-)
-
-
-def set_final_status(conn: Connection, batch_id: str, status: BatchStatus, *, now: dt.datetime) -> None:
-    conn.execute(_SET_FINAL_STATUS, {"batch_id": batch_id, "status": status, "now": now})
 
 
 def searches_left(conn: Connection) -> int:

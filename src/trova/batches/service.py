@@ -9,15 +9,17 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
-from trova.accounts.models import Account, Split
+from trova.accounts.models import Account, SearchRefund, Split
 from trova.batches import lookups
+from trova.batches import outcomes as outcomes_repo
 from trova.batches import repository as repo
 from trova.batches.events import single_result
 from trova.batches.models import (
@@ -27,6 +29,7 @@ from trova.batches.models import (
     BatchStats,
     BatchStatus,
     BulkReport,
+    ChunkOutcomes,
     NewSearch,
     PendingSearch,
     SearchRow,
@@ -51,7 +54,7 @@ from trova.settings import Settings
 from trova.store import utcnow
 from trova.store.sql import pipelined
 from trova.webhooks.guard import validate_submitted_url
-from trova.webhooks.service import notify, webhook_url
+from trova.webhooks.service import notify, webhook_urls
 
 DEFAULT_SEARCHES_PER_MIN = 6000.0
 """Throughput assumed for ``estimated_duration`` until workers have finished some jobs."""
@@ -257,61 +260,92 @@ def outcomes_for(pending: Sequence[PendingSearch], answers: Sequence[Answer | No
     return outcomes
 
 
-def _charge_once_per_person(conn: Connection, batch_id: str, outcomes: list[SearchOutcome]) -> set[str]:
-    """The searches charged: the first found search of each person not yet charged in this batch
+def _charge_once_per_person(conn: Connection, chunks: Sequence[ChunkOutcomes]) -> set[str]:
+    """The searches charged: the first found search of each person not yet charged in its batch
     (docs/finder.md §5), recorded as such."""
-    first_by_person: dict[str, str] = {}
-    for outcome in outcomes:
-        if outcome.qualification == "found" and outcome.person_key:
-            first_by_person.setdefault(outcome.person_key, outcome.search_id)
-    newly = repo.claim_people(conn, batch_id, list(first_by_person.items()))
-    return {first_by_person[key] for key in newly}
+    first_by_person: dict[tuple[str, str], str] = {}
+    for chunk in chunks:
+        for outcome in chunk.outcomes:
+            if outcome.qualification == "found" and outcome.person_key:
+                first_by_person.setdefault((chunk.batch.id, outcome.person_key), outcome.search_id)
+    return outcomes_repo.claim_people(conn, [(*key, search_id) for key, search_id in first_by_person.items()])
 
 
 def record_outcomes(
     conn: Connection,
     batch: Batch,
     pending: Sequence[PendingSearch],
-    outcomes: list[SearchOutcome],
+    outcomes: Sequence[SearchOutcome],
     *,
     job_ran: bool,
 ) -> None:
-    """Write results, charge each person once, refund the rest, count them, and finish the batch.
+    """Record one job's outcomes (:func:`record_chunks`)."""
+    record_chunks(conn, [ChunkOutcomes(batch, pending, outcomes, job_ran)])
 
-    Runs inside the job step's write transaction, after the lease was confirmed; every search in
-    ``pending`` was re-read as pending in this transaction, so each gets exactly one result.
-    ``job_ran`` is False when the job recording them was given up (its searches not found).
+
+def record_chunks(conn: Connection, chunks: Sequence[ChunkOutcomes]) -> None:
+    """Write results, charge each person once per batch, refund the rest, count them, and finish
+    the batches that are done: for every chunk at once, one statement per kind of write.
+
+    Runs inside the job step's write transaction, after the leases were confirmed; every search in
+    a chunk's ``pending`` was re-read as pending in this transaction, so each gets exactly one
+    result. Chunks of one batch are counted together; a batch they finish is ``failed`` only if one
+    of them was given up and every job of the batch failed (:func:`complete_batches`).
     """
-    if not outcomes:
+    chunks = [chunk for chunk in chunks if chunk.outcomes]
+    if not chunks:
         return
-    now = utcnow()
-    charged = _charge_once_per_person(conn, batch.id, outcomes)
-    repo.write_outcomes(conn, outcomes, charged, now=now)
-    reserved_by_id = {search.id: search.reserved for search in pending}
-    refunds = [(o.search_id, reserved_by_id[o.search_id]) for o in outcomes if o.search_id not in charged]
-    accounts.refund(conn, batch.account_id, batch_id=batch.id, refunds=refunds, note=batch.kind)
-    finished, requested = repo.add_finished(conn, batch.id, len(outcomes))
-    if finished >= requested:
-        complete(conn, batch, job_ran=job_ran)
+    charged = _charge_once_per_person(conn, chunks)
+    outcomes_repo.write_outcomes(conn, [o for chunk in chunks for o in chunk.outcomes], charged, now=utcnow())
+    accounts.refund_searches(conn, [refund for chunk in chunks for refund in _refunds(chunk, charged)])
+    counts: Counter[str] = Counter()
+    for chunk in chunks:
+        counts[chunk.batch.id] += len(chunk.outcomes)
+    after = outcomes_repo.add_finished(conn, counts)
+    given_up = {chunk.batch.id for chunk in chunks if not chunk.job_ran}
+    by_id = {chunk.batch.id: chunk.batch for chunk in chunks}
+    done = [by_id[batch_id] for batch_id, (finished, requested) in after.items() if finished >= requested]
+    complete_batches(conn, done, given_up=given_up)
 
 
-def complete(conn: Connection, batch: Batch, *, job_ran: bool) -> None:
-    """Close a batch whose searches all have a result and queue its webhook (outbox, same transaction).
+def _refunds(chunk: ChunkOutcomes, charged: Collection[str]) -> list[SearchRefund]:
+    reserved = {search.id: search.reserved for search in chunk.pending}
+    batch = chunk.batch
+    return [
+        SearchRefund(batch.account_id, batch.id, o.search_id, reserved[o.search_id], batch.kind)
+        for o in chunk.outcomes
+        if o.search_id not in charged
+    ]
 
-    ``failed`` only when no job of it could be processed at all (every search refunded), which the
-    jobs are counted for only when the job completing it was given up (``job_ran`` False). With no
-    webhook URL (the request's or the account's), the payload is not built: most single searches
-    are polled, and its reads were two of the dozen statements that record one.
+
+def complete_batches(conn: Connection, done: Sequence[Batch], *, given_up: Collection[str] = ()) -> None:
+    """Close batches whose searches all have a result and queue their webhooks (outbox, same
+    transaction).
+
+    A batch is ``failed`` only when no job of it could be processed at all (every search refunded),
+    which its jobs are counted for only when one of the jobs completing it was given up (its id in
+    ``given_up``). With no webhook URL (the request's or the account's), the payload is not built:
+    most single searches are polled, and its reads were two of the dozen statements that record one.
     """
-    status: BatchStatus = "completed" if job_ran else _status_after_giving_up(conn, batch.id)
-    repo.set_final_status(conn, batch.id, status, now=utcnow())
-    url = webhook_url(conn, batch.account_id, batch.webhook_url)
-    if url is None:
+    if not done:
         return
-    payload = completion_payload(conn, batch)
-    notify(
-        conn, url=url, account_id=batch.account_id, batch_id=batch.id, event=payload["event"], payload=payload
-    )
+    statuses: dict[str, BatchStatus] = {
+        batch.id: _status_after_giving_up(conn, batch.id) if batch.id in given_up else "completed"
+        for batch in done
+    }
+    outcomes_repo.set_final_statuses(conn, statuses, now=utcnow())
+    urls = webhook_urls(conn, [(batch.account_id, batch.webhook_url) for batch in done])
+    for batch, url in zip(done, urls, strict=True):
+        if url is not None:
+            payload = completion_payload(conn, batch)
+            notify(
+                conn,
+                url=url,
+                account_id=batch.account_id,
+                batch_id=batch.id,
+                event=payload["event"],
+                payload=payload,
+            )
 
 
 def _status_after_giving_up(conn: Connection, batch_id: str) -> BatchStatus:

@@ -23,15 +23,17 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 from sqlalchemy.engine import Connection
 
-from trova.accounts.service import get_account
+from trova.accounts.service import get_accounts
+from trova.batches import outcomes as outcomes_repo
 from trova.batches import repository as batches_repo
-from trova.batches import service as batches
-from trova.batches.models import PendingSearch
+from trova.batches import service as batches_service
+from trova.batches.models import ChunkOutcomes, PendingSearch
+from trova.batches.outcomes import IndexRange
 from trova.errors import TrovaError
 from trova.finder.service import Finder
 from trova.finder.upstream import SpendScope, spending_for
 from trova.jobs import repository as jobs_repo
-from trova.jobs.models import Job
+from trova.jobs.models import AttemptOutcome, Job
 from trova.jobs.service import LeaseKeeper, requeue
 from trova.people.models import Answer, Search, SearchOutcome
 from trova.privacy.audit import audit_outcomes
@@ -50,17 +52,43 @@ MAX_ERROR_CHARS = 500
 JOBS_PROCESSED = Counter("trova_jobs_processed", "Jobs finished by this process", ["outcome"])
 
 
-def read_job(db: Database, job: Job) -> tuple[list[PendingSearch], SpendScope | None]:
-    """The searches of the job's index range that have no result yet, and the account its upstream
-    calls are for with its monthly upstream budget, in one read transaction: a single search's job
-    is a few statements, and on PostgreSQL a transaction's ``BEGIN`` and ``COMMIT`` are round trips
-    of their own."""
+@dataclass(frozen=True, slots=True)
+class ReadJob:
+    """A claimed job's searches that have no result yet, and whose upstream calls they are: the
+    account and its monthly upstream budget (None when the batch is gone)."""
+
+    job: Job
+    pending: list[PendingSearch]
+    scope: SpendScope | None
+
+
+def read_jobs(db: Database, claimed: Sequence[Job]) -> list[ReadJob]:
+    """What :class:`ReadJob` holds for each claimed job, in one read transaction of three
+    statements for all of them: on PostgreSQL each statement, and a transaction's ``BEGIN`` and
+    ``COMMIT``, is a round trip of its own."""
     with db.read() as conn:
-        pending = batches_repo.pending_searches(conn, job.batch_id, job.first_idx, job.last_idx)
-        batch = batches_repo.get_batch(conn, job.batch_id)
-        account = get_account(conn, batch.account_id) if batch is not None else None
-    scope = SpendScope(account.id, account.upstream_budget_per_month) if account is not None else None
-    return pending, scope
+        pending = outcomes_repo.pending_in_ranges(conn, [_range(job) for job in claimed])
+        batches = batches_repo.batches_by_id(conn, {job.batch_id for job in claimed})
+        accounts = get_accounts(conn, {batch.account_id for batch in batches.values()})
+    scopes = {
+        batch_id: SpendScope(account.id, account.upstream_budget_per_month)
+        for batch_id, batch in batches.items()
+        if (account := accounts.get(batch.account_id)) is not None
+    }
+    return [
+        ReadJob(job, searches, scopes.get(job.batch_id))
+        for job, searches in zip(claimed, pending, strict=True)
+    ]
+
+
+def read_job(db: Database, job: Job) -> tuple[list[PendingSearch], SpendScope | None]:
+    """:func:`read_jobs` of one job: its pending searches and spend scope."""
+    (read,) = read_jobs(db, [job])
+    return read.pending, read.scope
+
+
+def _range(job: Job) -> IndexRange:
+    return (job.batch_id, job.first_idx, job.last_idx)
 
 
 def normalised(pending: Sequence[PendingSearch]) -> list[Search | None]:
@@ -68,7 +96,7 @@ def normalised(pending: Sequence[PendingSearch]) -> list[Search | None]:
     searches: list[Search | None] = []
     for search in pending:
         try:
-            searches.append(batches.normalise(search.params))
+            searches.append(batches_service.normalise(search.params))
         except TrovaError:
             searches.append(None)
     return searches
@@ -145,53 +173,75 @@ def record(
     ``searches`` are the normalised searches the outcomes answer, by search id: the privacy screen
     and the audit trail read their subjects from them instead of normalising the params again.
     ``errors`` are (search id, error text) of searches that raised alone: one ``search_errors`` row
-    each, written with their not_found outcome.
+    each, written with their not_found outcome. ``gave_up``: the job is closed as failed and its
+    pending searches not found.
     """
+    done = Resolved(job, list(outcomes), dict(searches or {}), list(errors), gave_up=gave_up)
     with db.write() as conn:
-        fresh = write_record(conn, job, outcomes, searches=searches, errors=errors, gave_up=gave_up)
+        (fresh,) = write_records(conn, [done])
     counted(fresh, gave_up=gave_up)
     return fresh is not None
 
 
-def write_record(
-    conn: Connection,
-    job: Job,
-    outcomes: Sequence[SearchOutcome],
-    *,
-    searches: Mapping[str, Search | None] | None = None,
-    errors: Sequence[tuple[str, str]] = (),
-    gave_up: bool = False,
-) -> list[SearchOutcome] | None:
-    """What :func:`record` writes, in the caller's transaction: the outcomes recorded, or None (and
-    only the attempt closed as lost) when the lease was lost."""
+def write_records(conn: Connection, resolved: Sequence[Resolved]) -> list[list[SearchOutcome] | None]:
+    """What :func:`record` writes, for several jobs at once, in the caller's transaction: per job,
+    the outcomes recorded, or None (and only its attempt closed as lost) when its lease was lost.
+
+    Each kind of write is one statement for all the jobs (the fencing, the re-read of what is still
+    pending, the jobs' and attempts' ends, the results, the people charged, the refunds, the
+    batches' counts, the audit trail): a worker records up to 64 single searches together, and on
+    PostgreSQL every statement waits for a round trip.
+    """
     now = utcnow()
-    if not jobs_repo.still_held(conn, job):
-        jobs_repo.close_attempt(conn, job, "lost", now=now)
-        return None
-    batch = batches_repo.get_batch(conn, job.batch_id)
-    pending = batches_repo.pending_searches(
-        conn, job.batch_id, job.first_idx, job.last_idx, with_params=False
+    held = jobs_repo.still_held_of(conn, [done.job for done in resolved])
+    lost: list[tuple[Job, AttemptOutcome, str | None]] = [
+        (done.job, "lost", None) for done in resolved if done.job.id not in held
+    ]
+    kept = [done for done in resolved if done.job.id in held]
+    pending = outcomes_repo.pending_in_ranges(conn, [_range(done.job) for done in kept], with_params=False)
+    batches = batches_repo.batches_by_id(conn, {done.job.batch_id for done in kept})
+    fresh = {done.job.id: _fresh(done, still) for done, still in zip(kept, pending, strict=True)}
+    outcomes_repo.insert_search_errors(
+        conn, [e for done, p in zip(kept, pending, strict=True) for e in _errored(done, p)], now=now
     )
-    still_pending = {search.id for search in pending}
-    fresh = [outcome for outcome in outcomes if outcome.search_id in still_pending]
-    if gave_up:
-        fresh = [SearchOutcome(search_id=search.id, qualification="not_found") for search in pending]
-    errored = [(sid, text) for sid, text in errors if sid in still_pending and not gave_up]
-    batches_repo.insert_search_errors(conn, errored, job_id=job.id, now=now)
-    jobs_repo.finish(conn, job, "failed" if gave_up else "done", now=now)
-    jobs_repo.close_attempt(conn, job, "gave_up" if gave_up else "done", now=now)
-    if batch is not None:
-        fresh = screen_outcomes(conn, searches or {}, fresh)
-        batches.record_outcomes(conn, batch, pending, fresh, job_ran=not gave_up)
-        audit_outcomes(
-            conn,
-            account_id=batch.account_id,
-            batch_id=batch.id,
-            searches=searches or {},
-            outcomes=fresh,
-            now=now,
-        )
-    return fresh
+    jobs_repo.finish_all(
+        conn, [(done.job, "failed" if done.gave_up else "done", None) for done in kept], now=now
+    )
+    jobs_repo.close_attempts(
+        conn, [*lost, *((done.job, "gave_up" if done.gave_up else "done", None) for done in kept)], now=now
+    )
+    searches = {sid: search for done in kept for sid, search in done.searches.items()}
+    screened = iter(screen_outcomes(conn, searches, [o for done in kept for o in fresh[done.job.id]]))
+    chunks = []
+    for done, still in zip(kept, pending, strict=True):
+        fresh[done.job.id] = [next(screened) for _ in fresh[done.job.id]]
+        if (batch := batches.get(done.job.batch_id)) is not None:
+            chunks.append(ChunkOutcomes(batch, still, fresh[done.job.id], job_ran=not done.gave_up))
+    batches_service.record_chunks(conn, chunks)
+    audit_outcomes(
+        conn,
+        [(chunk.batch.account_id, chunk.batch.id, outcome) for chunk in chunks for outcome in chunk.outcomes],
+        searches=searches,
+        now=now,
+    )
+    return [fresh.get(done.job.id) for done in resolved]
+
+
+def _fresh(done: Resolved, still: Sequence[PendingSearch]) -> list[SearchOutcome]:
+    """The job's outcomes for the searches still pending; every one of them not found if it was
+    given up."""
+    if done.gave_up:
+        return [SearchOutcome(search_id=search.id, qualification="not_found") for search in still]
+    pending = {search.id for search in still}
+    return [outcome for outcome in done.outcomes if outcome.search_id in pending]
+
+
+def _errored(done: Resolved, still: Sequence[PendingSearch]) -> list[tuple[str, int | None, str]]:
+    """The ``search_errors`` rows of the job's searches still pending that raised alone."""
+    if done.gave_up:
+        return []
+    pending = {search.id for search in still}
+    return [(sid, done.job.id, text) for sid, text in done.errors if sid in pending]
 
 
 def counted(fresh: Sequence[SearchOutcome] | None, *, gave_up: bool = False) -> None:
@@ -213,23 +263,46 @@ def release_after_error(db: Database, settings: Settings, job: Job, error: str) 
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """A job's outcomes, ready to record (:func:`record`, :func:`write_record`)."""
+    """A job's outcomes, ready to record (:func:`record`, :func:`write_records`)."""
 
     job: Job
     outcomes: list[SearchOutcome]
     searches: dict[str, Search | None]
     errors: list[tuple[str, str]]
+    gave_up: bool = False
+
+
+def resolve_read(finder: Finder, read: Sequence[ReadJob]) -> list[Resolved]:
+    """Resolve jobs read for one spend scope in one finder call (:func:`resolve_isolated`: a search
+    that raises alone fails none of its neighbours, of its job or of another)."""
+    searches = [normalised(one.pending) for one in read]
+    with spending_for(read[0].scope if read else None):
+        resolution = resolve_isolated(finder, [search for group in searches for search in group])
+    resolved, start = [], 0
+    for one, group in zip(read, searches, strict=True):
+        positions = range(start, start + len(group))
+        answers = resolution.answers[start : start + len(group)]
+        errors = [
+            (one.pending[i - start].id, resolution.errors[i]) for i in positions if i in resolution.errors
+        ]
+        by_id = {stored.id: search for stored, search in zip(one.pending, group, strict=True)}
+        resolved.append(Resolved(one.job, batches_service.outcomes_for(one.pending, answers), by_id, errors))
+        start += len(group)
+    return resolved
+
+
+def by_scope(read: Sequence[ReadJob]) -> list[list[ReadJob]]:
+    """The jobs read, grouped by spend scope (in the order each scope first appears)."""
+    groups: dict[SpendScope | None, list[ReadJob]] = {}
+    for one in read:
+        groups.setdefault(one.scope, []).append(one)
+    return list(groups.values())
 
 
 def resolve_job(db: Database, finder: Finder, job: Job) -> Resolved:
     """Read a claimed job's pending searches and resolve them (the lease is the caller's to keep)."""
-    pending, scope = read_job(db, job)
-    searches = normalised(pending)
-    with spending_for(scope):
-        resolution = resolve_isolated(finder, searches)
-    by_id = {stored.id: search for stored, search in zip(pending, searches, strict=True)}
-    errors = [(pending[i].id, text) for i, text in sorted(resolution.errors.items())]
-    return Resolved(job, batches.outcomes_for(pending, resolution.answers), by_id, errors)
+    (resolved,) = resolve_read(finder, read_jobs(db, [job]))
+    return resolved
 
 
 def _failed(db: Database, settings: Settings, job: Job) -> None:
@@ -253,31 +326,27 @@ def process(db: Database, settings: Settings, finder: Finder, job: Job) -> bool:
 
 
 def process_many(db: Database, settings: Settings, finder: Finder, claimed: Sequence[Job]) -> int:
-    """Run small jobs claimed together (``jobs.claim_jobs``; their leases kept by the caller): each
-    resolved on its own, all recorded in one write transaction, each fenced in it; a job that fails
-    alone is handled as in :func:`process`, and if the shared transaction fails, each job is
-    recorded in its own. Returns how many were recorded.
+    """Run small jobs claimed together (``jobs.claim_jobs``; their leases kept by the caller): read
+    in one transaction, resolved in one finder call per account, recorded in one write transaction
+    (:func:`write_records`), each fenced in it. Jobs whose reading or resolution fails are handled
+    as in :func:`process`, and if the shared transaction fails, each job is recorded in its own.
+    Returns how many were recorded.
 
     On SQLite every write transaction takes the file's one write lock, which the API's POSTs wait
-    for: one for many single searches instead of one each."""
-    ready: list[Resolved] = []
+    for; on PostgreSQL every statement is a round trip: one of each for many single searches."""
     recorded = 0
+    runnable = []
     for job in claimed:
         if job.attempts > settings.job_max_attempts:
             recorded += record(db, job, (), gave_up=True)
-            continue
-        try:
-            ready.append(resolve_job(db, finder, job))
-        except Exception:
-            _failed(db, settings, job)
+        else:
+            runnable.append(job)
+    ready = _resolved_together(db, settings, finder, runnable)
     if not ready:
         return recorded
     try:
         with db.write() as conn:
-            written = [
-                write_record(conn, done.job, done.outcomes, searches=done.searches, errors=done.errors)
-                for done in ready
-            ]
+            written = write_records(conn, ready)
     except Exception:
         log.warning("recording %s jobs together failed, recording each alone", len(ready), exc_info=True)
         for done in ready:
@@ -289,6 +358,29 @@ def process_many(db: Database, settings: Settings, finder: Finder, claimed: Sequ
     for fresh in written:
         counted(fresh)
     return recorded + sum(fresh is not None for fresh in written)
+
+
+def _resolved_together(
+    db: Database, settings: Settings, finder: Finder, claimed: Sequence[Job]
+) -> list[Resolved]:
+    """The claimed jobs read together and resolved per spend scope; the jobs of a read or a
+    scope that fails are handled as failed (:func:`_failed`), the others returned."""
+    if not claimed:
+        return []
+    try:
+        read = read_jobs(db, claimed)
+    except Exception:
+        for job in claimed:
+            _failed(db, settings, job)
+        return []
+    ready: list[Resolved] = []
+    for group in by_scope(read):
+        try:
+            ready += resolve_read(finder, group)
+        except Exception:
+            for one in group:
+                _failed(db, settings, one.job)
+    return ready
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from trova.jobs.models import AttemptOutcome, AttemptTiming, Job, JobStatus
 from trova.jobs.notify import announce
-from trova.store.bulk import insert_many
+from trova.store.bulk import execute_many, insert_many
 from trova.store.tables import job_attempts, jobs
 
 _JOB_COLUMNS = ("batch_id", "kind", "first_idx", "last_idx", "size", "status", "attempts", "created_at")
@@ -100,25 +100,36 @@ def claim(
 
 
 _STILL_HELD = (
-    sa.select(jobs.c.status, jobs.c.lease_owner, jobs.c.attempts)
-    .where(jobs.c.id == sa.bindparam("job_id"))
+    sa.select(jobs.c.id, jobs.c.status, jobs.c.lease_owner, jobs.c.attempts)
+    .where(jobs.c.id.in_(sa.bindparam("job_ids", expanding=True)))
+    .order_by(jobs.c.id)
     .with_for_update()
 )
 
 
 def still_held(conn: Connection, job: Job) -> bool:
-    """Fencing: True if ``job`` is still running under this very claim (row locked until commit).
+    """Fencing: True if ``job`` is still running under this very claim (:func:`still_held_of`)."""
+    return job.id in still_held_of(conn, [job])
+
+
+def still_held_of(conn: Connection, claimed: Sequence[Job]) -> set[int]:
+    """Fencing: the ids of the ``claimed`` jobs still running under this very claim, their rows
+    locked (in id order) until commit, in one statement.
 
     The lock makes a concurrent re-claim wait for this transaction; if someone re-claimed first,
-    the owner or the attempt count differs and the caller discards its work.
+    the owner or the attempt count differs and the caller discards that job's work.
     """
-    row = conn.execute(_STILL_HELD, {"job_id": job.id}).first()
-    return (
-        row is not None
-        and row.status == "running"
-        and row.lease_owner == job.lease_owner
-        and row.attempts == job.attempts
-    )
+    if not claimed:
+        return set()
+    by_id = {job.id: job for job in claimed}
+    rows = conn.execute(_STILL_HELD, {"job_ids": sorted(by_id)})
+    return {
+        row.id
+        for row in rows
+        if row.status == "running"
+        and row.lease_owner == by_id[row.id].lease_owner
+        and row.attempts == by_id[row.id].attempts
+    }
 
 
 def extend_lease(conn: Connection, job: Job, *, lease_until: dt.datetime) -> bool:
@@ -155,14 +166,21 @@ def finish(
     conn: Connection, job: Job, status: JobStatus, *, now: dt.datetime, error: str | None = None
 ) -> None:
     """Close the job (``done``/``failed``) or put it back in the queue (``queued``) after an error."""
-    conn.execute(
+    finish_all(conn, [(job, status, error)], now=now)
+
+
+def finish_all(
+    conn: Connection, ended: Sequence[tuple[Job, JobStatus, str | None]], *, now: dt.datetime
+) -> None:
+    """:func:`finish` each ``(job, status, error)``, in one ``executemany``."""
+    execute_many(
+        conn,
         _FINISH,
-        {
-            "job_id": job.id,
-            "b_status": status,
-            "b_finished_at": now if status in ("done", "failed") else None,
-            "b_error": error[:2000] if error is not None else None,
-        },
+        ("job_id", "b_status", "b_finished_at", "b_error"),
+        [
+            (job.id, status, now if status in ("done", "failed") else None, _cut(error))
+            for job, status, error in ended
+        ],
     )
 
 
@@ -178,15 +196,23 @@ _CLOSE_ATTEMPT = (
 def close_attempt(
     conn: Connection, job: Job, outcome: AttemptOutcome, *, now: dt.datetime, error: str | None = None
 ) -> None:
-    conn.execute(
+    close_attempts(conn, [(job, outcome, error)], now=now)
+
+
+def close_attempts(
+    conn: Connection, closed: Sequence[tuple[Job, AttemptOutcome, str | None]], *, now: dt.datetime
+) -> None:
+    """Close the current attempt of each ``(job, outcome, error)``, in one ``executemany``."""
+    execute_many(
+        conn,
         _CLOSE_ATTEMPT,
-        {
-            "attempt_id": job.attempt_id,
-            "b_now": now,
-            "b_outcome": outcome,
-            "b_error": error[:2000] if error else None,
-        },
+        ("attempt_id", "b_now", "b_outcome", "b_error"),
+        [(job.attempt_id, now, outcome, _cut(error) or None) for job, outcome, error in closed],
     )
+
+
+def _cut(error: str | None) -> str | None:
+    return error[:2000] if error is not None else None
 
 
 _COUNT_FAILED_AND_ALL = sa.select(sa.func.count().filter(jobs.c.status == "failed"), sa.func.count()).where(

@@ -18,16 +18,15 @@ from trova.privacy.screening import subjects_of_search
 
 def audit_outcomes(
     conn: Connection,
+    outcomes: Sequence[tuple[int, str, SearchOutcome]],
     *,
-    account_id: int,
-    batch_id: str,
     searches: Mapping[str, Search | None],
-    outcomes: Sequence[SearchOutcome],
     now: dt.datetime,
 ) -> int:
     """Record every outcome that revealed a number, inside the job step's transaction; returns how many.
 
-    ``searches`` maps each search id to its normalised search (``None`` when it no longer validates).
+    ``outcomes`` are ``(account_id, batch_id, outcome)``; ``searches`` maps each search id to its
+    normalised search (``None`` when it no longer validates).
     """
     reveals = [
         Reveal(
@@ -39,7 +38,7 @@ def audit_outcomes(
             sources=tuple(outcome.source_names),
             subjects=(phone_subject(outcome.number), *subjects_of_search(searches.get(outcome.search_id))),
         )
-        for outcome in outcomes
+        for account_id, batch_id, outcome in outcomes
         if outcome.qualification == "found" and outcome.number
     ]
     repo.add_audit_events(conn, reveals, now=now)

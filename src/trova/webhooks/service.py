@@ -45,7 +45,14 @@ class MessageView:
 
 def webhook_url(conn: Connection, account_id: int, request_url: str | None) -> str | None:
     """Where a finished request's webhook goes: its own URL, else the account's default, else nowhere."""
-    return request_url or accounts_repo.default_webhook_url(conn, account_id) or None
+    return webhook_urls(conn, [(account_id, request_url)])[0]
+
+
+def webhook_urls(conn: Connection, requests: Sequence[tuple[int, str | None]]) -> list[str | None]:
+    """:func:`webhook_url` of each ``(account_id, request_url)``, the accounts' defaults read in one
+    statement (only for the requests without a URL of their own)."""
+    defaults = accounts_repo.default_webhook_urls(conn, {account for account, url in requests if not url})
+    return [url or defaults.get(account) or None for account, url in requests]
 
 
 def notify(
