@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 from sqlalchemy.engine import Connection
 
+from trova import collector
 from trova.accounts.service import get_accounts
 from trova.batches import outcomes as outcomes_repo
 from trova.batches import repository as batches_repo
@@ -396,9 +397,17 @@ class BatchStep:
     finder: Finder
 
     def __call__(self, job: Job, /) -> bool:
-        """Run one claimed job to its end (:func:`process`); True when its results were recorded."""
-        return process(self.db, self.settings, self.finder, job)
+        """Run one claimed job to its end (:func:`process`); True when its results were recorded.
+
+        The cyclic garbage collector is paused meanwhile (``trova.collector``): a chunk's rows,
+        outcomes and statement parameters, tens of thousands of objects that live until it is
+        recorded, made its automatic runs walk them and every older object of the process, which
+        doubled the recording of a 3,000-search job."""
+        with collector.paused():
+            return process(self.db, self.settings, self.finder, job)
 
     def run_many(self, claimed: Sequence[Job], /) -> int:
-        """Run small jobs claimed together (:func:`process_many`); how many were recorded."""
-        return process_many(self.db, self.settings, self.finder, claimed)
+        """Run small jobs claimed together (:func:`process_many`), the collector paused as for one
+        job; how many were recorded."""
+        with collector.paused():
+            return process_many(self.db, self.settings, self.finder, claimed)
