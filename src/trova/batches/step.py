@@ -4,7 +4,8 @@ The worker loop of ``jobs`` claims a chunk (a job: an index range of one batch) 
 calls a :class:`BatchStep` on it (the :class:`~trova.jobs.service.JobStep` contract). The step
 reads the chunk's pending searches, resolves them in one finder call while a
 :class:`~trova.jobs.service.LeaseKeeper` renews the lease, and records the outcomes in one write
-transaction.
+transaction. Small jobs claimed together (single searches) are read together, resolved in one
+finder call per account and recorded in one transaction, each kind of write one statement for all.
 
 Crash safety comes from three rules. (1) Work is claimed with a lease; a claim that outlives its
 holder (crash, kill -9) is taken again once the lease expires. (2) The results are written in one
@@ -246,7 +247,7 @@ def _errored(done: Resolved, still: Sequence[PendingSearch]) -> list[tuple[str, 
 
 
 def counted(fresh: Sequence[SearchOutcome] | None, *, gave_up: bool = False) -> None:
-    """The counters of a committed :func:`write_record`."""
+    """The counters of one job of a committed :func:`write_records`."""
     if fresh is None:
         return
     for outcome in fresh:
