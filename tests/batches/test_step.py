@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
@@ -426,3 +427,27 @@ def test_jobs_of_two_accounts_recorded_together_refund_each_its_own(db: Database
     with db.read() as conn:
         assert balances(conn, ann.id) == Split(60, 0) == accounts.ledger_balance(conn, ann.id)
         assert balances(conn, bea.id) == Split(0, 60) == accounts.ledger_balance(conn, bea.id)
+
+
+class CollectorWatchingFinder(TableFinder):
+    """Notes whether the cyclic garbage collector could run while each chunk was resolved."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.collector_enabled: list[bool] = []
+
+    def resolve_many(self, searches: Sequence[Search]) -> list[Answer]:
+        self.collector_enabled.append(gc.isenabled())
+        return super().resolve_many(searches)
+
+
+def test_the_step_runs_with_the_garbage_collector_paused_and_leaves_it_as_it_was(db: Database) -> None:
+    setup(db, credits=1000, paygo=0, body={"searches": [li("ada"), li("bob")]})
+    with db.write() as conn:
+        account = accounts.create_account(conn, "solo", credits=200).account
+        for name in ("cy", "di"):
+            batches.submit(conn, account, Submission("single", (NewSearch(li(name)),)), SETTINGS)
+    finder = CollectorWatchingFinder(db)
+    assert gc.isenabled()
+    assert jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, finder)) == 3  # a bulk job, two singles
+    assert finder.collector_enabled == [False, False] and gc.isenabled()  # one call for the two singles
