@@ -451,3 +451,27 @@ def test_the_step_runs_with_the_garbage_collector_paused_and_leaves_it_as_it_was
     assert gc.isenabled()
     assert jobs.run_until_idle(db, SETTINGS, BatchStep(db, SETTINGS, finder)) == 3  # a bulk job, two singles
     assert finder.collector_enabled == [False, False] and gc.isenabled()  # one call for the two singles
+
+
+def test_a_single_search_that_raises_beside_others_is_retried_as_alone_and_the_others_complete(
+    db: Database,
+) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=200).account
+        ids = [
+            batches.submit(conn, account, Submission("single", (NewSearch(li(name)),)), ISOLATING).id
+            for name in ("ada", "poison", "nobody")
+        ]
+    finder = PoisonFinder(db, {"ada": found("p:1")})
+    claimed = jobs.claim_jobs(db, ISOLATING, "w1")
+    assert len(claimed) == 3
+    assert BatchStep(db, ISOLATING, finder).run_many(claimed) == 2
+    with db.read() as conn:
+        statuses = [batches.get_single(conn, account, search_id).status for search_id in ids]
+        job_rows = conn.execute(sa.select(jobs_table.c.status).order_by(jobs_table.c.id)).scalars().all()
+        attempts = conn.execute(sa.select(job_attempts.c.outcome).order_by(job_attempts.c.id)).scalars().all()
+        errors = [batches_repo.search_errors_of(conn, batch_id) for batch_id in ids]
+    # the poisoned job is put back in the queue, its search pending, as it would be alone
+    assert statuses == ["done", "pending", "done"]
+    assert job_rows == ["done", "queued", "done"] and attempts == ["done", "error", "done"]
+    assert errors == [{}, {}, {}]

@@ -272,6 +272,10 @@ class Resolved:
     searches: dict[str, Search | None]
     errors: list[tuple[str, str]]
     gave_up: bool = False
+    raised: str | None = None
+    """The first error when every search of the job that could be resolved raised, though resolved
+    with other jobs' searches that did not: the job is then retried as a whole, as alone it would
+    have been (docs/api.md: only a job whose every search raises is retried)."""
 
 
 def resolve_read(finder: Finder, read: Sequence[ReadJob]) -> list[Resolved]:
@@ -288,7 +292,10 @@ def resolve_read(finder: Finder, read: Sequence[ReadJob]) -> list[Resolved]:
             (one.pending[i - start].id, resolution.errors[i]) for i in positions if i in resolution.errors
         ]
         by_id = {stored.id: search for stored, search in zip(one.pending, group, strict=True)}
-        resolved.append(Resolved(one.job, batches_service.outcomes_for(one.pending, answers), by_id, errors))
+        usable = sum(search is not None for search in group)
+        raised = errors[0][1] if errors and len(errors) == usable else None
+        outcomes = batches_service.outcomes_for(one.pending, answers)
+        resolved.append(Resolved(one.job, outcomes, by_id, errors, raised=raised))
         start += len(group)
     return resolved
 
@@ -366,7 +373,8 @@ def _resolved_together(
     db: Database, settings: Settings, finder: Finder, claimed: Sequence[Job]
 ) -> list[Resolved]:
     """The claimed jobs read together and resolved per spend scope; the jobs of a read or a
-    scope that fails are handled as failed (:func:`_failed`), the others returned."""
+    scope that fails, and those whose every search raised, are handled as failed (retried or given
+    up), the others returned."""
     if not claimed:
         return []
     try:
@@ -382,7 +390,14 @@ def _resolved_together(
         except Exception:
             for one in group:
                 _failed(db, settings, one.job)
-    return ready
+    for done in ready:
+        if done.raised is not None:
+            log.warning(
+                "job %s of batch %s: every search raised: %s", done.job.id, done.job.batch_id, done.raised
+            )
+            JOBS_PROCESSED.labels("error").inc()
+            release_after_error(db, settings, done.job, done.raised)
+    return [done for done in ready if done.raised is None]
 
 
 @dataclass(frozen=True, slots=True)
