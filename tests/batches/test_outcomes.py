@@ -25,9 +25,8 @@ def test_the_pending_searches_of_seventy_ranges_are_each_ranges_own_in_index_ord
         every = outcomes_repo.pending_searches(conn, big, 0, 149)
         done = [SearchOutcome(search.id, "not_found") for search in every if search.index % 7 == 0]
         outcomes_repo.write_outcomes(conn, done, set(), now=utcnow())
-    ranges = [(big, 2 * n, 2 * n + 1) for n in range(69)] + [
-        (other, 1, 2)
-    ]  # two statements: 64, then 6 of 16
+    # 70 ranges: read by two statements, of 64 and of 16 (6 ranges, the last repeated)
+    ranges = [*((big, 2 * n, 2 * n + 1) for n in range(69)), (other, 1, 2)]
     with db.read() as conn:
         got = outcomes_repo.pending_in_ranges(conn, ranges)
         alone = [outcomes_repo.pending_searches(conn, *one) for one in ranges]

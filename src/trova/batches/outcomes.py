@@ -2,7 +2,7 @@
 outcomes writes (results, people charged, finished counts, final statuses, resolution errors).
 
 Each takes every job recorded together at once and is one statement (or one ``executemany``): a
-worker records up to 64 single searches in one transaction, and on PostgreSQL every statement is a
+worker records up to 256 single searches in one transaction, and on PostgreSQL every statement is a
 round trip to the server, which the worker waited for about two thirds of its time when each job
 had statements of its own (``bench/job_steps.py``). The tables are those of
 :mod:`trova.batches.repository`.

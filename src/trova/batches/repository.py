@@ -142,7 +142,7 @@ def batch_of_row(row: sa.Row[Any]) -> Batch:
 
 _BATCH_BY_ID = sa.select(batches).where(batches.c.id == sa.bindparam("batch_id"))
 _ACCOUNT_BATCH_BY_ID = _BATCH_BY_ID.where(batches.c.account_id == sa.bindparam("account_id"))
-"""Built once: a job step reads the batch of each of up to 64 jobs in its write transaction."""
+"""Built once: every GET of a batch (its results, its progress) reads it by id."""
 
 
 def get_batch(conn: Connection, batch_id: str, *, account_id: int | None = None) -> Batch | None:

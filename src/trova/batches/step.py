@@ -191,7 +191,7 @@ def write_records(conn: Connection, resolved: Sequence[Resolved]) -> list[list[S
 
     Each kind of write is one statement for all the jobs (the fencing, the re-read of what is still
     pending, the jobs' and attempts' ends, the results, the people charged, the refunds, the
-    batches' counts, the audit trail): a worker records up to 64 single searches together, and on
+    batches' counts, the audit trail): a worker records up to 256 single searches together, and on
     PostgreSQL every statement waits for a round trip.
     """
     now = utcnow()

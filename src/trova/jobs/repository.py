@@ -158,7 +158,7 @@ _FINISH = (
         last_error=sa.func.coalesce(sa.bindparam("b_error", type_=sa.Text), jobs.c.last_error),
     )
 )
-"""Built once: a job step finishes up to 64 jobs in one write transaction (a statement built per
+"""Built once: a job step finishes up to 256 jobs in one write transaction (a statement built per
 call cost several times its run). A bind left None keeps the column as it is."""
 
 

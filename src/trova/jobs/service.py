@@ -76,11 +76,13 @@ SMALL_JOB_SIZE = 1
 cheap to run: a worker that claims one also claims the small jobs behind it, up to
 :data:`SMALL_JOBS_PER_CLAIM`, in the same write transaction. Larger jobs (the chunks of a bulk)
 are claimed one at a time, so that the workers share them."""
-SMALL_JOBS_PER_CLAIM = 64
-"""Not more: their record transaction holds the write lock that the API's POSTs wait for. Not
-fewer: the API stores the POSTs that wait together in one transaction (``trova.store.group``), and
-with 8 a worker claiming and recording its share of the lock fell thousands of jobs behind them
-under 200 connections of mixed traffic (``bench/api_speed.py``)."""
+SMALL_JOBS_PER_CLAIM = 256
+"""Not more: their record transaction holds the write lock that the API's POSTs wait for (256
+single searches take about 18 ms to record on SQLite, ``bench/job_steps.py``). Not fewer: the API
+stores the POSTs that wait together in one transaction (``trova.store.group``), and a worker that
+takes fewer at each of its turns at SQLite's write lock falls behind them under 200 connections of
+mixed traffic (``bench/api_speed.py``): with 8, thousands of jobs behind one API process; with 64,
+1,500 to 2,500 in 15 s behind two (``--workers 2``), where 256 left none."""
 
 
 def claim_jobs(db: Database, settings: Settings, owner: str, limit: int = 1) -> list[Job]:
