@@ -82,7 +82,7 @@ single searches take about 18 ms to record on SQLite, ``bench/job_steps.py``). N
 stores the POSTs that wait together in one transaction (``trova.store.group``), and a worker that
 takes fewer at each of its turns at SQLite's write lock falls behind them under 200 connections of
 mixed traffic (``bench/api_speed.py``): with 8, thousands of jobs behind one API process; with 64,
-1,500 to 2,500 in 15 s behind two (``--workers 2``), where 256 left none."""
+1,600 to 2,600 in 15 s behind two (``--workers 2``), where 256 left none."""
 
 
 def claim_jobs(db: Database, settings: Settings, owner: str, limit: int = 1) -> list[Job]:
