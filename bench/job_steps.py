@@ -6,10 +6,11 @@ recording them costs under the write lock (which, on SQLite, the API's POSTs wai
 
 Submits ``--searches`` single searches (``batches.submit``, as ``POST /phone/single`` does, the
 store empty so each is refunded), then runs the worker in this thread until none is left
-(``jobs.run_until_idle``: small jobs claimed up to 64 at a time, each resolved, all recorded in one
-write transaction). Prints searches completed per second and the milliseconds per search spent
-inside the recording transactions (``batches.step.write_records``), wall and CPU, over ``--rounds``
-rounds after one to warm up. Figures depend on the machine and its load.
+(``jobs.run_until_idle``: small jobs claimed up to ``SMALL_JOBS_PER_CLAIM`` at a time, read
+together, resolved in one finder call, recorded in one write transaction). Prints searches
+completed per second and the milliseconds per search spent inside the recording transactions
+(``batches.step.write_records``), wall and CPU, over ``--rounds`` rounds after one to warm up.
+Figures depend on the machine and its load.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from trova.batches import outcomes as outcomes_repo
 from trova.batches import repository as batches_repo
 from trova.batches import service as batches
 from trova.batches.listing import list_bulks
+from trova.batches.models import ChunkOutcomes
 from trova.people.models import SearchOutcome
 from trova.store import Database
 
@@ -35,7 +36,7 @@ def finish(db: Database, batch_id: str, found: int) -> None:
             if i < found else SearchOutcome(search.id, "not_found")
             for i, search in enumerate(pending)
         ]
-        batches.record_outcomes(conn, batch, pending, outcomes, job_ran=True)
+        batches.record_chunks(conn, [ChunkOutcomes(batch, pending, outcomes)])
 
 
 def test_batches_are_listed_newest_first_and_paged_by_a_cursor(db: Database) -> None:

@@ -198,7 +198,8 @@ def test_an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced(db: Data
         )
     assert (second.id, second.attempts, first.attempts) == (first.id, 2, 1)
     finder = TableFinder(db, {"ada": found("p:1")})
-    pending, _scope = batch_step.read_job(db, first)
+    (read,) = batch_step.read_jobs(db, [first])
+    pending = read.pending
     outcomes = batches.outcomes_for(pending, batch_step.resolve(finder, batch_step.normalised(pending)))
     assert batch_step.record(db, first, outcomes) is False
     with db.read() as conn:

@@ -18,7 +18,7 @@ from trova.store import Database
 from trova.webhooks import repository as repo
 from trova.webhooks.models import Attempt, Message
 from trova.webhooks.sender import Sender, run_sender_in_thread
-from trova.webhooks.service import notify, webhook_url
+from trova.webhooks.service import notify, webhook_urls
 
 FAST = {
     "webhook_allow_http": True,
@@ -67,7 +67,7 @@ def queue(db: Database, account_id: int, url: str | None, payload: dict[str, Any
     batch_id = str(uuid.uuid4())
     body = payload or {"event": "bulk_phone_search_finished", "id": batch_id, "credits": {"cost": 80}}
     with db.write() as conn:
-        to = webhook_url(conn, account_id, url)
+        (to,) = webhook_urls(conn, [(account_id, url)])
         assert to is not None
         message_id = notify(
             conn,

@@ -271,18 +271,6 @@ def _charge_once_per_person(conn: Connection, chunks: Sequence[ChunkOutcomes]) -
     return outcomes_repo.claim_people(conn, [(*key, search_id) for key, search_id in first_by_person.items()])
 
 
-def record_outcomes(
-    conn: Connection,
-    batch: Batch,
-    pending: Sequence[PendingSearch],
-    outcomes: Sequence[SearchOutcome],
-    *,
-    job_ran: bool,
-) -> None:
-    """Record one job's outcomes (:func:`record_chunks`)."""
-    record_chunks(conn, [ChunkOutcomes(batch, pending, outcomes, job_ran)])
-
-
 def record_chunks(conn: Connection, chunks: Sequence[ChunkOutcomes]) -> None:
     """Write results, charge each person once per batch, refund the rest, count them, and finish
     the batches that are done: for every chunk at once, one statement per kind of write.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -81,12 +81,6 @@ def read_jobs(db: Database, claimed: Sequence[Job]) -> list[ReadJob]:
         ReadJob(job, searches, scopes.get(job.batch_id))
         for job, searches in zip(claimed, pending, strict=True)
     ]
-
-
-def read_job(db: Database, job: Job) -> tuple[list[PendingSearch], SpendScope | None]:
-    """:func:`read_jobs` of one job: its pending searches and spend scope."""
-    (read,) = read_jobs(db, [job])
-    return read.pending, read.scope
 
 
 def _range(job: Job) -> IndexRange:
@@ -178,10 +172,14 @@ def record(
     each, written with their not_found outcome. ``gave_up``: the job is closed as failed and its
     pending searches not found.
     """
-    done = Resolved(job, list(outcomes), dict(searches or {}), list(errors), gave_up=gave_up)
+    return record_resolved(db, Resolved(job, list(outcomes), dict(searches or {}), list(errors), gave_up))
+
+
+def record_resolved(db: Database, done: Resolved) -> bool:
+    """:func:`record` of a job's :class:`Resolved` outcomes, in a transaction of its own."""
     with db.write() as conn:
         (fresh,) = write_records(conn, [done])
-    counted(fresh, gave_up=gave_up)
+    counted(fresh, gave_up=done.gave_up)
     return fresh is not None
 
 
@@ -202,9 +200,13 @@ def write_records(conn: Connection, resolved: Sequence[Resolved]) -> list[list[S
     kept = [done for done in resolved if done.job.id in held]
     pending = outcomes_repo.pending_in_ranges(conn, [_range(done.job) for done in kept], with_params=False)
     batches = batches_repo.batches_by_id(conn, {done.job.batch_id for done in kept})
-    fresh = {done.job.id: _fresh(done, still) for done, still in zip(kept, pending, strict=True)}
+    still_ids = [{search.id for search in still} for still in pending]
+    fresh = {
+        done.job.id: _fresh(done, still, ids)
+        for done, still, ids in zip(kept, pending, still_ids, strict=True)
+    }
     outcomes_repo.insert_search_errors(
-        conn, [e for done, p in zip(kept, pending, strict=True) for e in _errored(done, p)], now=now
+        conn, [e for done, ids in zip(kept, still_ids, strict=True) for e in _errored(done, ids)], now=now
     )
     jobs_repo.finish_all(
         conn, [(done.job, "failed" if done.gave_up else "done", None) for done in kept], now=now
@@ -229,21 +231,19 @@ def write_records(conn: Connection, resolved: Sequence[Resolved]) -> list[list[S
     return [fresh.get(done.job.id) for done in resolved]
 
 
-def _fresh(done: Resolved, still: Sequence[PendingSearch]) -> list[SearchOutcome]:
+def _fresh(done: Resolved, still: Sequence[PendingSearch], still_ids: Collection[str]) -> list[SearchOutcome]:
     """The job's outcomes for the searches still pending; every one of them not found if it was
     given up."""
     if done.gave_up:
         return [SearchOutcome(search_id=search.id, qualification="not_found") for search in still]
-    pending = {search.id for search in still}
-    return [outcome for outcome in done.outcomes if outcome.search_id in pending]
+    return [outcome for outcome in done.outcomes if outcome.search_id in still_ids]
 
 
-def _errored(done: Resolved, still: Sequence[PendingSearch]) -> list[tuple[str, int | None, str]]:
+def _errored(done: Resolved, still_ids: Collection[str]) -> list[tuple[str, int | None, str]]:
     """The ``search_errors`` rows of the job's searches still pending that raised alone."""
     if done.gave_up:
         return []
-    pending = {search.id for search in still}
-    return [(sid, done.job.id, text) for sid, text in done.errors if sid in pending]
+    return [(sid, done.job.id, text) for sid, text in done.errors if sid in still_ids]
 
 
 def counted(fresh: Sequence[SearchOutcome] | None, *, gave_up: bool = False) -> None:
@@ -338,35 +338,33 @@ def process_many(db: Database, settings: Settings, finder: Finder, claimed: Sequ
     """Run small jobs claimed together (``jobs.claim_jobs``; their leases kept by the caller): read
     in one transaction, resolved in one finder call per account, recorded in one write transaction
     (:func:`write_records`), each fenced in it. Jobs whose reading or resolution fails are handled
-    as in :func:`process`, and if the shared transaction fails, each job is recorded in its own.
+    as in :func:`process`, jobs past ``job_max_attempts`` given up in the same transaction, and if
+    it fails, each job is recorded in its own.
     Returns how many were recorded.
 
     On SQLite every write transaction takes the file's one write lock, which the API's POSTs wait
     for; on PostgreSQL every statement is a round trip: one of each for many single searches."""
-    recorded = 0
-    runnable = []
-    for job in claimed:
-        if job.attempts > settings.job_max_attempts:
-            recorded += record(db, job, (), gave_up=True)
-        else:
-            runnable.append(job)
-    ready = _resolved_together(db, settings, finder, runnable)
+    over = [job for job in claimed if job.attempts > settings.job_max_attempts]
+    runnable = [job for job in claimed if job.attempts <= settings.job_max_attempts]
+    ready = [Resolved(job, [], {}, [], gave_up=True) for job in over]
+    ready += _resolved_together(db, settings, finder, runnable)
     if not ready:
-        return recorded
+        return 0
     try:
         with db.write() as conn:
             written = write_records(conn, ready)
     except Exception:
         log.warning("recording %s jobs together failed, recording each alone", len(ready), exc_info=True)
+        recorded = 0
         for done in ready:
             try:
-                recorded += record(db, done.job, done.outcomes, searches=done.searches, errors=done.errors)
+                recorded += record_resolved(db, done)
             except Exception:
                 _failed(db, settings, done.job)
         return recorded
-    for fresh in written:
-        counted(fresh)
-    return recorded + sum(fresh is not None for fresh in written)
+    for done, fresh in zip(ready, written, strict=True):
+        counted(fresh, gave_up=done.gave_up)
+    return sum(fresh is not None for fresh in written)
 
 
 def _resolved_together(

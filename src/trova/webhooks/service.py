@@ -43,14 +43,10 @@ class MessageView:
     attempts_total: int
 
 
-def webhook_url(conn: Connection, account_id: int, request_url: str | None) -> str | None:
-    """Where a finished request's webhook goes: its own URL, else the account's default, else nowhere."""
-    return webhook_urls(conn, [(account_id, request_url)])[0]
-
-
 def webhook_urls(conn: Connection, requests: Sequence[tuple[int, str | None]]) -> list[str | None]:
-    """:func:`webhook_url` of each ``(account_id, request_url)``, the accounts' defaults read in one
-    statement (only for the requests without a URL of their own)."""
+    """Where each finished request's webhook goes, for each ``(account_id, request_url)``: its own
+    URL, else its account's default, else nowhere (None); the accounts' defaults read in one
+    statement, only for the requests without a URL of their own."""
     defaults = accounts_repo.default_webhook_urls(conn, {account for account, url in requests if not url})
     return [url or defaults.get(account) or None for account, url in requests]
 
@@ -58,7 +54,7 @@ def webhook_urls(conn: Connection, requests: Sequence[tuple[int, str | None]]) -
 def notify(
     conn: Connection, *, url: str, account_id: int, batch_id: str, event: str, payload: dict[str, Any]
 ) -> str:
-    """Queue ``payload`` for ``url`` (:func:`webhook_url` tells where, or that there is nowhere, before
+    """Queue ``payload`` for ``url`` (:func:`webhook_urls` tells where, or that there is nowhere, before
     the payload is built); returns the message id.
 
     Must be called inside the transaction that finishes the search or batch (outbox pattern), so the
