@@ -18,7 +18,8 @@ from trova.store.bulk import (
     insert_one,
     reserve_ids,
 )
-from trova.store.tables import audit_events, audit_subjects
+from trova.store.engine import savepoint
+from trova.store.tables import audit_events, audit_subjects, readiness_probes
 
 NOW = dt.datetime(2026, 11, 28, 21, 0, 0, 123456)
 
@@ -221,3 +222,60 @@ def test_reserved_ids_are_fresh_and_usable(db: Database) -> None:
     assert min(second) > max(first)
     with db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(audit_subjects)).scalar_one() == 2
+
+
+def _labels(db: Database) -> list[str]:
+    with db.read() as conn:
+        return list(conn.execute(sa.select(samples.c.label).order_by(samples.c.id)).scalars())
+
+
+def test_rows_held_for_the_commit_are_inserted_then_as_execute_would(db: Database, table: sa.Table) -> None:
+    columns = ("id", "label", "tags", "seen_at", "flag", "state")
+    rows = [(n, f"r{n}", ["t"] if n % 2 else None, NOW, n % 3 == 0, "pending") for n in range(1, 71)]
+    with db.write() as conn:
+        for row in rows:
+            insert_many(conn, table, columns, [row], at_commit=True)
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
+    ours = _rows(db)
+    with db.write() as conn:
+        conn.execute(sa.delete(table))
+        insert_many(conn, table, columns, rows)
+    assert ours == _rows(db)
+    assert len(ours) == 70
+
+
+def test_a_savepoint_rolled_back_drops_the_rows_it_held(db: Database, table: sa.Table) -> None:
+    columns = ("id", "label", "flag", "state")
+    with db.write() as conn:
+        insert_many(conn, table, columns, [(1, "kept", False, "s")], at_commit=True)
+        with pytest.raises(ValueError), savepoint(conn):
+            insert_many(conn, table, columns, [(2, "dropped", False, "s")], at_commit=True)
+            insert_one(conn, readiness_probes, {"name": "dropped", "probed_at": NOW}, at_commit=True)
+            raise ValueError("undone")
+        insert_many(conn, table, columns, [(3, "after", False, "s")], at_commit=True)
+    assert _labels(db) == ["kept", "after"]
+    with db.read() as conn:
+        assert conn.execute(sa.select(readiness_probes.c.name)).all() == []
+
+
+def test_a_savepoint_rolled_back_before_any_row_was_held_leaves_none(db: Database, table: sa.Table) -> None:
+    columns = ("id", "label", "flag", "state")
+    with db.write() as conn:
+        with pytest.raises(ValueError), savepoint(conn):
+            insert_many(conn, table, columns, [(1, "dropped", False, "s")], at_commit=True)
+            raise ValueError("undone")
+        insert_one(conn, table, {"id": 2, "label": "alone", "flag": True, "state": "s"}, at_commit=True)
+    assert _labels(db) == ["alone"]
+
+
+def test_rows_held_in_a_transaction_that_fails_are_not_inserted_by_the_next(
+    db: Database, table: sa.Table
+) -> None:
+    columns = ("id", "label", "flag", "state")
+    with pytest.raises(RuntimeError), db.write() as conn:
+        insert_many(conn, table, columns, [(1, "lost", False, "s")], at_commit=True)
+        raise RuntimeError("rolled back")
+    for _ in range(3):  # whichever pooled connection comes next
+        with db.write() as conn:
+            conn.execute(sa.select(1))
+    assert _labels(db) == []

@@ -1,5 +1,6 @@
-"""Group commit (``trova.store.group``): units from many threads in shared transactions, each in its
-own savepoint, answered only once their transaction has committed; on SQLite and PostgreSQL."""
+"""Group commit (``trova.store.group``): units from many threads in shared transactions (each in its
+own savepoint once one of them raised), answered only once their transaction has committed; on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -234,3 +235,52 @@ def test_with_one_group_every_key_shares_the_transactions(db: Database) -> None:
         assert [future.result(30) for future in followers] == ["b", "c"]
     assert commits[0] == 2
     assert groups.keys == 0
+
+
+def counted(work: Callable[[Connection], str], runs: list[str]) -> Callable[[Connection], str]:
+    def run(conn: Connection) -> str:
+        name = work(conn)
+        runs.append(name)
+        return name
+
+    return run
+
+
+def test_a_group_runs_each_unit_once_when_none_raises(db: Database) -> None:
+    group = GroupCommit(db)
+    runs: list[str] = []
+    commits = commits_of(db)
+    with ThreadPoolExecutor(6) as pool:
+        release, leading = blocked_leader(group.run, pool)
+        futures = queue_up(group, pool, [counted(insert(name), runs) for name in ("a", "b", "c")])
+        release.set()
+        leading.result(30)
+        assert [future.result(30) for future in futures] == ["a", "b", "c"]
+    assert runs == ["a", "b", "c"]
+    assert commits[0] == 2
+    assert names(db) == {"leader", "a", "b", "c"}
+
+
+def test_a_unit_that_raises_sends_its_group_round_again_each_unit_in_a_savepoint(db: Database) -> None:
+    group = GroupCommit(db)
+    runs: list[str] = []
+    commits = commits_of(db)
+
+    def refused(conn: Connection) -> str:
+        insert("refused")(conn)
+        runs.append("refused")
+        raise ValueError("refused")
+
+    with ThreadPoolExecutor(6) as pool:
+        release, leading = blocked_leader(group.run, pool)
+        futures = queue_up(group, pool, [counted(insert("a"), runs), refused, counted(insert("c"), runs)])
+        release.set()
+        leading.result(30)
+        assert futures[0].result(30) == "a"
+        with pytest.raises(ValueError, match="refused"):
+            futures[1].result(30)
+        assert futures[2].result(30) == "c"
+    assert runs == ["a", "refused", "a", "refused", "c"]
+    assert commits[0] == 2
+    assert names(db) == {"leader", "a", "c"}
+

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account, LedgerEntry, LedgerKind, SearchRefund, Split
 from trova.store.bulk import insert_new, insert_one
-from trova.store.sql import first_row
+from trova.store.sql import first_row, rows_changed
 from trova.store.tables import accounts, ledger_entries
 
 _ACCOUNT_COLUMNS = (
@@ -167,10 +167,8 @@ def take_as_split(conn: Connection, account_id: int, split: Split) -> bool:
     then re-checks its condition against the committed values (PostgreSQL's read committed), so a
     reservation can hold the account row from this statement to its commit only.
     """
-    result = conn.execute(
-        _TAKE_AS_SPLIT[split.paygo != 0], {"account_id": account_id, "sub": split.sub, "paygo": split.paygo}
-    )
-    return result.rowcount == 1
+    params = {"account_id": account_id, "sub": split.sub, "paygo": split.paygo}
+    return rows_changed(conn, _TAKE_AS_SPLIT[split.paygo != 0], params) == 1
 
 
 _ADD_CREDITS = (
@@ -233,7 +231,9 @@ def insert_ledger_entry(
     batch_id: str | None = None,
     search_id: str | None = None,
     note: str | None = None,
+    at_commit: bool = False,
 ) -> None:
+    """``at_commit``: inserted at the transaction's end (``store.bulk.insert_many``)."""
     values = {
         "account_id": account_id,
         "kind": kind,
@@ -244,7 +244,7 @@ def insert_ledger_entry(
         "note": note,
         "created_at": now,
     }
-    insert_one(conn, ledger_entries, values)
+    insert_one(conn, ledger_entries, values, at_commit=at_commit)
 
 
 def set_reserve_entry(conn: Connection, batch_id: str, split: Split) -> None:

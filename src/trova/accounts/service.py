@@ -203,7 +203,26 @@ def _take_locked(conn: Connection, account_id: int, amount: int) -> Split:
     return split
 
 
-def _insert_reserve_entry(conn: Connection, account_id: int, split: Split, batch_id: str) -> None:
+def take(conn: Connection, account: Account, amount: int, *, batch_id: str) -> Split:
+    """Take ``amount`` credits for a batch first thing, its ``reserve`` row inserted at the commit:
+    the split is known before the batch's rows, which are then written once with it, at the commit
+    too (a single search: ``batches.service.submit``).
+
+    The split the snapshot ``account`` gives is taken by one conditional update; when the balances
+    moved since, the row is locked and the split computed again as :func:`reserve` does (402 when
+    they no longer cover it)."""
+    provisional = provisional_split(account, amount)
+    if provisional is not None and repo.take_as_split(conn, account.id, provisional):
+        split = provisional
+    else:
+        split = _take_locked(conn, account.id, amount)
+    _insert_reserve_entry(conn, account.id, split, batch_id, at_commit=True)
+    return split
+
+
+def _insert_reserve_entry(
+    conn: Connection, account_id: int, split: Split, batch_id: str, *, at_commit: bool = False
+) -> None:
     repo.insert_ledger_entry(
         conn,
         account_id=account_id,
@@ -211,6 +230,7 @@ def _insert_reserve_entry(conn: Connection, account_id: int, split: Split, batch
         delta=Split(sub=-split.sub, paygo=-split.paygo),
         batch_id=batch_id,
         now=utcnow(),
+        at_commit=at_commit,
     )
 
 

@@ -32,7 +32,9 @@ def insert_batch(
     price: int,
     reserved: Split,
     now: dt.datetime,
+    at_commit: bool = False,
 ) -> None:
+    """``at_commit``: inserted at the transaction's end (``store.bulk.insert_many``)."""
     values = {
         "id": batch_id,
         "account_id": account_id,
@@ -48,7 +50,7 @@ def insert_batch(
         "reserved_paygo": reserved.paygo,
         "created_at": now,
     }
-    insert_one(conn, batches, values)
+    insert_one(conn, batches, values, at_commit=at_commit)
 
 
 def set_reservation(conn: Connection, batch_id: str, price: int, reserved: Split) -> None:
@@ -80,8 +82,11 @@ def insert_searches(
     ids: Iterable[str],
     new: Sequence[NewSearch],
     shares: Sequence[Split],
+    *,
+    at_commit: bool = False,
 ) -> None:
-    """A batch's pending searches: ``new[i]`` with id ``ids[i]``, index ``i``, share ``shares[i]``.
+    """A batch's pending searches: ``new[i]`` with id ``ids[i]``, index ``i``, share ``shares[i]``
+    (``at_commit``: inserted at the transaction's end).
 
     ``params`` and ``custom`` (only when ``has_custom``) are stored as JSON text (orjson). The rows
     are built as they are inserted (on PostgreSQL, while those already sent are being stored).
@@ -106,6 +111,7 @@ def insert_searches(
             for index, (search_id, search, share) in enumerate(zip(ids, new, shares, strict=True))
         ),
         count=len(new),
+        at_commit=at_commit,
     )
 
 

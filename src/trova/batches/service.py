@@ -11,7 +11,6 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -52,7 +51,6 @@ from trova.people.models import Answer, Search, SearchOutcome
 from trova.people.normalise import search_from_params
 from trova.settings import Settings
 from trova.store import utcnow
-from trova.store.sql import pipelined
 from trova.webhooks.guard import validate_submitted_url
 from trova.webhooks.service import notify, webhook_urls
 
@@ -162,55 +160,75 @@ def job_ranges(count: int, chunk_size: int) -> list[tuple[int, int]]:
 def submit(conn: Connection, account: Account, submission: Submission, settings: Settings) -> Submitted:
     """Store a validated request inside the caller's write transaction: batch, searches, jobs, credits.
 
-    The rows are written with the split of the credits that ``account``'s balances give, and the
-    credits are taken last (``accounts.reserve_last``), so concurrent submissions of one account hold
-    its row only from that update to their commit. When the balances moved since ``account`` was
-    read, the split taken differs and the rows are rewritten with it; when the snapshot does not
-    cover the price, the row is locked and read first (``accounts.reserve``). A 402 leaves nothing
-    behind since the transaction rolls back; the 201 is sent only after the caller commits.
-    A single's batch, search and job inserts wait for one round trip together on PostgreSQL
-    (``store.sql.pipelined``); a bulk's searches go by ``COPY``, which cannot be pipelined.
+    A single search's credits are taken first (``accounts.take``: one conditional update) and its
+    rows, its ``reserve`` entry included, are inserted at the commit (``at_commit``): the POSTs
+    sharing a group commit insert theirs in one statement per table, so each POST's own work under
+    the write lock is that one update. A bulk's rows are written first, with the split of the credits
+    that ``account``'s balances give, and its credits taken last (``accounts.reserve_last``), so
+    concurrent submissions of one account hold its row only from that update to their commit (its
+    searches go by ``COPY`` on PostgreSQL, too many to hold the row through). When the balances moved
+    since ``account`` was read, the split taken differs and the rows are rewritten with it; when the
+    snapshot does not cover the price, the row is locked and read first (``accounts.reserve``). A
+    402 leaves nothing behind since the transaction rolls back; the 201 is sent only after the caller
+    commits.
     """
     batch_id = str(uuid.uuid4())
-    price = settings.price_per_phone
-    count = len(submission.searches)
-    provisional = accounts.provisional_split(account, price * count)
+    amount = settings.price_per_phone * len(submission.searches)
+    if submission.kind == "single":
+        reserved = accounts.take(conn, account, amount, batch_id=batch_id)
+        _write_batch(conn, account, submission, settings, batch_id, reserved, at_commit=True)
+        return Submitted(batch_id, "single", credits=reserved, requested=1, estimated_duration_min=None)
+    provisional = accounts.provisional_split(account, amount)
     if provisional is None:
-        reserved = accounts.reserve(conn, account.id, price * count, batch_id=batch_id)
+        reserved = accounts.reserve(conn, account.id, amount, batch_id=batch_id)
     else:
         reserved = provisional
-    now = utcnow()
-    with pipelined(conn) if submission.kind == "single" else nullcontext():
-        repo.insert_batch(
-            conn,
-            batch_id=batch_id,
-            account_id=account.id,
-            kind=submission.kind,
-            custom=submission.custom,
-            has_custom=submission.has_custom,
-            webhook_url=submission.webhook_url,
-            requested=count,
-            price=price,
-            reserved=reserved,
-            now=now,
-        )
-        ids = [batch_id] if submission.kind == "single" else (str(uuid.uuid4()) for _ in range(count))
-        splits = accounts.per_search_splits(reserved, price, count)
-        repo.insert_searches(conn, batch_id, ids, submission.searches, splits)
-        jobs_repo.insert_jobs(conn, batch_id, job_ranges(count, settings.job_chunk_size), now=now)
-    # Only a bulk answer tells its estimate: a single's would be two reads more under the write lock.
-    estimate = estimated_duration_min(conn, settings) if submission.kind == "bulk" else None
+    _write_batch(conn, account, submission, settings, batch_id, reserved, at_commit=False)
+    estimate = estimated_duration_min(conn, settings)
     if provisional is not None:
         reserved = accounts.reserve_last(conn, account.id, provisional, batch_id=batch_id)
         if reserved != provisional:
-            repo.set_reservation(conn, batch_id, price, reserved)
+            repo.set_reservation(conn, batch_id, settings.price_per_phone, reserved)
     return Submitted(
         id=batch_id,
         kind=submission.kind,
         credits=reserved,
-        requested=count,
+        requested=len(submission.searches),
         estimated_duration_min=estimate,
     )
+
+
+def _write_batch(
+    conn: Connection,
+    account: Account,
+    submission: Submission,
+    settings: Settings,
+    batch_id: str,
+    reserved: Split,
+    *,
+    at_commit: bool,
+) -> None:
+    """The batch, its searches (each with its share of ``reserved``, in index order) and its jobs."""
+    count, price, now = len(submission.searches), settings.price_per_phone, utcnow()
+    repo.insert_batch(
+        conn,
+        batch_id=batch_id,
+        account_id=account.id,
+        kind=submission.kind,
+        custom=submission.custom,
+        has_custom=submission.has_custom,
+        webhook_url=submission.webhook_url,
+        requested=count,
+        price=price,
+        reserved=reserved,
+        now=now,
+        at_commit=at_commit,
+    )
+    ids = [batch_id] if submission.kind == "single" else (str(uuid.uuid4()) for _ in range(count))
+    splits = accounts.per_search_splits(reserved, price, count)
+    repo.insert_searches(conn, batch_id, ids, submission.searches, splits, at_commit=at_commit)
+    ranges = job_ranges(count, settings.job_chunk_size)
+    jobs_repo.insert_jobs(conn, batch_id, ranges, now=now, at_commit=at_commit)
 
 
 def searches_per_minute(conn: Connection, settings: Settings) -> float:

@@ -17,11 +17,17 @@ _JOB_COLUMNS = ("batch_id", "kind", "first_idx", "last_idx", "size", "status", "
 
 
 def insert_jobs(
-    conn: Connection, batch_id: str, ranges: Sequence[tuple[int, int]], *, now: dt.datetime
+    conn: Connection,
+    batch_id: str,
+    ranges: Sequence[tuple[int, int]],
+    *,
+    now: dt.datetime,
+    at_commit: bool = False,
 ) -> None:
-    """One queued ``resolve`` job per inclusive index range, announced to idle workers at commit."""
+    """One queued ``resolve`` job per inclusive index range, announced to idle workers at commit
+    (``at_commit``: inserted at the transaction's end too)."""
     rows = [(batch_id, "resolve", first, last, last - first + 1, "queued", 0, now) for first, last in ranges]
-    insert_many(conn, jobs, _JOB_COLUMNS, rows, count=len(rows))
+    insert_many(conn, jobs, _JOB_COLUMNS, rows, count=len(rows), at_commit=at_commit)
     announce(conn)
 
 

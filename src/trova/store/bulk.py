@@ -24,11 +24,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from trova.store.sql import DriverStatement, for_driver, run_on_driver
+from trova.store.engine import ROWS_AT_COMMIT, before_commit
+from trova.store.sql import DriverStatement, changed_on_driver, for_driver, pipelined, run_on_driver
 from trova.store.upsert import insert_ignore
 
 COPY_MIN_ROWS = 50
 """Fewer rows are inserted as statements: a temporary table costs more than it saves for them."""
+HELD_ROWS_ORDER = -1
+"""The rows held for the commit are inserted before the other :func:`before_commit` callbacks,
+which take rows other transactions wait for (accounts' balances): those stay held for the commit
+only."""
 
 
 def execute_many(
@@ -95,8 +100,15 @@ def insert_many(
     *,
     ignore: bool = False,
     count: int | None = None,
+    at_commit: bool = False,
 ) -> None:
     """Insert rows (values in ``columns`` order); with ``ignore``, rows that conflict are skipped.
+
+    With ``at_commit`` the rows are held and inserted just before the :meth:`Database.write`
+    transaction of ``conn`` commits, with every other row held for the same table and columns: one
+    ``executemany`` per table for all the POSTs sharing a group commit, where each POST's rows were
+    statements of their own under the write lock. Tables are inserted in the order their first row
+    was held (a batch before its searches). For rows nothing reads before the commit.
 
     The statement is compiled once per table, columns and dialect (:func:`_compiled_insert`): a
     POST /phone/single inserts one search, and compiling its insert afresh cost more than running it.
@@ -105,6 +117,9 @@ def insert_many(
     sends them (``rows`` may then be a generator): PostgreSQL stores the rows already sent while
     the rest are still being built, instead of after the last one.
     """
+    if at_commit:
+        _hold_for_commit(conn, (table, tuple(columns), ignore), rows)
+        return
     compiled = _compiled_insert(conn.dialect, table, tuple(columns), ignore)
     if conn.dialect.name == "postgresql":
         if count is None:
@@ -135,48 +150,105 @@ def insert_new(
     PostgreSQL psycopg rewrote each such statement's placeholders again (it caches only short ones):
     about a fifth of the worker's time when it recorded a 3,000-search job.
     """
-    batch = list(rows)
+    return _paged(conn, table, tuple(columns), list(rows), returning=returning, ignore=True)
+
+
+def _paged(
+    conn: Connection,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    batch: Sequence[Sequence[Any]],
+    *,
+    returning: str | None,
+    ignore: bool,
+    sizes: Sequence[int] = PAGE_SIZES,
+) -> list[Any]:
+    """``batch`` inserted by pages of ``sizes`` rows (the last one 1); the ``returning`` column of
+    the rows inserted (none without it)."""
     inserted: list[Any] = []
     start = 0
-    for size in PAGE_SIZES:
+    for size in sizes:
         while len(batch) - start >= size:
             page = batch[start : start + size]
             start += size
-            inserted.extend(_insert_page(conn, table, tuple(columns), returning, page))
+            inserted.extend(_insert_page(conn, table, columns, page, returning=returning, ignore=ignore))
     return inserted
 
 
 def _insert_page(
-    conn: Connection, table: sa.Table, columns: tuple[str, ...], returning: str, page: Sequence[Sequence[Any]]
+    conn: Connection,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    page: Sequence[Sequence[Any]],
+    *,
+    returning: str | None,
+    ignore: bool,
 ) -> list[Any]:
-    compiled, statement = _page_insert(conn.dialect, table, columns, returning, len(page))
+    compiled, statement = _page_insert(conn.dialect, table, columns, returning, ignore, len(page))
     converted = _converted_columns(conn, compiled, columns, list(page))
     params = {
         f"{name}_{i}": value
         for name in columns
         for i, value in enumerate(itertools.islice(converted[name], len(page)))
     }
+    if returning is None:
+        changed_on_driver(conn, statement, params)
+        return []
     return [row[0] for row in run_on_driver(conn, statement, params)]
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=512)
 def _page_insert(
-    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], returning: str, size: int
+    dialect: sa.Dialect,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    returning: str | None,
+    ignore: bool,
+    size: int,
 ) -> tuple[SQLCompiler, DriverStatement]:
-    """The insert of ``size`` rows (binds ``<column>_<row>``) skipping conflicts, with its one-row
-    form, whose binds carry the columns' types for :func:`_converted_columns`."""
+    """The insert of ``size`` rows (binds ``<column>_<row>``), skipping conflicts with ``ignore``,
+    with its one-row form, whose binds carry the columns' types for :func:`_converted_columns`."""
     rows: list[dict[str, Any]] = [
         {name: sa.bindparam(f"{name}_{i}") for name in columns} for i in range(size)
     ]
-    many = insert_ignore(dialect, table).values(rows).returning(table.c[returning])
-    one = _compiled_insert(dialect, table, columns, True)
+    many = (insert_ignore(dialect, table) if ignore else sa.insert(table)).values(rows)
+    if returning is not None:
+        many = many.returning(table.c[returning])
+    one = _compiled_insert(dialect, table, columns, ignore)
     return one, for_driver(many.compile(dialect=dialect), dialect)
 
 
-def insert_one(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
+def insert_one(
+    conn: Connection, table: sa.Table, values: Mapping[str, Any], *, at_commit: bool = False
+) -> None:
     """Insert one row, ``values`` by column name, through :func:`insert_many`'s statement compiled
     once (a POST's batch and ledger rows: building the insert each time cost more than running it)."""
-    insert_many(conn, table, tuple(values), [tuple(values.values())])
+    insert_many(conn, table, tuple(values), [tuple(values.values())], at_commit=at_commit)
+
+
+_Held = tuple[sa.Table, tuple[str, ...], bool]
+
+
+def _hold_for_commit(conn: Connection, key: _Held, rows: Iterable[Sequence[Any]]) -> None:
+    held: dict[_Held, list[Sequence[Any]]] | None = conn.info.get(ROWS_AT_COMMIT)
+    if held is None:
+        held = conn.info[ROWS_AT_COMMIT] = {}
+        before_commit(conn, functools.partial(_insert_held, conn), order=HELD_ROWS_ORDER)
+    held.setdefault(key, []).extend(rows)
+
+
+def _insert_held(conn: Connection) -> None:
+    """The rows held by ``insert_many(..., at_commit=True)``: one multi-row insert per table (in
+    pages past 64 rows), all sent together (``pipelined``). Each statement lets the interpreter go,
+    and in a busy API process getting it back cost more than the statement: SQLite's
+    ``executemany`` runs one step a row."""
+    held: dict[_Held, list[Sequence[Any]]] = conn.info.pop(ROWS_AT_COMMIT, {})
+    with pipelined(conn):
+        for (table, columns, ignore), rows in held.items():
+            if not rows:
+                continue
+            sizes = (len(rows),) if len(rows) <= PAGE_SIZES[1] else PAGE_SIZES
+            _paged(conn, table, columns, rows, returning=None, ignore=ignore, sizes=sizes)
 
 
 def _streamed(

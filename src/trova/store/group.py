@@ -4,10 +4,12 @@ On SQLite every write transaction takes the one write lock of the file, and what
 costs beyond its statements (the in-process queue, the lock passed between processes, ``BEGIN
 IMMEDIATE``, ``COMMIT``, the thread switches while the lock is held) is paid once per transaction.
 Under load the API's ``POST /phone/single`` requests wait for that lock; run through a
-:class:`GroupCommit`, those waiting together share one transaction, each in its own savepoint, so a
-unit that fails is undone alone and the others commit. A unit's caller hears its outcome only once
-the shared transaction has committed (or its error, if the commit fails): nothing is answered
-before it is durable.
+:class:`GroupCommit`, those waiting together share one transaction. The units run one after the
+other straight on its connection; should one raise, the transaction rolls back and the group runs
+again with each unit in its own savepoint, so a unit that fails is undone alone and the others
+commit (units must be safe to run twice: their work is in the transaction only). A unit's caller
+hears its outcome only once the shared transaction has committed (or its error, if the commit
+fails): nothing is answered before it is durable.
 
 The first unit to arrive while no group is running leads: it takes every unit queued (up to
 ``max_units``, its own first), runs them, commits, and hands the lead to the oldest unit left, so a
@@ -52,9 +54,11 @@ class _Unit(Generic[T]):
         self.turn = threading.Event()
         """Set when the unit is settled, or when its thread is handed the lead."""
 
-    def run(self, conn: Connection, alone: bool) -> None:
-        """Run the work; alone in its transaction it needs no savepoint (its error rolls back all)."""
-        if alone:
+    def run(self, conn: Connection, isolated: bool) -> None:
+        """Run the work: ``isolated``, in a savepoint of its own, its error kept for its caller;
+        otherwise straight on the connection, its error raised (the transaction then rolls back)."""
+        self.result, self.error = None, None
+        if not isolated:
             self.result = self.work(conn)
             return
         try:
@@ -114,6 +118,11 @@ class GroupCommit:
             group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_units))]
         try:
             self._commit(group)
+        except BaseException as error:
+            for unit in group:
+                if not unit.settled:
+                    unit.settle(error)  # no caller waits for ever on a group that broke
+            raise
         finally:
             with self._lock:
                 if self._queue:
@@ -121,11 +130,19 @@ class GroupCommit:
                 else:
                     self._leading = False
 
-    def _commit(self, group: list[_Unit[Any]]) -> None:
+    def _commit(self, group: list[_Unit[Any]], *, isolated: bool = False) -> None:
+        """Run ``group`` in one transaction and settle its units. First each unit's work runs
+        straight on the connection; should one of several raise, the transaction rolls back and the
+        group runs again with each unit in a savepoint of its own, so that it fails alone. A
+        savepoint is two statements more for every unit, under the write lock, and each statement
+        lets the interpreter go: under load, getting it back cost the group more than its work."""
         try:
             with self._db.write() as conn:
                 for unit in group:
-                    unit.run(conn, alone=len(group) == 1)
+                    _run_in(conn, unit, isolated=isolated, alone=len(group) == 1)
+        except _UnitRaised:
+            self._commit(group, isolated=True)
+            return
         except BaseException as error:
             if len(group) > 1 and _deadlocked(error):
                 self._each_alone(group)
@@ -144,8 +161,23 @@ class GroupCommit:
     def _each_alone(self, units: list[_Unit[Any]]) -> None:
         """Run each of ``units`` again in a transaction of its own: those a deadlock aborted."""
         for unit in units:
-            unit.result, unit.error = None, None
             self._commit([unit])
+
+
+class _UnitRaised(Exception):
+    """A unit of a group run without savepoints raised: the group runs again, each in one."""
+
+
+def _run_in(conn: Connection, unit: _Unit[Any], *, isolated: bool, alone: bool) -> None:
+    """``unit.run``; alone in its transaction or ``isolated``, a unit's error is its own, otherwise
+    it raises :class:`_UnitRaised` for the group to run again."""
+    if isolated or alone:
+        unit.run(conn, isolated=isolated)
+        return
+    try:
+        unit.run(conn, isolated=False)
+    except Exception as error:
+        raise _UnitRaised() from error
 
 
 class GroupsByKey:
