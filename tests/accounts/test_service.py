@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trova.accounts import service as accounts
@@ -15,6 +16,7 @@ from trova.errors import (
     PhoneFeatureDisabled,
 )
 from trova.store import Database
+from trova.store.engine import savepoint
 from trova.store.tables import accounts as accounts_table
 
 
@@ -221,3 +223,66 @@ def test_a_transaction_refunding_several_accounts_credits_them_in_account_order(
     with db.read() as conn:
         balances = [accounts.get_account(conn, account.id) for account in (first, second)]
     assert [account.sub_credits for account in balances if account] == [10, 10]
+
+
+def _balances(conn: Connection, account_id: int) -> tuple[int, int]:
+    row = conn.execute(
+        sa.select(accounts_table.c.sub_credits, accounts_table.c.paygo_credits).where(
+            accounts_table.c.id == account_id
+        )
+    ).one()
+    return row.sub_credits, row.paygo_credits
+
+
+def test_takes_after_the_first_in_a_transaction_reach_the_row_at_its_commit(db: Database) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=10, paygo=100).account
+    with db.write() as conn:
+        splits = [accounts.take(conn, account, amount, batch_id=f"b{amount}") for amount in (4, 3, 6)]
+        assert _balances(conn, account.id) == (6, 100)  # only the first take's update so far
+    assert splits == [Split(4, 0), Split(3, 0), Split(3, 3)]
+    with db.read() as conn:
+        assert _balances(conn, account.id) == (0, 97)
+        assert accounts.ledger_balance(conn, account.id) == Split(0, 97)
+        assert [entry.kind for entry in accounts.ledger(conn, account.id)] == ["topup"] + ["reserve"] * 3
+
+
+def test_a_take_undone_by_its_savepoint_gives_back_what_it_took_from_the_running_balance(
+    db: Database,
+) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=10).account
+    with db.write() as conn:
+        accounts.take(conn, account, 6, batch_id="first")
+        with pytest.raises(RuntimeError), savepoint(conn):
+            accounts.take(conn, account, 3, batch_id="undone")
+            raise RuntimeError("the POST failed after its take")
+        assert accounts.take(conn, account, 4, batch_id="last") == Split(4, 0)
+    with db.read() as conn:
+        assert _balances(conn, account.id) == (0, 0)
+        assert accounts.batch_ledger_totals(conn, "undone") == {}
+        assert accounts.ledger_balance(conn, account.id) == Split(0, 0)
+
+
+def test_a_take_past_the_running_balance_is_refused_and_the_others_stand(db: Database) -> None:
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=5).account
+    with db.write() as conn:
+        accounts.take(conn, account, 3, batch_id="first")
+        with pytest.raises(InsufficientCredits), savepoint(conn):
+            accounts.take(conn, account, 3, batch_id="short")
+        accounts.take(conn, account, 2, batch_id="last")
+    with db.read() as conn:
+        assert _balances(conn, account.id) == (0, 0)
+
+
+def test_a_first_take_from_a_stale_snapshot_splits_the_balances_of_the_row(db: Database) -> None:
+    with db.write() as conn:
+        stale = accounts.create_account(conn, "acme", credits=10, paygo=10).account
+    with db.write() as conn:
+        accounts.reserve(conn, stale.id, 8, batch_id="elsewhere")
+    with db.write() as conn:
+        assert accounts.take(conn, stale, 4, batch_id="a") == Split(2, 2)
+        assert accounts.take(conn, stale, 4, batch_id="b") == Split(0, 4)
+    with db.read() as conn:
+        assert _balances(conn, stale.id) == (0, 4)

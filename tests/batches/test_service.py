@@ -184,6 +184,30 @@ def test_a_stale_account_gets_the_split_of_the_balances_at_commit_and_rows_to_ma
         assert accounts.ledger_balance(conn, stale.id) == Split(0, 110)
 
 
+def test_a_stale_account_s_single_search_is_written_once_with_the_split_taken(db: Database) -> None:
+    stale = new_account(db, credits=100, paygo=200)
+    with db.write() as conn:
+        accounts.reserve(conn, stale.id, 70, batch_id="elsewhere")  # 30 subscription credits left
+    settings = Settings(price_per_phone=40)
+    with db.write() as conn:
+        submitted = batches.submit(conn, stale, batches.read_single(GOOD, settings), settings)
+        assert conn.execute(batches_table.select()).first() is None  # its rows wait for the commit
+    assert submitted.credits == Split(sub=30, paygo=10)
+    with db.read() as conn:
+        batch = conn.execute(batches_table.select()).one()
+        search = conn.execute(searches_table.select()).one()
+        job = conn.execute(jobs_table.select()).one()
+        totals = accounts.batch_ledger_totals(conn, submitted.id)
+        balance = accounts.get_account(conn, stale.id)
+    assert (batch.id, batch.kind, batch.requested) == (submitted.id, "single", 1)
+    assert (batch.reserved_sub, batch.reserved_paygo) == (30, 10)
+    assert (search.id, search.batch_id) == (batch.id, batch.id)
+    assert (search.reserved_sub, search.reserved_paygo) == (30, 10)
+    assert (job.batch_id, job.status, job.first_idx, job.last_idx) == (submitted.id, "queued", 0, 0)
+    assert totals == {"reserve": Split(-30, -10)}
+    assert balance is not None and (balance.sub_credits, balance.paygo_credits) == (0, 190)
+
+
 def test_a_stale_account_short_of_credits_is_served_after_a_top_up(db: Database) -> None:
     stale = new_account(db, credits=10)
     with db.write() as conn:

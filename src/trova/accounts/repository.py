@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from trova.accounts.models import Account, LedgerEntry, LedgerKind, SearchRefund, Split
 from trova.store.bulk import insert_new, insert_one
-from trova.store.sql import first_row, rows_changed
+from trova.store.sql import first_row, returned_rows
 from trova.store.tables import accounts, ledger_entries
 
 _ACCOUNT_COLUMNS = (
@@ -154,21 +154,24 @@ _TAKE_AS_SPLIT = {
         sub_credits=accounts.c.sub_credits - sa.bindparam("sub"),
         paygo_credits=accounts.c.paygo_credits - sa.bindparam("paygo"),
     )
+    .returning(accounts.c.sub_credits, accounts.c.paygo_credits)
     for paygo_part in (False, True)
 }
 """The two statements of :func:`take_as_split`, built once (a POST runs one of them)."""
 
 
-def take_as_split(conn: Connection, account_id: int, split: Split) -> bool:
+def take_as_split(conn: Connection, account_id: int, split: Split) -> Split | None:
     """Subtract ``split`` only if it is the very split :func:`~trova.accounts.service.split_reservation`
-    would compute from the balances as they are now (subscription first); False otherwise.
+    would compute from the balances as they are now (subscription first); the balances left, or
+    None when it did not.
 
     Without a lock taken before: the update waits only for a concurrent update of the same row and
     then re-checks its condition against the committed values (PostgreSQL's read committed), so a
     reservation can hold the account row from this statement to its commit only.
     """
     params = {"account_id": account_id, "sub": split.sub, "paygo": split.paygo}
-    return rows_changed(conn, _TAKE_AS_SPLIT[split.paygo != 0], params) == 1
+    rows = returned_rows(conn, _TAKE_AS_SPLIT[split.paygo != 0], params)
+    return Split(sub=rows[0][0], paygo=rows[0][1]) if rows else None
 
 
 _ADD_CREDITS = (

@@ -43,7 +43,7 @@ from trova.errors import (
     UnknownAccount,
 )
 from trova.store import utcnow
-from trova.store.engine import after_commit, before_commit
+from trova.store.engine import TRANSACTION_STATE, after_commit, before_commit, on_rollback
 
 
 def new_api_key() -> str:
@@ -175,9 +175,13 @@ def remember_phone_account(cache: keycache.KeyCache, api_key: str, account: Acco
 
 def split_reservation(account: Account, amount: int) -> Split:
     """Subscription credits first, then pay-as-you-go; raises 402 when the total does not cover it."""
-    if amount > account.credits:
+    return _split_from(Split(sub=account.sub_credits, paygo=account.paygo_credits), amount)
+
+
+def _split_from(balances: Split, amount: int) -> Split:
+    if amount > balances.total:
         raise InsufficientCredits()
-    from_sub = min(amount, account.sub_credits)
+    from_sub = min(amount, balances.sub)
     return Split(sub=from_sub, paygo=amount - from_sub)
 
 
@@ -187,20 +191,25 @@ def reserve(conn: Connection, account_id: int, amount: int, *, batch_id: str) ->
     The account row is locked first, so the split is computed from balances no one else can change
     before commit; the conditional update is the last line of defence that keeps balances ≥ 0.
     """
-    split = _take_locked(conn, account_id, amount)
+    split, _left = _take_locked(conn, account_id, amount)
     _insert_reserve_entry(conn, account_id, split, batch_id)
     return split
 
 
-def _take_locked(conn: Connection, account_id: int, amount: int) -> Split:
-    """Lock the account row, split ``amount`` from its balances and take it (402 when they fall short)."""
+def _take_locked(conn: Connection, account_id: int, amount: int) -> tuple[Split, Split]:
+    """Lock the account row, split ``amount`` from its balances and take it (402 when they fall
+    short); (the split taken, the balances left)."""
     account = repo.lock_account(conn, account_id)
     if account is None:
         raise InvalidApiKey()
     split = split_reservation(account, amount)
     if not repo.take_credits(conn, account_id, split):
         raise InsufficientCredits()
-    return split
+    return split, Split(sub=account.sub_credits - split.sub, paygo=account.paygo_credits - split.paygo)
+
+
+_LEFT = TRANSACTION_STATE + "credits_left"
+_OWED = TRANSACTION_STATE + "credits_owed"
 
 
 def take(conn: Connection, account: Account, amount: int, *, batch_id: str) -> Split:
@@ -208,16 +217,61 @@ def take(conn: Connection, account: Account, amount: int, *, batch_id: str) -> S
     the split is known before the batch's rows, which are then written once with it, at the commit
     too (a single search: ``batches.service.submit``).
 
-    The split the snapshot ``account`` gives is taken by one conditional update; when the balances
-    moved since, the row is locked and the split computed again as :func:`reserve` does (402 when
-    they no longer cover it)."""
-    provisional = provisional_split(account, amount)
-    if provisional is not None and repo.take_as_split(conn, account.id, provisional):
-        split = provisional
+    The first take of an account in a transaction updates its row: the split the snapshot
+    ``account`` gives, by one conditional ``UPDATE … RETURNING`` the balances left; when the
+    balances moved since, the row is locked and the split computed again as :func:`reserve` does
+    (402 when they no longer cover it). The row is then held until the commit, so the takes after it
+    in the same transaction (the POSTs sharing a group commit) split from the balances it left,
+    kept beside the transaction, and what they take is subtracted by one update at the commit
+    (:func:`~trova.store.engine.before_commit`, in account order): one statement for each account
+    of a group where there was one for each POST. Nothing else may change the balances of an
+    account in a transaction that takes from it this way (the update at the commit would find
+    them short and fail the transaction)."""
+    left: dict[int, Split] = conn.info.setdefault(_LEFT, {})
+    before = left.get(account.id)
+    if before is None:
+        split, after = _take_from_row(conn, account, amount)
     else:
-        split = _take_locked(conn, account.id, amount)
+        split = _split_from(before, amount)
+        _owe(conn, account.id, split)
+        after = Split(sub=before.sub - split.sub, paygo=before.paygo - split.paygo)
+    left[account.id] = after
+    on_rollback(conn, partial(_restore, left, account.id, before))
     _insert_reserve_entry(conn, account.id, split, batch_id, at_commit=True)
     return split
+
+
+def _take_from_row(conn: Connection, account: Account, amount: int) -> tuple[Split, Split]:
+    """(the split taken, the balances left) by an update of the account row."""
+    provisional = provisional_split(account, amount)
+    if provisional is not None:
+        left = repo.take_as_split(conn, account.id, provisional)
+        if left is not None:
+            return provisional, left
+    return _take_locked(conn, account.id, amount)
+
+
+def _owe(conn: Connection, account_id: int, split: Split) -> None:
+    owed: dict[int, Split] = conn.info.setdefault(_OWED, {})
+    before = owed.get(account_id)
+    if before is None:
+        before_commit(conn, partial(_pay_owed, conn, account_id), order=account_id)
+        owed[account_id] = split
+    else:
+        owed[account_id] = Split(sub=before.sub + split.sub, paygo=before.paygo + split.paygo)
+    on_rollback(conn, partial(_restore, owed, account_id, before))
+
+
+def _pay_owed(conn: Connection, account_id: int) -> None:
+    if not repo.take_credits(conn, account_id, conn.info[_OWED].pop(account_id)):
+        raise InsufficientCredits()  # the balances changed beside the takes (:func:`take`)
+
+
+def _restore(balances: dict[int, Split], account_id: int, before: Split | None) -> None:
+    if before is None:
+        balances.pop(account_id, None)
+    else:
+        balances[account_id] = before
 
 
 def _insert_reserve_entry(
@@ -254,9 +308,9 @@ def reserve_last(conn: Connection, account_id: int, provisional: Split, *, batch
     the caller rewrites its rows when the split it gets back differs from ``provisional``.
     """
     _insert_reserve_entry(conn, account_id, provisional, batch_id)
-    if repo.take_as_split(conn, account_id, provisional):
+    if repo.take_as_split(conn, account_id, provisional) is not None:
         return provisional
-    split = _take_locked(conn, account_id, provisional.total)
+    split, _left = _take_locked(conn, account_id, provisional.total)
     repo.set_reserve_entry(conn, batch_id, split)
     return split
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from trova.store.engine import ROWS_AT_COMMIT, before_commit
+from trova.store.engine import TRANSACTION_STATE, before_commit, on_rollback
 from trova.store.sql import DriverStatement, changed_on_driver, for_driver, pipelined, run_on_driver
 from trova.store.upsert import insert_ignore
 
@@ -229,12 +229,22 @@ def insert_one(
 _Held = tuple[sa.Table, tuple[str, ...], bool]
 
 
+_ROWS_AT_COMMIT = TRANSACTION_STATE + "rows"
+
+
 def _hold_for_commit(conn: Connection, key: _Held, rows: Iterable[Sequence[Any]]) -> None:
-    held: dict[_Held, list[Sequence[Any]]] | None = conn.info.get(ROWS_AT_COMMIT)
+    held: dict[_Held, list[Sequence[Any]]] | None = conn.info.get(_ROWS_AT_COMMIT)
     if held is None:
-        held = conn.info[ROWS_AT_COMMIT] = {}
+        held = conn.info[_ROWS_AT_COMMIT] = {}
         before_commit(conn, functools.partial(_insert_held, conn), order=HELD_ROWS_ORDER)
-    held.setdefault(key, []).extend(rows)
+        on_rollback(conn, functools.partial(conn.info.pop, _ROWS_AT_COMMIT, None))
+    of_key = held.setdefault(key, [])
+    on_rollback(conn, functools.partial(_cut, of_key, len(of_key)))
+    of_key.extend(rows)
+
+
+def _cut(rows: list[Sequence[Any]], mark: int) -> None:
+    del rows[mark:]
 
 
 def _insert_held(conn: Connection) -> None:
@@ -242,7 +252,7 @@ def _insert_held(conn: Connection) -> None:
     pages past 64 rows), all sent together (``pipelined``). Each statement lets the interpreter go,
     and in a busy API process getting it back cost more than the statement: SQLite's
     ``executemany`` runs one step a row."""
-    held: dict[_Held, list[Sequence[Any]]] = conn.info.pop(ROWS_AT_COMMIT, {})
+    held: dict[_Held, list[Sequence[Any]]] = conn.info.pop(_ROWS_AT_COMMIT, {})
     with pipelined(conn):
         for (table, columns, ignore), rows in held.items():
             if not rows:

@@ -52,10 +52,7 @@ _BEGIN_OPTION = "trova_begin"
 _AFTER_COMMIT = "trova_after_commit"
 _BEFORE_COMMIT = "trova_before_commit"
 _SAVEPOINTS = "trova_savepoints"
-ROWS_AT_COMMIT = "trova_rows_at_commit"
-"""``conn.info`` key of the rows ``store.bulk.insert_many(..., at_commit=True)`` holds for the end
-of the transaction: lists by table and columns, which :func:`savepoint` cuts back when it rolls
-back."""
+_ON_ROLLBACK = "trova_on_rollback"
 _NO_BEGIN = "none"
 
 
@@ -222,6 +219,25 @@ def before_commit(conn: Connection, callback: Callable[[], None], *, order: int 
     callbacks.append((order, callback))
 
 
+TRANSACTION_STATE = "trova_in_transaction:"
+"""Prefix of the ``conn.info`` keys that hold what a :meth:`Database.write` transaction keeps in
+memory until it ends (rows to insert at its commit, credits taken so far): dropped when it ends,
+however it ends, so that nothing reaches the next transaction of the pooled connection."""
+
+
+def _forget_transaction_state(conn: Connection) -> None:
+    conn.info.pop(_ON_ROLLBACK, None)
+    for key in [key for key in conn.info if isinstance(key, str) and key.startswith(TRANSACTION_STATE)]:
+        del conn.info[key]
+
+
+def on_rollback(conn: Connection, undo: Callable[[], None]) -> None:
+    """Call ``undo`` if a :func:`savepoint` around this call rolls back (the latest registered
+    first): for state kept in memory beside the transaction (:data:`TRANSACTION_STATE`), which
+    must follow its rows."""
+    conn.info.setdefault(_ON_ROLLBACK, []).append(undo)
+
+
 def _run_before_commit(conn: Connection) -> None:
     for _, callback in sorted(conn.info.pop(_BEFORE_COMMIT, []), key=lambda entry: entry[0]):
         callback()
@@ -230,8 +246,8 @@ def _run_before_commit(conn: Connection) -> None:
 @contextmanager
 def savepoint(conn: Connection) -> Iterator[None]:
     """A savepoint in the write transaction of ``conn``: if the block raises, what it wrote and the
-    :func:`before_commit` and :func:`after_commit` callbacks it registered are undone, and the
-    transaction goes on.
+    :func:`before_commit` and :func:`after_commit` callbacks it registered are undone, its
+    :func:`on_rollback` ones called, and the transaction goes on.
 
     The savepoint's statements go to the driver's connection directly: through SQLAlchemy's
     ``begin_nested`` each cost more CPU than a POST's own statement, and every POST sharing a group
@@ -239,8 +255,8 @@ def savepoint(conn: Connection) -> Iterator[None]:
     the connection is invalidated, so the transaction cannot commit what the block wrote."""
     registered = [conn.info.setdefault(key, []) for key in (_BEFORE_COMMIT, _AFTER_COMMIT)]
     marks = [len(callbacks) for callbacks in registered]
-    held: dict[Any, list[Any]] | None = conn.info.get(ROWS_AT_COMMIT)
-    held_marks = {key: len(rows) for key, rows in held.items()} if held is not None else None
+    undos: list[Callable[[], None]] = conn.info.setdefault(_ON_ROLLBACK, [])
+    undo_mark = len(undos)
     depth = conn.info[_SAVEPOINTS] = conn.info.get(_SAVEPOINTS, 0) + 1
     name = f"trova_{depth}"
     driver: Any = conn.connection.driver_connection
@@ -251,7 +267,9 @@ def savepoint(conn: Connection) -> Iterator[None]:
         except BaseException:
             for callbacks, mark in zip(registered, marks, strict=True):
                 del callbacks[mark:]
-            _cut_rows_at_commit(conn, held_marks)
+            for undo in reversed(undos[undo_mark:]):
+                undo()
+            del undos[undo_mark:]
             _roll_back_to(conn, name)
             raise
         driver.execute(f"RELEASE SAVEPOINT {name}")
@@ -265,19 +283,6 @@ def _roll_back_to(conn: Connection, name: str) -> None:
         conn.connection.driver_connection.execute(f"RELEASE SAVEPOINT {name}")  # type: ignore[union-attr]
     except Exception:
         conn.invalidate()
-
-
-def _cut_rows_at_commit(conn: Connection, marks: dict[Any, int] | None) -> None:
-    """Drop the rows held for the commit since ``marks`` were taken (None: there were none, and
-    the flush registered since is undone with the other callbacks)."""
-    if marks is None:
-        conn.info.pop(ROWS_AT_COMMIT, None)
-        return
-    held: dict[Any, list[Any]] = conn.info[ROWS_AT_COMMIT]
-    for key in [key for key in held if key not in marks]:
-        del held[key]
-    for key, mark in marks.items():
-        del held[key][mark:]
 
 
 @contextmanager
@@ -341,7 +346,7 @@ class Database:
                         _run_before_commit(conn)
                 finally:
                     conn.info.pop(_BEFORE_COMMIT, None)
-                    conn.info.pop(ROWS_AT_COMMIT, None)
+                    _forget_transaction_state(conn)
                     callbacks = conn.info.pop(_AFTER_COMMIT, [])
                 for callback in callbacks:
                     callback()

@@ -203,11 +203,12 @@ def _on_cursor(
     return prepared, rows, description
 
 
-def rows_changed(conn: Connection, statement: sa.Update, params: Mapping[str, Any]) -> int:
-    """Run ``statement`` (an update built once), compiled once per dialect, on the driver's cursor
-    of ``conn``; the number of rows it changed. A POST's take of its credits: through SQLAlchemy's
-    execution its one statement cost several times SQLite's own work, under the write lock."""
-    return changed_on_driver(conn, _compiled_dml(statement, conn.dialect), params)
+def returned_rows(conn: Connection, statement: sa.Update, params: Mapping[str, Any]) -> Sequence[Any]:
+    """The rows ``statement`` (an ``UPDATE … RETURNING`` built once) returns, compiled once per
+    dialect and run on the driver's cursor of ``conn``, as the driver gives them. A POST's take of
+    its credits: through SQLAlchemy's execution its one statement cost several times SQLite's own
+    work, under the write lock."""
+    return run_on_driver(conn, _compiled_dml(statement, conn.dialect), params)
 
 
 def changed_on_driver(conn: Connection, statement: DriverStatement, params: Mapping[str, Any]) -> int:
