@@ -21,6 +21,7 @@ from trova.jobs import service as jobs
 from trova.people.models import Answer, Search
 from trova.settings import Settings
 from trova.store import Database, utcnow
+from trova.store.engine import savepoint
 from trova.store.tables import jobs as jobs_table
 from trova.webhooks import repository as webhooks_repo
 
@@ -54,6 +55,34 @@ def test_submitting_jobs_sends_notify_in_the_same_transaction(db: Database) -> N
         submit_single(db, settings)
     notifies = [s for s in sent if "pg_notify" in s]
     assert len(notifies) == (1 if db.dialect == "postgresql" else 0)
+
+
+def test_searches_submitted_in_one_transaction_send_one_notify_at_its_end(db: Database) -> None:
+    settings = Settings(database_url=db.url)
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=1000).account
+    with statements_sent(db) as sent, db.write() as conn:
+        for _ in range(3):
+            batches.submit(conn, account, batches.read_single(SEARCH, settings), settings)
+        with pytest.raises(RuntimeError), savepoint(conn):
+            batches.submit(conn, account, batches.read_bulk({"searches": [SEARCH]}, settings), settings)
+            raise RuntimeError("undone, and its notify with it")
+        sent_before_the_end = list(sent)
+    notifies = [s for s in sent if "pg_notify" in s]
+    assert len(notifies) == (1 if db.dialect == "postgresql" else 0)
+    assert not [s for s in sent_before_the_end if "pg_notify" in s]
+
+
+def test_a_notify_undone_by_a_savepoint_is_sent_by_the_next_submission(db: Database) -> None:
+    settings = Settings(database_url=db.url)
+    with db.write() as conn:
+        account = accounts.create_account(conn, "acme", credits=1000).account
+    with statements_sent(db) as sent, db.write() as conn:
+        with pytest.raises(RuntimeError), savepoint(conn):
+            batches.submit(conn, account, batches.read_single(SEARCH, settings), settings)
+            raise RuntimeError("undone")
+        batches.submit(conn, account, batches.read_single(SEARCH, settings), settings)
+    assert len([s for s in sent if "pg_notify" in s]) == (1 if db.dialect == "postgresql" else 0)
 
 
 class LeaseWatchingFinder(Finder):

@@ -29,6 +29,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -36,6 +37,8 @@ import sqlalchemy as sa
 from prometheus_client import Counter
 from psycopg import sql
 from sqlalchemy.engine import Connection
+
+from trova.store.engine import TRANSACTION_STATE, before_commit, on_rollback
 
 if TYPE_CHECKING:
     from trova.settings import Settings
@@ -184,13 +187,26 @@ def wait_for_work(timeout_s: float, since: int | None = None) -> bool:
 _NOTIFY = sa.text("SELECT pg_notify(:channel, '')")
 
 
-def announce(conn: Connection) -> None:
-    """Queue ``NOTIFY trova_jobs`` in the caller's transaction (PostgreSQL; nothing on SQLite).
+_ANNOUNCED = TRANSACTION_STATE + "jobs_announced"
 
-    PostgreSQL sends it at commit and folds repeats within one transaction into one message.
+
+def announce(conn: Connection) -> None:
+    """Queue ``NOTIFY trova_jobs`` in the caller's write transaction (PostgreSQL; nothing on SQLite).
+
+    PostgreSQL sends it at commit. It is issued once per transaction, as the transaction's last
+    statements run (:func:`~trova.store.engine.before_commit`), however many jobs it inserts: the
+    POSTs sharing a group commit each sent their own, a round trip each, which PostgreSQL then
+    folded into one message anyway.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY, {"channel": CHANNEL})
+    if conn.dialect.name != "postgresql" or conn.info.get(_ANNOUNCED):
+        return
+    conn.info[_ANNOUNCED] = True
+    on_rollback(conn, partial(conn.info.pop, _ANNOUNCED, None))
+    before_commit(conn, partial(_notify, conn))
+
+
+def _notify(conn: Connection) -> None:
+    conn.execute(_NOTIFY, {"channel": CHANNEL})
 
 
 def listener_conninfo(db: Database) -> str:
