@@ -247,7 +247,7 @@ def test_takes_after_the_first_in_a_transaction_reach_the_row_at_its_commit(db: 
         assert [entry.kind for entry in accounts.ledger(conn, account.id)] == ["topup"] + ["reserve"] * 3
 
 
-def test_a_take_undone_by_its_savepoint_gives_back_what_it_took_from_the_running_balance(
+def test_takes_undone_by_their_savepoints_give_back_what_they_took_from_the_running_balance(
     db: Database,
 ) -> None:
     with db.write() as conn:
@@ -257,23 +257,13 @@ def test_a_take_undone_by_its_savepoint_gives_back_what_it_took_from_the_running
         with pytest.raises(RuntimeError), savepoint(conn):
             accounts.take(conn, account, 3, batch_id="undone")
             raise RuntimeError("the POST failed after its take")
+        with pytest.raises(InsufficientCredits), savepoint(conn):
+            accounts.take(conn, account, 5, batch_id="short")
         assert accounts.take(conn, account, 4, batch_id="last") == Split(4, 0)
     with db.read() as conn:
         assert _balances(conn, account.id) == (0, 0)
         assert accounts.batch_ledger_totals(conn, "undone") == {}
         assert accounts.ledger_balance(conn, account.id) == Split(0, 0)
-
-
-def test_a_take_past_the_running_balance_is_refused_and_the_others_stand(db: Database) -> None:
-    with db.write() as conn:
-        account = accounts.create_account(conn, "acme", credits=5).account
-    with db.write() as conn:
-        accounts.take(conn, account, 3, batch_id="first")
-        with pytest.raises(InsufficientCredits), savepoint(conn):
-            accounts.take(conn, account, 3, batch_id="short")
-        accounts.take(conn, account, 2, batch_id="last")
-    with db.read() as conn:
-        assert _balances(conn, account.id) == (0, 0)
 
 
 def test_a_first_take_from_a_stale_snapshot_splits_the_balances_of_the_row(db: Database) -> None:
