@@ -160,10 +160,11 @@ def job_ranges(count: int, chunk_size: int) -> list[tuple[int, int]]:
 def submit(conn: Connection, account: Account, submission: Submission, settings: Settings) -> Submitted:
     """Store a validated request inside the caller's write transaction: batch, searches, jobs, credits.
 
-    A single search's credits are taken first (``accounts.take``: one conditional update) and its
-    rows, its ``reserve`` entry included, are inserted at the commit (``at_commit``): the POSTs
-    sharing a group commit insert theirs in one statement per table, so each POST's own work under
-    the write lock is that one update. A bulk's rows are written first, with the split of the credits
+    A single search's credits are taken first (``accounts.take``: an account's first take in the
+    transaction is one conditional update, the others none) and its rows, its ``reserve`` entry
+    included, are inserted at the commit (``at_commit``): the POSTs sharing a group commit insert
+    theirs in one statement per table, so each POST's own work under the write lock is at most
+    that one update. A bulk's rows are written first, with the split of the credits
     that ``account``'s balances give, and its credits taken last (``accounts.reserve_last``), so
     concurrent submissions of one account hold its row only from that update to their commit (its
     searches go by ``COPY`` on PostgreSQL, too many to hold the row through). When the balances moved

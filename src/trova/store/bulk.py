@@ -106,9 +106,10 @@ def insert_many(
 
     With ``at_commit`` the rows are held and inserted just before the :meth:`Database.write`
     transaction of ``conn`` commits, with every other row held for the same table and columns: one
-    ``executemany`` per table for all the POSTs sharing a group commit, where each POST's rows were
-    statements of their own under the write lock. Tables are inserted in the order their first row
-    was held (a batch before its searches). For rows nothing reads before the commit.
+    multi-row insert per table for all the POSTs sharing a group commit (:func:`_insert_held`),
+    where each POST's rows were statements of their own under the write lock. Tables are inserted
+    in the order their first row was held (a batch before its searches). For rows nothing reads
+    before the commit.
 
     The statement is compiled once per table, columns and dialect (:func:`_compiled_insert`): a
     POST /phone/single inserts one search, and compiling its insert afresh cost more than running it.
@@ -163,8 +164,8 @@ def _paged(
     ignore: bool,
     sizes: Sequence[int] = PAGE_SIZES,
 ) -> list[Any]:
-    """``batch`` inserted by pages of ``sizes`` rows (the last one 1); the ``returning`` column of
-    the rows inserted (none without it)."""
+    """``batch`` inserted in pages, as many of each of ``sizes`` (largest first) as fit in what is
+    left; the ``returning`` column of the rows inserted (none without it)."""
     inserted: list[Any] = []
     start = 0
     for size in sizes:
