@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import phonenumbers
@@ -131,9 +132,16 @@ _NAME_PARTICLES = frozenset(
 _NICKNAME_MARKS = re.compile(r"[,()\[\]\"“”«»]")
 
 
+_ROMAN_NUMERAL = cast("re.Pattern[str]", CONSTANTS.regexes.roman_numeral)
+"""A word nameparser may read as a generational suffix (``III``, ``IX``): ``Aa Aa Ix`` is Aa Aa,
+suffix IX, to it."""
+
+
 def _is_plain_name(words: list[str]) -> bool:
     """True when nameparser would read the words as first, middle..., last with nothing dropped."""
-    return len(words) >= 2 and not any(word.lower().strip(".") in _NAME_PARTICLES for word in words)
+    return len(words) >= 2 and not any(
+        word.lower().strip(".") in _NAME_PARTICLES or _ROMAN_NUMERAL.match(word) for word in words
+    )
 
 
 @lru_cache(maxsize=65_536)
