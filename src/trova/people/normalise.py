@@ -152,7 +152,8 @@ def split_full_name(full: str) -> tuple[str, str] | None:
     and suffixes (``Dr.``, ``Jr.``) are dropped; ``Last, First`` is understood. When nameparser
     leaves a part empty (a first name it takes for a title, e.g. ``Judge``), the last word is the
     last name and the words before it the first name. Plain names (no comma, quotes, title, suffix,
-    particle or conjunction) skip nameparser, which would split them the same way 100x slower.
+    Roman numeral, particle or conjunction) skip nameparser, which would split them the same way
+    100x slower.
     """
     text = " ".join(full.split())
     if not text:
