@@ -130,18 +130,13 @@ _NAME_PARTICLES = frozenset(
     for word in words
 )
 _NICKNAME_MARKS = re.compile(r"[,()\[\]\"“”«»]")
-
-
-_ROMAN_NUMERAL = cast("re.Pattern[str]", CONSTANTS.regexes.roman_numeral)
-"""A word nameparser may read as a generational suffix (``III``, ``IX``): ``Aa Aa Ix`` is Aa Aa,
-suffix IX, to it."""
+_ROMAN = cast("re.Pattern[str]", CONSTANTS.regexes.roman_numeral)  # III, IX: a suffix to nameparser
 
 
 def _is_plain_name(words: list[str]) -> bool:
     """True when nameparser would read the words as first, middle..., last with nothing dropped."""
-    return len(words) >= 2 and not any(
-        word.lower().strip(".") in _NAME_PARTICLES or _ROMAN_NUMERAL.match(word) for word in words
-    )
+    plain = not any(word.lower().strip(".") in _NAME_PARTICLES or _ROMAN.match(word) for word in words)
+    return len(words) >= 2 and plain
 
 
 @lru_cache(maxsize=65_536)
@@ -152,8 +147,7 @@ def split_full_name(full: str) -> tuple[str, str] | None:
     and suffixes (``Dr.``, ``Jr.``) are dropped; ``Last, First`` is understood. When nameparser
     leaves a part empty (a first name it takes for a title, e.g. ``Judge``), the last word is the
     last name and the words before it the first name. Plain names (no comma, quotes, title, suffix,
-    Roman numeral, particle or conjunction) skip nameparser, which would split them the same way
-    100x slower.
+    Roman numeral, particle or conjunction) skip nameparser, which would split them the same way 100x slower.
     """
     text = " ".join(full.split())
     if not text:
