@@ -94,6 +94,12 @@ def test_rate_limiter_counts_per_key() -> None:
     }
 
 
+def test_only_a_memory_limiter_counts_in_process() -> None:
+    """What lets a POST with a cached key skip its trip to a thread: counting in Redis may block."""
+    assert service.RateLimiter(3, 60).in_process
+    assert not service.RateLimiter(3, 60, "redis://127.0.0.1:6379").in_process
+
+
 def test_parse_json_body_bounds_the_depth() -> None:
     assert service.parse_json_body(b'{"a": [[1]]}', None, max_depth=3) == {"a": [[1]]}
     with pytest.raises(InvalidJson):

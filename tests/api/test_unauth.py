@@ -16,6 +16,7 @@ from tests.support.databases import require_redis
 
 LIMIT = 3
 WRONG = {"x-api-key": "trova_" + "x" * 43}
+ADA = {"linkedin_url": "https://www.linkedin.com/in/ada-lovelace"}
 
 
 def assert_refused(answer: httpx.Response) -> None:
@@ -31,16 +32,19 @@ def limited(tmp_path: Path) -> Iterator[Api]:
 
 
 def test_wrong_keys_past_the_limit_get_429_and_block_the_address_for_its_window(limited: Api) -> None:
-    key = limited.account("honest")
+    key = limited.account("honest", "--credits", "100")
     with httpx.Client(base_url=limited.server.base_url, timeout=30) as client:
         honest = [client.get("/account/info", headers={"x-api-key": key}) for _ in range(LIMIT * 3)]
         assert {answer.status_code for answer in honest} == {200}, "valid keys are never counted"
+        searched = client.post("/phone/single", headers={"x-api-key": key}, json=ADA)
+        assert searched.status_code == 201, "it puts the key in the cache: the next POST is answered from it"
         failures = [client.get("/account/info", headers=WRONG) for _ in range(LIMIT)]
         failures.append(client.post("/phone/single", json={}))
         assert [answer.status_code for answer in failures[:LIMIT]] == [401] * LIMIT
         assert_refused(failures[LIMIT])
         blocked = client.get("/account/info", headers={"x-api-key": key})
         assert_refused(blocked)
+        assert_refused(client.post("/phone/single", headers={"x-api-key": key}, json=ADA))
         time.sleep(int(blocked.headers["retry-after"]) + 0.1)
         assert client.get("/account/info", headers={"x-api-key": key}).status_code == 200
 

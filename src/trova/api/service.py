@@ -186,6 +186,11 @@ class RateLimiter:
             allowed=allowed, reset_at=float(reset_at), limit=limit, remaining=max(0, remaining)
         )
 
+    @property
+    def in_process(self) -> bool:
+        """True when the counts live in this process (``memory://``): counting never waits on I/O."""
+        return self._storage_uri.startswith("memory://")
+
     def check(self, key: str, clock: Callable[[], float] = time.time) -> dict[str, str]:
         """Count one request for ``key``: the rate-limit headers for its answer, or 429 with them."""
         decision = self.hit(key)

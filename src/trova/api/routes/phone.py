@@ -1,7 +1,8 @@
 """The Enrow phone endpoints: POST and GET of /phone/single and /phone/bulk.
 
 Bodies are read as raw bytes and parsed with orjson so every refusal is the spec's exact text; the
-database work of each request runs in the thread pool inside one transaction the handler owns.
+database work of each request runs on a thread inside one transaction the handler owns (the hot
+requests on ``Context.reads``, :func:`~trova.api.deps.in_read_thread`).
 """
 
 from __future__ import annotations
@@ -91,9 +92,9 @@ async def _post_search(request: Request, kind: BatchKind) -> Response:
     account = await submitting_account(request, ctx)
     key = service.check_key(request.headers.get("idempotency-key"))
     raw = await read_body(request, ctx.settings.max_body_bytes)
-    status, body = await run_in_threadpool(
-        _submit, ctx, account, kind, raw, request.headers.get("content-type"), key, request.url.path
-    )
+    content_type = request.headers.get("content-type")
+    submit = partial(_submit, ctx, account, kind, raw, content_type, key, request.url.path)
+    status, body = await in_read_thread(ctx, submit)
     return JsonResponse(body, status_code=status, headers=rate_limit_headers(request))
 
 
