@@ -117,14 +117,14 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
     )
     limiter = limiter or rate_limiter_for(settings)
     keys = keycache.register(keycache.KeyCache(settings.auth_cache_ttl_s))
-    reads = ThreadPoolExecutor(settings.max_in_flight_requests, thread_name_prefix="trova-read")
+    hot_threads = ThreadPoolExecutor(settings.max_in_flight_requests, thread_name_prefix="trova-hot")
     app.state.ctx = Context(
         settings=settings,
         db=db,
         limiter=limiter,
         unauth=unauth_guard_for(settings),
         keys=keys,
-        reads=reads,
+        hot_threads=hot_threads,
         writes=GroupsByKey(db, one_group=db.is_sqlite),
     )
     _install_error_handlers(app)

@@ -42,10 +42,10 @@ class Context:
     """What every handler needs: settings, database, the POST rate limiter of this process, the
     guard against unauthenticated floods (``UnauthGuard``), the keys the phone endpoints checked
     lately (:class:`~trova.accounts.keycache.KeyCache`), the threads of the hot requests
-    (:func:`in_read_thread`: the GETs' reads, the POSTs' writes) and the shared transactions of the
+    (:func:`in_hot_thread`: the GETs' reads, the POSTs' writes) and the shared transactions of the
     POSTs (:meth:`write`).
 
-    ``reads`` has a thread for each request the process answers at once
+    ``hot_threads`` has a thread for each request the process answers at once
     (``TROVA_MAX_IN_FLIGHT_REQUESTS``), so a POST waiting for its group's commit never keeps a read
     from a thread."""
 
@@ -54,7 +54,7 @@ class Context:
     limiter: RateLimiter
     unauth: UnauthGuard
     keys: KeyCache
-    reads: Executor
+    hot_threads: Executor
     writes: GroupsByKey
 
     def write(self, account_id: int, work: Callable[[Connection], T]) -> T:
@@ -65,8 +65,8 @@ class Context:
         return self.writes.run(account_id, work)
 
 
-async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:
-    """``call()`` on a thread of ``ctx.reads``, in the request's context (its id on log lines): the
+async def in_hot_thread(ctx: Context, call: Callable[[], T]) -> T:
+    """``call()`` on a thread of ``ctx.hot_threads``, in the request's context (its id on log lines): the
     one trip to a thread of GET /phone/single, GET /account/info and the POSTs of /phone/single and
     /phone/bulk, without the capacity limiter and cancel scope anyio's thread pool sets up around
     each call, nor the chained futures of ``run_in_executor``: the thread hands its outcome to the
@@ -83,7 +83,7 @@ async def in_read_thread(ctx: Context, call: Callable[[], T]) -> T:
         else:
             loop.call_soon_threadsafe(_settle, future, result, None)
 
-    ctx.reads.submit(work)
+    ctx.hot_threads.submit(work)
     return await future
 
 
@@ -124,12 +124,11 @@ def authenticate(ctx: Context, request: Request, *, phone: bool, conn: Connectio
     the phone endpoints (``phone``) from the key cache while fresh. A missing or wrong key counts
     against the client's address (429 past the limit); blocking."""
     address = client_address(request)
-    ctx.unauth.refuse_if_blocked(address)
     key = request.headers.get("x-api-key")
-    if phone:
-        cached = accounts.cached_phone_account(ctx.keys, key)
-        if cached is not None:
-            return cached
+    if not phone:
+        ctx.unauth.refuse_if_blocked(address)
+    elif (cached := _cached_account(ctx, address, key)) is not None:
+        return cached
     generation = ctx.keys.generation
     try:
         if conn is not None:
@@ -143,6 +142,13 @@ def authenticate(ctx: Context, request: Request, *, phone: bool, conn: Connectio
     if phone and key:
         accounts.remember_phone_account(ctx.keys, key, account, generation)
     return account
+
+
+def _cached_account(ctx: Context, address: str, key: str | None) -> Account | None:
+    """The phone account ``key`` authenticated lately (the key cache), else None; never blocks. A
+    blocked address is refused first (429), as every key it sends."""
+    ctx.unauth.refuse_if_blocked(address)
+    return accounts.cached_phone_account(ctx.keys, key)
 
 
 def phone_account(request: Request, ctx: AppContext) -> Account:
@@ -162,22 +168,28 @@ async def submitting_account(request: Request, ctx: Context) -> Account:
 
     A key in the cache, counted in this process's memory, is answered on the event loop: nothing
     can block, and under load each trip to a thread and back costs a request about what a whole GET
-    does. With this and the POST's write on ``ctx.reads`` (one trip in all instead of two), 200
+    does. With this and the POST's write on ``ctx.hot_threads`` (one trip in all instead of two), 200
     connections of mixed traffic saw the POSTs' p50 at 154 and 156 ms against 233 to 299 ms, the
-    reads' about 100 ms either way. Otherwise in one trip to a thread of ``ctx.reads``: the key's
+    reads' about 100 ms either way. Otherwise in one trip to a thread of ``ctx.hot_threads``: the key's
     read and a shared (Redis) count may block.
 
     The rate-limit headers of a counted POST are kept in ``request.state.rate_limit_headers``, so
     that its answer carries them whatever it is (201, or an error raised later).
     """
     check_declared_size(request, ctx.settings.max_body_bytes)
-    if ctx.limiter.in_process and accounts.cached_phone_account(ctx.keys, request.headers.get("x-api-key")):
-        return _counted_account(ctx, request)
-    return await in_read_thread(ctx, partial(_counted_account, ctx, request))
+    if ctx.limiter.in_process:
+        cached = _cached_account(ctx, client_address(request), request.headers.get("x-api-key"))
+        if cached is not None:
+            return _counted(ctx, request, cached)
+    return await in_hot_thread(ctx, partial(_counted_account, ctx, request))
 
 
 def _counted_account(ctx: Context, request: Request) -> Account:
-    account = authenticate(ctx, request, phone=True)
+    return _counted(ctx, request, authenticate(ctx, request, phone=True))
+
+
+def _counted(ctx: Context, request: Request, account: Account) -> Account:
+    """``account``, once this POST is counted against its rate limit (429 past it)."""
     request.state.rate_limit_headers = ctx.limiter.check(f"account:{account.id}")
     return account
 

@@ -2,7 +2,7 @@
 
 Bodies are read as raw bytes and parsed with orjson so every refusal is the spec's exact text; the
 database work of each request runs on a thread inside one transaction the handler owns (the hot
-requests on ``Context.reads``, :func:`~trova.api.deps.in_read_thread`).
+requests on ``Context.hot_threads``, :func:`~trova.api.deps.in_hot_thread`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from trova.api.deps import (
     app_context,
     authenticate,
     id_param,
-    in_read_thread,
+    in_hot_thread,
     rate_limit_headers,
     read_body,
     submitting_account,
@@ -94,7 +94,7 @@ async def _post_search(request: Request, kind: BatchKind) -> Response:
     raw = await read_body(request, ctx.settings.max_body_bytes)
     content_type = request.headers.get("content-type")
     submit = partial(_submit, ctx, account, kind, raw, content_type, key, request.url.path)
-    status, body = await in_read_thread(ctx, submit)
+    status, body = await in_hot_thread(ctx, submit)
     return JsonResponse(body, status_code=status, headers=rate_limit_headers(request))
 
 
@@ -151,7 +151,7 @@ async def post_bulk(request: Request) -> Response:
 )
 async def get_single(request: Request) -> Response:
     ctx = app_context(request)
-    row = await in_read_thread(ctx, partial(_read_single, ctx, request))
+    row = await in_hot_thread(ctx, partial(_read_single, ctx, request))
     return JsonResponse(single_result(row), status_code=200 if row.status == "done" else 202)
 
 
