@@ -79,6 +79,18 @@ def test_duplicate_name_is_refused(db: Database) -> None:
         accounts.create_account(conn, "acme")
 
 
+@pytest.mark.parametrize(("sub", "count"), [(0, 4), (80, 4), (90, 4), (160, 4), (35, 1), (0, 0)])
+def test_per_search_splits_spend_the_subscription_part_first_in_index_order(sub: int, count: int) -> None:
+    price = 40
+    total = Split(sub=sub, paygo=price * count - sub)
+    per_search = accounts.per_search_splits(total, price, count)
+    assert len(per_search) == count
+    assert all(split.total == price for split in per_search)
+    assert Split(sum(s.sub for s in per_search), sum(s.paygo for s in per_search)) == total
+    assert [s.sub for s in per_search] == sorted((s.sub for s in per_search), reverse=True)
+    assert sum(1 for s in per_search if 0 < s.sub < price) <= 1
+
+
 def test_reserve_spends_subscription_first_and_refunds_to_origin(db: Database) -> None:
     with db.write() as conn:
         account = accounts.create_account(conn, "acme", credits=50, paygo=100).account

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from trova.store.bulk import (
     insert_many,
     insert_new,
     insert_one,
+    random_uuids,
     reserve_ids,
 )
 from trova.store.engine import savepoint
@@ -279,3 +281,12 @@ def test_rows_held_in_a_transaction_that_fails_are_not_inserted_by_the_next(
         with db.write() as conn:
             conn.execute(sa.select(1))
     assert _labels(db) == []
+
+
+def test_random_uuids_are_distinct_version_4_uuids_written_as_uuid_writes_them() -> None:
+    drawn = random_uuids(3000)
+    parsed = [uuid.UUID(text) for text in drawn]
+    assert len(set(drawn)) == 3000
+    assert [str(value) for value in parsed] == drawn
+    assert {(value.version, value.variant) for value in parsed} == {(4, uuid.RFC_4122)}
+    assert random_uuids(0) == []

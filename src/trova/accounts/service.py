@@ -343,15 +343,14 @@ def per_search_splits(total: Split, price: int, count: int) -> list[Split]:
     """Assign a batch's reservation to its searches in index order, subscription part first.
 
     Search ``i`` takes its price from what is left of the subscription part, the rest from
-    pay-as-you-go, so each refund returns exactly to the pool its credits came from.
+    pay-as-you-go, so each refund returns exactly to the pool its credits came from. The searches
+    paid alike share one (immutable) :class:`Split`: a batch holds up to 3,000 of them.
     """
-    splits = []
-    sub_left = total.sub
-    for _ in range(count):
-        from_sub = min(price, sub_left)
-        sub_left -= from_sub
-        splits.append(Split(sub=from_sub, paygo=price - from_sub))
-    return splits
+    whole, rest = divmod(total.sub, price) if price > 0 else (count, 0)
+    splits = [Split(sub=price, paygo=0)] * min(whole, count)
+    if len(splits) < count and rest:
+        splits.append(Split(sub=rest, paygo=price - rest))
+    return splits + [Split(sub=0, paygo=price)] * (count - len(splits))
 
 
 def ledger(conn: Connection, account_id: int, *, limit: int | None = None) -> list[LedgerEntry]:

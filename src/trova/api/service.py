@@ -89,18 +89,24 @@ def _shape(body: Any, max_depth: int) -> str | None:
     """``"too deep"`` when arrays and objects nest deeper than ``max_depth``; else ``"big float"``
     when a float may be a rounded big integer (the raw text then decides); else None."""
     big_float = _is_big_float(body)
-    stack: list[tuple[Any, int]] = [(body, 1)] if isinstance(body, dict | list) else []
+    stack: list[tuple[Any, int]] = [(body, 1)] if type(body) in _CONTAINERS else []
     while stack:
         value, depth = stack.pop()
-        children: Any = value.values() if isinstance(value, dict) else value
+        children: Any = value.values() if type(value) is dict else value
         if depth > max_depth:
             return "too deep"
         for child in children:
-            if isinstance(child, dict | list):
+            kind = type(child)
+            if kind in _CONTAINERS:
                 stack.append((child, depth + 1))
-            elif isinstance(child, float) and _is_big_float(child):
+            elif kind is float and _is_big_float(child):
                 big_float = True
     return "big float" if big_float else None
+
+
+_CONTAINERS = frozenset({dict, list})
+"""What orjson parses arrays and objects into (those very types: compared by ``type``, a 3,000-search
+body's every value is looked at)."""
 
 
 def _has_big_integer(raw: bytes) -> bool:

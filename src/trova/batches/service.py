@@ -51,6 +51,7 @@ from trova.people.models import Answer, Search, SearchOutcome
 from trova.people.normalise import search_from_params
 from trova.settings import Settings
 from trova.store import utcnow
+from trova.store.bulk import random_uuids
 from trova.webhooks.guard import validate_submitted_url
 from trova.webhooks.service import notify, webhook_urls
 
@@ -76,6 +77,9 @@ def _webhook_of(body: Mapping[str, Any], settings: Settings) -> str | None:
 
 
 def _new_search(fields: Mapping[str, Any]) -> NewSearch:
+    """The parsed search's own dict when it holds nothing to leave out (it is not used after)."""
+    if isinstance(fields, dict) and _ECHO_EXCLUDED.isdisjoint(fields):
+        return NewSearch(params=fields)
     params = {key: value for key, value in fields.items() if key not in _ECHO_EXCLUDED}
     return NewSearch(params=params, custom=fields.get("custom"), has_custom="custom" in fields)
 
@@ -83,8 +87,10 @@ def _new_search(fields: Mapping[str, Any]) -> NewSearch:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 """Control characters (NUL included) other than the white space tab, line feed and carriage return."""
 
-_IDENTIFYING = ("firstname", "first_name", "lastname", "last_name", "fullname", "full_name")
-_IDENTIFYING_COMPANY = ("company_domain", "company_name")
+_IDENTIFYING = frozenset(
+    {"linkedin_url", "firstname", "first_name", "lastname", "last_name", "fullname", "full_name"}
+    | {"company_domain", "company_name"}
+)
 
 
 def has_control_characters(text: str) -> bool:
@@ -93,14 +99,17 @@ def has_control_characters(text: str) -> bool:
 
 
 def _refuse_control_characters(params: Mapping[str, Any]) -> None:
-    """The spec's 400 for a search whose identifying text holds a control character (docs/api.md §4)."""
-    linkedin = params.get("linkedin_url")
-    if isinstance(linkedin, str) and has_control_characters(linkedin):
+    """The spec's 400 for a search whose identifying text holds a control character (docs/api.md §4):
+    ``Invalid linkedin_url`` when ``linkedin_url`` holds one, whatever the other fields hold."""
+    refused = [
+        field
+        for field, value in params.items()
+        if field in _IDENTIFYING and isinstance(value, str) and has_control_characters(value)
+    ]
+    if "linkedin_url" in refused:
         raise InvalidLinkedinUrl()
-    for field in (*_IDENTIFYING, *_IDENTIFYING_COMPANY):
-        value = params.get(field)
-        if isinstance(value, str) and has_control_characters(value):
-            raise MissingMandatoryProperty()
+    if refused:
+        raise MissingMandatoryProperty()
 
 
 def normalise(params: object) -> Search:
@@ -225,7 +234,7 @@ def _write_batch(
         now=now,
         at_commit=at_commit,
     )
-    ids = [batch_id] if submission.kind == "single" else (str(uuid.uuid4()) for _ in range(count))
+    ids = [batch_id] if submission.kind == "single" else random_uuids(count)
     splits = accounts.per_search_splits(reserved, price, count)
     repo.insert_searches(conn, batch_id, ids, submission.searches, splits, at_commit=at_commit)
     ranges = job_ranges(count, settings.job_chunk_size)

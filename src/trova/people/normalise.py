@@ -386,12 +386,11 @@ def _text_field(params: Mapping[str, object], field: str) -> str | None:
     """The first non-blank spelling of ``field``; numbers are read as text, other JSON types ignored."""
     for alias in _ALIASES[field]:
         value = params.get(alias)
-        if isinstance(value, bool) or value is None:
-            continue
-        if isinstance(value, int | float):
-            value = str(value)
-        if isinstance(value, str) and value.strip():
-            return value
+        if isinstance(value, str):
+            if value.strip():
+                return value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
     return None
 
 
@@ -403,23 +402,23 @@ def search_param_text(params: Mapping[str, object], column: str) -> str:
     return _text_field(params, _FIELD_OF_COLUMN[column]) or ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Names:
-    first_key: str | None
-    last_key: str | None
-    full_key: str | None
+_NO_NAMES: tuple[None, None, None] = (None, None, None)
 
 
-def _names(params: Mapping[str, object]) -> _Names:
+def _name_keys(params: Mapping[str, object]) -> tuple[str | None, str | None, str | None]:
+    """The first, last and full-name keys: from the first and last names when both fold to
+    something, else from a full name split in two (the full-name key is then set too)."""
     first, last = _text_field(params, "first"), _text_field(params, "last")
-    if first is not None and last is not None and name_key(first) and name_key(last):
-        return _Names(name_key(first), name_key(last), None)
+    if first is not None and last is not None:
+        first_key, last_key = name_key(first), name_key(last)
+        if first_key and last_key:
+            return first_key, last_key, None
     full = _text_field(params, "full")
     parts = split_full_name(full) if full is not None else None
     if parts is None:
-        return _Names(None, None, None)
+        return _NO_NAMES
     first_key, last_key = name_key(parts[0]), name_key(parts[1])
-    return _Names(first_key, last_key, f"{first_key} {last_key}")
+    return first_key, last_key, f"{first_key} {last_key}"
 
 
 def search_from_params(params: Mapping[str, object]) -> Search:
@@ -433,15 +432,15 @@ def search_from_params(params: Mapping[str, object]) -> Search:
         raise MissingMandatoryProperty()
     linkedin_text = _text_field(params, "linkedin")
     profile = linkedin_key(linkedin_text) if linkedin_text is not None else None
-    names = _names(params)
+    first_key, last_key, full_name_key = _name_keys(params)
     domain_text, company_text = _text_field(params, "domain"), _text_field(params, "company")
     search = Search(
         linkedin_key=profile,
-        first_key=names.first_key,
-        last_key=names.last_key,
+        first_key=first_key,
+        last_key=last_key,
         company_domain=registrable_domain(domain_text) if domain_text is not None else None,
         company_key=company_key(company_text) if company_text is not None else None,
-        full_name_key=names.full_key,
+        full_name_key=full_name_key,
     )
     if profile is not None or search.has_names:
         return search

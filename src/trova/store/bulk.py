@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -341,6 +342,25 @@ def reserve_ids(conn: Connection, table: sa.Table, count: int) -> list[int]:
         return sorted(drawn.scalars())
     highest = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
     return list(range(highest + 1, highest + 1 + count))
+
+
+_VERSION_4 = bytes(byte & 0x0F | 0x40 for byte in range(256))
+_RFC_4122_VARIANT = bytes(byte & 0x3F | 0x80 for byte in range(256))
+
+
+def random_uuids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` writes them, from one read
+    of the system's random source: one ``uuid4()`` a row cost a 3,000-search batch's POST about a
+    third of the time its validation did."""
+    data = bytearray(os.urandom(16 * count))
+    data[6::16] = data[6::16].translate(_VERSION_4)
+    data[8::16] = data[8::16].translate(_RFC_4122_VARIANT)
+    text = data.hex()
+    return [
+        f"{text[at : at + 8]}-{text[at + 8 : at + 12]}-{text[at + 12 : at + 16]}-"
+        f"{text[at + 16 : at + 20]}-{text[at + 20 : at + 32]}"
+        for at in range(0, 32 * count, 32)
+    ]
 
 
 def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
