@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +16,7 @@ from sqlalchemy.engine import Connection
 from tests.support.databases import fresh_postgres_database
 from trova.store import Database, utcnow
 from trova.store.engine import after_commit
-from trova.store.group import GroupCommit, GroupsByKey
+from trova.store.group import GroupCommit
 from trova.store.migrate import upgrade
 from trova.store.tables import readiness_probes
 
@@ -46,7 +45,7 @@ def commits_of(db: Database) -> list[int]:
 
 
 def blocked_leader(
-    run: Callable[[Callable[[Connection], str]], str], pool: ThreadPoolExecutor
+    run: Callable[[Callable[[Connection], str]], str], pool: ThreadPoolExecutor, name: str = "leader"
 ) -> tuple[threading.Event, Future[str]]:
     """A unit, given to ``run`` (a group's), that leads a group of its own and holds it open until
     the returned event is set."""
@@ -55,7 +54,7 @@ def blocked_leader(
     def work(conn: Connection) -> str:
         started.set()
         release.wait(30)
-        return insert("leader")(conn)
+        return insert(name)(conn)
 
     leading = pool.submit(run, work)
     assert started.wait(30)
@@ -153,28 +152,78 @@ def pg() -> Iterator[Database]:
             db.dispose()
 
 
-def queued_in(groups: GroupsByKey, key: str, count: int) -> None:
-    """Wait until ``count`` units of ``key`` wait behind its running group."""
-    while groups.queued(key) < count:
-        threading.Event().wait(0.005)
+def queued_one_by_one(
+    group: GroupCommit, pool: ThreadPoolExecutor, units: list[tuple[int, Callable[[Connection], str]]]
+) -> list[Future[str]]:
+    """Submit ``(order, unit)`` pairs behind a running group, each once the one before is queued, so
+    that they arrive in the order given."""
+    futures = []
+    for order, unit in units:
+        futures.append(pool.submit(group.run, unit, order=order))
+        while group.queued < len(futures):
+            threading.Event().wait(0.005)
+    return futures
+
+
+def test_a_group_runs_its_units_by_order_then_arrival_in_one_transaction(db: Database) -> None:
+    group = GroupCommit(db)
+    runs: list[str] = []
+    commits = commits_of(db)
+    arriving = [(3, "c"), (1, "a1"), (2, "b"), (1, "a2")]
+    with ThreadPoolExecutor(6) as pool:
+        release, leading = blocked_leader(group.run, pool)
+        futures = queued_one_by_one(group, pool, [(order, counted(insert(n), runs)) for order, n in arriving])
+        release.set()
+        assert leading.result(30) == "leader"
+        assert [future.result(30) for future in futures] == [name for _, name in arriving]
+    assert runs == ["a1", "a2", "b", "c"]
+    assert commits[0] == 2
 
 
 @pytest.mark.postgres
-def test_units_of_one_key_share_a_transaction_and_other_keys_commit_beside_them(pg: Database) -> None:
-    groups = GroupsByKey(pg)
-    commits = commits_of(pg)
-    with ThreadPoolExecutor(12) as pool:
-        release, leading = blocked_leader(partial(groups.run, "a"), pool)
-        followers = [pool.submit(groups.run, "a", insert(f"a{i}")) for i in range(5)]
-        queued_in(groups, "a", 5)
-        assert pool.submit(groups.run, "b", insert("b0")).result(30) == "b0"
-        assert not any(future.done() for future in followers)
-        release.set()
-        assert leading.result(30) == "leader"
-        assert sorted(future.result(30) for future in followers) == [f"a{i}" for i in range(5)]
-    assert commits[0] == 3
-    assert names(pg) == {"leader", "b0", *(f"a{i}" for i in range(5))}
-    assert groups.keys == 0
+def test_two_groups_taking_the_same_rows_do_not_deadlock_whatever_their_units_arrival(pg: Database) -> None:
+    """Two groups (two API processes) each lock the rows of two accounts, their units arriving in
+    opposite orders; the first unit of the first group holds its row until the second group holds
+    one too (at most a second). Run in arrival order they would deadlock (one unit aborted, run
+    again); in account order the second group waits for the first, and every unit runs once."""
+    with pg.write() as conn:
+        conn.execute(sa.insert(readiness_probes), [{"name": n, "probed_at": utcnow()} for n in ("r1", "r2")])
+    first_holds, second_holds = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def lock(name: str, group: str) -> Callable[[Connection], str]:
+        def work(conn: Connection) -> str:
+            runs.append(f"{group}:{name}")
+            conn.execute(
+                sa.update(readiness_probes).where(readiness_probes.c.name == name).values(probed_at=utcnow())
+            )
+            if group == "second":
+                second_holds.set()
+            elif not first_holds.is_set():
+                first_holds.set()
+                second_holds.wait(1)
+            return name
+
+        return work
+
+    first, second = GroupCommit(pg), GroupCommit(pg)
+    with ThreadPoolExecutor(8) as pool:
+        release_first, first_leader = blocked_leader(first.run, pool, "first")
+        release_second, second_leader = blocked_leader(second.run, pool, "second")
+        firsts = queued_one_by_one(first, pool, [(2, lock("r2", "first")), (1, lock("r1", "first"))])
+        seconds = queued_one_by_one(second, pool, [(1, lock("r1", "second")), (2, lock("r2", "second"))])
+        release_first.set()
+        assert first_holds.wait(30)
+        release_second.set()
+        assert [f.result(60) for f in (first_leader, second_leader, *firsts, *seconds)] == [
+            "first",
+            "second",
+            "r2",
+            "r1",
+            "r1",
+            "r2",
+        ]
+    assert sorted(runs) == ["first:r1", "first:r2", "second:r1", "second:r2"]
 
 
 @pytest.mark.postgres
@@ -184,7 +233,7 @@ def test_a_unit_a_deadlock_aborts_in_a_group_runs_again_alone_after_it(pg: Datab
     other transaction commits, and the unit, run again alone, commits too."""
     with pg.write() as conn:
         conn.execute(sa.insert(readiness_probes), [{"name": n, "probed_at": utcnow()} for n in ("r1", "r2")])
-    groups = GroupsByKey(pg)
+    group = GroupCommit(pg)
     unit_holds_r1, other_holds_r2, unit_waits = threading.Event(), threading.Event(), threading.Event()
     runs = [0]
 
@@ -211,9 +260,8 @@ def test_a_unit_a_deadlock_aborts_in_a_group_runs_again_alone_after_it(pg: Datab
             touch(conn, "r1")
 
     with ThreadPoolExecutor(6) as pool:
-        release, leading = blocked_leader(partial(groups.run, "a"), pool)
-        followers = [pool.submit(groups.run, "a", unit), pool.submit(groups.run, "a", insert("x"))]
-        queued_in(groups, "a", 2)
+        release, leading = blocked_leader(group.run, pool)
+        followers = queue_up(group, pool, [unit, insert("x")])
         beside = pool.submit(other)
         release.set()
         assert leading.result(60) == "leader"
@@ -221,20 +269,6 @@ def test_a_unit_a_deadlock_aborts_in_a_group_runs_again_alone_after_it(pg: Datab
         beside.result(60)
     assert runs[0] == 2
     assert names(pg) == {"r1", "r2", "leader", "x"}
-
-
-def test_with_one_group_every_key_shares_the_transactions(db: Database) -> None:
-    groups = GroupsByKey(db, one_group=True)
-    commits = commits_of(db)
-    with ThreadPoolExecutor(6) as pool:
-        release, leading = blocked_leader(partial(groups.run, "a"), pool)
-        followers = [pool.submit(groups.run, key, insert(key)) for key in ("b", "c")]
-        queued_in(groups, "b", 2)
-        release.set()
-        assert leading.result(30) == "leader"
-        assert [future.result(30) for future in followers] == ["b", "c"]
-    assert commits[0] == 2
-    assert groups.keys == 0
 
 
 def counted(work: Callable[[Connection], str], runs: list[str]) -> Callable[[Connection], str]:
@@ -283,4 +317,3 @@ def test_a_unit_that_raises_sends_its_group_round_again_each_unit_in_a_savepoint
     assert runs == ["a", "refused", "a", "refused", "c"]
     assert commits[0] == 2
     assert names(db) == {"leader", "a", "c"}
-

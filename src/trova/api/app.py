@@ -34,7 +34,7 @@ from trova.api.routes import account, bulks, callbacks, explain, export, health,
 from trova.errors import ApiError
 from trova.settings import Settings
 from trova.store import Database
-from trova.store.group import GroupsByKey
+from trova.store.group import GroupCommit
 from trova.web import install as install_web
 
 log = logging.getLogger("trova.api")
@@ -125,7 +125,7 @@ def create_app(settings: Settings, db: Database, *, limiter: service.RateLimiter
         unauth=unauth_guard_for(settings),
         keys=keys,
         hot_threads=hot_threads,
-        writes=GroupsByKey(db, one_group=db.is_sqlite),
+        writes=GroupCommit(db),
     )
     _install_error_handlers(app)
     openapi.install(app, settings.max_searches_per_batch)

@@ -30,7 +30,7 @@ from trova.api.service import RateLimiter, UnauthGuard
 from trova.errors import InvalidApiKey, MissingApiKey, MissingId, PayloadTooLarge
 from trova.settings import Settings
 from trova.store import Database
-from trova.store.group import GroupsByKey
+from trova.store.group import GroupCommit
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -55,14 +55,13 @@ class Context:
     unauth: UnauthGuard
     keys: KeyCache
     hot_threads: Executor
-    writes: GroupsByKey
+    writes: GroupCommit
 
     def write(self, account_id: int, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` for ``account_id`` in a write transaction, on the calling thread, shared
-        with the requests waiting beside it, each in a savepoint
-        (:class:`~trova.store.group.GroupsByKey`): on SQLite every request waiting for the write
-        lock, on PostgreSQL those of the same account."""
-        return self.writes.run(account_id, work)
+        with the requests waiting beside it (:class:`~trova.store.group.GroupCommit`), which run in
+        account order."""
+        return self.writes.run(work, order=account_id)
 
 
 async def in_hot_thread(ctx: Context, call: Callable[[], T]) -> T:
