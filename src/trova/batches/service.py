@@ -85,7 +85,8 @@ def _new_search(fields: Mapping[str, Any]) -> NewSearch:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-"""Control characters (NUL included) other than the white space tab, line feed and carriage return."""
+"""Control characters (NUL included) other than the white space tab, line feed and carriage return:
+no person, URL or company name holds one."""
 
 _IDENTIFYING = frozenset(
     {"linkedin_url", "firstname", "first_name", "lastname", "last_name", "fullname", "full_name"}
@@ -93,19 +94,11 @@ _IDENTIFYING = frozenset(
 )
 
 
-def has_control_characters(text: str) -> bool:
-    """True when ``text`` holds a control character no person, URL or company name contains."""
-    return _CONTROL.search(text) is not None
-
-
 def _refuse_control_characters(params: Mapping[str, Any]) -> None:
     """The spec's 400 for a search whose identifying text holds a control character (docs/api.md §4):
     ``Invalid linkedin_url`` when ``linkedin_url`` holds one, whatever the other fields hold."""
-    refused = [
-        field
-        for field, value in params.items()
-        if field in _IDENTIFYING and isinstance(value, str) and has_control_characters(value)
-    ]
+    texts = [(key, value) for key, value in params.items() if key in _IDENTIFYING and isinstance(value, str)]
+    refused = [key for key, text in texts if _CONTROL.search(text)]
     if "linkedin_url" in refused:
         raise InvalidLinkedinUrl()
     if refused:
