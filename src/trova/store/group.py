@@ -20,12 +20,12 @@ account's row and holds it until its commit, WAL flush included. A group per acc
 clients of many accounts with a transaction per POST, about 2.2 ms of an API process's CPU each
 (begin, the take, four inserts, the ``NOTIFY``, the commit, each a round trip), against 0.8 ms
 for POSTs sharing one. So the POSTs waiting together share one whatever their accounts, as on
-SQLite: the units of a group run in ascending
-``order`` (the API gives the account id; arrival order among equals), so every group, in every
-process, takes the account rows it locks in one order, and two groups cannot deadlock on them.
-Should they deadlock on anything else (two retries of one ``Idempotency-Key`` in two processes at
-once), PostgreSQL aborts the unit that waited (its savepoint) or the whole group, and each unit
-aborted runs again, once the group has ended, in a transaction of its own.
+SQLite: the units of a group run in ascending ``order`` (the API gives the account id; arrival
+order among equals), so every group, in every process, takes the account rows it locks in one
+order, and two groups cannot deadlock on them. Should they deadlock on anything else (two retries
+of one ``Idempotency-Key`` in two processes at once), PostgreSQL aborts the unit that waited (its
+savepoint) or the whole group, and each unit aborted runs again, once the group has ended, in a
+transaction of its own.
 """
 
 from __future__ import annotations
