@@ -62,12 +62,18 @@ def blocked_leader(
 
 
 def queue_up(
-    group: GroupCommit, pool: ThreadPoolExecutor, units: list[Callable[[Connection], str]]
+    group: GroupCommit,
+    pool: ThreadPoolExecutor,
+    units: list[Callable[[Connection], str]],
+    orders: list[int] | None = None,
 ) -> list[Future[str]]:
-    """Submit ``units`` behind a running group and wait until every one of them is queued."""
-    futures = [pool.submit(group.run, unit) for unit in units]
-    while group.queued < len(units):
-        threading.Event().wait(0.005)
+    """Submit ``units`` (with their ``orders``) behind a running group, each once the one before is
+    queued, so that they arrive in the order given."""
+    futures: list[Future[str]] = []
+    for unit, order in zip(units, orders or [0] * len(units), strict=True):
+        futures.append(pool.submit(group.run, unit, order=order))
+        while group.queued < len(futures):
+            threading.Event().wait(0.005)
     return futures
 
 
@@ -152,30 +158,17 @@ def pg() -> Iterator[Database]:
             db.dispose()
 
 
-def queued_one_by_one(
-    group: GroupCommit, pool: ThreadPoolExecutor, units: list[tuple[int, Callable[[Connection], str]]]
-) -> list[Future[str]]:
-    """Submit ``(order, unit)`` pairs behind a running group, each once the one before is queued, so
-    that they arrive in the order given."""
-    futures = []
-    for order, unit in units:
-        futures.append(pool.submit(group.run, unit, order=order))
-        while group.queued < len(futures):
-            threading.Event().wait(0.005)
-    return futures
-
-
 def test_a_group_runs_its_units_by_order_then_arrival_in_one_transaction(db: Database) -> None:
     group = GroupCommit(db)
     runs: list[str] = []
     commits = commits_of(db)
-    arriving = [(3, "c"), (1, "a1"), (2, "b"), (1, "a2")]
+    arriving, orders = ["c", "a1", "b", "a2"], [3, 1, 2, 1]
     with ThreadPoolExecutor(6) as pool:
         release, leading = blocked_leader(group.run, pool)
-        futures = queued_one_by_one(group, pool, [(order, counted(insert(n), runs)) for order, n in arriving])
+        futures = queue_up(group, pool, [counted(insert(name), runs) for name in arriving], orders)
         release.set()
         assert leading.result(30) == "leader"
-        assert [future.result(30) for future in futures] == [name for _, name in arriving]
+        assert [future.result(30) for future in futures] == arriving
     assert runs == ["a1", "a2", "b", "c"]
     assert commits[0] == 2
 
@@ -210,8 +203,8 @@ def test_two_groups_taking_the_same_rows_do_not_deadlock_whatever_their_units_ar
     with ThreadPoolExecutor(8) as pool:
         release_first, first_leader = blocked_leader(first.run, pool, "first")
         release_second, second_leader = blocked_leader(second.run, pool, "second")
-        firsts = queued_one_by_one(first, pool, [(2, lock("r2", "first")), (1, lock("r1", "first"))])
-        seconds = queued_one_by_one(second, pool, [(1, lock("r1", "second")), (2, lock("r2", "second"))])
+        firsts = queue_up(first, pool, [lock("r2", "first"), lock("r1", "first")], [2, 1])
+        seconds = queue_up(second, pool, [lock("r1", "second"), lock("r2", "second")], [1, 2])
         release_first.set()
         assert first_holds.wait(30)
         release_second.set()

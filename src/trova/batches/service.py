@@ -48,7 +48,7 @@ from trova.errors import (
 )
 from trova.jobs import repository as jobs_repo
 from trova.people.models import Answer, Search, SearchOutcome
-from trova.people.normalise import search_from_params
+from trova.people.normalise import SEARCH_FIELDS, search_from_params
 from trova.settings import Settings
 from trova.store import utcnow
 from trova.store.bulk import random_uuids
@@ -88,16 +88,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 """Control characters (NUL included) other than the white space tab, line feed and carriage return:
 no person, URL or company name holds one."""
 
-_IDENTIFYING = frozenset(
-    {"linkedin_url", "firstname", "first_name", "lastname", "last_name", "fullname", "full_name"}
-    | {"company_domain", "company_name"}
-)
-
 
 def _refuse_control_characters(params: Mapping[str, Any]) -> None:
     """The spec's 400 for a search whose identifying text holds a control character (docs/api.md §4):
     ``Invalid linkedin_url`` when ``linkedin_url`` holds one, whatever the other fields hold."""
-    texts = [(key, value) for key, value in params.items() if key in _IDENTIFYING and isinstance(value, str)]
+    texts = [(key, value) for key, value in params.items() if key in SEARCH_FIELDS and isinstance(value, str)]
     refused = [key for key, text in texts if _CONTROL.search(text)]
     if "linkedin_url" in refused:
         raise InvalidLinkedinUrl()

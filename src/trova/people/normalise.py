@@ -395,14 +395,13 @@ def _text_field(params: Mapping[str, object], field: str) -> str | None:
 
 
 _FIELD_OF_COLUMN = {name: field for field, names in _ALIASES.items() for name in names if "_" in name}
+SEARCH_FIELDS = frozenset(name for names in _ALIASES.values() for name in names)
+"""Every field of a search that identifies its person, under each spelling the API accepts."""
 
 
 def search_param_text(params: Mapping[str, object], column: str) -> str:
     """One search field of stored params (``first_name``, … under any spelling the API accepts), or ''."""
     return _text_field(params, _FIELD_OF_COLUMN[column]) or ""
-
-
-_NO_NAMES: tuple[None, None, None] = (None, None, None)
 
 
 def _name_keys(params: Mapping[str, object]) -> tuple[str | None, str | None, str | None]:
@@ -416,7 +415,7 @@ def _name_keys(params: Mapping[str, object]) -> tuple[str | None, str | None, st
     full = _text_field(params, "full")
     parts = split_full_name(full) if full is not None else None
     if parts is None:
-        return _NO_NAMES
+        return None, None, None
     first_key, last_key = name_key(parts[0]), name_key(parts[1])
     return first_key, last_key, f"{first_key} {last_key}"
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -117,7 +118,7 @@ class GroupCommit:
     def _lead(self) -> None:
         with self._lock:
             group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_units))]
-        group.sort(key=_order)
+        group.sort(key=attrgetter("order"))
         try:
             self._commit(group)
         except BaseException as error:
@@ -180,10 +181,6 @@ def _run_in(conn: Connection, unit: _Unit[Any], *, isolated: bool, alone: bool) 
         unit.run(conn, isolated=False)
     except Exception as error:
         raise _UnitRaised() from error
-
-
-def _order(unit: _Unit[Any]) -> int:
-    return unit.order
 
 
 def _deadlocked(error: BaseException | None) -> bool:
